@@ -1,0 +1,232 @@
+// Package adapters holds what every outbound client shares: an HTTP client
+// that refuses private addresses in production, capped body reads, and the
+// mapping of HTTP answers to retryable or permanent app.ProviderErrors.
+// Each provider and store platform lives in its own folder below.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// DefaultTimeout bounds one outbound call, connection included.
+const DefaultTimeout = 10 * time.Second
+
+// MaxResponseBody caps how much of an answer is read.
+const MaxResponseBody = 1 << 20
+
+// ErrForbiddenAddress is returned for a URL or connection that would reach
+// loopback, private, link-local or otherwise non-public addresses.
+var ErrForbiddenAddress = errors.New("address is not public")
+
+// Options configure an outbound client.
+type Options struct {
+	// Client sends the requests; nil means NewHTTPClient(Timeout,
+	// AllowInsecure).
+	Client *http.Client
+	// AllowInsecure permits http:// and non-public addresses (dev and
+	// tests only: ALLOW_INSECURE_OUTBOUND).
+	AllowInsecure bool
+	Timeout       time.Duration
+}
+
+// HTTPClient returns the client to use for o.
+func (o Options) HTTPClient() *http.Client {
+	if o.Client != nil {
+		return o.Client
+	}
+	return NewHTTPClient(o.Timeout, o.AllowInsecure)
+}
+
+// NewHTTPClient builds a client with a timeout and a transport cloned from
+// http.DefaultTransport. Unless allowInsecure, the dialer refuses
+// non-public addresses at connect time, after DNS resolution, so a host that
+// resolves (or rebinds) to 127.0.0.1 or 169.254.169.254 cannot be reached.
+func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 32
+	if !allowInsecure {
+		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}
+		transport.DialContext = dialer.DialContext
+		transport.Proxy = nil
+	}
+	client := &http.Client{Timeout: timeout, Transport: transport}
+	if !allowInsecure {
+		client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			if req.URL.Scheme != "https" {
+				return fmt.Errorf("redirect to %s: only https is allowed", req.URL.Scheme)
+			}
+			return nil
+		}
+	}
+	return client
+}
+
+func refusePrivate(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	if !IsPublic(addr) {
+		return fmt.Errorf("dial %s: %w", address, ErrForbiddenAddress)
+	}
+	return nil
+}
+
+// IsPublic reports whether addr is a globally routable unicast address.
+func IsPublic(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	if !addr.IsGlobalUnicast() || addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() {
+		return false
+	}
+	// Carrier-grade NAT, benchmarking and documentation ranges are not
+	// covered by IsPrivate but are not the public internet either.
+	for _, p := range nonPublicPrefixes {
+		if p.Contains(addr) {
+			return false
+		}
+	}
+	return true
+}
+
+var nonPublicPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("2001:db8::/32"),
+}
+
+// CheckURL parses an outbound base URL given by a merchant or operator and
+// refuses what production must not call: anything but https, credentials in
+// the URL, and hosts that are IP literals or names of non-public addresses.
+// Names that resolve to private addresses are refused again when dialled.
+func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("not an absolute URL: %q", raw)
+	}
+	if u.User != nil {
+		return nil, errors.New("URL must not carry credentials")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !allowInsecure {
+			return nil, errors.New("URL must use https")
+		}
+	default:
+		return nil, fmt.Errorf("URL scheme %q is not allowed", u.Scheme)
+	}
+	if allowInsecure {
+		return u, nil
+	}
+	host := u.Hostname()
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if !IsPublic(addr) {
+			return nil, ErrForbiddenAddress
+		}
+		return u, nil
+	}
+	lower := strings.ToLower(host)
+	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") || strings.HasSuffix(lower, ".local") || strings.HasSuffix(lower, ".internal") || !strings.Contains(lower, ".") {
+		return nil, ErrForbiddenAddress
+	}
+	return u, nil
+}
+
+// Response is an HTTP answer with its body read (up to MaxResponseBody).
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends req with client and reads the answer. Failures to get an answer
+// (connection refused, timeout, a cancelled context) come back as a
+// retryable *app.ProviderError naming provider; any HTTP status is returned
+// as a Response for the caller to judge (see StatusError).
+func Do(client *http.Client, provider string, req *http.Request) (Response, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		retryable := !errors.Is(err, ErrForbiddenAddress)
+		return Response{}, &app.ProviderError{Provider: provider, Retryable: retryable, Message: "request failed", Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	// Drain a little more so the connection can be reused, but never much.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return Response{}, &app.ProviderError{Provider: provider, Status: resp.StatusCode, Retryable: true, Message: "reading the answer failed", Err: err}
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// RetryableStatus reports whether an HTTP status is worth retrying: timeouts,
+// throttling and server errors.
+func RetryableStatus(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooEarly ||
+		status == http.StatusTooManyRequests || status >= 500
+}
+
+// StatusError builds the ProviderError for an unsuccessful answer, retryable
+// by its status; code and message are the provider's own when the caller
+// could read them, else a trimmed copy of the body is the message.
+func StatusError(provider string, resp Response, code, message string) *app.ProviderError {
+	if message == "" {
+		message = Excerpt(resp.Body)
+	}
+	return &app.ProviderError{
+		Provider:  provider,
+		Status:    resp.Status,
+		Code:      code,
+		Message:   message,
+		Retryable: RetryableStatus(resp.Status),
+	}
+}
+
+// Excerpt returns the start of a body for error messages, on one line.
+func Excerpt(body []byte) string {
+	const max = 300
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
+// NewRequest builds a request bound to ctx; a malformed URL is a permanent
+// error of the provider's configuration.
+func NewRequest(ctx context.Context, provider, method, rawURL string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
+	if err != nil {
+		return nil, &app.ProviderError{Provider: provider, Message: "bad request URL", Err: err}
+	}
+	req.Header.Set("User-Agent", "storebridge/1")
+	return req, nil
+}

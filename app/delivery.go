@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"time"
+)
+
+// DeliveryStatus is where a message stands. Statuses after "sent" only move
+// forward (sent → delivered → read), since providers report them out of
+// order.
+type DeliveryStatus string
+
+const (
+	DeliveryQueued    DeliveryStatus = "queued"
+	DeliverySent      DeliveryStatus = "sent"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryRead      DeliveryStatus = "read"
+	DeliveryFailed    DeliveryStatus = "failed" // permanent error
+	DeliveryRetrying  DeliveryStatus = "retrying"
+	DeliveryDead      DeliveryStatus = "dead" // retries exhausted
+	DeliverySkipped   DeliveryStatus = "skipped"
+)
+
+// StatusChange is one step of a delivery's history.
+type StatusChange struct {
+	Status DeliveryStatus
+	At     time.Time
+	Note   string
+}
+
+// Delivery records what was sent to whom through which provider.
+type Delivery struct {
+	ID       string
+	Merchant string
+	EventID  string
+	Event    string // event type
+	Phone    string // E.164; masked whenever shown
+	Provider string
+	Template string
+	Status   DeliveryStatus
+	Attempts int
+	Error    string
+	// ProviderMessageID is the provider's id for the message (Meta's wamid),
+	// used to match the statuses the provider reports.
+	ProviderMessageID string
+	Test              bool
+	History           []StatusChange
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// DeliveryFilter selects deliveries for the log; zero fields match all.
+type DeliveryFilter struct {
+	Status DeliveryStatus
+	Event  string
+	Limit  int    // 0: 50
+	Cursor string // from a previous page's answer
+}
+
+// DeliveryStore keeps delivery records.
+type DeliveryStore interface {
+	// CreateDelivery stores a new record. ErrConflict if the ID is taken.
+	CreateDelivery(ctx context.Context, d Delivery) error
+	GetDelivery(ctx context.Context, merchant, id string) (Delivery, error)
+	// UpdateDelivery reads the record, applies change and writes it back
+	// atomically: a concurrent update makes it re-read and apply again, so
+	// change must be a pure function of the record. An error from change
+	// aborts with nothing written.
+	UpdateDelivery(ctx context.Context, merchant, id string, change func(*Delivery) error) (Delivery, error)
+	// ListDeliveries pages through a merchant's deliveries, newest first,
+	// and returns the cursor of the next page ("" at the end).
+	ListDeliveries(ctx context.Context, merchant string, f DeliveryFilter) ([]Delivery, string, error)
+	// DeliveryByProviderMessageID finds the delivery a provider status is
+	// about.
+	DeliveryByProviderMessageID(ctx context.Context, merchant, messageID string) (Delivery, error)
+}

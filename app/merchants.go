@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// shopDomainPattern is Shopify's own rule for shop domains. Checked before
+// any use: an unchecked domain would receive our client secret.
+var shopDomainPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.myshopify\.com$`)
+
+// secretNames are the store credentials a merchant may carry.
+var secretNames = map[string]bool{
+	"access_token": true, "refresh_token": true,
+	"consumer_key": true, "consumer_secret": true, "webhook_secret": true,
+}
+
+// NewMerchant is what creating a merchant takes; secret values in plain
+// text, sealed before they are stored.
+type NewMerchant struct {
+	Platform Platform
+	Domain   string // Shopify: the myshopify.com domain
+	StoreURL string // WooCommerce: the store's https base URL
+	Name     string
+	Country  string
+	Timezone string
+	Secrets  map[string]string
+}
+
+// CreateMerchant validates and stores a merchant, and returns it with its
+// API key, which is shown this once and stored only as a hash.
+func (s *Service) CreateMerchant(ctx context.Context, in NewMerchant) (Merchant, string, error) {
+	m, err := s.validateNewMerchant(in)
+	if err != nil {
+		return Merchant{}, "", err
+	}
+	now := s.now().UTC()
+	m.ID = "m_" + NewID(now)
+	m.Status = MerchantActive
+	m.CreatedAt, m.UpdatedAt = now, now
+	apiKey, err := newAPIKey()
+	if err != nil {
+		return Merchant{}, "", err
+	}
+	m.APIKeyHash = HashAPIKey(apiKey)
+	m.Secrets = make(map[string]Sealed, len(in.Secrets))
+	for name, value := range in.Secrets {
+		if value == "" {
+			continue
+		}
+		sealed, err := s.keyring.Seal(value, secretContext(m.ID, name))
+		if err != nil {
+			return Merchant{}, "", err
+		}
+		m.Secrets[name] = sealed
+	}
+	if err := s.store.CreateMerchant(ctx, m); err != nil {
+		return Merchant{}, "", fmt.Errorf("create merchant: %w", err)
+	}
+	return m, apiKey, nil
+}
+
+// MerchantSecret opens one of a merchant's stored credentials.
+func (s *Service) MerchantSecret(m Merchant, name string) (string, error) {
+	sealed, ok := m.Secrets[name]
+	if !ok {
+		return "", fmt.Errorf("merchant %s has no %s: %w", m.ID, name, ErrNotFound)
+	}
+	return s.keyring.Open(sealed, secretContext(m.ID, name))
+}
+
+// secretContext binds a sealed value to its merchant and field, so a value
+// copied to another record does not open.
+func secretContext(merchantID, name string) string { return merchantID + "/" + name }
+
+func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
+	fields := map[string]string{}
+	m := Merchant{
+		Platform: in.Platform,
+		Name:     strings.TrimSpace(in.Name),
+		Country:  strings.ToUpper(strings.TrimSpace(in.Country)),
+		Timezone: strings.TrimSpace(in.Timezone),
+	}
+	switch in.Platform {
+	case PlatformShopify:
+		m.Domain = strings.ToLower(strings.TrimSpace(in.Domain))
+		if !shopDomainPattern.MatchString(m.Domain) {
+			fields["shop_domain"] = "must be a shop's xxxx.myshopify.com domain"
+		}
+		m.StoreURL = "https://" + m.Domain
+	case PlatformWooCommerce:
+		u, err := url.Parse(strings.TrimSpace(in.StoreURL))
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil {
+			fields["store_url"] = "must be the store's https:// address"
+		} else {
+			m.Domain = strings.ToLower(u.Host)
+			m.StoreURL = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/")
+		}
+	default:
+		fields["platform"] = "must be shopify or woocommerce"
+	}
+	if m.Country == "" {
+		m.Country = "IN"
+	}
+	if len(m.Country) != 2 || strings.Trim(m.Country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		fields["country"] = "must be a two-letter ISO country code"
+	}
+	if m.Timezone == "" {
+		m.Timezone = "UTC"
+	}
+	if _, err := time.LoadLocation(m.Timezone); err != nil {
+		fields["timezone"] = "must be an IANA time zone like Asia/Kolkata"
+	}
+	if m.Name == "" {
+		m.Name = m.Domain
+	}
+	for name := range in.Secrets {
+		if !secretNames[name] {
+			fields[name] = "is not a known credential"
+		}
+	}
+	if len(fields) > 0 {
+		return Merchant{}, &ValidationError{Fields: fields}
+	}
+	return m, nil
+}
+
+// apiKeyPrefix makes a leaked key recognisable to secret scanners.
+const apiKeyPrefix = "sbk_"
+
+func newAPIKey() (string, error) {
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("generate api key: %w", err)
+	}
+	return apiKeyPrefix + base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// HashAPIKey is how API keys are stored and looked up.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}

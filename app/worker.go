@@ -1,0 +1,239 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// JobHandler does the work of one job. Returning nil acknowledges it; an
+// error retries it later, unless the error is permanent (Permanent, or a
+// non-retryable ProviderError), which buries it in the dead letters.
+type JobHandler func(ctx context.Context, job Job) error
+
+// JobObserver is told how each job ended, for metrics.
+type JobObserver interface {
+	// JobFinished reports outcome "done", "retried", "dead" or "lost" (the
+	// lease ran out before the result was recorded).
+	JobFinished(kind, outcome string, took time.Duration)
+}
+
+// WorkerOptions tune a worker pool; zero values take the defaults noted.
+type WorkerOptions struct {
+	Concurrency int           // jobs run at once; default 8
+	Lease       time.Duration // how long a claimed job is held; default 60s
+	// Backoff decides retry waits and the default attempt limit for jobs
+	// whose MaxAttempts is 0.
+	Backoff Backoff
+	// PollInterval is the longest idle wait between claims; default 200ms.
+	PollInterval time.Duration
+	// DrainTimeout is how long jobs in hand may run on after shutdown
+	// starts; default 15s. Jobs still running then are abandoned and come
+	// back to another worker when their lease ends.
+	DrainTimeout time.Duration
+	Observer     JobObserver
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Workers is a pool that claims due jobs and runs the handler registered
+// for each job's kind.
+type Workers struct {
+	queue    Queue
+	opts     WorkerOptions
+	handlers map[string]JobHandler
+	wake     chan struct{}
+}
+
+// NewWorkers returns a pool over queue. Register handlers before Run.
+func NewWorkers(queue Queue, opts WorkerOptions) *Workers {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 60 * time.Second
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 200 * time.Millisecond
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 15 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Workers{queue: queue, opts: opts, handlers: map[string]JobHandler{}, wake: make(chan struct{}, 1)}
+}
+
+// Handle registers the handler for a job kind.
+func (w *Workers) Handle(kind string, h JobHandler) { w.handlers[kind] = h }
+
+// Wake asks the pool to claim now instead of at its next poll, for work
+// enqueued by this process.
+func (w *Workers) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and runs jobs until ctx is cancelled, then lets jobs in hand
+// finish within the drain timeout. It returns nil on a clean stop.
+func (w *Workers) Run(ctx context.Context) error {
+	// Handlers run under their own context so shutdown lets them finish;
+	// it is cancelled only when the drain timeout ends.
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+
+	slots := make(chan struct{}, w.opts.Concurrency)
+	var running sync.WaitGroup
+	idle := w.opts.PollInterval / 8
+	for ctx.Err() == nil {
+		free := w.opts.Concurrency - len(slots)
+		if free == 0 {
+			// Wait for a slot rather than claiming work nobody can start.
+			select {
+			case slots <- struct{}{}:
+				<-slots
+			case <-ctx.Done():
+			}
+			continue
+		}
+		jobs, err := w.queue.ClaimJobs(ctx, w.opts.Lease, free)
+		if err != nil && ctx.Err() == nil {
+			w.opts.Logger.Warn("claiming jobs failed", "err", err)
+		}
+		for _, job := range jobs {
+			slots <- struct{}{}
+			running.Go(func() {
+				defer func() { <-slots }()
+				w.run(jobCtx, job)
+			})
+		}
+		if len(jobs) == free {
+			idle = w.opts.PollInterval / 8
+			continue // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-time.After(idle):
+		}
+		idle = min(idle*2, w.opts.PollInterval)
+	}
+
+	done := make(chan struct{})
+	go func() { running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(w.opts.DrainTimeout):
+		cancelJobs()
+		<-done
+		return errors.New("workers: drain timeout: jobs in hand were abandoned and will be retried after their lease")
+	}
+}
+
+func (w *Workers) run(ctx context.Context, job Job) {
+	start := w.opts.Now()
+	ctx, stopHeartbeat := w.keepLease(ctx, job)
+	err := w.call(ctx, job)
+	stopHeartbeat()
+
+	outcome, settleErr := w.settle(ctx, job, err)
+	if w.opts.Observer != nil {
+		w.opts.Observer.JobFinished(job.Kind, outcome, w.opts.Now().Sub(start))
+	}
+	log := w.opts.Logger.With("job", job.ID, "kind", job.Kind, "merchant", job.Merchant, "attempt", job.Attempt)
+	switch {
+	case settleErr != nil:
+		log.Error("recording the job's result failed", "outcome", outcome, "err", settleErr)
+	case outcome == "dead":
+		log.Error("job dead", "err", err)
+	case outcome == "retried":
+		log.Warn("job failed; will retry", "err", err)
+	}
+}
+
+// call runs the handler, turning a panic into a permanent failure so one
+// bad payload cannot take the worker down.
+func (w *Workers) call(ctx context.Context, job Job) (err error) {
+	handler, ok := w.handlers[job.Kind]
+	if !ok {
+		return Permanent(fmt.Errorf("no handler for job kind %q", job.Kind))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(fmt.Errorf("handler panicked: %v", r))
+		}
+	}()
+	return handler(ctx, job)
+}
+
+// keepLease extends the job's lease while the handler runs, so a slow but
+// live handler does not have its job handed to a second worker.
+func (w *Workers) keepLease(ctx context.Context, job Job) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(w.opts.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := w.queue.Extend(ctx, job, w.opts.Lease); errors.Is(err, ErrLeaseLost) {
+					cancel() // someone else holds it now: stop working on it
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { cancel(); <-stopped }
+}
+
+// settle records the handler's result: ack, retry or bury.
+func (w *Workers) settle(ctx context.Context, job Job, err error) (string, error) {
+	// Settling must happen even when the handler's context was cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var settleErr error
+	outcome := "done"
+	switch {
+	case err == nil:
+		settleErr = w.queue.Ack(ctx, job)
+	case !isRetryableJobError(err) || job.Attempt >= w.maxAttempts(job):
+		outcome = "dead"
+		settleErr = w.queue.Bury(ctx, job, err.Error())
+	default:
+		outcome = "retried"
+		settleErr = w.queue.Retry(ctx, job, w.opts.Now().Add(w.opts.Backoff.Delay(job.Attempt)), err.Error())
+	}
+	if errors.Is(settleErr, ErrLeaseLost) {
+		return "lost", nil // another worker holds the job now; its result counts
+	}
+	return outcome, settleErr
+}
+
+func (w *Workers) maxAttempts(job Job) int {
+	if job.MaxAttempts > 0 {
+		return job.MaxAttempts
+	}
+	return w.opts.Backoff.Attempts()
+}
+
+func isRetryableJobError(err error) bool {
+	var permanent *PermanentError
+	if errors.As(err, &permanent) {
+		return false
+	}
+	return IsRetryable(err)
+}

@@ -1,0 +1,224 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/store/embedded"
+)
+
+type outcomes struct {
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func (o *outcomes) JobFinished(kind, outcome string, took time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.got == nil {
+		o.got = map[string]int{}
+	}
+	o.got[kind+":"+outcome]++
+}
+
+func (o *outcomes) count(key string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.got[key]
+}
+
+func newQueue(t *testing.T) app.Store {
+	t.Helper()
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "q.db"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// startWorkers runs a pool until the test ends.
+func startWorkers(t *testing.T, w *app.Workers) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func enqueue(t *testing.T, q app.Queue, kind string, id string) {
+	t.Helper()
+	if err := q.Enqueue(context.Background(), app.Job{ID: id, Merchant: "m1", Kind: kind, Payload: []byte(id)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fastOptions(obs app.JobObserver) app.WorkerOptions {
+	return app.WorkerOptions{
+		Concurrency:  4,
+		Lease:        time.Second,
+		Backoff:      app.Backoff{Waits: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}},
+		PollInterval: 20 * time.Millisecond,
+		DrainTimeout: 2 * time.Second,
+		Observer:     obs,
+	}
+}
+
+func TestWorkersOutcomes(t *testing.T) {
+	q := newQueue(t)
+	obs := &outcomes{}
+	w := app.NewWorkers(q, fastOptions(obs))
+
+	var flakyCalls, hopelessCalls atomic.Int32
+	w.Handle("ok", func(ctx context.Context, job app.Job) error { return nil })
+	w.Handle("flaky", func(ctx context.Context, job app.Job) error {
+		if flakyCalls.Add(1) < 3 {
+			return &app.ProviderError{Provider: "interakt", Status: 503, Retryable: true}
+		}
+		if job.Attempt != 3 || job.LastError == "" {
+			return app.Permanent(fmt.Errorf("attempt %d, last error %q; want 3 and the previous failure", job.Attempt, job.LastError))
+		}
+		return nil
+	})
+	w.Handle("permanent", func(ctx context.Context, job app.Job) error {
+		return &app.ProviderError{Provider: "wati", Status: 400, Code: "invalid_template", Retryable: false}
+	})
+	w.Handle("hopeless", func(ctx context.Context, job app.Job) error {
+		hopelessCalls.Add(1)
+		return errors.New("connection reset")
+	})
+	w.Handle("panics", func(ctx context.Context, job app.Job) error { panic("nil map") })
+
+	for _, kind := range []string{"ok", "flaky", "permanent", "hopeless", "panics", "unregistered"} {
+		enqueue(t, q, kind, kind+"-1")
+	}
+	startWorkers(t, w)
+
+	waitFor(t, "every job to settle", func() bool {
+		return obs.count("ok:done") == 1 && obs.count("flaky:done") == 1 && obs.count("permanent:dead") == 1 &&
+			obs.count("hopeless:dead") == 1 && obs.count("panics:dead") == 1 && obs.count("unregistered:dead") == 1
+	})
+	if got := obs.count("flaky:retried"); got != 2 {
+		t.Errorf("flaky retries = %d; want 2", got)
+	}
+	if got := hopelessCalls.Load(); got != 3 {
+		t.Errorf("hopeless attempts = %d; want 3 (the schedule's 2 waits + 1)", got)
+	}
+	dead, err := q.DeadJobs(context.Background(), "m1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, j := range dead {
+		reasons[j.Kind] = j.LastError
+	}
+	for kind, want := range map[string]string{
+		"permanent":    "invalid_template",
+		"hopeless":     "connection reset",
+		"panics":       "panicked",
+		"unregistered": "no handler",
+	} {
+		if got := reasons[kind]; !contains(got, want) {
+			t.Errorf("dead %s reason = %q; want it to mention %q", kind, got, want)
+		}
+	}
+	if len(dead) != 4 {
+		t.Errorf("dead jobs = %d; want 4", len(dead))
+	}
+}
+
+func TestWorkersKeepLeaseOfSlowJob(t *testing.T) {
+	q := newQueue(t)
+	obs := &outcomes{}
+	opts := fastOptions(obs)
+	opts.Lease = 300 * time.Millisecond
+	w := app.NewWorkers(q, opts)
+	var calls atomic.Int32
+	w.Handle("slow", func(ctx context.Context, job app.Job) error {
+		calls.Add(1)
+		select {
+		case <-time.After(time.Second): // three leases long
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	enqueue(t, q, "slow", "slow-1")
+	startWorkers(t, w)
+	waitFor(t, "the slow job to finish", func() bool { return obs.count("slow:done") == 1 })
+	if got := calls.Load(); got != 1 {
+		t.Errorf("slow job ran %d times; want 1 (its lease was kept alive)", got)
+	}
+}
+
+func TestWorkersDrainOnShutdown(t *testing.T) {
+	q := newQueue(t)
+	obs := &outcomes{}
+	w := app.NewWorkers(q, fastOptions(obs))
+	started := make(chan struct{})
+	w.Handle("inflight", func(ctx context.Context, job app.Job) error {
+		close(started)
+		select {
+		case <-time.After(300 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	enqueue(t, q, "inflight", "inflight-1")
+	stop := startWorkers(t, w)
+	<-started
+	if err := stop(); err != nil {
+		t.Fatalf("Run() after shutdown = %v; want nil", err)
+	}
+	if got := obs.count("inflight:done"); got != 1 {
+		t.Errorf("in-flight job outcome done = %d; want 1 (finished during the drain)", got)
+	}
+	depth, err := q.Depth(context.Background())
+	if err != nil || depth != (app.QueueDepth{}) {
+		t.Errorf("Depth() after drain = %+v, %v; want empty", depth, err)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := app.Backoff{Waits: []time.Duration{10 * time.Second, time.Minute, 5 * time.Minute}, Jitter: 0.2}
+	for attempt, want := range map[int]time.Duration{1: 10 * time.Second, 2: time.Minute, 3: 5 * time.Minute, 9: 5 * time.Minute} {
+		for range 50 {
+			got := b.Delay(attempt)
+			if got < want*8/10 || got > want*12/10 {
+				t.Fatalf("Delay(%d) = %s; want %s ± 20%%", attempt, got, want)
+			}
+		}
+	}
+	if got := b.Attempts(); got != 4 {
+		t.Errorf("Attempts() = %d; want 4", got)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// Config is the environment, parsed once and validated. Field comments name
+// the variable; CONTRACT.md is the reference for defaults.
+type Config struct {
+	Host                  string          // HOST
+	Port                  int             // PORT
+	AppURL                *url.URL        // APP_URL
+	RedisURL              string          // REDIS_URL; empty: embedded store
+	RedisPrefix           string          // REDIS_PREFIX
+	DataDir               string          // DATA_DIR
+	SecretKeys            []string        // SECRET_KEY: comma-separated, newest first
+	SecretKeyFile         string          // set when SECRET_KEY was generated into DATA_DIR
+	AdminToken            string          // ADMIN_TOKEN
+	ShopifyAPIKey         string          // SHOPIFY_API_KEY
+	ShopifyAPISecret      string          // SHOPIFY_API_SECRET
+	ShopifyScopes         []string        // SHOPIFY_SCOPES
+	ShopifyAdminBaseURL   *url.URL        // SHOPIFY_ADMIN_BASE_URL
+	AllowInsecureOutbound bool            // ALLOW_INSECURE_OUTBOUND
+	RetrySchedule         []time.Duration // DELIVERY_RETRY_SCHEDULE
+	LogLevel              slog.Level      // LOG_LEVEL
+	LogFormat             string          // LOG_FORMAT: text or json
+}
+
+// ConfigError names the variable whose value stopped the start.
+type ConfigError struct {
+	Variable string
+	Reason   string
+}
+
+func (e *ConfigError) Error() string { return e.Variable + ": " + e.Reason }
+
+const defaultRetrySchedule = "10s,1m,5m,30m,2h,6h"
+
+// loadConfig reads every variable of the contract through getenv. It does
+// no I/O: a SECRET_KEY that must be generated is left to ensureSecretKey.
+func loadConfig(getenv func(string) string) (Config, error) {
+	var errs []error
+	fail := func(variable, format string, args ...any) {
+		errs = append(errs, &ConfigError{Variable: variable, Reason: fmt.Sprintf(format, args...)})
+	}
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+
+	cfg := Config{
+		Host:        get("HOST", "0.0.0.0"),
+		RedisURL:    get("REDIS_URL", ""),
+		RedisPrefix: get("REDIS_PREFIX", "sb:"),
+		DataDir:     get("DATA_DIR", "./data"),
+		AdminToken:  get("ADMIN_TOKEN", ""),
+		LogFormat:   get("LOG_FORMAT", "text"),
+	}
+
+	if ip := net.ParseIP(cfg.Host); ip == nil && cfg.Host != "localhost" {
+		fail("HOST", "%q is not an IP address to listen on", cfg.Host)
+	}
+	port, err := strconv.Atoi(get("PORT", "8080"))
+	if err != nil || port < 1 || port > 65535 {
+		fail("PORT", "%q is not a port number (1-65535)", getenv("PORT"))
+	}
+	cfg.Port = port
+
+	appURL := get("APP_URL", fmt.Sprintf("http://localhost:%d", port))
+	if u, err := url.Parse(appURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fail("APP_URL", "%q is not an absolute http(s) URL", appURL)
+	} else {
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		cfg.AppURL = u
+	}
+
+	if cfg.RedisURL != "" {
+		if u, err := url.Parse(cfg.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			fail("REDIS_URL", "must be a redis:// or rediss:// URL")
+		}
+	}
+	if strings.ContainsAny(cfg.RedisPrefix, "{} \t\n") {
+		fail("REDIS_PREFIX", "must not contain braces or spaces (they would break the hash tags)")
+	}
+
+	if secret := getenv("SECRET_KEY"); strings.TrimSpace(secret) != "" {
+		for i, key := range strings.Split(secret, ",") {
+			key = strings.TrimSpace(key)
+			if len(key) < app.MinSecretKeyLen {
+				fail("SECRET_KEY", "key %d is shorter than %d characters", i+1, app.MinSecretKeyLen)
+			}
+			cfg.SecretKeys = append(cfg.SecretKeys, key)
+		}
+	} else if cfg.RedisURL != "" {
+		fail("SECRET_KEY", "is required when REDIS_URL is set (every instance must share it)")
+	}
+
+	if cfg.ShopifyAPIKey, cfg.ShopifyAPISecret = get("SHOPIFY_API_KEY", ""), get("SHOPIFY_API_SECRET", ""); (cfg.ShopifyAPIKey == "") != (cfg.ShopifyAPISecret == "") {
+		fail("SHOPIFY_API_SECRET", "SHOPIFY_API_KEY and SHOPIFY_API_SECRET go together")
+	}
+	for scope := range strings.SplitSeq(get("SHOPIFY_SCOPES", ""), ",") {
+		if scope = strings.TrimSpace(scope); scope != "" {
+			cfg.ShopifyScopes = append(cfg.ShopifyScopes, scope)
+		}
+	}
+	if raw := get("SHOPIFY_ADMIN_BASE_URL", ""); raw != "" {
+		if u, err := url.Parse(raw); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			fail("SHOPIFY_ADMIN_BASE_URL", "%q is not an absolute http(s) URL", raw)
+		} else {
+			cfg.ShopifyAdminBaseURL = u
+		}
+	}
+
+	if raw := get("ALLOW_INSECURE_OUTBOUND", "false"); raw != "" {
+		allow, err := strconv.ParseBool(raw)
+		if err != nil {
+			fail("ALLOW_INSECURE_OUTBOUND", "%q is not true or false", raw)
+		}
+		cfg.AllowInsecureOutbound = allow
+	}
+
+	schedule, err := parseSchedule(get("DELIVERY_RETRY_SCHEDULE", defaultRetrySchedule))
+	if err != nil {
+		fail("DELIVERY_RETRY_SCHEDULE", "%v", err)
+	}
+	cfg.RetrySchedule = schedule
+
+	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		fail("LOG_LEVEL", "%q is not debug, info, warn or error", getenv("LOG_LEVEL"))
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		fail("LOG_FORMAT", "%q is not text or json", cfg.LogFormat)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func parseSchedule(raw string) ([]time.Duration, error) {
+	var out []time.Duration
+	for part := range strings.SplitSeq(raw, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration like 10s or 2h", part)
+		}
+		if d <= 0 || d > 7*24*time.Hour {
+			return nil, fmt.Errorf("%s is outside 0 to 7 days", d)
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("needs at least one wait")
+	}
+	return out, nil
+}
+
+// ensureSecretKey gives a development install without SECRET_KEY a stable
+// key: generated once into DATA_DIR, read back on later starts.
+func ensureSecretKey(cfg *Config) (generated bool, err error) {
+	if len(cfg.SecretKeys) > 0 {
+		return false, nil
+	}
+	path := filepath.Join(cfg.DataDir, "secret.key")
+	cfg.SecretKeyFile = path
+	if raw, err := os.ReadFile(path); err == nil {
+		key := strings.TrimSpace(string(raw))
+		if len(key) < app.MinSecretKeyLen {
+			return false, &ConfigError{Variable: "SECRET_KEY", Reason: path + " holds a key that is too short"}
+		}
+		cfg.SecretKeys = []string{key}
+		return false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, &ConfigError{Variable: "SECRET_KEY", Reason: "cannot read " + path + ": " + err.Error()}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return false, &ConfigError{Variable: "DATA_DIR", Reason: err.Error()}
+	}
+	buf := make([]byte, 48)
+	if _, err := rand.Read(buf); err != nil {
+		return false, fmt.Errorf("generate secret key: %w", err)
+	}
+	key := base64.RawURLEncoding.EncodeToString(buf)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, &ConfigError{Variable: "SECRET_KEY", Reason: "cannot write " + path + ": " + err.Error()}
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	cfg.SecretKeys = []string{key}
+	return true, nil
+}

@@ -1,0 +1,37 @@
+// Package handlers is the HTTP side: Echo routes, request binding and
+// validation, and the one error handler. It calls app and nothing below it.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Pinger is the store's health check.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Handlers holds what the routes need.
+type Handlers struct {
+	store   Pinger
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// Options are the dependencies of the HTTP side.
+type Options struct {
+	Store   Pinger
+	Metrics *Metrics
+	Logger  *slog.Logger
+}
+
+// New returns the handlers.
+func New(opts Options) *Handlers {
+	return &Handlers{store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
+}
+
+// readyTimeout bounds the store check behind /readyz: a store that takes
+// longer than this to answer a ping is not ready to take webhooks.
+const readyTimeout = time.Second

@@ -1,0 +1,48 @@
+package handlers
+
+import (
+	"log/slog"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// BodyLimit is the largest request body accepted (1 MiB); larger ones get
+// 413.
+// Shopify's largest order payloads stay well under it.
+const BodyLimit = "1MiB"
+
+// NewEcho builds the router with the middleware every route shares.
+func NewEcho(log *slog.Logger, metrics *Metrics) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = ErrorHandler(log, metrics)
+	e.Use(
+		middleware.RequestID(),
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			DisableStackAll:   true,
+			DisablePrintStack: true,
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				log.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
+				return err
+			},
+		}),
+		metrics.middleware,
+		middleware.BodyLimit(BodyLimit),
+	)
+	return e
+}
+
+// RegisterOps adds the routes every role serves: liveness, readiness and
+// metrics.
+func (h *Handlers) RegisterOps(e *echo.Echo) {
+	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
+	e.GET("/metrics", h.metrics.handler())
+}
+
+// Register adds every route of the web role.
+func (h *Handlers) Register(e *echo.Echo) {
+	h.RegisterOps(e)
+}

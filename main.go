@@ -1,0 +1,283 @@
+// Command storebridge turns store and loyalty events into WhatsApp messages
+// through each merchant's own messaging provider. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	_ "time/tzdata" // merchants' time zones, also in a distroless image
+
+	"github.com/redis/go-redis/v9"
+	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/handlers"
+	"github.com/storebridge/storebridge/store/embedded"
+	"github.com/storebridge/storebridge/store/redisstore"
+)
+
+// shutdownTimeout bounds the whole graceful stop; fly.toml's kill_timeout
+// (30 s) must stay above it so in-flight requests and jobs can finish.
+const shutdownTimeout = 20 * time.Second
+
+// workerDrainTimeout is the part of the stop given to jobs in hand.
+const workerDrainTimeout = 15 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "storebridge:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: storebridge [command] [flags]
+
+commands:
+  serve [--role=all|web|worker]   HTTP server and workers (the default command)
+
+configuration comes from the environment; see README.md`
+
+// run is the whole program: it returns when ctx is cancelled (SIGINT or
+// SIGTERM) after a graceful stop, or with the error that stopped the start.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	command, role, err := parseCommand(args[1:], stdout)
+	if err != nil {
+		return err
+	}
+	switch command {
+	case "serve":
+		return serve(ctx, role, getenv, stdout)
+	case "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", command, usage)
+}
+
+// parseCommand reads the command and its flags; flag errors are written to
+// out.
+func parseCommand(args []string, out io.Writer) (command, role string, err error) {
+	command = "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		command, args = args[0], args[1:]
+	}
+	switch command {
+	case "serve":
+		flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+		flags.SetOutput(out)
+		r := flags.String("role", "all", "all: HTTP and workers; web: HTTP only; worker: workers only")
+		if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return "help", "", nil
+		} else if err != nil {
+			return "", "", err
+		}
+		if flags.NArg() > 0 {
+			return "", "", fmt.Errorf("serve: unexpected argument %q", flags.Arg(0))
+		}
+		if *r != "all" && *r != "web" && *r != "worker" {
+			return "", "", fmt.Errorf("--role=%s: want all, web or worker", *r)
+		}
+		return command, *r, nil
+	case "help", "-h", "--help":
+		return "help", "", nil
+	}
+	return "", "", fmt.Errorf("unknown command %q\n%s", command, usage)
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Store is what the service needs of a backend, plus its housekeeping.
+type Store interface {
+	app.Store
+	Maintain(ctx context.Context) error
+}
+
+func serve(ctx context.Context, role string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := newLogger(cfg, stdout)
+
+	generated, err := ensureSecretKey(&cfg)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if generated {
+		log.Warn("SECRET_KEY is not set: generated one for development; set SECRET_KEY in production, or every stored credential is lost with this file", "file", cfg.SecretKeyFile)
+	}
+	keyring, err := app.NewKeyring(cfg.SecretKeys...)
+	if err != nil {
+		return &ConfigError{Variable: "SECRET_KEY", Reason: err.Error()}
+	}
+	log.Debug("secrets keyring ready", "key_id", keyring.KeyID())
+
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	metrics := handlers.NewMetrics(st, log)
+	workers := app.NewWorkers(st, app.WorkerOptions{
+		Backoff:      app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
+		DrainTimeout: workerDrainTimeout,
+		Observer:     metrics,
+		Logger:       log,
+	})
+
+	h := handlers.New(handlers.Options{Store: st, Metrics: metrics, Logger: log})
+	e := handlers.NewEcho(log, metrics)
+	if role == "worker" {
+		h.RegisterOps(e) // health and metrics only, for checks and scraping
+	} else {
+		h.Register(e)
+	}
+
+	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return &ConfigError{Variable: "PORT", Reason: err.Error()}
+	}
+	server := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("storebridge started", "role", role, "addr", listener.Addr().String(), "store", storeName(cfg), "app_url", cfg.AppURL.String())
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	})
+	workerCtx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	if role != "web" {
+		wg.Go(func() {
+			if err := workers.Run(workerCtx); err != nil {
+				log.Error("workers stopped", "err", err)
+			}
+		})
+		wg.Go(func() { maintain(workerCtx, st, log) })
+	}
+
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-serveErr:
+	}
+	log.Info("shutting down", "timeout", shutdownTimeout.String())
+	stopWorkers()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		log.Warn("HTTP shutdown did not finish in time", "err", err)
+	}
+	wg.Wait()
+	log.Info("stopped")
+	return failure
+}
+
+func storeName(cfg Config) string {
+	if cfg.RedisURL != "" {
+		return "redis"
+	}
+	return "embedded"
+}
+
+// openStore connects to Redis when REDIS_URL is set, else opens the
+// embedded store in DATA_DIR.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (Store, error) {
+	if cfg.RedisURL == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, &ConfigError{Variable: "DATA_DIR", Reason: err.Error()}
+		}
+		st, err := embedded.Open(filepath.Join(cfg.DataDir, "storebridge.db"), embedded.Options{})
+		if err != nil {
+			return nil, &ConfigError{Variable: "DATA_DIR", Reason: err.Error()}
+		}
+		return embeddedStore{st}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, &ConfigError{Variable: "REDIS_URL", Reason: err.Error()}
+	}
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = 2 * time.Second
+	opts.WriteTimeout = 2 * time.Second
+	rdb := redis.NewClient(opts)
+	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix})
+	// Wait a little for Redis at start (a deploy may race its restart), then
+	// give up with a message that names the variable.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := st.Ping(pingCtx)
+		cancel()
+		if err == nil {
+			return redisStore{st}, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			st.Close()
+			return nil, &ConfigError{Variable: "REDIS_URL", Reason: "Redis does not answer: " + err.Error()}
+		}
+		log.Warn("waiting for Redis", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+type embeddedStore struct{ *embedded.Store }
+
+// Maintain drops expired idempotency keys.
+func (s embeddedStore) Maintain(ctx context.Context) error {
+	_, err := s.Purge(ctx)
+	return err
+}
+
+type redisStore struct{ *redisstore.Store }
+
+// Maintain repairs the queue's merchant index after a crash mid-enqueue.
+func (s redisStore) Maintain(ctx context.Context) error { return s.SweepIndex(ctx) }
+
+// maintain runs the store's housekeeping every half minute.
+func maintain(ctx context.Context, st Store, log *slog.Logger) {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := st.Maintain(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("store maintenance failed", "err", err)
+			}
+		}
+	}
+}

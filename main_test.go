@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/storebridge/storebridge/handlers"
+	"github.com/storebridge/storebridge/store/redistest"
+)
+
+// syncBuffer is a log sink the server and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name     string
+		vars     map[string]string
+		variable string
+	}{
+		{"port not a number", map[string]string{"PORT": "eighty", "DATA_DIR": dir}, "PORT"},
+		{"port out of range", map[string]string{"PORT": "70000", "DATA_DIR": dir}, "PORT"},
+		{"secret key required with redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "DATA_DIR": dir}, "SECRET_KEY"},
+		{"secret key too short", map[string]string{"SECRET_KEY": "short", "DATA_DIR": dir}, "SECRET_KEY"},
+		{"redis url scheme", map[string]string{"REDIS_URL": "http://x", "SECRET_KEY": strings.Repeat("k", 32)}, "REDIS_URL"},
+		{"retry schedule", map[string]string{"DELIVERY_RETRY_SCHEDULE": "10s,soon", "DATA_DIR": dir}, "DELIVERY_RETRY_SCHEDULE"},
+		{"log format", map[string]string{"LOG_FORMAT": "xml", "DATA_DIR": dir}, "LOG_FORMAT"},
+		{"allow insecure", map[string]string{"ALLOW_INSECURE_OUTBOUND": "maybe", "DATA_DIR": dir}, "ALLOW_INSECURE_OUTBOUND"},
+		{"app url", map[string]string{"APP_URL": "not a url", "DATA_DIR": dir}, "APP_URL"},
+		{"redis prefix braces", map[string]string{"REDIS_PREFIX": "sb:{x}", "DATA_DIR": dir}, "REDIS_PREFIX"},
+		{"shopify key without secret", map[string]string{"SHOPIFY_API_KEY": "abc", "DATA_DIR": dir}, "SHOPIFY_API_SECRET"},
+		{"redis not answering", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32)}, "REDIS_URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var out syncBuffer
+			err := run(ctx, []string{"storebridge"}, env(tc.vars), &out)
+			if err == nil || !strings.Contains(err.Error(), tc.variable) {
+				t.Fatalf("run() = %v; want an error naming %s", err, tc.variable)
+			}
+		})
+	}
+}
+
+func TestRunRefusesUnknownCommandAndRole(t *testing.T) {
+	for _, args := range [][]string{{"storebridge", "launch"}, {"storebridge", "serve", "--role=admin"}} {
+		err := run(context.Background(), args, env(nil), io.Discard)
+		if err == nil {
+			t.Errorf("run(%v) = nil; want an error", args)
+		}
+	}
+}
+
+// startRun runs the service in the background and waits until it answers.
+func startRun(t *testing.T, vars map[string]string, args ...string) (base string, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	port := freePort(t)
+	vars["HOST"] = "127.0.0.1"
+	vars["PORT"] = strconv.Itoa(port)
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"storebridge"}, args...), env(vars), logs) }()
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("run() ended at start: %v\nlogs:\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("service did not answer /healthz: %v\nlogs:\n%s", err, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(shutdownTimeout + 5*time.Second):
+				runErr = fmt.Errorf("run() did not return after cancel")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, logs, stop
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+func waitStatus(t *testing.T, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := getStatus(t, url)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s = %d; want %d", url, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRunReadyzFollowsRedis(t *testing.T) {
+	redis := redistest.Start(t, redistest.Options{})
+	base, logs, stop := startRun(t, map[string]string{
+		"REDIS_URL":    redis.URL(),
+		"REDIS_PREFIX": "test:readyz:",
+		"SECRET_KEY":   strings.Repeat("s3cret-", 6),
+	})
+	waitStatus(t, base+"/readyz", http.StatusOK)
+	redis.Kill()
+	waitStatus(t, base+"/readyz", http.StatusServiceUnavailable)
+	if got := getStatus(t, base+"/healthz"); got != http.StatusOK {
+		t.Errorf("GET /healthz with Redis down = %d; want 200 (the process lives)", got)
+	}
+	redis.Restart(t)
+	waitStatus(t, base+"/readyz", http.StatusOK)
+	if err := stop(); err != nil {
+		t.Fatalf("run() after SIGTERM-like cancel = %v; want nil\nlogs:\n%s", err, logs)
+	}
+	if !strings.Contains(logs.String(), "stopped") {
+		t.Errorf("logs lack the clean stop:\n%s", logs)
+	}
+}
+
+func TestRunEmbeddedGeneratesSecretKeyOnce(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"DATA_DIR": dir}
+	base, logs, stop := startRun(t, vars)
+	waitStatus(t, base+"/readyz", http.StatusOK)
+	if err := stop(); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+	if !strings.Contains(logs.String(), "SECRET_KEY is not set") {
+		t.Errorf("first start did not warn about the generated key:\n%s", logs)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "secret.key"))
+	if err != nil || len(strings.TrimSpace(string(key))) < 32 {
+		t.Fatalf("secret.key = %q, %v; want a generated key of 32+ characters", key, err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "secret.key")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("secret.key mode = %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+
+	base, logs, stop = startRun(t, vars)
+	waitStatus(t, base+"/readyz", http.StatusOK)
+	if err := stop(); err != nil {
+		t.Fatalf("second run() = %v", err)
+	}
+	if strings.Contains(logs.String(), "SECRET_KEY is not set") {
+		t.Errorf("second start generated a key again:\n%s", logs)
+	}
+	again, _ := os.ReadFile(filepath.Join(dir, "secret.key"))
+	if !bytes.Equal(key, again) {
+		t.Error("secret.key changed between starts")
+	}
+}
+
+func TestRunWorkerRoleServesOnlyOps(t *testing.T) {
+	base, _, _ := startRun(t, map[string]string{"DATA_DIR": t.TempDir()}, "serve", "--role=worker")
+	waitStatus(t, base+"/readyz", http.StatusOK)
+	if got := getStatus(t, base+"/metrics"); got != http.StatusOK {
+		t.Errorf("GET /metrics on a worker = %d; want 200", got)
+	}
+}
+
+// TestFlyConfigMatchesBinary keeps fly.toml honest: every process command
+// parses as this binary's command line, and every checked path is a route
+// of the role that serves it.
+func TestFlyConfigMatchesBinary(t *testing.T) {
+	raw, err := os.ReadFile("fly.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+
+	processes := tomlSection(text, "processes")
+	commands := regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*"([^"]*)"`).FindAllStringSubmatch(processes, -1)
+	if len(commands) < 2 {
+		t.Fatalf("fly.toml [processes] = %q; want web and worker", processes)
+	}
+	roles := map[string]string{}
+	for _, c := range commands {
+		command, role, err := parseCommand(strings.Fields(c[2]), io.Discard)
+		if err != nil || command != "serve" {
+			t.Errorf("process %s = %q: parseCommand() = %q, %v; want serve", c[1], c[2], command, err)
+		}
+		roles[c[1]] = role
+	}
+	if roles["web"] != "web" || roles["worker"] != "worker" {
+		t.Errorf("process roles = %v; want web→web, worker→worker", roles)
+	}
+
+	h := handlers.New(handlers.Options{Metrics: handlers.NewMetrics(nil, nil)})
+	e := handlers.NewEcho(nil, handlers.NewMetrics(nil, nil))
+	h.RegisterOps(e) // what a worker serves; the web role adds to it
+	routes := map[string]bool{}
+	for _, r := range e.Routes() {
+		routes[r.Method+" "+r.Path] = true
+	}
+	paths := regexp.MustCompile(`(?m)^\s*path\s*=\s*"([^"]+)"`).FindAllStringSubmatch(text, -1)
+	if len(paths) == 0 {
+		t.Fatal("fly.toml has no check paths")
+	}
+	for _, p := range paths {
+		if !routes["GET "+p[1]] {
+			t.Errorf("fly.toml checks %s, which the binary does not serve", p[1])
+		}
+	}
+
+	kill := regexp.MustCompile(`(?m)^kill_timeout\s*=\s*(\d+)`).FindStringSubmatch(text)
+	if kill == nil {
+		t.Fatal("fly.toml has no kill_timeout")
+	}
+	if seconds, _ := strconv.Atoi(kill[1]); time.Duration(seconds)*time.Second <= shutdownTimeout {
+		t.Errorf("kill_timeout = %ss; want more than the graceful stop (%s)", kill[1], shutdownTimeout)
+	}
+	if !strings.Contains(text, `kill_signal = "SIGTERM"`) && !strings.Contains(text, `kill_signal = "SIGINT"`) {
+		t.Error("fly.toml kill_signal must be SIGTERM or SIGINT, the signals run() stops on")
+	}
+}
+
+// tomlSection returns the lines of a [name] table up to the next header.
+func tomlSection(text, name string) string {
+	start := strings.Index(text, "["+name+"]")
+	if start < 0 {
+		return ""
+	}
+	rest := text[start+len(name)+2:]
+	if next := regexp.MustCompile(`(?m)^\s*\[`).FindStringIndex(rest); next != nil {
+		rest = rest[:next[0]]
+	}
+	return rest
+}
