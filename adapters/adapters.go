@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/storebridge/storebridge/app"
 )
@@ -175,7 +176,7 @@ func Do(client *http.Client, provider string, req *http.Request) (Response, erro
 	resp, err := client.Do(req)
 	if err != nil {
 		retryable := !errors.Is(err, ErrForbiddenAddress)
-		return Response{}, &app.ProviderError{Provider: provider, Retryable: retryable, Message: "request failed", Err: err}
+		return Response{}, &app.ProviderError{Provider: provider, Retryable: retryable, Message: "request failed", Err: redactURL(err)}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
@@ -185,6 +186,22 @@ func Do(client *http.Client, provider string, req *http.Request) (Response, erro
 		return Response{}, &app.ProviderError{Provider: provider, Status: resp.StatusCode, Retryable: true, Message: "reading the answer failed", Err: err}
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// redactURL cuts the path and query out of a transport error's URL: hook
+// URLs (Zapier's, a merchant's endpoint) carry secret tokens there.
+func redactURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	redacted := *ue
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		redacted.URL = u.Scheme + "://" + u.Host
+	} else {
+		redacted.URL = "(url)"
+	}
+	return &redacted
 }
 
 // RetryableStatus reports whether an HTTP status is worth retrying: timeouts,
@@ -213,11 +230,15 @@ func StatusError(provider string, resp Response, code, message string) *app.Prov
 // Excerpt returns the start of a body for error messages, on one line.
 func Excerpt(body []byte) string {
 	const max = 300
-	s := strings.Join(strings.Fields(string(body)), " ")
-	if len(s) > max {
-		s = s[:max] + "…"
+	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(body), "")), " ")
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut-- // never split a character (₹, Devanagari) in half
+	}
+	return s[:cut] + "…"
 }
 
 // NewRequest builds a request bound to ctx; a malformed URL is a permanent

@@ -34,12 +34,17 @@ type Delivery struct {
 	Merchant string
 	EventID  string
 	Event    string // event type
-	Phone    string // E.164; masked whenever shown
-	Provider string
-	Template string
-	Status   DeliveryStatus
-	Attempts int
-	Error    string
+	// Subject is what the event was about ("order:<id>", "cart:<token>"),
+	// and CustomerID the platform's customer: both let a privacy
+	// redaction find the customer's records.
+	Subject    string
+	CustomerID string
+	Phone      string // E.164; masked whenever shown
+	Provider   string
+	Template   string
+	Status     DeliveryStatus
+	Attempts   int
+	Error      string
 	// ProviderMessageID is the provider's id for the message (Meta's wamid),
 	// used to match the statuses the provider reports.
 	ProviderMessageID string

@@ -1,6 +1,9 @@
 package app
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Message is one send to a messaging provider, already resolved from an
 // event and the merchant's rule: values are formatted strings in template
@@ -17,10 +20,11 @@ type Message struct {
 	// properties) use the names, the others only the order.
 	Names  []string
 	Values []string
-	// Event is the event type (event mode: the name the provider's journeys
-	// are triggered by). Properties are the event's properties, flattened
-	// to dotted keys.
+	// Event is the event type, in both modes (event mode: the name the
+	// provider's journeys are triggered by). Properties are the event's
+	// properties, flattened to dotted keys.
 	Event      string
+	OccurredAt time.Time // when the event happened
 	Properties map[string]string
 	To         Recipient
 	// Buttons are quick-reply buttons (COD Confirm/Cancel); providers that
