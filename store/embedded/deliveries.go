@@ -1,0 +1,228 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+const (
+	deliveriesLimit    = 50
+	maxDeliveriesLimit = 500
+)
+
+// CreateDelivery stores a new record; a zero CreatedAt is set to now.
+// ErrConflict if the merchant already has a delivery with the ID.
+func (s *Store) CreateDelivery(ctx context.Context, d app.Delivery) error {
+	if err := checkDelivery(d); err != nil {
+		return fmt.Errorf("embedded: create delivery: %w", err)
+	}
+	return s.batch(ctx, "create delivery "+d.ID, func(tx *bolt.Tx) error {
+		d := d
+		if d.CreatedAt.IsZero() {
+			d.CreatedAt = s.now()
+		}
+		if d.UpdatedAt.IsZero() {
+			d.UpdatedAt = d.CreatedAt
+		}
+		if bucket(tx, bucketDeliveries).Get(scoped(d.Merchant, d.ID)) != nil {
+			return fmt.Errorf("delivery id %s taken: %w", d.ID, app.ErrConflict)
+		}
+		return writeDelivery(tx, nil, d)
+	})
+}
+
+// GetDelivery returns the merchant's delivery id, or ErrNotFound.
+func (s *Store) GetDelivery(ctx context.Context, merchant, id string) (app.Delivery, error) {
+	var d app.Delivery
+	err := s.view(ctx, "get delivery "+id, func(tx *bolt.Tx) error {
+		return getJSON(bucket(tx, bucketDeliveries), scoped(merchant, id), &d)
+	})
+	return d, err
+}
+
+// UpdateDelivery reads the record, applies change and writes it back with
+// its indexes in one transaction. The transaction may be shared with other
+// writes and re-run, which is why change must be a pure function of the
+// record.
+func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change func(*app.Delivery) error) (app.Delivery, error) {
+	var updated app.Delivery
+	err := s.batch(ctx, "update delivery "+id, func(tx *bolt.Tx) error {
+		updated = app.Delivery{}
+		var old app.Delivery
+		if err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, id), &old); err != nil {
+			return err
+		}
+		// Decoded again rather than copied: change may edit History and
+		// the maps in place, and old must keep the indexed values.
+		var d app.Delivery
+		if err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, id), &d); err != nil {
+			return err
+		}
+		if err := change(&d); err != nil {
+			return err
+		}
+		if d.ID != old.ID || d.Merchant != old.Merchant {
+			return app.Invalid("id", "a delivery's id and merchant cannot change")
+		}
+		if err := checkDelivery(d); err != nil {
+			return err
+		}
+		if err := writeDelivery(tx, &old, d); err != nil {
+			return err
+		}
+		updated = d
+		return nil
+	})
+	return updated, err
+}
+
+// ListDeliveries pages through a merchant's deliveries, newest first. It
+// walks the status index when Status is set, else the event index when
+// Event is, else the time index; the cursor is the position of the last
+// record returned.
+func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.DeliveryFilter) ([]app.Delivery, string, error) {
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = deliveriesLimit
+	case limit > maxDeliveriesLimit:
+		limit = maxDeliveriesLimit
+	}
+	var after []byte
+	if f.Cursor != "" {
+		var err error
+		after, err = base64.RawURLEncoding.DecodeString(f.Cursor)
+		if err != nil || len(after) < 8 {
+			return nil, "", fmt.Errorf("embedded: list deliveries: %w", app.Invalid("cursor", "not a cursor from a previous page"))
+		}
+	}
+	var (
+		list []app.Delivery
+		next string
+	)
+	err := s.view(ctx, "list deliveries", func(tx *bolt.Tx) error {
+		list, next = nil, ""
+		index, prefix := bucketDeliveryByTime, merchantPrefix(merchant)
+		switch {
+		case f.Status != "":
+			index, prefix = bucketDeliveryStatus, appendPart(prefix, string(f.Status))
+		case f.Event != "":
+			index, prefix = bucketDeliveryEvent, appendPart(prefix, f.Event)
+		}
+		c := bucket(tx, index).Cursor()
+		var k []byte
+		if after == nil {
+			k = lastWithPrefix(c, prefix)
+		} else if k, _ = c.Seek(append(bytes.Clone(prefix), after...)); k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		var last []byte
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+			_, id, ok := readTime(k[len(prefix):])
+			if !ok {
+				return fmt.Errorf("corrupt delivery index key %q", k)
+			}
+			var d app.Delivery
+			if err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, string(id)), &d); err != nil {
+				return err
+			}
+			if f.Event != "" && d.Event != f.Event {
+				continue
+			}
+			if len(list) == limit {
+				// One more match exists: there is a next page.
+				next = base64.RawURLEncoding.EncodeToString(last)
+				return nil
+			}
+			list = append(list, d)
+			last = bytes.Clone(k[len(prefix):])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return list, next, nil
+}
+
+// DeliveryByProviderMessageID finds the delivery a provider status is
+// about.
+func (s *Store) DeliveryByProviderMessageID(ctx context.Context, merchant, messageID string) (app.Delivery, error) {
+	var d app.Delivery
+	err := s.view(ctx, "delivery by provider message id", func(tx *bolt.Tx) error {
+		if messageID == "" {
+			return app.ErrNotFound
+		}
+		id := bucket(tx, bucketDeliveryMessage).Get(scoped(merchant, messageID))
+		if id == nil {
+			return app.ErrNotFound
+		}
+		return getJSON(bucket(tx, bucketDeliveries), scoped(merchant, string(id)), &d)
+	})
+	return d, err
+}
+
+func checkDelivery(d app.Delivery) error {
+	if err := required("merchant", d.Merchant, "id", d.ID); err != nil {
+		return err
+	}
+	return bounded("status", string(d.Status), "event", d.Event, "provider_message_id", d.ProviderMessageID)
+}
+
+// writeDelivery stores d and moves its index entries from old's (nil for a
+// new record).
+func writeDelivery(tx *bolt.Tx, old *app.Delivery, d app.Delivery) error {
+	if old != nil {
+		if err := unindexDelivery(tx, *old); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(bucket(tx, bucketDeliveries), scoped(d.Merchant, d.ID), d); err != nil {
+		return err
+	}
+	for index, k := range deliveryIndexKeys(d) {
+		if err := bucket(tx, index).Put(k, nil); err != nil {
+			return err
+		}
+	}
+	if d.ProviderMessageID != "" {
+		return bucket(tx, bucketDeliveryMessage).Put(scoped(d.Merchant, d.ProviderMessageID), []byte(d.ID))
+	}
+	return nil
+}
+
+func unindexDelivery(tx *bolt.Tx, d app.Delivery) error {
+	for index, k := range deliveryIndexKeys(d) {
+		if err := bucket(tx, index).Delete(k); err != nil {
+			return err
+		}
+	}
+	if d.ProviderMessageID == "" {
+		return nil
+	}
+	messages := bucket(tx, bucketDeliveryMessage)
+	k := scoped(d.Merchant, d.ProviderMessageID)
+	if string(messages.Get(k)) != d.ID {
+		return nil // another delivery claimed the message id since
+	}
+	return messages.Delete(k)
+}
+
+// deliveryIndexKeys are d's entries in the listing indexes, by bucket.
+func deliveryIndexKeys(d app.Delivery) map[string][]byte {
+	at := func(prefix []byte) []byte { return append(appendTime(prefix, d.CreatedAt), d.ID...) }
+	prefix := merchantPrefix(d.Merchant)
+	return map[string][]byte{
+		bucketDeliveryByTime: at(bytes.Clone(prefix)),
+		bucketDeliveryStatus: at(appendPart(bytes.Clone(prefix), string(d.Status))),
+		bucketDeliveryEvent:  at(appendPart(bytes.Clone(prefix), d.Event)),
+	}
+}

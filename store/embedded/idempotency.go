@@ -1,0 +1,138 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// purgeChunk bounds the keys one Purge transaction deletes, so the purge
+// never holds the writer lock for long.
+const purgeChunk = 1000
+
+// claimRecord is an idempotency key's state until it expires.
+type claimRecord struct {
+	State   app.ClaimState
+	Expires time.Time
+}
+
+// Claim takes key for ttl if it is free or its previous claim expired.
+func (s *Store) Claim(ctx context.Context, merchant, key string, ttl time.Duration) (app.ClaimState, error) {
+	if err := checkClaim(merchant, key, ttl); err != nil {
+		return 0, fmt.Errorf("embedded: claim: %w", err)
+	}
+	var state app.ClaimState
+	err := s.batch(ctx, "claim", func(tx *bolt.Tx) error {
+		var err error
+		state, err = claimKey(tx, s.now(), merchant, key, app.ClaimInProgress, ttl)
+		return err
+	})
+	return state, err
+}
+
+// Complete marks key done for ttl, whoever holds it.
+func (s *Store) Complete(ctx context.Context, merchant, key string, ttl time.Duration) error {
+	if err := checkClaim(merchant, key, ttl); err != nil {
+		return fmt.Errorf("embedded: complete: %w", err)
+	}
+	return s.batch(ctx, "complete", func(tx *bolt.Tx) error {
+		return setClaim(tx, merchant, key, claimRecord{State: app.ClaimDone, Expires: s.now().Add(ttl)})
+	})
+}
+
+// Release frees key so a retry can claim it again.
+func (s *Store) Release(ctx context.Context, merchant, key string) error {
+	if err := required("merchant", merchant, "key", key); err != nil {
+		return fmt.Errorf("embedded: release: %w", err)
+	}
+	return s.batch(ctx, "release", func(tx *bolt.Tx) error {
+		return deleteClaim(tx, merchant, key)
+	})
+}
+
+// Purge deletes the idempotency keys that expired by now and reports how
+// many. Expired keys are already treated as free; this reclaims the space.
+func (s *Store) Purge(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.update(ctx, "purge", func(tx *bolt.Tx) error {
+			n = 0
+			limit := appendTime(nil, s.now())
+			var expired [][]byte
+			c := bucket(tx, bucketIdemExpiry).Cursor()
+			for k, _ := c.First(); k != nil && len(expired) < purgeChunk && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+				expired = append(expired, bytes.Clone(k))
+			}
+			for _, k := range expired {
+				_, merchant, key, ok := splitTimeFirst(k)
+				if !ok {
+					return fmt.Errorf("corrupt expiry key %q", k)
+				}
+				if err := deleteClaim(tx, merchant, key); err != nil {
+					return err
+				}
+			}
+			n = len(expired)
+			return nil
+		})
+		total += n
+		if err != nil || n < purgeChunk {
+			return total, err
+		}
+	}
+}
+
+func checkClaim(merchant, key string, ttl time.Duration) error {
+	if err := required("merchant", merchant, "key", key); err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		return app.Invalid("ttl", "must be positive")
+	}
+	return nil
+}
+
+// claimKey answers the state of a live key, or takes a free one as state
+// for ttl and answers ClaimNew.
+func claimKey(tx *bolt.Tx, now time.Time, merchant, key string, state app.ClaimState, ttl time.Duration) (app.ClaimState, error) {
+	var rec claimRecord
+	switch err := getJSON(bucket(tx, bucketIdem), scoped(merchant, key), &rec); {
+	case err == nil && rec.Expires.After(now):
+		return rec.State, nil
+	case err != nil && !errors.Is(err, app.ErrNotFound):
+		return 0, err
+	}
+	return app.ClaimNew, setClaim(tx, merchant, key, claimRecord{State: state, Expires: now.Add(ttl)})
+}
+
+// setClaim writes a key's record and moves its expiry index entry.
+func setClaim(tx *bolt.Tx, merchant, key string, rec claimRecord) error {
+	if err := deleteClaim(tx, merchant, key); err != nil {
+		return err
+	}
+	if err := putJSON(bucket(tx, bucketIdem), scoped(merchant, key), rec); err != nil {
+		return err
+	}
+	return bucket(tx, bucketIdemExpiry).Put(timeFirst(rec.Expires, merchant, key), nil)
+}
+
+func deleteClaim(tx *bolt.Tx, merchant, key string) error {
+	var old claimRecord
+	switch err := getJSON(bucket(tx, bucketIdem), scoped(merchant, key), &old); {
+	case errors.Is(err, app.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := bucket(tx, bucketIdemExpiry).Delete(timeFirst(old.Expires, merchant, key)); err != nil {
+		return err
+	}
+	return bucket(tx, bucketIdem).Delete(scoped(merchant, key))
+}

@@ -1,0 +1,81 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// Counters are keyed merchant, day, subject, outcome, so the days of one
+// merchant are one contiguous, ordered range. Values are big-endian int64.
+
+// Incr adds n to each counter in one transaction.
+func (s *Store) Incr(ctx context.Context, n int64, counters ...app.Counter) error {
+	for _, c := range counters {
+		if err := required("merchant", c.Merchant, "day", c.Day, "subject", c.Subject, "outcome", c.Outcome); err != nil {
+			return fmt.Errorf("embedded: incr: %w", err)
+		}
+	}
+	if len(counters) == 0 {
+		return nil
+	}
+	return s.batch(ctx, "incr", func(tx *bolt.Tx) error {
+		stats := bucket(tx, bucketStats)
+		for _, c := range counters {
+			k := counterKey(c)
+			var v int64
+			if old := stats.Get(k); len(old) == 8 {
+				v = int64(binary.BigEndian.Uint64(old))
+			}
+			if err := stats.Put(k, binary.BigEndian.AppendUint64(nil, uint64(v+n))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Counts sums the merchant's counters over the days from..to inclusive,
+// keyed by subject then outcome.
+func (s *Store) Counts(ctx context.Context, merchant, from, to string) (map[string]map[string]int64, error) {
+	counts := map[string]map[string]int64{}
+	err := s.view(ctx, "counts", func(tx *bolt.Tx) error {
+		clear(counts)
+		prefix := merchantPrefix(merchant)
+		c := bucket(tx, bucketStats).Cursor()
+		// Days are DayOf values, all ten bytes, so their length prefixes
+		// are equal and the seek lands on the first day ≥ from.
+		for k, v := c.Seek(appendPart(bytes.Clone(prefix), from)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			day, rest, ok := readPart(k[len(prefix):])
+			subject, outcome, ok2 := readPart(rest)
+			if !ok || !ok2 || len(v) != 8 {
+				return fmt.Errorf("corrupt counter %q", k)
+			}
+			if day > to {
+				break
+			}
+			if day < from {
+				continue
+			}
+			if counts[subject] == nil {
+				counts[subject] = map[string]int64{}
+			}
+			counts[subject][string(outcome)] += int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+func counterKey(c app.Counter) []byte {
+	k := appendPart(merchantPrefix(c.Merchant), c.Day)
+	return append(appendPart(k, c.Subject), c.Outcome...)
+}
