@@ -145,7 +145,15 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		Logger:       log,
 	})
 
-	h := handlers.New(handlers.Options{Store: st, Metrics: metrics, Logger: log})
+	svc := app.NewService(app.ServiceOptions{
+		Store:            st,
+		Keyring:          keyring,
+		Logger:           log,
+		ShopifyAPISecret: cfg.ShopifyAPISecret,
+		Wake:             workers.Wake,
+	})
+
+	h := handlers.New(handlers.Options{Service: svc, Store: st, Metrics: metrics, Logger: log})
 	e := handlers.NewEcho(log, metrics)
 	if role == "worker" {
 		h.RegisterOps(e) // health and metrics only, for checks and scraping
@@ -176,6 +184,10 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	})
 	workerCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
+	serviceCtx, stopService := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopService()
+	serviceDone := make(chan struct{})
+	go func() { svc.Run(serviceCtx); close(serviceDone) }()
 	if role != "web" {
 		wg.Go(func() {
 			if err := workers.Run(workerCtx); err != nil {
@@ -198,6 +210,10 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		log.Warn("HTTP shutdown did not finish in time", "err", err)
 	}
 	wg.Wait()
+	// The service stops last, after requests and jobs, so their counts are
+	// written.
+	stopService()
+	<-serviceDone
 	log.Info("stopped")
 	return failure
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"time"
 )
@@ -8,10 +9,14 @@ import (
 // Service holds the use cases. Handlers call one of its methods per request;
 // job handlers run on its workers.
 type Service struct {
-	store   Store
-	keyring *Keyring
-	now     func() time.Time
-	log     *slog.Logger
+	store         Store
+	keyring       *Keyring
+	now           func() time.Time
+	log           *slog.Logger
+	merchants     *merchantCache
+	counters      counterBuffer
+	shopifySecret string
+	wake          func()
 }
 
 // ServiceOptions are the service's dependencies.
@@ -20,6 +25,12 @@ type ServiceOptions struct {
 	Keyring *Keyring
 	Now     func() time.Time // nil: time.Now
 	Logger  *slog.Logger     // nil: discard
+	// ShopifyAPISecret is the app's client secret: it signs the webhooks
+	// and OAuth redirects of every shop that installed the public app.
+	ShopifyAPISecret string
+	// Wake, when set, is called after work is queued, so this process's
+	// workers pick it up at once instead of at their next poll.
+	Wake func()
 }
 
 // NewService returns the use cases over a store.
@@ -30,5 +41,43 @@ func NewService(opts ServiceOptions) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: opts.Store, keyring: opts.Keyring, now: opts.Now, log: opts.Logger}
+	return &Service{
+		store:         opts.Store,
+		keyring:       opts.Keyring,
+		now:           opts.Now,
+		log:           opts.Logger,
+		merchants:     newMerchantCache(opts.Store, opts.Keyring, opts.Now),
+		shopifySecret: opts.ShopifyAPISecret,
+		wake:          opts.Wake,
+	}
+}
+
+// counterFlushInterval is how often buffered statistics are written.
+const counterFlushInterval = time.Second
+
+// Run does the service's background work until ctx ends: it writes the
+// buffered statistics every second, and once more on the way out.
+func (s *Service) Run(ctx context.Context) {
+	tick := time.NewTicker(counterFlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := s.FlushCounters(flushCtx); err != nil {
+				s.log.Error("writing statistics at shutdown failed", "err", err)
+			}
+			return
+		case <-tick.C:
+			if err := s.FlushCounters(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("writing statistics failed; kept for the next try", "err", err)
+			}
+		}
+	}
+}
+
+// FlushCounters writes the statistics counted since the last flush.
+func (s *Service) FlushCounters(ctx context.Context) error {
+	return s.counters.flush(ctx, s.store)
 }

@@ -56,6 +56,8 @@ func classify(err error) (int, errorBody) {
 		return he.Code, errorBody{Error: msg}
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, errorBody{Error: "invalid input", Fields: ve.Fields}
+	case errors.Is(err, app.ErrUnauthenticated):
+		return http.StatusUnauthorized, errorBody{Error: "unauthorized"}
 	case errors.Is(err, app.ErrNotFound):
 		return http.StatusNotFound, errorBody{Error: "not found"}
 	case errors.Is(err, app.ErrConflict):

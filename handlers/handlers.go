@@ -6,6 +6,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/storebridge/storebridge/app"
 )
 
 // Pinger is the store's health check.
@@ -15,6 +17,7 @@ type Pinger interface {
 
 // Handlers holds what the routes need.
 type Handlers struct {
+	svc     *app.Service
 	store   Pinger
 	metrics *Metrics
 	log     *slog.Logger
@@ -22,6 +25,7 @@ type Handlers struct {
 
 // Options are the dependencies of the HTTP side.
 type Options struct {
+	Service *app.Service
 	Store   Pinger
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -29,7 +33,7 @@ type Options struct {
 
 // New returns the handlers.
 func New(opts Options) *Handlers {
-	return &Handlers{store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
+	return &Handlers{svc: opts.Service, store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
 }
 
 // readyTimeout bounds the store check behind /readyz: a store that takes

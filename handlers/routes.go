@@ -45,4 +45,6 @@ func (h *Handlers) RegisterOps(e *echo.Echo) {
 // Register adds every route of the web role.
 func (h *Handlers) Register(e *echo.Echo) {
 	h.RegisterOps(e)
+	e.POST("/webhooks/shopify", h.shopifyWebhook)
+	e.POST("/webhooks/woocommerce/:merchant_id", h.wooCommerceWebhook)
 }
