@@ -1,0 +1,264 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+const (
+	defaultDeliveryLimit = 50
+	// maxUpdateAttempts bounds the optimistic retries of UpdateDelivery.
+	maxUpdateAttempts = 32
+)
+
+// CreateDelivery stores d with its index entries in one script.
+func (s *Store) CreateDelivery(ctx context.Context, d app.Delivery) error {
+	if err := requireID("merchant", d.Merchant); err != nil {
+		return err
+	}
+	if err := requireID("id", d.ID); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("redisstore: create delivery: %w", err)
+	}
+	keys := []string{
+		s.keys.delivery(d.Merchant, d.ID),
+		s.keys.deliveryIndex(d.Merchant),
+		s.keys.deliveryStatus(d.Merchant, string(d.Status)),
+		s.keys.deliveryEvent(d.Merchant, d.Event),
+		s.keys.deliveryMessageIDs(d.Merchant),
+	}
+	ok, err := s.scripts.createDelivery.Run(ctx, s.rdb, keys, raw, msOf(d.CreatedAt), d.ID, d.ProviderMessageID).Int()
+	if err != nil {
+		return wrap("create delivery", err)
+	}
+	if ok == 0 {
+		return fmt.Errorf("redisstore: create delivery %s: id taken: %w", d.ID, app.ErrConflict)
+	}
+	return nil
+}
+
+// GetDelivery reads one delivery.
+func (s *Store) GetDelivery(ctx context.Context, merchant, id string) (app.Delivery, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return app.Delivery{}, err
+	}
+	raw, err := s.rdb.Get(ctx, s.keys.delivery(merchant, id)).Bytes()
+	if err != nil {
+		return app.Delivery{}, wrap("get delivery "+id, err)
+	}
+	return decodeDelivery(raw)
+}
+
+func decodeDelivery(raw []byte) (app.Delivery, error) {
+	var d app.Delivery
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return app.Delivery{}, fmt.Errorf("redisstore: decode delivery: %w", err)
+	}
+	return d, nil
+}
+
+// errChangeAborted carries the caller's own error out of the transaction.
+type errChangeAborted struct{ err error }
+
+func (e errChangeAborted) Error() string { return e.err.Error() }
+
+// UpdateDelivery applies change under WATCH on the record and writes the
+// record and its index entries in one MULTI; a concurrent write makes it
+// read and apply again.
+func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change func(*app.Delivery) error) (app.Delivery, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return app.Delivery{}, err
+	}
+	key := s.keys.delivery(merchant, id)
+	var updated app.Delivery
+	update := func(tx *redis.Tx) error {
+		raw, err := tx.Get(ctx, key).Bytes()
+		if err != nil {
+			return err
+		}
+		old, err := decodeDelivery(raw)
+		if err != nil {
+			return err
+		}
+		cur, err := decodeDelivery(raw) // a separate copy: change may touch slices
+		if err != nil {
+			return err
+		}
+		if err := change(&cur); err != nil {
+			return errChangeAborted{err}
+		}
+		cur.ID, cur.Merchant = old.ID, old.Merchant
+		next, err := json.Marshal(cur)
+		if err != nil {
+			return fmt.Errorf("redisstore: encode delivery: %w", err)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, next, 0)
+			score := float64(msOf(cur.CreatedAt))
+			member := redis.Z{Score: score, Member: id}
+			if cur.Status != old.Status {
+				p.ZRem(ctx, s.keys.deliveryStatus(merchant, string(old.Status)), id)
+			}
+			if cur.Event != old.Event {
+				p.ZRem(ctx, s.keys.deliveryEvent(merchant, old.Event), id)
+			}
+			if cur.Status != old.Status || cur.Event != old.Event || !cur.CreatedAt.Equal(old.CreatedAt) {
+				p.ZAdd(ctx, s.keys.deliveryIndex(merchant), member)
+				p.ZAdd(ctx, s.keys.deliveryStatus(merchant, string(cur.Status)), member)
+				p.ZAdd(ctx, s.keys.deliveryEvent(merchant, cur.Event), member)
+			}
+			// An old message id is left in the hash; lookups check the
+			// record still carries it.
+			if cur.ProviderMessageID != "" && cur.ProviderMessageID != old.ProviderMessageID {
+				p.HSet(ctx, s.keys.deliveryMessageIDs(merchant), cur.ProviderMessageID, id)
+			}
+			return nil
+		})
+		updated = cur
+		return err
+	}
+	for range maxUpdateAttempts {
+		err := s.rdb.Watch(ctx, update, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		var aborted errChangeAborted
+		if errors.As(err, &aborted) {
+			return app.Delivery{}, aborted.err
+		}
+		if err != nil {
+			return app.Delivery{}, wrap("update delivery "+id, err)
+		}
+		return updated, nil
+	}
+	return app.Delivery{}, fmt.Errorf("redisstore: update delivery %s: too many concurrent updates: %w", id, app.ErrConflict)
+}
+
+// ListDeliveries pages through the merchant's deliveries, newest first. The
+// cursor is "<created ms>:<id>" of the last delivery returned.
+func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.DeliveryFilter) ([]app.Delivery, string, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return nil, "", err
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultDeliveryLimit
+	}
+	limit = min(limit, maxListLimit)
+	top, afterID := "+inf", ""
+	var afterScore int64
+	if f.Cursor != "" {
+		score, id, ok := strings.Cut(f.Cursor, ":")
+		n, err := strconv.ParseInt(score, 10, 64)
+		if !ok || err != nil || id == "" {
+			return nil, "", app.Invalid("cursor", "is not a cursor this store returned")
+		}
+		top, afterScore, afterID = score, n, id
+	}
+	// The most selective index drives the scan; the other filter is
+	// checked on the records.
+	index := s.keys.deliveryIndex(merchant)
+	switch {
+	case f.Status != "":
+		index = s.keys.deliveryStatus(merchant, string(f.Status))
+	case f.Event != "":
+		index = s.keys.deliveryEvent(merchant, f.Event)
+	}
+
+	type found struct {
+		d     app.Delivery
+		score int64
+	}
+	var out []found
+	batch := int64(limit + 1)
+	for offset := int64(0); len(out) <= limit; offset += batch {
+		members, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
+			Max: top, Min: "-inf", Offset: offset, Count: batch,
+		}).Result()
+		if err != nil {
+			return nil, "", wrap("list deliveries", err)
+		}
+		var ids []string
+		var scores []int64
+		for _, z := range members {
+			id, score := z.Member.(string), int64(z.Score)
+			// Same millisecond as the cursor: members come in descending
+			// order, so only those below the cursor's id are new.
+			if afterID != "" && score == afterScore && id >= afterID {
+				continue
+			}
+			ids, scores = append(ids, id), append(scores, score)
+		}
+		if len(ids) > 0 {
+			recordKeys := make([]string, len(ids))
+			for i, id := range ids {
+				recordKeys[i] = s.keys.delivery(merchant, id)
+			}
+			raws, err := s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+			if err != nil {
+				return nil, "", wrap("list deliveries", err)
+			}
+			for i, raw := range raws {
+				str, ok := raw.(string)
+				if !ok {
+					continue
+				}
+				d, err := decodeDelivery([]byte(str))
+				if err != nil {
+					return nil, "", err
+				}
+				if (f.Status != "" && d.Status != f.Status) || (f.Event != "" && d.Event != f.Event) {
+					continue
+				}
+				out = append(out, found{d, scores[i]})
+			}
+		}
+		if int64(len(members)) < batch {
+			break
+		}
+	}
+	cursor := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		cursor = strconv.FormatInt(last.score, 10) + ":" + last.d.ID
+	}
+	deliveries := make([]app.Delivery, len(out))
+	for i, item := range out {
+		deliveries[i] = item.d
+	}
+	return deliveries, cursor, nil
+}
+
+// DeliveryByProviderMessageID finds a delivery by the provider's message id.
+func (s *Store) DeliveryByProviderMessageID(ctx context.Context, merchant, messageID string) (app.Delivery, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return app.Delivery{}, err
+	}
+	if messageID == "" {
+		return app.Delivery{}, fmt.Errorf("redisstore: delivery by message id: %w", app.ErrNotFound)
+	}
+	id, err := s.rdb.HGet(ctx, s.keys.deliveryMessageIDs(merchant), messageID).Result()
+	if err != nil {
+		return app.Delivery{}, wrap("delivery by message id", err)
+	}
+	d, err := s.GetDelivery(ctx, merchant, id)
+	if err != nil {
+		return app.Delivery{}, err
+	}
+	if d.ProviderMessageID != messageID {
+		return app.Delivery{}, fmt.Errorf("redisstore: delivery by message id: %w", app.ErrNotFound)
+	}
+	return d, nil
+}

@@ -1,0 +1,86 @@
+package redisstore
+
+import "time"
+
+// Every key the store writes is built here. A merchant's keys share the hash
+// tag {<merchant id>} so that a Redis Cluster keeps them in one slot and the
+// scripts may touch several at once. The few global keys (unique indexes,
+// the merchant list, the queue index) live outside any merchant's slot and
+// are never used in a script together with a merchant key.
+//
+// Keys (after the prefix):
+//
+//	m:{id}:merchant              merchant record (JSON)
+//	m:{id}:idem:<key>            idempotency claim: "processing" or "done"
+//	m:{id}:q:due                 ZSET job id → due ms (ready and scheduled)
+//	m:{id}:q:lease               ZSET job id → lease expiry ms
+//	m:{id}:q:jobs                HASH job id → job record (JSON), dead ones included
+//	m:{id}:q:dead                ZSET job id → buried ms
+//	m:{id}:q:keys                HASH job key → job id, live jobs only
+//	m:{id}:dlv:rec:<id>          delivery record (JSON)
+//	m:{id}:dlv:idx               ZSET delivery id → created ms
+//	m:{id}:dlv:status:<status>   ZSET delivery id → created ms
+//	m:{id}:dlv:event:<event>     ZSET delivery id → created ms
+//	m:{id}:dlv:msgid             HASH provider message id → delivery id
+//	m:{id}:stats:<day>           HASH "<subject>|<outcome>" → count
+//	merchants                    SET of merchant ids
+//	idx:domain:<platform>:<dom>  merchant id owning the platform and domain
+//	idx:apikey:<hash>            merchant id owning the API key hash
+//	{queue}:merchants            ZSET merchant id → earliest time it may have work
+//	{queue}:known                SET of merchant ids that ever had a job
+const (
+	// DefaultPrefix starts every key when Options.Prefix is empty.
+	DefaultPrefix = "sb:"
+
+	// statsTTL keeps a day of counters a little over a year.
+	statsTTL = 400 * 24 * time.Hour
+	// maxStatsDays bounds the range one Counts call reads.
+	maxStatsDays = 400
+)
+
+type keys struct{ prefix string }
+
+// merchant is the start of every key of merchant id, hash tag included.
+func (k keys) merchant(id string) string { return k.prefix + "m:{" + id + "}:" }
+
+func (k keys) merchantRecord(id string) string { return k.merchant(id) + "merchant" }
+func (k keys) merchantIDs() string             { return k.prefix + "merchants" }
+func (k keys) domainIndex(platform, domain string) string {
+	return k.prefix + "idx:domain:" + platform + ":" + domain
+}
+func (k keys) apiKeyIndex(hash string) string { return k.prefix + "idx:apikey:" + hash }
+
+func (k keys) idempotency(merchant, key string) string { return k.merchant(merchant) + "idem:" + key }
+
+// queueKeys are one merchant's queue structures.
+type queueKeys struct {
+	due, lease, jobs, dead, keys string
+}
+
+func (k keys) queue(merchant string) queueKeys {
+	base := k.merchant(merchant) + "q:"
+	return queueKeys{
+		due:   base + "due",
+		lease: base + "lease",
+		jobs:  base + "jobs",
+		dead:  base + "dead",
+		keys:  base + "keys",
+	}
+}
+
+func (k keys) queueIndex() string     { return k.prefix + "{queue}:merchants" }
+func (k keys) queueMerchants() string { return k.prefix + "{queue}:known" }
+
+func (k keys) delivery(merchant, id string) string { return k.merchant(merchant) + "dlv:rec:" + id }
+func (k keys) deliveryIndex(merchant string) string {
+	return k.merchant(merchant) + "dlv:idx"
+}
+func (k keys) deliveryStatus(merchant, status string) string {
+	return k.merchant(merchant) + "dlv:status:" + status
+}
+func (k keys) deliveryEvent(merchant, event string) string {
+	return k.merchant(merchant) + "dlv:event:" + event
+}
+func (k keys) deliveryMessageIDs(merchant string) string { return k.merchant(merchant) + "dlv:msgid" }
+
+func (k keys) stats(merchant, day string) string { return k.merchant(merchant) + "stats:" + day }

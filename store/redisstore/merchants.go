@@ -1,0 +1,240 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// maxSwapAttempts bounds the optimistic retries of one update.
+const maxSwapAttempts = 16
+
+// uniqueKeys are the global unique index keys m owns.
+func (s *Store) uniqueKeys(m app.Merchant) []string {
+	var out []string
+	if m.Domain != "" {
+		out = append(out, s.keys.domainIndex(string(m.Platform), m.Domain))
+	}
+	if m.APIKeyHash != "" {
+		out = append(out, s.keys.apiKeyIndex(m.APIKeyHash))
+	}
+	return out
+}
+
+// CreateMerchant takes the merchant's unique indexes first, then writes the
+// record; a failure gives back the indexes it took.
+func (s *Store) CreateMerchant(ctx context.Context, m app.Merchant) error {
+	if err := requireID("id", m.ID); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("redisstore: create merchant: %w", err)
+	}
+	taken, err := s.takeIndexes(ctx, m.ID, s.uniqueKeys(m))
+	if err != nil {
+		return fmt.Errorf("redisstore: create merchant %s: %w", m.ID, err)
+	}
+	// Listed before the record exists: listing skips ids without one, while
+	// a record missing from the list would be invisible.
+	if err := s.rdb.SAdd(ctx, s.keys.merchantIDs(), m.ID).Err(); err != nil {
+		s.dropIndexes(ctx, m.ID, taken)
+		return wrap("create merchant", err)
+	}
+	created, err := s.rdb.SetNX(ctx, s.keys.merchantRecord(m.ID), raw, 0).Result()
+	if err != nil || !created {
+		s.dropIndexes(ctx, m.ID, taken)
+	}
+	if err != nil {
+		return wrap("create merchant", err)
+	}
+	if !created {
+		return fmt.Errorf("redisstore: create merchant %s: id taken: %w", m.ID, app.ErrConflict)
+	}
+	return nil
+}
+
+// takeIndexes sets each index key to id unless another merchant owns it. It
+// answers the keys it set, so a failure later can give back exactly those;
+// a key already pointing at id (a retried write) is used but not returned.
+func (s *Store) takeIndexes(ctx context.Context, id string, indexKeys []string) ([]string, error) {
+	var taken []string
+	for _, key := range indexKeys {
+		owner, err := s.scripts.takeIndex.Run(ctx, s.rdb, []string{key}, id).Text()
+		if err != nil {
+			s.dropIndexes(ctx, id, taken)
+			return nil, wrap("take index", err)
+		}
+		switch owner {
+		case "":
+			taken = append(taken, key)
+		case id:
+		default:
+			s.dropIndexes(ctx, id, taken)
+			return nil, fmt.Errorf("platform and domain, or API key, taken: %w", app.ErrConflict)
+		}
+	}
+	return taken, nil
+}
+
+// dropIndexes deletes the index keys that still point at id. It runs on a
+// path that is already failing, so its own errors are not reported: a
+// leftover index only blocks its domain until the owner is deleted by hand,
+// and reads ignore an index whose record disagrees.
+func (s *Store) dropIndexes(ctx context.Context, id string, indexKeys []string) {
+	for _, key := range indexKeys {
+		s.scripts.dropIfOwner.Run(ctx, s.rdb, []string{key}, id)
+	}
+}
+
+// UpdateMerchant takes any new index first, swaps the record if nobody else
+// changed it meanwhile, then drops the indexes the merchant no longer owns.
+func (s *Store) UpdateMerchant(ctx context.Context, m app.Merchant) error {
+	if err := requireID("id", m.ID); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("redisstore: update merchant: %w", err)
+	}
+	recordKey := s.keys.merchantRecord(m.ID)
+	for range maxSwapAttempts {
+		oldRaw, err := s.rdb.Get(ctx, recordKey).Result()
+		if err != nil {
+			return wrap("update merchant "+m.ID, err)
+		}
+		var old app.Merchant
+		if err := json.Unmarshal([]byte(oldRaw), &old); err != nil {
+			return fmt.Errorf("redisstore: update merchant %s: decode: %w", m.ID, err)
+		}
+		oldKeys, newKeys := s.uniqueKeys(old), s.uniqueKeys(m)
+		var added []string
+		for _, key := range newKeys {
+			if !slices.Contains(oldKeys, key) {
+				added = append(added, key)
+			}
+		}
+		taken, err := s.takeIndexes(ctx, m.ID, added)
+		if err != nil {
+			return fmt.Errorf("redisstore: update merchant %s: %w", m.ID, err)
+		}
+		swapped, err := s.scripts.swap.Run(ctx, s.rdb, []string{recordKey}, oldRaw, raw).Int()
+		if err != nil || swapped == 0 {
+			s.dropIndexes(ctx, m.ID, taken)
+		}
+		if err != nil {
+			return wrap("update merchant "+m.ID, err)
+		}
+		if swapped == 0 {
+			continue // changed or deleted since the read: read again
+		}
+		var released []string
+		for _, key := range oldKeys {
+			if !slices.Contains(newKeys, key) {
+				released = append(released, key)
+			}
+		}
+		for _, key := range released {
+			if err := s.scripts.dropIfOwner.Run(ctx, s.rdb, []string{key}, m.ID).Err(); err != nil {
+				return wrap("update merchant "+m.ID+": release index", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("redisstore: update merchant %s: too many concurrent updates: %w", m.ID, app.ErrConflict)
+}
+
+// GetMerchant reads one merchant.
+func (s *Store) GetMerchant(ctx context.Context, id string) (app.Merchant, error) {
+	if err := requireID("id", id); err != nil {
+		return app.Merchant{}, err
+	}
+	raw, err := s.rdb.Get(ctx, s.keys.merchantRecord(id)).Bytes()
+	if err != nil {
+		return app.Merchant{}, wrap("get merchant "+id, err)
+	}
+	var m app.Merchant
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return app.Merchant{}, fmt.Errorf("redisstore: get merchant %s: decode: %w", id, err)
+	}
+	return m, nil
+}
+
+// MerchantByDomain finds a merchant through the platform and domain index.
+func (s *Store) MerchantByDomain(ctx context.Context, platform app.Platform, domain string) (app.Merchant, error) {
+	if domain == "" {
+		return app.Merchant{}, fmt.Errorf("redisstore: merchant by domain: %w", app.ErrNotFound)
+	}
+	return s.merchantByIndex(ctx, s.keys.domainIndex(string(platform), domain), func(m app.Merchant) bool {
+		return m.Platform == platform && m.Domain == domain
+	})
+}
+
+// MerchantByAPIKeyHash finds a merchant through the API key index.
+func (s *Store) MerchantByAPIKeyHash(ctx context.Context, hash string) (app.Merchant, error) {
+	if hash == "" {
+		return app.Merchant{}, fmt.Errorf("redisstore: merchant by api key: %w", app.ErrNotFound)
+	}
+	return s.merchantByIndex(ctx, s.keys.apiKeyIndex(hash), func(m app.Merchant) bool {
+		return m.APIKeyHash == hash
+	})
+}
+
+// merchantByIndex follows an index key and checks the record still agrees:
+// an index left behind by an interrupted write reads as not found.
+func (s *Store) merchantByIndex(ctx context.Context, indexKey string, matches func(app.Merchant) bool) (app.Merchant, error) {
+	id, err := s.rdb.Get(ctx, indexKey).Result()
+	if err != nil {
+		return app.Merchant{}, wrap("find merchant", err)
+	}
+	m, err := s.GetMerchant(ctx, id)
+	if err != nil {
+		return app.Merchant{}, err
+	}
+	if !matches(m) {
+		return app.Merchant{}, fmt.Errorf("redisstore: find merchant: stale index: %w", app.ErrNotFound)
+	}
+	return m, nil
+}
+
+// ListMerchants reads every listed merchant, ordered by ID.
+func (s *Store) ListMerchants(ctx context.Context) ([]app.Merchant, error) {
+	ids, err := s.rdb.SMembers(ctx, s.keys.merchantIDs()).Result()
+	if err != nil {
+		return nil, wrap("list merchants", err)
+	}
+	slices.Sort(ids)
+	// One GET per merchant: the records live in different cluster slots.
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, s.keys.merchantRecord(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("list merchants", err)
+	}
+	out := make([]app.Merchant, 0, len(ids))
+	for i, cmd := range cmds {
+		raw, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // listed by a create that did not finish
+		}
+		if err != nil {
+			return nil, wrap("list merchants", err)
+		}
+		var m app.Merchant
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("redisstore: list merchants: decode %s: %w", ids[i], err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,264 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Lua scripts. Each touches only the keys it is given in KEYS, and every
+// caller passes keys of one merchant (one hash tag, one cluster slot). Times
+// come from Go as ARGV so the store's clock, not the server's, decides what
+// is due. Job records are JSON; the scripts change only the fields attempt,
+// lease, last_error and due_at.
+
+// claimIdem: KEYS idem; ARGV ttl ms. Answers the app.ClaimState.
+const claimIdemLua = `
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], 'processing', 'PX', ARGV[1])
+  return 1
+end
+if v == 'processing' then return 2 end
+return 3
+`
+
+// releaseIdem: KEYS idem. A done key stays done.
+const releaseIdemLua = `
+if redis.call('GET', KEYS[1]) == 'processing' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`
+
+// enqueue: KEYS jobs, due, keys; ARGV id, record, due ms, job key.
+// Answers 1, or 0 when the id or the live key is taken.
+const enqueueLua = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
+return 1
+`
+
+// claimAndEnqueue: KEYS jobs, due, keys, idem; ARGV id, record, due ms, job
+// key, done ttl ms. Answers 1 (new, enqueued), 2 (in progress), 3 (done), or
+// 0 when the job's id or key is taken (nothing written).
+const claimAndEnqueueLua = `
+local v = redis.call('GET', KEYS[4])
+if v == 'processing' then return 2 end
+if v then return 3 end
+local function enqueue()
+` + enqueueLua + `
+end
+if enqueue() == 0 then return 0 end
+redis.call('SET', KEYS[4], 'done', 'PX', ARGV[5])
+return 1
+`
+
+// earliest answers, as a string of ms, the earliest of the merchant's first
+// due time and first lease expiry, or ” when it has neither.
+const earliestFunc = `
+local function earliest(due, lease)
+  local best
+  local d = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
+  if d[2] then best = tonumber(d[2]) end
+  local l = redis.call('ZRANGE', lease, 0, 0, 'WITHSCORES')
+  if l[2] and (not best or tonumber(l[2]) < best) then best = tonumber(l[2]) end
+  if best then return string.format('%d', best) end
+  return ''
+end
+`
+
+// earliest: KEYS due, lease.
+const earliestLua = earliestFunc + `
+return earliest(KEYS[1], KEYS[2])
+`
+
+// claim: KEYS due, lease, jobs; ARGV now ms, lease expiry ms, max, lease
+// token prefix. Moves expired leases back to due (their attempt already
+// counted), then leases up to max due jobs, oldest first. Answers
+// {earliest, record...} with the records as leased.
+const claimLua = earliestFunc + `
+local now = tonumber(ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+for i = 1, #expired, 2 do
+  redis.call('ZREM', KEYS[2], expired[i])
+  redis.call('ZADD', KEYS[1], expired[i+1], expired[i])
+end
+local out = {''}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for i, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local raw = redis.call('HGET', KEYS[3], id)
+  if raw then
+    local job = cjson.decode(raw)
+    job.attempt = (tonumber(job.attempt) or 0) + 1
+    job.lease = ARGV[4] .. '.' .. i
+    raw = cjson.encode(job)
+    redis.call('HSET', KEYS[3], id, raw)
+    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    out[#out+1] = raw
+  end
+end
+out[1] = earliest(KEYS[1], KEYS[2])
+return out
+`
+
+// heldFunc decodes the job id if it is leased, unexpired, under token.
+const heldFunc = `
+local function held(lease, jobs, id, token, now)
+  local exp = redis.call('ZSCORE', lease, id)
+  if not exp or tonumber(exp) <= tonumber(now) then return nil end
+  local raw = redis.call('HGET', jobs, id)
+  if not raw then return nil end
+  local job = cjson.decode(raw)
+  if job.lease ~= token then return nil end
+  return job
+end
+local function dropKey(keys, job, id)
+  if type(job.key) == 'string' and job.key ~= '' and redis.call('HGET', keys, job.key) == id then
+    redis.call('HDEL', keys, job.key)
+  end
+end
+`
+
+// ack: KEYS lease, jobs, keys; ARGV id, token, now ms. Answers 1, or 0 when
+// the lease is lost.
+const ackLua = heldFunc + `
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if not job then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+dropKey(KEYS[3], job, ARGV[1])
+return 1
+`
+
+// extend: KEYS lease, jobs; ARGV id, token, now ms, new expiry ms.
+const extendLua = heldFunc + `
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if not job then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+return 1
+`
+
+// retry: KEYS lease, jobs, due; ARGV id, token, now ms, due ms, due time
+// (RFC 3339), reason.
+const retryLua = heldFunc + `
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if not job then return 0 end
+job.lease = ''
+job.last_error = ARGV[6]
+job.due_at = ARGV[5]
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return 1
+`
+
+// bury: KEYS lease, jobs, dead, keys; ARGV id, token, now ms, reason.
+const buryLua = heldFunc + `
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if not job then return 0 end
+job.lease = ''
+job.last_error = ARGV[4]
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+dropKey(KEYS[4], job, ARGV[1])
+return 1
+`
+
+// requeueDead: KEYS dead, jobs, due, keys; ARGV id, now ms, now (RFC 3339).
+// Answers 1, -1 when the job is not dead, 0 when a live job holds its key.
+const requeueDeadLua = `
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return -1 end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return -1
+end
+local job = cjson.decode(raw)
+local key = ''
+if type(job.key) == 'string' then key = job.key end
+if key ~= '' and redis.call('HEXISTS', KEYS[4], key) == 1 then return 0 end
+job.attempt = 0
+job.lease = ''
+job.due_at = ARGV[3]
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+if key ~= '' then redis.call('HSET', KEYS[4], key, ARGV[1]) end
+return 1
+`
+
+// cancel: KEYS keys, due, jobs; ARGV job key. Removes the job only if it is
+// waiting, not leased.
+const cancelLua = `
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return 0 end
+if not redis.call('ZSCORE', KEYS[2], id) then return 0 end
+redis.call('ZREM', KEYS[2], id)
+redis.call('HDEL', KEYS[3], id)
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`
+
+// createDelivery: KEYS record, index, status set, event set, message ids;
+// ARGV record, created ms, id, provider message id.
+const createDeliveryLua = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[4], ARGV[3]) end
+return 1
+`
+
+// swap: KEYS record; ARGV old value, new value. Compare and set.
+const swapLua = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`
+
+// takeIndex: KEYS index; ARGV owner. Sets the index if free and answers ”,
+// else answers its owner.
+const takeIndexLua = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return '' end
+return redis.call('GET', KEYS[1])
+`
+
+// dropIfOwner: KEYS index; ARGV owner. Compare and delete.
+const dropIfOwnerLua = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+// scripts holds the loaded scripts; Run uses EVALSHA and falls back to EVAL.
+type scripts struct {
+	claimIdem, releaseIdem                    *redis.Script
+	enqueue, claimAndEnqueue, earliest, claim *redis.Script
+	ack, extend, retry, bury, requeueDead     *redis.Script
+	cancel, createDelivery                    *redis.Script
+	swap, takeIndex, dropIfOwner              *redis.Script
+}
+
+func newScripts() scripts {
+	return scripts{
+		claimIdem:       redis.NewScript(claimIdemLua),
+		releaseIdem:     redis.NewScript(releaseIdemLua),
+		enqueue:         redis.NewScript(enqueueLua),
+		claimAndEnqueue: redis.NewScript(claimAndEnqueueLua),
+		earliest:        redis.NewScript(earliestLua),
+		claim:           redis.NewScript(claimLua),
+		ack:             redis.NewScript(ackLua),
+		extend:          redis.NewScript(extendLua),
+		retry:           redis.NewScript(retryLua),
+		bury:            redis.NewScript(buryLua),
+		requeueDead:     redis.NewScript(requeueDeadLua),
+		cancel:          redis.NewScript(cancelLua),
+		createDelivery:  redis.NewScript(createDeliveryLua),
+		swap:            redis.NewScript(swapLua),
+		takeIndex:       redis.NewScript(takeIndexLua),
+		dropIfOwner:     redis.NewScript(dropIfOwnerLua),
+	}
+}
