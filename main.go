@@ -146,14 +146,22 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	})
 
 	svc := app.NewService(app.ServiceOptions{
-		Store:            st,
-		Keyring:          keyring,
-		Logger:           log,
-		ShopifyAPISecret: cfg.ShopifyAPISecret,
-		Wake:             workers.Wake,
+		Store:             st,
+		Keyring:           keyring,
+		Logger:            log,
+		ShopifyAPISecret:  cfg.ShopifyAPISecret,
+		Wake:              workers.Wake,
+		Providers:         providerKits(cfg.AllowInsecureOutbound),
+		Decoders:          webhookDecoders(),
+		DefaultStatusMaps: defaultStatusMaps(),
+		Retry:             app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
 	})
+	registerJobs(workers, svc)
 
-	h := handlers.New(handlers.Options{Service: svc, Store: st, Metrics: metrics, Logger: log})
+	h := handlers.New(handlers.Options{
+		Service: svc, AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken,
+		Store: st, Metrics: metrics, Logger: log,
+	})
 	e := handlers.NewEcho(log, metrics)
 	if role == "worker" {
 		h.RegisterOps(e) // health and metrics only, for checks and scraping
@@ -242,9 +250,13 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (Store, error)
 	if err != nil {
 		return nil, &ConfigError{Variable: "REDIS_URL", Reason: err.Error()}
 	}
+	// Fail fast when Redis is gone: a webhook then gets 503 within
+	// Shopify's 5 s and is retried by Shopify, instead of hanging here.
 	opts.DialTimeout = 2 * time.Second
 	opts.ReadTimeout = 2 * time.Second
 	opts.WriteTimeout = 2 * time.Second
+	opts.DialerRetries = 1
+	opts.MaxRetries = 1
 	rdb := redis.NewClient(opts)
 	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix})
 	// Wait a little for Redis at start (a deploy may race its restart), then

@@ -42,9 +42,14 @@ type Delivery struct {
 	Phone      string // E.164; masked whenever shown
 	Provider   string
 	Template   string
-	Status     DeliveryStatus
-	Attempts   int
-	Error      string
+	// Values are the template's variables as last sent, in order.
+	Values []string
+	// EventData is the event as it came (JSON), so a retry or a replay
+	// builds the message again from the merchant's current rule.
+	EventData []byte
+	Status    DeliveryStatus
+	Attempts  int
+	Error     string
 	// ProviderMessageID is the provider's id for the message (Meta's wamid),
 	// used to match the statuses the provider reports.
 	ProviderMessageID string

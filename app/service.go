@@ -9,14 +9,19 @@ import (
 // Service holds the use cases. Handlers call one of its methods per request;
 // job handlers run on its workers.
 type Service struct {
-	store         Store
-	keyring       *Keyring
-	now           func() time.Time
-	log           *slog.Logger
-	merchants     *merchantCache
-	counters      counterBuffer
-	shopifySecret string
-	wake          func()
+	store             Store
+	keyring           *Keyring
+	now               func() time.Time
+	log               *slog.Logger
+	merchants         *merchantCache
+	counters          counterBuffer
+	shopifySecret     string
+	wake              func()
+	providers         map[string]ProviderKit
+	decoders          map[Platform]WebhookDecoder
+	defaultStatusMaps map[Platform]map[string]string
+	clients           clientCache
+	retry             Backoff
 }
 
 // ServiceOptions are the service's dependencies.
@@ -31,6 +36,16 @@ type ServiceOptions struct {
 	// Wake, when set, is called after work is queued, so this process's
 	// workers pick it up at once instead of at their next poll.
 	Wake func()
+	// Providers are the messaging providers merchants can connect, by
+	// name; "sandbox" must be among them.
+	Providers map[string]ProviderKit
+	// Decoders read queued store webhooks, by platform.
+	Decoders map[Platform]WebhookDecoder
+	// DefaultStatusMaps are each platform's status → event defaults, which
+	// a merchant's own entries override.
+	DefaultStatusMaps map[Platform]map[string]string
+	// Retry is the schedule of delivery attempts (DELIVERY_RETRY_SCHEDULE).
+	Retry Backoff
 }
 
 // NewService returns the use cases over a store.
@@ -42,13 +57,17 @@ func NewService(opts ServiceOptions) *Service {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		store:         opts.Store,
-		keyring:       opts.Keyring,
-		now:           opts.Now,
-		log:           opts.Logger,
-		merchants:     newMerchantCache(opts.Store, opts.Keyring, opts.Now),
-		shopifySecret: opts.ShopifyAPISecret,
-		wake:          opts.Wake,
+		store:             opts.Store,
+		keyring:           opts.Keyring,
+		now:               opts.Now,
+		log:               opts.Logger,
+		merchants:         newMerchantCache(opts.Store, opts.Keyring, opts.Now),
+		shopifySecret:     opts.ShopifyAPISecret,
+		wake:              opts.Wake,
+		providers:         opts.Providers,
+		decoders:          opts.Decoders,
+		defaultStatusMaps: opts.DefaultStatusMaps,
+		retry:             opts.Retry,
 	}
 }
 

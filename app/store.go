@@ -11,6 +11,7 @@ type Store interface {
 	Queue
 	DeliveryStore
 	StatsStore
+	MerchantData
 	// Ping answers nil when the store can serve requests.
 	Ping(ctx context.Context) error
 	Close() error

@@ -207,9 +207,13 @@ func (w *Workers) settle(ctx context.Context, job Job, err error) (string, error
 	defer cancel()
 	var settleErr error
 	outcome := "done"
+	var later *RetryAtError
 	switch {
 	case err == nil:
 		settleErr = w.queue.Ack(ctx, job)
+	case errors.As(err, &later):
+		outcome = "retried"
+		settleErr = w.queue.Retry(ctx, job, later.At, later.Reason)
 	case !isRetryableJobError(err) || job.Attempt >= w.maxAttempts(job):
 		outcome = "dead"
 		settleErr = w.queue.Bury(ctx, job, err.Error())
@@ -229,6 +233,21 @@ func (w *Workers) maxAttempts(job Job) int {
 	}
 	return w.opts.Backoff.Attempts()
 }
+
+// RetryAtError asks for the job to run again at At, outside the job's
+// attempt limit: the handler keeps its own count (a delivery counts provider
+// calls, not waits for a rate limit or for quiet hours to end).
+type RetryAtError struct {
+	At     time.Time
+	Reason string
+}
+
+func (e *RetryAtError) Error() string {
+	return "run again at " + e.At.UTC().Format(time.RFC3339) + ": " + e.Reason
+}
+
+// RetryAt builds a RetryAtError.
+func RetryAt(at time.Time, reason string) error { return &RetryAtError{At: at, Reason: reason} }
 
 func isRetryableJobError(err error) bool {
 	var permanent *PermanentError

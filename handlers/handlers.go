@@ -17,23 +17,31 @@ type Pinger interface {
 
 // Handlers holds what the routes need.
 type Handlers struct {
-	svc     *app.Service
-	store   Pinger
-	metrics *Metrics
-	log     *slog.Logger
+	svc        *app.Service
+	appURL     string
+	adminToken string
+	store      Pinger
+	metrics    *Metrics
+	log        *slog.Logger
 }
 
 // Options are the dependencies of the HTTP side.
 type Options struct {
 	Service *app.Service
-	Store   Pinger
-	Metrics *Metrics
-	Logger  *slog.Logger
+	// AppURL is the public base URL, for the webhook addresses shown to
+	// merchants.
+	AppURL string
+	// AdminToken is the operator's bearer token; empty turns the operator
+	// API off.
+	AdminToken string
+	Store      Pinger
+	Metrics    *Metrics
+	Logger     *slog.Logger
 }
 
 // New returns the handlers.
 func New(opts Options) *Handlers {
-	return &Handlers{svc: opts.Service, store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
+	return &Handlers{svc: opts.Service, appURL: opts.AppURL, adminToken: opts.AdminToken, store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
 }
 
 // readyTimeout bounds the store check behind /readyz: a store that takes

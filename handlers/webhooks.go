@@ -81,3 +81,31 @@ func readBody(c echo.Context) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// providerHandshake answers a provider's subscription check (Meta's GET
+// with hub.challenge) with the challenge as plain text.
+func (h *Handlers) providerHandshake(c echo.Context) error {
+	challenge, err := h.svc.ProviderHandshake(c.Request().Context(), app.ProviderWebhook{
+		Provider: c.Param("provider"), MerchantID: c.Param("merchant_id"), Query: c.QueryParams(),
+	})
+	if err != nil {
+		return err
+	}
+	return c.String(http.StatusOK, challenge)
+}
+
+// providerWebhook takes delivery statuses and customer replies.
+func (h *Handlers) providerWebhook(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	err = h.svc.ReceiveProviderWebhook(c.Request().Context(), app.ProviderWebhook{
+		Provider: c.Param("provider"), MerchantID: c.Param("merchant_id"), Token: c.QueryParam("token"),
+		Header: c.Request().Header, Query: c.QueryParams(), Body: body,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}

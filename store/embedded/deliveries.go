@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -174,7 +175,8 @@ func checkDelivery(d app.Delivery) error {
 	if err := required("merchant", d.Merchant, "id", d.ID); err != nil {
 		return err
 	}
-	return bounded("status", string(d.Status), "event", d.Event, "provider_message_id", d.ProviderMessageID)
+	return bounded("status", string(d.Status), "event", d.Event, "provider_message_id", d.ProviderMessageID,
+		"phone", d.Phone, "customer_id", d.CustomerID, "subject", d.Subject)
 }
 
 // writeDelivery stores d and moves its index entries from old's (nil for a
@@ -216,13 +218,123 @@ func unindexDelivery(tx *bolt.Tx, d app.Delivery) error {
 	return messages.Delete(k)
 }
 
-// deliveryIndexKeys are d's entries in the listing indexes, by bucket.
+// deliveryIndexKeys are d's entries in the listing indexes and, for the
+// fields it has, in the customer indexes, by bucket.
 func deliveryIndexKeys(d app.Delivery) map[string][]byte {
 	at := func(prefix []byte) []byte { return append(appendTime(prefix, d.CreatedAt), d.ID...) }
 	prefix := merchantPrefix(d.Merchant)
-	return map[string][]byte{
+	keys := map[string][]byte{
 		bucketDeliveryByTime: at(bytes.Clone(prefix)),
 		bucketDeliveryStatus: at(appendPart(bytes.Clone(prefix), string(d.Status))),
 		bucketDeliveryEvent:  at(appendPart(bytes.Clone(prefix), d.Event)),
 	}
+	for index, value := range map[string]string{
+		bucketDeliveryPhone:    d.Phone,
+		bucketDeliveryCustomer: d.CustomerID,
+		bucketDeliverySubject:  d.Subject,
+	} {
+		if value != "" {
+			keys[index] = append(customerPrefix(d.Merchant, value), d.ID...)
+		}
+	}
+	return keys
+}
+
+// customerPrefix starts the keys of a customer index for one value: the
+// merchant, the value, then the delivery id.
+func customerPrefix(merchant, value string) []byte {
+	return appendPart(merchantPrefix(merchant), value)
+}
+
+// DeleteCustomerDeliveries deletes the merchant's deliveries whose phone,
+// customer id or subject is one of match's non-empty criteria, with their
+// index entries, and answers how many. It walks the customer indexes, so
+// deliveries stored before those indexes existed are not found.
+func (s *Store) DeleteCustomerDeliveries(ctx context.Context, merchant string, match app.CustomerMatch) (int, error) {
+	if err := required("merchant", merchant); err != nil {
+		return 0, fmt.Errorf("embedded: delete customer deliveries: %w", err)
+	}
+	type lookup struct{ index, value string }
+	var lookups []lookup
+	for index, value := range map[string]string{bucketDeliveryPhone: match.Phone, bucketDeliveryCustomer: match.CustomerID} {
+		if value != "" {
+			lookups = append(lookups, lookup{index, value})
+		}
+	}
+	for _, subject := range match.Subjects {
+		if subject != "" {
+			lookups = append(lookups, lookup{bucketDeliverySubject, subject})
+		}
+	}
+	if len(lookups) == 0 {
+		return 0, nil
+	}
+	matches := func(d app.Delivery) bool {
+		for _, l := range lookups {
+			switch l.index {
+			case bucketDeliveryPhone:
+				if d.Phone == l.value {
+					return true
+				}
+			case bucketDeliveryCustomer:
+				if d.CustomerID == l.value {
+					return true
+				}
+			case bucketDeliverySubject:
+				if d.Subject == l.value {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	deleted := 0
+	err := s.update(ctx, "delete customer deliveries", func(tx *bolt.Tx) error {
+		deleted = 0
+		type entry struct {
+			index string
+			key   []byte
+			id    string
+		}
+		var entries []entry
+		for _, l := range lookups {
+			if len(l.value) > maxPart {
+				continue // never indexed, so never matched
+			}
+			prefix := customerPrefix(merchant, l.value)
+			c := bucket(tx, l.index).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				entries = append(entries, entry{l.index, bytes.Clone(k), string(k[len(prefix):])})
+			}
+		}
+		for _, e := range entries {
+			// Every entry found goes: either its record goes too, or it is
+			// stale (the record is gone or no longer has the value, as when
+			// a build without these indexes changed it).
+			if err := bucket(tx, e.index).Delete(e.key); err != nil {
+				return err
+			}
+			var d app.Delivery
+			switch err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, e.id), &d); {
+			case errors.Is(err, app.ErrNotFound):
+				continue // deleted already, or a stale entry
+			case err != nil:
+				return err
+			case !matches(d):
+				continue
+			}
+			if err := unindexDelivery(tx, d); err != nil {
+				return err
+			}
+			if err := bucket(tx, bucketDeliveries).Delete(scoped(merchant, e.id)); err != nil {
+				return err
+			}
+			deleted++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return deleted, nil
 }

@@ -56,17 +56,39 @@ func (s *Store) Release(ctx context.Context, merchant, key string) error {
 	})
 }
 
-// Purge deletes the idempotency keys that expired by now and reports how
-// many. Expired keys are already treated as free; this reclaims the space.
+// Purge deletes the idempotency keys and the AdvanceState records that
+// expired by now and reports how many. Expired ones already count as
+// absent; this reclaims the space.
 func (s *Store) Purge(ctx context.Context) (int, error) {
+	total := 0
+	for _, p := range []struct {
+		index string
+		drop  func(tx *bolt.Tx, now time.Time, merchant, key string) error
+	}{
+		{bucketIdemExpiry, purgeClaim},
+		{bucketStateExpiry, purgeState},
+	} {
+		n, err := s.purgeIndex(ctx, p.index, p.drop)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// purgeIndex walks an expiry index (timeFirst keys) up to now in chunks and
+// calls drop for each entry, which deletes the record and its entry.
+func (s *Store) purgeIndex(ctx context.Context, index string, drop func(tx *bolt.Tx, now time.Time, merchant, key string) error) (int, error) {
 	total := 0
 	for {
 		n := 0
 		err := s.update(ctx, "purge", func(tx *bolt.Tx) error {
 			n = 0
-			limit := appendTime(nil, s.now())
+			now := s.now()
+			limit := appendTime(nil, now)
 			var expired [][]byte
-			c := bucket(tx, bucketIdemExpiry).Cursor()
+			c := bucket(tx, index).Cursor()
 			for k, _ := c.First(); k != nil && len(expired) < purgeChunk && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
 				expired = append(expired, bytes.Clone(k))
 			}
@@ -75,16 +97,24 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 				if !ok {
 					return fmt.Errorf("corrupt expiry key %q", k)
 				}
-				if err := deleteClaim(tx, merchant, key); err != nil {
+				if err := drop(tx, now, merchant, key); err != nil {
+					return err
+				}
+				// drop removes the record's own entry; this one too, should
+				// it be stale, so the walk always moves on.
+				if err := bucket(tx, index).Delete(k); err != nil {
 					return err
 				}
 			}
 			n = len(expired)
 			return nil
 		})
-		total += n
-		if err != nil || n < purgeChunk {
+		if err != nil {
 			return total, err
+		}
+		total += n
+		if n < purgeChunk {
+			return total, nil
 		}
 	}
 }
@@ -135,4 +165,18 @@ func deleteClaim(tx *bolt.Tx, merchant, key string) error {
 		return err
 	}
 	return bucket(tx, bucketIdem).Delete(scoped(merchant, key))
+}
+
+// purgeClaim deletes key's claim if it expired by now.
+func purgeClaim(tx *bolt.Tx, now time.Time, merchant, key string) error {
+	var rec claimRecord
+	switch err := getJSON(bucket(tx, bucketIdem), scoped(merchant, key), &rec); {
+	case errors.Is(err, app.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case rec.Expires.After(now):
+		return nil
+	}
+	return deleteClaim(tx, merchant, key)
 }

@@ -468,6 +468,88 @@ func (s *Store) Cancel(ctx context.Context, merchant, key string) (bool, error) 
 	return cancelled, err
 }
 
+// DropJobs removes the merchant's due and scheduled jobs, and those whose
+// lease ran out (no worker holds them any more: the next claim would make
+// them due), frees their keys, and answers how many it removed. Held and
+// dead jobs stay. It works in chunks, like Purge, so an uninstall with a
+// long queue never holds the writer lock for long; jobs enqueued meanwhile
+// may be removed too.
+func (s *Store) DropJobs(ctx context.Context, merchant string) (int, error) {
+	if err := required("merchant", merchant); err != nil {
+		return 0, fmt.Errorf("embedded: drop jobs: %w", err)
+	}
+	total := 0
+	for {
+		n := 0
+		err := s.update(ctx, "drop jobs", func(tx *bolt.Tx) error {
+			var err error
+			n, err = dropJobs(tx, s.now(), merchant, purgeChunk)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < purgeChunk {
+			return total, nil
+		}
+	}
+}
+
+// dropJobs removes up to max of the merchant's jobs no worker holds and
+// keeps the due heads right.
+func dropJobs(tx *bolt.Tx, now time.Time, merchant string, max int) (int, error) {
+	// Leases that ran out are the first keys of the lease index.
+	var lapsed [][]byte
+	limit := appendTime(nil, now)
+	c := bucket(tx, bucketLeases).Cursor()
+	for k, _ := c.First(); k != nil && len(lapsed) < max && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		if _, m, _, ok := splitTimeFirst(k); ok && m == merchant {
+			lapsed = append(lapsed, bytes.Clone(k))
+		}
+	}
+	var due [][]byte
+	prefix := merchantPrefix(merchant)
+	c = bucket(tx, bucketDue).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && len(lapsed)+len(due) < max && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		due = append(due, bytes.Clone(k))
+	}
+	drop := func(index string, k []byte, id string) error {
+		rec, err := loadJob(tx, merchant, id)
+		if err != nil {
+			return err
+		}
+		if err := bucket(tx, index).Delete(k); err != nil {
+			return err
+		}
+		if err := dropKey(tx, rec); err != nil {
+			return err
+		}
+		return bucket(tx, bucketJobs).Delete(scoped(merchant, id))
+	}
+	for _, k := range lapsed {
+		_, _, id, _ := splitTimeFirst(k)
+		if err := drop(bucketLeases, k, id); err != nil {
+			return 0, err
+		}
+	}
+	for _, k := range due {
+		_, id, ok := readTime(k[len(prefix):])
+		if !ok {
+			return 0, fmt.Errorf("corrupt due key %q", k)
+		}
+		if err := drop(bucketDue, k, string(id)); err != nil {
+			return 0, err
+		}
+	}
+	if len(due) > 0 {
+		if err := refreshHead(tx, merchant); err != nil {
+			return 0, err
+		}
+	}
+	return len(lapsed) + len(due), nil
+}
+
 // Depth counts jobs across all merchants at now. It walks the indexes, so
 // it costs a read of every job key; it runs in a read transaction, which
 // does not block writers.

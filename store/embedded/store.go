@@ -54,6 +54,14 @@ const (
 	bucketDeliveryEvent   = "deliveries_by_event"
 	bucketDeliveryMessage = "deliveries_by_message_id"
 	bucketStats           = "stats" // merchant, day, subject, outcome → count
+	// Customer indexes of deliveries, for privacy redactions: merchant,
+	// value, id. Records written before they existed have no entries.
+	bucketDeliveryPhone    = "deliveries_by_phone"
+	bucketDeliveryCustomer = "deliveries_by_customer"
+	bucketDeliverySubject  = "deliveries_by_subject"
+	bucketMaps             = "maps"   // merchant, map name, field → value
+	bucketStates           = "states" // merchant, key → state record
+	bucketStateExpiry      = "states_expiry"
 
 	keySchemaVersion = "schema_version"
 )
@@ -64,7 +72,9 @@ func bucketNames() []string {
 		bucketIdem, bucketIdemExpiry, bucketJobs, bucketJobKeys, bucketDue,
 		bucketHeads, bucketHeadOf, bucketLeases, bucketDead, bucketDeliveries,
 		bucketDeliveryByTime, bucketDeliveryStatus, bucketDeliveryEvent,
-		bucketDeliveryMessage, bucketStats,
+		bucketDeliveryMessage, bucketStats, bucketDeliveryPhone,
+		bucketDeliveryCustomer, bucketDeliverySubject, bucketMaps, bucketStates,
+		bucketStateExpiry,
 	}
 }
 
@@ -80,11 +90,15 @@ type Options struct {
 
 // Store is app.Store on a bbolt file.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db        *bolt.DB
+	now       func() time.Time
+	throttles *throttles
 }
 
-var _ app.Store = (*Store)(nil)
+var (
+	_ app.Store        = (*Store)(nil)
+	_ app.MerchantData = (*Store)(nil)
+)
 
 // Open opens the database at path, creating its directory, the file and its
 // buckets. It fails after a few seconds when another process holds the
@@ -123,7 +137,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now}, nil
+	return &Store{db: db, now: now, throttles: newThrottles()}, nil
 }
 
 // Ping answers nil while the database can serve reads.

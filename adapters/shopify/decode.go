@@ -1,0 +1,52 @@
+package shopify
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// complianceTopics are carried out by the service, not turned into events.
+var complianceTopic = map[string]bool{
+	"customers/data_request": true, "customers/redact": true, "shop/redact": true, "app/uninstalled": true,
+}
+
+// Decode reads a queued Shopify webhook for the worker (app.WebhookDecoder).
+// Payloads that cannot be used are permanent errors: kept in the dead
+// letters for inspection, never retried.
+func Decode(m app.Merchant, env app.WebhookEnvelope) (app.DecodedWebhook, error) {
+	if complianceTopic[env.Topic] {
+		c, err := ParseCompliance(env.Topic, env.Body)
+		if err != nil {
+			return app.DecodedWebhook{}, app.Permanent(err)
+		}
+		return app.DecodedWebhook{Compliance: &app.ComplianceRequest{
+			Topic: env.Topic, CustomerID: c.CustomerID, Phone: c.CustomerPhone, Email: c.CustomerEmail, OrderIDs: c.OrderIDs,
+		}}, nil
+	}
+	result, err := Normalize(env.Topic, env.Body, OptionsFor(m))
+	if err != nil {
+		if errors.Is(err, ErrUnknownTopic) || errors.Is(err, ErrUnusable) {
+			return app.DecodedWebhook{}, app.Permanent(err)
+		}
+		return app.DecodedWebhook{}, err
+	}
+	return app.DecodedWebhook{Events: result.Events}, nil
+}
+
+// OptionsFor reads a merchant's settings that shape its events: the
+// "cod_gateways" setting lists, comma-separated, the payment method names
+// that mean cash on delivery besides Shopify's own.
+func OptionsFor(m app.Merchant) Options {
+	opts := Options{Country: m.Country, ShopName: m.Name}
+	if raw := m.Settings["cod_gateways"]; raw != "" {
+		opts.CODGateways = []string{DefaultCODGateway}
+		for name := range strings.SplitSeq(raw, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				opts.CODGateways = append(opts.CODGateways, name)
+			}
+		}
+	}
+	return opts
+}

@@ -1,0 +1,278 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Merchant returns a stored merchant.
+func (s *Service) Merchant(ctx context.Context, id string) (Merchant, error) {
+	return s.store.GetMerchant(ctx, id)
+}
+
+// StatusMapView is the status mapping page: the map in force (the
+// platform's defaults overlaid with the merchant's own entries) and the
+// statuses seen in webhooks that it does not cover.
+type StatusMapView struct {
+	StatusMap map[string]string
+	Unmapped  []string
+}
+
+var statusSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// StatusMap returns the merchant's status map and unmapped statuses.
+func (s *Service) StatusMap(ctx context.Context, merchantID string) (StatusMapView, error) {
+	m, err := s.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return StatusMapView{}, err
+	}
+	own, err := s.store.MapAll(ctx, m.ID, mapStatusMap)
+	if err != nil {
+		return StatusMapView{}, err
+	}
+	seen, err := s.store.MapAll(ctx, m.ID, mapSeenStatuses)
+	if err != nil {
+		return StatusMapView{}, err
+	}
+	view := StatusMapView{StatusMap: map[string]string{}, Unmapped: []string{}}
+	for status, event := range s.defaultStatusMaps[m.Platform] {
+		view.StatusMap[status] = event
+	}
+	for status, event := range own {
+		view.StatusMap[status] = event
+	}
+	for status := range seen {
+		if _, ok := view.StatusMap[status]; !ok {
+			view.Unmapped = append(view.Unmapped, status)
+		}
+	}
+	sort.Strings(view.Unmapped)
+	return view, nil
+}
+
+// PutStatusMap replaces the merchant's own status map entries. An empty
+// event silences a status.
+func (s *Service) PutStatusMap(ctx context.Context, merchantID string, entries map[string]string) (StatusMapView, error) {
+	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
+		return StatusMapView{}, err
+	}
+	fields := map[string]string{}
+	clean := make(map[string]string, len(entries))
+	for status, event := range entries {
+		status = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(status)), "wc-")
+		event = strings.TrimSpace(event)
+		if !statusSlug.MatchString(status) {
+			fields[status] = "is not a status slug"
+			continue
+		}
+		if event != "" && !eventTypePattern.MatchString(event) {
+			fields[status] = fmt.Sprintf("%q is not an event name", event)
+			continue
+		}
+		clean[status] = event
+	}
+	if len(fields) > 0 {
+		return StatusMapView{}, &ValidationError{Fields: fields}
+	}
+	if err := s.store.MapReplace(ctx, merchantID, mapStatusMap, clean); err != nil {
+		return StatusMapView{}, err
+	}
+	return s.StatusMap(ctx, merchantID)
+}
+
+// TestEventInput is a merchant's test send.
+type TestEventInput struct {
+	Event      string
+	Phone      string
+	Properties map[string]any
+}
+
+// SendTestEvent sends a made-up event through the same path as real ones,
+// now (no delay, no quiet hours), and answers with the delivery.
+func (s *Service) SendTestEvent(ctx context.Context, merchantID string, in TestEventInput) (Delivery, error) {
+	m, err := s.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return Delivery{}, err
+	}
+	fields := map[string]string{}
+	if !eventTypePattern.MatchString(in.Event) {
+		fields["event"] = "must be an event name like loyalty.points_earned"
+	}
+	phone, err := NormalizePhone(in.Phone, m.Country)
+	if err != nil {
+		fields["phone"] = "must be a phone number with its country code, like +919876543210"
+	}
+	if len(fields) > 0 {
+		return Delivery{}, &ValidationError{Fields: fields}
+	}
+	r, err := s.rule(ctx, m.ID, in.Event)
+	if errors.Is(err, ErrNotFound) {
+		return Delivery{}, Invalid("event", "has no rule yet: create the event's rule first")
+	}
+	if err != nil {
+		return Delivery{}, err
+	}
+	props := nestProperties(in.Properties)
+	customer := Customer{Phone: phone, FirstName: "Test", LastName: "Customer"}
+	if c, ok := props["customer"].(map[string]any); ok {
+		if v, ok := c["first_name"].(string); ok {
+			customer.FirstName = v
+		}
+		if v, ok := c["last_name"].(string); ok {
+			customer.LastName = v
+		}
+	}
+	now := s.now()
+	e := Event{ID: "ev_test_" + NewID(now), Merchant: m.ID, Type: in.Event, Customer: customer, Properties: props, OccurredAt: now.UTC(), Test: true}
+	enrichProperties(&e, m)
+	data, err := jsonMarshal(e)
+	if err != nil {
+		return Delivery{}, err
+	}
+	d := Delivery{
+		ID: deliveryID(m.ID, e), Merchant: m.ID, EventID: e.ID, Event: e.Type, Phone: phone,
+		Provider: providerName(m), Template: r.Template, Status: DeliveryQueued, Test: true,
+		EventData: data, CreatedAt: now.UTC(), UpdatedAt: now.UTC(),
+		History: []StatusChange{{Status: DeliveryQueued, At: now.UTC(), Note: "test event"}},
+	}
+	if err := s.store.CreateDelivery(ctx, d); err != nil {
+		return Delivery{}, err
+	}
+	s.counters.add(Counter{Merchant: m.ID, Day: DayOf(now), Subject: e.Type, Outcome: "received"}, 1)
+	sent, err := s.sendDelivery(ctx, m.ID, d.ID)
+	var later *RetryAtError
+	if errors.As(err, &later) {
+		return sent, s.queueSend(ctx, m.ID, d.ID, later.At)
+	}
+	return sent, err
+}
+
+// nestProperties turns flat and dotted keys into nested properties, with
+// Nector's aliases ("amount") at their canonical paths.
+func nestProperties(in map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range in {
+		if nested, ok := v.(map[string]any); ok && !strings.Contains(k, ".") {
+			v = nestProperties(nested)
+		}
+		path := CanonicalVariable(k)
+		parts := strings.Split(path, ".")
+		cur := out
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := cur[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				cur[p] = next
+			}
+			cur = next
+		}
+		cur[parts[len(parts)-1]] = v
+	}
+	return out
+}
+
+// Deliveries pages through a merchant's delivery log.
+func (s *Service) Deliveries(ctx context.Context, merchantID string, f DeliveryFilter) ([]Delivery, string, error) {
+	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
+		return nil, "", err
+	}
+	if f.Status != "" && !knownStatus(f.Status) {
+		return nil, "", Invalid("status", "is not a delivery status")
+	}
+	if f.Limit < 0 || f.Limit > 500 {
+		return nil, "", Invalid("limit", "must be between 1 and 500")
+	}
+	return s.store.ListDeliveries(ctx, merchantID, f)
+}
+
+func knownStatus(st DeliveryStatus) bool {
+	switch st {
+	case DeliveryQueued, DeliverySent, DeliveryDelivered, DeliveryRead, DeliveryFailed, DeliveryRetrying, DeliveryDead, DeliverySkipped:
+		return true
+	}
+	return false
+}
+
+// RetryDeliveries queues again every failed or dead delivery that matches
+// the filter (status failed or dead; optionally an event type), up to
+// limit, and says how many.
+func (s *Service) RetryDeliveries(ctx context.Context, merchantID string, f DeliveryFilter) (int, error) {
+	if f.Status != DeliveryFailed && f.Status != DeliveryDead {
+		return 0, Invalid("status", "must be failed or dead")
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 1000
+	}
+	want := f.Limit
+	retried := 0
+	f.Limit = min(want, 200)
+	for retried < want {
+		page, _, err := s.Deliveries(ctx, merchantID, f)
+		if err != nil {
+			return retried, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, d := range page {
+			if _, err := s.RetryDelivery(ctx, merchantID, d.ID); err != nil {
+				return retried, err
+			}
+			retried++
+		}
+		// Retried deliveries left the filter, so the first page is new.
+	}
+	return retried, nil
+}
+
+// StatsView is a merchant's counters over a range of days.
+type StatsView struct {
+	From, To string
+	Counts   map[string]map[string]int64 // subject → outcome → count
+}
+
+// maxStatsRange bounds a statistics query.
+const maxStatsRange = 400 * 24 * time.Hour
+
+// Stats sums a merchant's counters over days from..to (YYYY-MM-DD; both
+// default to the last 30 days).
+func (s *Service) Stats(ctx context.Context, merchantID, from, to string) (StatsView, error) {
+	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
+		return StatsView{}, err
+	}
+	today := s.now().UTC()
+	if to == "" {
+		to = DayOf(today)
+	}
+	if from == "" {
+		from = DayOf(today.AddDate(0, 0, -29))
+	}
+	f, errFrom := time.Parse(time.DateOnly, from)
+	t, errTo := time.Parse(time.DateOnly, to)
+	fields := map[string]string{}
+	if errFrom != nil {
+		fields["from"] = "must be a date like 2026-11-01"
+	}
+	if errTo != nil {
+		fields["to"] = "must be a date like 2026-11-30"
+	}
+	if errFrom == nil && errTo == nil && (t.Before(f) || t.Sub(f) > maxStatsRange) {
+		fields["to"] = "must be on or after from, within 400 days"
+	}
+	if len(fields) > 0 {
+		return StatsView{}, &ValidationError{Fields: fields}
+	}
+	if err := s.FlushCounters(ctx); err != nil {
+		s.log.Warn("writing statistics before a read failed", "err", err)
+	}
+	counts, err := s.store.Counts(ctx, merchantID, from, to)
+	if err != nil {
+		return StatsView{}, err
+	}
+	return StatsView{From: from, To: to, Counts: counts}, nil
+}

@@ -1,0 +1,129 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// mapDataRequests keeps the privacy data requests a platform forwarded, for
+// the merchant to answer from the delivery log.
+const mapDataRequests = "data_requests"
+
+// mapReplies keeps each customer's last reply, by phone.
+const mapReplies = "replies"
+
+// handleCompliance carries out a privacy request or an uninstall.
+func (s *Service) handleCompliance(ctx context.Context, m Merchant, req ComplianceRequest) error {
+	switch req.Topic {
+	case "app/uninstalled":
+		return s.uninstall(ctx, m)
+	case "customers/redact":
+		return s.redactCustomer(ctx, m, req)
+	case "shop/redact":
+		return s.redactShop(ctx, m)
+	case "customers/data_request":
+		raw, err := json.Marshal(struct {
+			ComplianceRequest
+			ReceivedAt time.Time `json:"received_at"`
+		}{req, s.now().UTC()})
+		if err != nil {
+			return Permanent(err)
+		}
+		return s.store.MapSet(ctx, m.ID, mapDataRequests, map[string]string{NewID(s.now()): string(raw)})
+	}
+	return Permanent(errUnknownCompliance(req.Topic))
+}
+
+type errUnknownCompliance string
+
+func (e errUnknownCompliance) Error() string { return "unknown compliance topic " + string(e) }
+
+// uninstall stops the merchant: its store token is dead, so the
+// credentials go, queued work is dropped and nothing more is processed.
+func (s *Service) uninstall(ctx context.Context, m Merchant) error {
+	m.Status = MerchantUninstalled
+	m.Secrets = nil
+	m.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+		return err
+	}
+	s.merchants.forget(m.ID)
+	s.clients.forget(m.ID)
+	dropped, err := s.store.DropJobs(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("merchant uninstalled", "merchant", m.ID, "jobs_dropped", dropped)
+	return nil
+}
+
+// redactCustomer deletes what we keep of one customer: their deliveries
+// (found by phone, customer id and orders) and their last reply.
+func (s *Service) redactCustomer(ctx context.Context, m Merchant, req ComplianceRequest) error {
+	match := CustomerMatch{CustomerID: req.CustomerID}
+	if req.Phone != "" {
+		if phone, err := NormalizePhone(req.Phone, m.Country); err == nil {
+			match.Phone = phone
+		}
+	}
+	for _, id := range req.OrderIDs {
+		match.Subjects = append(match.Subjects, "order:"+id)
+	}
+	n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, match)
+	if err != nil {
+		return err
+	}
+	if match.Phone != "" {
+		if err := s.store.MapDelete(ctx, m.ID, mapReplies, match.Phone); err != nil {
+			return err
+		}
+	}
+	s.log.Info("customer redacted", "merchant", m.ID, "deliveries_deleted", n)
+	return nil
+}
+
+// redactShop deletes every customer record of a shop that uninstalled 48
+// hours ago, and its settings; the merchant record stays, without
+// credentials, so a late webhook is still recognised and ignored.
+func (s *Service) redactShop(ctx context.Context, m Merchant) error {
+	if m.Status == MerchantActive {
+		return nil // reinstalled since: Shopify says the request is void
+	}
+	deleted := 0
+	for {
+		page, _, err := s.store.ListDeliveries(ctx, m.ID, DeliveryFilter{Limit: 500})
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		match := CustomerMatch{}
+		for _, d := range page {
+			match.Subjects = append(match.Subjects, d.Subject)
+		}
+		n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, match)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break // records without a subject cannot be matched; stop rather than loop
+		}
+		deleted += n
+	}
+	for _, name := range []string{mapReplies, mapDataRequests, mapOptOuts} {
+		if err := s.store.MapReplace(ctx, m.ID, name, nil); err != nil {
+			return err
+		}
+	}
+	m.Provider.Credentials = nil
+	m.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+		return err
+	}
+	s.merchants.forget(m.ID)
+	s.clients.forget(m.ID)
+	s.log.Info("shop redacted", "merchant", m.ID, "deliveries_deleted", deleted)
+	return nil
+}

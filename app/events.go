@@ -1,0 +1,390 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// JobSendDelivery sends one delivery.
+const JobSendDelivery = "delivery.send"
+
+const (
+	// eventClaimTTL bounds how long a crashed worker can hold an event's
+	// exactly-once key before another may process the event.
+	eventClaimTTL = 5 * time.Minute
+	// eventDoneTTL is how long an event type is remembered as sent for a
+	// subject: an order's life, returns and late platform retries included.
+	eventDoneTTL = 120 * 24 * time.Hour
+	// sendJobMaxAttempts bounds a send job's runs for failures outside the
+	// provider call (the store gone); provider attempts follow the
+	// delivery retry schedule.
+	sendJobMaxAttempts = 25
+)
+
+// DecodedWebhook is what a platform adapter reads out of a queued store
+// webhook.
+type DecodedWebhook struct {
+	// Events are ready to process (Shopify: the topic says what happened).
+	Events []Event
+	// State is set when the webhook reports a resource's current state
+	// rather than a transition (WooCommerce orders).
+	State *StateReport
+	// Compliance is set for privacy requests and uninstalls.
+	Compliance *ComplianceRequest
+}
+
+// StateReport is a resource's state as a platform last sent it; events
+// follow only when the status moved.
+type StateReport struct {
+	Key     string // "order:727"
+	Version int64  // modification time in ms: older reports are stale
+	Status  string
+	// Events builds the events of the current status through the
+	// merchant's status map; mapped is false for a status the map lacks.
+	Events func(statusMap map[string]string) (events []Event, mapped bool)
+}
+
+// ComplianceRequest is a store platform's privacy request or uninstall.
+type ComplianceRequest struct {
+	Topic      string // customers/redact, customers/data_request, shop/redact, app/uninstalled
+	CustomerID string
+	Phone      string
+	Email      string
+	OrderIDs   []string
+}
+
+// WebhookDecoder reads one platform's queued webhooks. Unusable payloads
+// come back as Permanent errors: they are kept in the dead letters for
+// inspection and counted.
+type WebhookDecoder func(m Merchant, env WebhookEnvelope) (DecodedWebhook, error)
+
+// HandleWebhookJob is the worker's handler for queued store webhooks.
+func (s *Service) HandleWebhookJob(ctx context.Context, job Job) error {
+	env, err := DecodeWebhookEnvelope(job.Payload)
+	if err != nil {
+		return Permanent(err)
+	}
+	m, err := s.store.GetMerchant(ctx, job.Merchant)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Permanent(err)
+		}
+		return err
+	}
+	decode, ok := s.decoders[env.Platform]
+	if !ok {
+		return Permanent(fmt.Errorf("no decoder for platform %q", env.Platform))
+	}
+	decoded, err := decode(m, env)
+	if err != nil {
+		var permanent *PermanentError
+		if errors.As(err, &permanent) {
+			s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: "inputs", Outcome: "invalid"}, 1)
+		}
+		return err
+	}
+	if decoded.Compliance != nil {
+		return s.handleCompliance(ctx, m, *decoded.Compliance)
+	}
+	if m.Status != MerchantActive {
+		return nil
+	}
+	events := decoded.Events
+	if decoded.State != nil {
+		if events, err = s.eventsOfState(ctx, m, *decoded.State); err != nil {
+			return err
+		}
+	}
+	return s.ProcessEvents(ctx, m, events)
+}
+
+// stateTTL is how long the last status of an order is kept.
+const stateTTL = 180 * 24 * time.Hour
+
+// mapStatusMap and mapSeenStatuses name the merchant maps of the status
+// mapping page.
+const (
+	mapStatusMap    = "status_map"
+	mapSeenStatuses = "seen_statuses"
+)
+
+// eventsOfState derives events from a state report: only a status newer
+// than and different from the last one seen is a transition.
+func (s *Service) eventsOfState(ctx context.Context, m Merchant, st StateReport) ([]Event, error) {
+	previous, advanced, err := s.store.AdvanceState(ctx, m.ID, st.Key+":status", st.Version, st.Status, stateTTL)
+	if err != nil {
+		return nil, err
+	}
+	if !advanced || previous == st.Status {
+		return nil, nil // stale, repeated, or a change that is not a status change
+	}
+	statusMap, err := s.store.MapAll(ctx, m.ID, mapStatusMap)
+	if err != nil {
+		return nil, err
+	}
+	events, mapped := st.Events(statusMap)
+	if !mapped && st.Status != "" {
+		if err := s.store.MapSet(ctx, m.ID, mapSeenStatuses, map[string]string{st.Status: s.now().UTC().Format(time.RFC3339)}); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+// ProcessEvents turns events into deliveries: once per event type and
+// subject, through the merchant's rule for the type.
+func (s *Service) ProcessEvents(ctx context.Context, m Merchant, events []Event) error {
+	for _, e := range events {
+		if err := s.processEvent(ctx, m, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
+	now := s.now()
+	e.Merchant = m.ID
+	if e.ID == "" {
+		e.ID = "ev_" + NewID(now)
+	}
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = now.UTC()
+	}
+	enrichProperties(&e, m)
+	day := DayOf(now)
+	count := func(outcome string) {
+		s.counters.add(Counter{Merchant: m.ID, Day: day, Subject: e.Type, Outcome: outcome}, 1)
+	}
+
+	key := ""
+	if e.Subject != "" && !e.Test {
+		key = "event:" + e.Type + ":" + e.Subject
+		state, err := s.store.Claim(ctx, m.ID, key, eventClaimTTL)
+		if err != nil {
+			return err
+		}
+		switch state {
+		case ClaimDone:
+			count("skipped.duplicate")
+			return nil
+		case ClaimInProgress:
+			return RetryAt(now.Add(30*time.Second), "event "+e.Type+" for "+e.Subject+" is being processed elsewhere")
+		}
+	}
+	count("received")
+	reached, err := s.planDelivery(ctx, m, e, count)
+	if key == "" {
+		return err
+	}
+	// An event that could not reach the customer (no phone) leaves its key
+	// free: a later copy with a phone (Shopify's refund carries none, the
+	// order update does) may still be sent, once.
+	if err != nil || !reached {
+		if relErr := s.store.Release(ctx, m.ID, key); relErr != nil && err == nil {
+			err = relErr
+		}
+		return err
+	}
+	return s.store.Complete(ctx, m.ID, key, eventDoneTTL)
+}
+
+// enrichProperties adds the customer's own fields and the shop's name.
+func enrichProperties(e *Event, m Merchant) {
+	if e.Properties == nil {
+		e.Properties = map[string]any{}
+	}
+	customer, _ := e.Properties["customer"].(map[string]any)
+	if customer == nil {
+		customer = map[string]any{}
+	}
+	set := func(k, v string) {
+		if _, ok := customer[k]; !ok && v != "" {
+			customer[k] = v
+		}
+	}
+	set("first_name", e.Customer.FirstName)
+	set("last_name", e.Customer.LastName)
+	set("name", e.Customer.Name())
+	set("email", e.Customer.Email)
+	set("phone", e.Customer.Phone)
+	set("id", e.Customer.ID)
+	e.Properties["customer"] = customer
+	shop, _ := e.Properties["shop"].(map[string]any)
+	if shop == nil {
+		shop = map[string]any{}
+		e.Properties["shop"] = shop
+	}
+	if _, ok := shop["name"]; !ok && m.Name != "" {
+		shop["name"] = m.Name
+	}
+}
+
+// deliveryID is derived from what makes a delivery unique, so a replayed
+// event finds the delivery it already made instead of making another. It
+// starts with the merchant's id, so a delivery can be found from its id
+// alone (MerchantOfDelivery).
+func deliveryID(merchant string, e Event) string {
+	if e.Subject == "" || e.Test {
+		return merchant + "-" + NewID(time.Now())
+	}
+	sum := sha256.Sum256([]byte(merchant + "\x00" + e.Type + "\x00" + e.Subject))
+	return merchant + "-" + hex.EncodeToString(sum[:13])
+}
+
+// MerchantOfDelivery returns the merchant a delivery id belongs to.
+func MerchantOfDelivery(id string) (string, bool) {
+	merchant, rest, ok := strings.Cut(id, "-")
+	return merchant, ok && merchant != "" && rest != ""
+}
+
+// planDelivery records the delivery of e and queues its send. reached is
+// false when the event cannot reach the customer at all (no phone).
+func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count func(string)) (reached bool, err error) {
+	r, err := s.rule(ctx, m.ID, e.Type)
+	if errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
+		count("skipped.no_rule")
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return false, Permanent(err)
+	}
+	now := s.now().UTC()
+	d := Delivery{
+		ID: deliveryID(m.ID, e), Merchant: m.ID, EventID: e.ID, Event: e.Type,
+		Subject: e.Subject, CustomerID: e.Customer.ID, Phone: e.Customer.Phone,
+		Provider: providerName(m), Template: r.Template, Status: DeliveryQueued,
+		Test: e.Test, EventData: data, CreatedAt: now, UpdatedAt: now,
+	}
+	skip := s.skipReason(ctx, m, r, e)
+	if skip.reason != "" {
+		d.Status, d.Error = DeliverySkipped, skip.detail
+		d.History = []StatusChange{{Status: DeliverySkipped, At: now, Note: skip.detail}}
+		if err := s.store.CreateDelivery(ctx, d); err != nil && !errors.Is(err, ErrConflict) {
+			return false, err
+		}
+		count("skipped." + skip.reason)
+		return skip.reason != "no_phone", nil
+	}
+	d.History = []StatusChange{{Status: DeliveryQueued, At: now}}
+	due := now.Add(r.Delay)
+	if r.Category == CategoryMarketing && !e.Test {
+		due = quietHoursEnd(m, due)
+	}
+	if err := s.store.CreateDelivery(ctx, d); err != nil {
+		if !errors.Is(err, ErrConflict) {
+			return false, err
+		}
+		// Planned before, by a run that may have died before queueing it.
+		existing, getErr := s.store.GetDelivery(ctx, m.ID, d.ID)
+		if getErr != nil {
+			return false, getErr
+		}
+		if existing.Status != DeliveryQueued {
+			return true, nil
+		}
+	}
+	return true, s.queueSend(ctx, m.ID, d.ID, due)
+}
+
+func (s *Service) queueSend(ctx context.Context, merchant, deliveryID string, due time.Time) error {
+	job := Job{
+		ID: "send-" + deliveryID + "-" + NewID(s.now()), Merchant: merchant, Kind: JobSendDelivery,
+		Key: "send:" + deliveryID, Payload: []byte(deliveryID), DueAt: due,
+		MaxAttempts: sendJobMaxAttempts, CreatedAt: s.now(),
+	}
+	if err := s.store.Enqueue(ctx, job); err != nil && !errors.Is(err, ErrConflict) {
+		return err // a conflict means the send is already queued
+	}
+	if s.wake != nil && !due.After(s.now()) {
+		s.wake()
+	}
+	return nil
+}
+
+type skip struct{ reason, detail string }
+
+// skipReason says why an event's message must not be sent, if it must not.
+func (s *Service) skipReason(ctx context.Context, m Merchant, r Rule, e Event) skip {
+	needsPhone := r.Mode == ModeTemplate || m.Provider.CommonProperty == "" || m.Provider.CommonProperty == "phone"
+	if kit, ok := s.providers[providerName(m)]; ok && kit.NeedsPhone {
+		needsPhone = true
+	}
+	if needsPhone && e.Customer.Phone == "" {
+		detail := "no usable phone"
+		if e.Customer.PhoneProblem != "" {
+			detail += ": " + e.Customer.PhoneProblem
+		}
+		return skip{"no_phone", detail}
+	}
+	if r.Category == CategoryMarketing && e.Customer.Phone != "" {
+		if _, err := s.store.MapGet(ctx, m.ID, mapOptOuts, e.Customer.Phone); err == nil {
+			return skip{"opted_out", "the customer opted out of marketing messages"}
+		}
+	}
+	return skip{}
+}
+
+// mapOptOuts holds the phones that asked for no marketing messages.
+const mapOptOuts = "opt_outs"
+
+// quietHours is when marketing messages wait, in the merchant's time zone:
+// 21:00 to 09:00 unless the merchant's "quiet_hours" setting says
+// otherwise ("22:00-08:00", or "off").
+func quietHours(m Merchant) (start, end int, on bool) {
+	spec := strings.TrimSpace(m.Settings["quiet_hours"])
+	if spec == "off" {
+		return 0, 0, false
+	}
+	start, end = 21*60, 9*60
+	if a, b, ok := strings.Cut(spec, "-"); ok {
+		if sa, okA := minuteOfDay(a); okA {
+			if sb, okB := minuteOfDay(b); okB && sa != sb {
+				start, end = sa, sb
+			}
+		}
+	}
+	return start, end, true
+}
+
+func minuteOfDay(hhmm string) (int, bool) {
+	t, err := time.Parse("15:04", strings.TrimSpace(hhmm))
+	if err != nil {
+		return 0, false
+	}
+	return t.Hour()*60 + t.Minute(), true
+}
+
+// quietHoursEnd returns at, or the end of the quiet hours it falls in.
+func quietHoursEnd(m Merchant, at time.Time) time.Time {
+	start, end, on := quietHours(m)
+	if !on {
+		return at
+	}
+	loc, err := time.LoadLocation(m.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	local := at.In(loc)
+	minute := local.Hour()*60 + local.Minute()
+	quiet := (start < end && minute >= start && minute < end) || (start > end && (minute >= start || minute < end))
+	if !quiet {
+		return at
+	}
+	midnight := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
+	open := midnight.Add(time.Duration(end) * time.Minute)
+	if !open.After(local) {
+		open = open.AddDate(0, 0, 1)
+	}
+	return open
+}

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"time"
+)
+
+// MerchantData keeps the small per-merchant records the use cases need
+// besides merchants, jobs and deliveries: rules, the status map, statuses
+// seen, the opt-out list, sync cursors. Each is a named map of strings
+// under the merchant; typed accessors in app encode the values.
+type MerchantData interface {
+	// MapGet returns one field of a merchant's named map; ErrNotFound when
+	// the field (or the map) is absent.
+	MapGet(ctx context.Context, merchant, name, field string) (string, error)
+	// MapAll returns the whole map; empty (not an error) when absent.
+	MapAll(ctx context.Context, merchant, name string) (map[string]string, error)
+	// MapSet sets the given fields, leaving the others.
+	MapSet(ctx context.Context, merchant, name string, fields map[string]string) error
+	// MapReplace replaces the whole map with fields in one atomic step.
+	MapReplace(ctx context.Context, merchant, name string, fields map[string]string) error
+	// MapDelete removes fields; absent ones are ignored.
+	MapDelete(ctx context.Context, merchant, name string, fields ...string) error
+
+	// AdvanceState records value for key if version is newer than the
+	// version stored (or nothing is stored), atomically, and returns the
+	// value stored before. advanced is false, and nothing changes, when the
+	// stored version is the same or newer: a stale or repeated update. The
+	// record expires ttl after its last advance. Used for the last status
+	// seen per order, where version is the platform's modification time.
+	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (previous string, advanced bool, err error)
+
+	// Throttle takes one slot of a rate limit shared by every instance:
+	// at most limit slots per window for key (a GCRA or sliding window).
+	// It answers 0 when the slot was taken now, or how long to wait before
+	// asking again (nothing is taken then).
+	Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (wait time.Duration, err error)
+
+	// DropJobs removes every job of the merchant that is due or scheduled
+	// (not those a worker holds, nor dead ones), for an uninstall. It
+	// returns how many it removed.
+	DropJobs(ctx context.Context, merchant string) (int, error)
+
+	// DeleteCustomerDeliveries removes the delivery records of a customer,
+	// matched by phone, by customer id or by subject (e.g. "order:123"),
+	// for a privacy redaction. Empty criteria match nothing. Returns how
+	// many were removed.
+	DeleteCustomerDeliveries(ctx context.Context, merchant string, match CustomerMatch) (int, error)
+}
+
+// CustomerMatch selects a customer's records: any record matching any
+// non-empty field.
+type CustomerMatch struct {
+	Phone      string
+	CustomerID string
+	Subjects   []string
+}

@@ -1,0 +1,193 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ProviderSandbox records messages in the delivery log instead of sending
+// them: the default for a merchant with no provider yet, and for the demo.
+const ProviderSandbox = "sandbox"
+
+// ProviderKit is what the service needs of one messaging provider: a
+// client from a merchant's credentials, and its status webhooks read.
+type ProviderKit struct {
+	// New builds a client from the merchant's credentials as pasted;
+	// invalid ones give a *ValidationError.
+	New func(credentials map[string]string) (Provider, error)
+	// ParseWebhook reads the provider's status and reply webhooks; nil
+	// when the provider sends none.
+	ParseWebhook func(header http.Header, body []byte) (ProviderReport, error)
+	// VerifyWebhook checks a signed webhook with the merchant's
+	// credentials; nil when the provider signs nothing, and then the
+	// secret token in the webhook URL is what authenticates it.
+	VerifyWebhook func(credentials map[string]string, header http.Header, body []byte) error
+	// Handshake answers a provider's webhook subscription check (Meta's
+	// hub.challenge); nil when the provider has none.
+	Handshake func(credentials map[string]string, query url.Values) (challenge string, ok bool)
+	// Rate is the provider's send limit per merchant account; zero: none.
+	Rate Rate
+	// NeedsPhone: the provider addresses customers by phone in every mode.
+	NeedsPhone bool
+}
+
+// Rate is a limit of Limit sends per Per.
+type Rate struct {
+	Limit int
+	Per   time.Duration
+}
+
+// ProviderInput is the "Initialize" request: a provider and credentials as
+// the merchant copied them from the provider's dashboard.
+type ProviderInput struct {
+	Provider       string
+	Credentials    map[string]string
+	CommonProperty string
+}
+
+// SetProvider checks the credentials against the provider with a harmless
+// call and saves them sealed. A provider that refuses them answers a
+// *ValidationError carrying the provider's reason.
+func (s *Service) SetProvider(ctx context.Context, merchantID string, in ProviderInput) (Merchant, error) {
+	m, err := s.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return Merchant{}, err
+	}
+	kit, ok := s.providers[in.Provider]
+	if !ok {
+		return Merchant{}, Invalid("provider", "must be one of "+strings.Join(s.ProviderNames(), ", "))
+	}
+	common := in.CommonProperty
+	if common == "" {
+		common = "phone"
+	}
+	if common != "phone" && common != "email" && common != "customer_id" {
+		return Merchant{}, Invalid("common_property", "must be phone, email or customer_id")
+	}
+	client, err := kit.New(in.Credentials)
+	if err != nil {
+		return Merchant{}, err
+	}
+	verifyCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := client.Verify(verifyCtx); err != nil {
+		var pe *ProviderError
+		if errors.As(err, &pe) {
+			return Merchant{}, &ValidationError{Fields: map[string]string{"credentials": pe.Error()}}
+		}
+		return Merchant{}, err
+	}
+	sealed := make(map[string]Sealed, len(in.Credentials))
+	for name, value := range in.Credentials {
+		if sealed[name], err = s.keyring.Seal(value, providerSecretContext(m.ID, in.Provider, name)); err != nil {
+			return Merchant{}, err
+		}
+	}
+	now := s.now().UTC()
+	m.Provider = ProviderConfig{Name: in.Provider, CommonProperty: common, Credentials: sealed, VerifiedAt: now}
+	m.UpdatedAt = now
+	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+		return Merchant{}, fmt.Errorf("save provider: %w", err)
+	}
+	s.merchants.forget(m.ID)
+	s.clients.forget(m.ID)
+	return m, nil
+}
+
+// ProviderNames lists the providers a merchant can connect.
+func (s *Service) ProviderNames() []string {
+	names := make([]string, 0, len(s.providers))
+	for name := range s.providers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func providerSecretContext(merchantID, provider, field string) string {
+	return merchantID + "/provider/" + provider + "/" + field
+}
+
+// providerCredentials opens a merchant's provider credentials.
+func (s *Service) providerCredentials(m Merchant) (map[string]string, error) {
+	creds := make(map[string]string, len(m.Provider.Credentials))
+	for name, sealed := range m.Provider.Credentials {
+		value, err := s.keyring.Open(sealed, providerSecretContext(m.ID, m.Provider.Name, name))
+		if err != nil {
+			return nil, err
+		}
+		creds[name] = value
+	}
+	return creds, nil
+}
+
+// providerName is the provider a merchant's messages go through.
+func providerName(m Merchant) string {
+	if m.Provider.Name == "" {
+		return ProviderSandbox
+	}
+	return m.Provider.Name
+}
+
+// clientCache keeps one provider client per merchant, rebuilt when the
+// merchant's provider settings change.
+type clientCache struct {
+	mu      sync.Mutex
+	clients map[string]cachedClient
+}
+
+type cachedClient struct {
+	client  Provider
+	version time.Time
+}
+
+func (c *clientCache) forget(merchantID string) {
+	c.mu.Lock()
+	delete(c.clients, merchantID)
+	c.mu.Unlock()
+}
+
+// providerClient returns the client that sends a merchant's messages.
+func (s *Service) providerClient(m Merchant) (Provider, ProviderKit, error) {
+	name := providerName(m)
+	kit, ok := s.providers[name]
+	if !ok {
+		return nil, ProviderKit{}, Permanent(fmt.Errorf("provider %q is not available in this build", name))
+	}
+	s.clients.mu.Lock()
+	defer s.clients.mu.Unlock()
+	if cached, ok := s.clients.clients[m.ID]; ok && cached.version.Equal(m.Provider.VerifiedAt) {
+		return cached.client, kit, nil
+	}
+	creds, err := s.providerCredentials(m)
+	if err != nil {
+		return nil, ProviderKit{}, Permanent(err)
+	}
+	client, err := kit.New(creds)
+	if err != nil {
+		return nil, ProviderKit{}, Permanent(err)
+	}
+	if s.clients.clients == nil {
+		s.clients.clients = map[string]cachedClient{}
+	}
+	s.clients.clients[m.ID] = cachedClient{client: client, version: m.Provider.VerifiedAt}
+	return client, kit, nil
+}
+
+// ProviderWebhookToken is the secret that authenticates a provider's
+// webhooks to a merchant's status URL, for providers that sign nothing.
+func (s *Service) ProviderWebhookToken(merchantID, provider string) string {
+	mac := hmac.New(sha256.New, s.keyring.SigningKey())
+	mac.Write([]byte("provider-webhook\x00" + merchantID + "\x00" + provider))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+}

@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ProviderWebhook is a provider's call to a merchant's status URL.
+type ProviderWebhook struct {
+	Provider   string
+	MerchantID string
+	Token      string // the URL's token, for providers that sign nothing
+	Header     http.Header
+	Query      url.Values
+	Body       []byte
+}
+
+// ProviderHandshake answers a provider's subscription check (a GET with a
+// challenge); ErrUnauthenticated when the merchant's verify token differs.
+func (s *Service) ProviderHandshake(ctx context.Context, in ProviderWebhook) (string, error) {
+	m, kit, creds, err := s.providerWebhookTarget(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	if kit.Handshake == nil {
+		return "", fmt.Errorf("%s has no webhook handshake: %w", in.Provider, ErrNotFound)
+	}
+	challenge, ok := kit.Handshake(creds, in.Query)
+	if !ok {
+		s.log.Warn("provider handshake refused", "merchant", m.ID, "provider", in.Provider)
+		return "", ErrUnauthenticated
+	}
+	return challenge, nil
+}
+
+func (s *Service) providerWebhookTarget(ctx context.Context, in ProviderWebhook) (Merchant, ProviderKit, map[string]string, error) {
+	cm, err := s.merchants.byID(ctx, in.MerchantID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Merchant{}, ProviderKit{}, nil, fmt.Errorf("merchant %q: %w", in.MerchantID, ErrNotFound)
+		}
+		return Merchant{}, ProviderKit{}, nil, err
+	}
+	m := cm.Merchant
+	kit, ok := s.providers[in.Provider]
+	if !ok || providerName(m) != in.Provider {
+		return Merchant{}, ProviderKit{}, nil, fmt.Errorf("provider %q for merchant %q: %w", in.Provider, in.MerchantID, ErrNotFound)
+	}
+	creds, err := s.providerCredentials(m)
+	if err != nil {
+		return Merchant{}, ProviderKit{}, nil, err
+	}
+	return m, kit, creds, nil
+}
+
+// ReceiveProviderWebhook authenticates a provider's status or reply webhook
+// and applies it: deliveries move forward, replies are kept, STOP opts the
+// customer out of marketing.
+func (s *Service) ReceiveProviderWebhook(ctx context.Context, in ProviderWebhook) error {
+	m, kit, creds, err := s.providerWebhookTarget(ctx, in)
+	if err != nil {
+		return err
+	}
+	// Either the provider's signature or the secret token of the URL we
+	// gave the merchant authenticates a webhook.
+	tokenOK := in.Token != "" && subtle.ConstantTimeCompare([]byte(in.Token), []byte(s.ProviderWebhookToken(m.ID, in.Provider))) == 1
+	if !tokenOK && (kit.VerifyWebhook == nil || kit.VerifyWebhook(creds, in.Header, in.Body) != nil) {
+		return ErrUnauthenticated
+	}
+	if kit.ParseWebhook == nil {
+		return nil
+	}
+	report, err := kit.ParseWebhook(in.Header, in.Body)
+	if err != nil {
+		return Invalid("body", "not a "+in.Provider+" webhook: "+err.Error())
+	}
+	for _, st := range report.Statuses {
+		if err := s.applyStatus(ctx, m, st); err != nil {
+			return err
+		}
+	}
+	for _, r := range report.Replies {
+		if err := s.applyReply(ctx, m, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// statusRank orders the statuses a provider reports; a delivery never
+// moves to a lower rank, since reports arrive out of order.
+func statusRank(st DeliveryStatus) int {
+	switch st {
+	case DeliverySent:
+		return 1
+	case DeliveryDelivered:
+		return 2
+	case DeliveryRead:
+		return 3
+	case DeliveryFailed:
+		return 4 // final, but only from below delivered (checked apart)
+	}
+	return 0
+}
+
+func (s *Service) applyStatus(ctx context.Context, m Merchant, st StatusReport) error {
+	var d Delivery
+	var err error
+	if st.DeliveryID != "" {
+		d, err = s.store.GetDelivery(ctx, m.ID, st.DeliveryID)
+	}
+	if st.DeliveryID == "" || errors.Is(err, ErrNotFound) {
+		if st.ProviderMessageID == "" {
+			return nil
+		}
+		d, err = s.store.DeliveryByProviderMessageID(ctx, m.ID, st.ProviderMessageID)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil // not ours (a campaign the provider sent), or redacted
+	}
+	if err != nil {
+		return err
+	}
+	at := st.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	moved := false
+	_, err = s.store.UpdateDelivery(ctx, m.ID, d.ID, func(d *Delivery) error {
+		moved = false
+		current := statusRank(d.Status)
+		next := statusRank(st.Status)
+		if st.Status == DeliveryFailed {
+			if d.Status == DeliveryDelivered || d.Status == DeliveryRead || d.Status == DeliveryFailed {
+				return nil
+			}
+		} else if next <= current || d.Status == DeliveryFailed {
+			return nil
+		}
+		d.Status = st.Status
+		if st.Error != "" {
+			d.Error = st.Error
+		}
+		if st.ProviderMessageID != "" && d.ProviderMessageID == "" {
+			d.ProviderMessageID = st.ProviderMessageID
+		}
+		d.UpdatedAt = s.now().UTC()
+		d.History = append(d.History, StatusChange{Status: st.Status, At: at.UTC(), Note: st.Error})
+		moved = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if moved && (st.Status == DeliveryDelivered || st.Status == DeliveryRead || st.Status == DeliveryFailed) {
+		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: d.Event, Outcome: string(st.Status)}, 1)
+	}
+	return nil
+}
+
+// optOutWords are replies that mean "no more marketing messages"; optInWords
+// undo them.
+var (
+	optOutWords = map[string]bool{"stop": true, "stop all": true, "unsubscribe": true, "opt out": true, "optout": true, "stop promotions": true}
+	optInWords  = map[string]bool{"start": true, "subscribe": true, "unstop": true}
+)
+
+func (s *Service) applyReply(ctx context.Context, m Merchant, r Reply) error {
+	if r.Phone == "" {
+		return nil
+	}
+	phone, err := NormalizePhone(r.Phone, m.Country)
+	if err != nil {
+		return nil // a reply we cannot tie to a customer
+	}
+	if r.At.IsZero() {
+		r.At = s.now()
+	}
+	r.Phone = phone
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.MapSet(ctx, m.ID, mapReplies, map[string]string{phone: string(raw)}); err != nil {
+		return err
+	}
+	word := strings.ToLower(strings.TrimSpace(r.Text))
+	switch {
+	case optOutWords[word] || strings.EqualFold(r.ButtonID, "optout"):
+		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: "customers", Outcome: "opted_out"}, 1)
+		return s.store.MapSet(ctx, m.ID, mapOptOuts, map[string]string{phone: r.At.UTC().Format(time.RFC3339)})
+	case optInWords[word]:
+		return s.store.MapDelete(ctx, m.ID, mapOptOuts, phone)
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Rule modes.
+const (
+	ModeTemplate = "template" // a WhatsApp template with ordered variables
+	ModeEvent    = "event"    // an event for the provider's own journeys
+)
+
+// Rule categories. Marketing messages honour opt-outs and quiet hours;
+// transactional ones (order updates, COD) are never held.
+const (
+	CategoryTransactional = "transactional"
+	CategoryMarketing     = "marketing"
+)
+
+// maxRuleDelay bounds a rule's delay: a week covers review requests after
+// delivery and cart reminders, and keeps typos like "720h0m" honest.
+const maxRuleDelay = 30 * 24 * time.Hour
+
+// Rule says what to send for one event type of one merchant.
+type Rule struct {
+	Event     string        `json:"event"`
+	Enabled   bool          `json:"enabled"`
+	Mode      string        `json:"mode"`
+	Category  string        `json:"category"`
+	Template  string        `json:"template,omitempty"`
+	Language  string        `json:"language,omitempty"`
+	Variables []string      `json:"variables"`
+	Delay     time.Duration `json:"delay"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// variableAliases are the names Nector's merchants already use.
+var variableAliases = map[string]string{
+	"user_name": "customer.first_name",
+	"amount":    "points.amount",
+}
+
+// knownVariables are the property paths events carry (CONTRACT.md lists
+// the core; the rest are what the normalisers add).
+var knownVariables = map[string]bool{
+	"customer.first_name": true, "customer.last_name": true, "customer.name": true,
+	"customer.email": true, "customer.phone": true,
+	"order.id": true, "order.number": true, "order.total": true, "order.total_amount": true,
+	"order.currency": true, "order.items": true, "order.item_count": true, "order.status": true,
+	"order.payment_method": true, "order.tracking_number": true, "order.tracking_url": true,
+	"order.tracking_company": true, "order.status_url": true,
+	"cart.recovery_url": true, "cart.total": true, "cart.items": true,
+	"points.amount": true, "points.balance": true, "points.expires_on": true,
+	"coupon.code": true, "coupon.value": true, "coupon.expires_on": true,
+	"referral.friend_name": true, "referral.reward": true,
+	"review.url": true, "review.product": true,
+	"milestone.name": true, "milestone.reward": true,
+	"shop.name": true, "shop.url": true,
+}
+
+// customVariable admits properties pushed through the events API under
+// their own namespace ("properties.tier").
+var customVariable = regexp.MustCompile(`^properties\.[a-z0-9_]+(\.[a-z0-9_]+)*$`)
+
+var eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+$`)
+
+// CanonicalVariable resolves an alias to its property path.
+func CanonicalVariable(path string) string {
+	if canonical, ok := variableAliases[path]; ok {
+		return canonical
+	}
+	return path
+}
+
+// DefaultCategory is an event type's category when a rule does not say.
+func DefaultCategory(eventType string) string {
+	if strings.HasPrefix(eventType, "order.") || strings.HasPrefix(eventType, "cod.") {
+		return CategoryTransactional
+	}
+	return CategoryMarketing
+}
+
+// RuleInput is a rule as the admin API receives it.
+type RuleInput struct {
+	Enabled   *bool
+	Mode      string
+	Category  string
+	Template  string
+	Language  string
+	Variables []string
+	Delay     string
+}
+
+func validateRule(event string, in RuleInput) (Rule, error) {
+	fields := map[string]string{}
+	r := Rule{
+		Event:    event,
+		Enabled:  in.Enabled == nil || *in.Enabled,
+		Mode:     strings.TrimSpace(in.Mode),
+		Category: strings.TrimSpace(in.Category),
+		Template: strings.TrimSpace(in.Template),
+		Language: strings.TrimSpace(in.Language),
+	}
+	if !eventTypePattern.MatchString(event) || len(event) > 100 {
+		fields["event"] = "must be a dotted event name like order.placed"
+	}
+	if r.Mode == "" {
+		r.Mode = ModeTemplate
+	}
+	switch r.Mode {
+	case ModeTemplate:
+		if r.Template == "" {
+			fields["template"] = "is required in template mode"
+		}
+		if r.Language == "" {
+			r.Language = "en"
+		}
+	case ModeEvent:
+	default:
+		fields["mode"] = "must be template or event"
+	}
+	if r.Category == "" {
+		r.Category = DefaultCategory(event)
+	}
+	if r.Category != CategoryTransactional && r.Category != CategoryMarketing {
+		fields["category"] = "must be transactional or marketing"
+	}
+	r.Variables = []string{}
+	for i, v := range in.Variables {
+		path := CanonicalVariable(strings.TrimSpace(v))
+		if !knownVariables[path] && !customVariable.MatchString(path) {
+			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("unknown variable %q", v)
+			continue
+		}
+		r.Variables = append(r.Variables, path)
+	}
+	if in.Delay != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(in.Delay))
+		switch {
+		case err != nil:
+			fields["delay"] = "must be a duration like 0s, 30m or 24h"
+		case d < 0 || d > maxRuleDelay:
+			fields["delay"] = "must be between 0s and 720h"
+		default:
+			r.Delay = d
+		}
+	}
+	if len(fields) > 0 {
+		return Rule{}, &ValidationError{Fields: fields}
+	}
+	return r, nil
+}
+
+// mapRules names the merchant map that holds rules, by event type.
+const mapRules = "rules"
+
+// PutRule validates and saves a merchant's rule for an event type.
+func (s *Service) PutRule(ctx context.Context, merchantID, event string, in RuleInput) (Rule, error) {
+	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
+		return Rule{}, err
+	}
+	r, err := validateRule(event, in)
+	if err != nil {
+		return Rule{}, err
+	}
+	r.UpdatedAt = s.now().UTC()
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return Rule{}, err
+	}
+	if err := s.store.MapSet(ctx, merchantID, mapRules, map[string]string{event: string(raw)}); err != nil {
+		return Rule{}, fmt.Errorf("save rule: %w", err)
+	}
+	return r, nil
+}
+
+// Rules lists a merchant's rules by event type.
+func (s *Service) Rules(ctx context.Context, merchantID string) ([]Rule, error) {
+	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
+		return nil, err
+	}
+	raw, err := s.store.MapAll(ctx, merchantID, mapRules)
+	if err != nil {
+		return nil, err
+	}
+	rules := make([]Rule, 0, len(raw))
+	for _, v := range raw {
+		var r Rule
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			return nil, fmt.Errorf("stored rule: %w", err)
+		}
+		rules = append(rules, r)
+	}
+	sort.Slice(rules, func(i, j int) bool { return rules[i].Event < rules[j].Event })
+	return rules, nil
+}
+
+// rule returns the merchant's rule for an event type; ErrNotFound if none.
+func (s *Service) rule(ctx context.Context, merchantID, event string) (Rule, error) {
+	raw, err := s.store.MapGet(ctx, merchantID, mapRules, event)
+	if err != nil {
+		return Rule{}, err
+	}
+	var r Rule
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Rule{}, fmt.Errorf("stored rule for %s: %w", event, err)
+	}
+	return r, nil
+}
+
+// errMissingValue is why a message cannot be built: a variable has no
+// value in the event.
+var errMissingValue = errors.New("missing value")
+
+// resolveVariables returns the rule's values in template order.
+func resolveVariables(e Event, paths []string) ([]string, error) {
+	values := make([]string, len(paths))
+	for i, path := range paths {
+		v, ok := e.Lookup(path)
+		if !ok || v == nil {
+			return nil, fmt.Errorf("%w for %s", errMissingValue, path)
+		}
+		values[i] = formatValue(v)
+		if values[i] == "" {
+			return nil, fmt.Errorf("%w for %s", errMissingValue, path)
+		}
+	}
+	return values, nil
+}
+
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+		return fmt.Sprintf("%g", x)
+	case json.Number:
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}

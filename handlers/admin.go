@@ -1,0 +1,451 @@
+package handlers
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/storebridge/storebridge/app"
+)
+
+// operatorAuth admits the operator's bearer token (ADMIN_TOKEN). With no
+// token configured the operator API is off: every call is refused.
+func (h *Handlers) operatorAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if h.adminToken == "" {
+			return echo.NewHTTPError(http.StatusUnauthorized, "the operator API is off: set ADMIN_TOKEN")
+		}
+		got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(h.adminToken)) != 1 {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="storebridge"`)
+			return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong bearer token")
+		}
+		return next(c)
+	}
+}
+
+// bindJSON decodes the body into v; a malformed body is a 400 that says so.
+func bindJSON(c echo.Context, v any) error {
+	if err := (&echo.DefaultBinder{}).BindBody(c, v); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this call takes")
+	}
+	return nil
+}
+
+type createMerchantRequest struct {
+	Platform       string `json:"platform"`
+	ShopDomain     string `json:"shop_domain"`
+	StoreURL       string `json:"store_url"`
+	Name           string `json:"name"`
+	Country        string `json:"country"`
+	Timezone       string `json:"timezone"`
+	AccessToken    string `json:"access_token"`
+	ConsumerKey    string `json:"consumer_key"`
+	ConsumerSecret string `json:"consumer_secret"`
+	WebhookSecret  string `json:"webhook_secret"`
+}
+
+func (r createMerchantRequest) Validate() map[string]string {
+	fields := map[string]string{}
+	switch app.Platform(r.Platform) {
+	case app.PlatformShopify:
+		if r.ShopDomain == "" {
+			fields["shop_domain"] = "is required for a Shopify store"
+		}
+	case app.PlatformWooCommerce:
+		if r.StoreURL == "" {
+			fields["store_url"] = "is required for a WooCommerce store"
+		}
+		if r.ConsumerKey != "" && !strings.HasPrefix(r.ConsumerKey, "ck_") {
+			fields["consumer_key"] = "must start with ck_"
+		}
+		if r.ConsumerSecret != "" && !strings.HasPrefix(r.ConsumerSecret, "cs_") {
+			fields["consumer_secret"] = "must start with cs_"
+		}
+	default:
+		fields["platform"] = "must be shopify or woocommerce"
+	}
+	return fields
+}
+
+func (h *Handlers) createMerchant(c echo.Context) error {
+	var req createMerchantRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if fields := req.Validate(); len(fields) > 0 {
+		return &app.ValidationError{Fields: fields}
+	}
+	secrets := map[string]string{}
+	for name, value := range map[string]string{
+		"access_token": req.AccessToken, "consumer_key": req.ConsumerKey,
+		"consumer_secret": req.ConsumerSecret, "webhook_secret": req.WebhookSecret,
+	} {
+		if value != "" {
+			secrets[name] = value
+		}
+	}
+	m, apiKey, err := h.svc.CreateMerchant(c.Request().Context(), app.NewMerchant{
+		Platform: app.Platform(req.Platform), Domain: req.ShopDomain, StoreURL: req.StoreURL,
+		Name: req.Name, Country: req.Country, Timezone: req.Timezone, Secrets: secrets,
+	})
+	if err != nil {
+		return err
+	}
+	view := h.merchantView(m)
+	view.APIKey = apiKey
+	return c.JSON(http.StatusCreated, view)
+}
+
+// merchantView is a merchant as the admin API shows it: secrets masked.
+type merchantView struct {
+	ID         string            `json:"id"`
+	APIKey     string            `json:"api_key,omitempty"`
+	Platform   app.Platform      `json:"platform"`
+	ShopDomain string            `json:"shop_domain,omitempty"`
+	StoreURL   string            `json:"store_url,omitempty"`
+	Name       string            `json:"name"`
+	Country    string            `json:"country"`
+	Timezone   string            `json:"timezone"`
+	Status     string            `json:"status"`
+	Secrets    map[string]string `json:"secrets"`
+	Provider   providerView      `json:"provider"`
+	Webhooks   map[string]string `json:"webhooks"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+}
+
+type providerView struct {
+	Name           string            `json:"name"`
+	CommonProperty string            `json:"common_property,omitempty"`
+	Credentials    map[string]string `json:"credentials"`
+	VerifiedAt     *time.Time        `json:"verified_at,omitempty"`
+	StatusURL      string            `json:"status_url,omitempty"`
+}
+
+const masked = "••••••••"
+
+func (h *Handlers) merchantView(m app.Merchant) merchantView {
+	v := merchantView{
+		ID: m.ID, Platform: m.Platform, Name: m.Name, Country: m.Country, Timezone: m.Timezone,
+		Status: string(m.Status), Secrets: map[string]string{}, Webhooks: map[string]string{},
+		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
+		Provider: providerView{Name: m.Provider.Name, CommonProperty: m.Provider.CommonProperty, Credentials: map[string]string{}},
+	}
+	if m.Platform == app.PlatformShopify {
+		v.ShopDomain = m.Domain
+		v.Webhooks["shopify"] = h.appURL + "/webhooks/shopify"
+	} else {
+		v.StoreURL = m.StoreURL
+		v.Webhooks["woocommerce"] = h.appURL + "/webhooks/woocommerce/" + m.ID
+	}
+	for name := range m.Secrets {
+		v.Secrets[name] = masked
+	}
+	for name := range m.Provider.Credentials {
+		v.Provider.Credentials[name] = masked
+	}
+	if v.Provider.Name == "" {
+		v.Provider.Name = app.ProviderSandbox
+	}
+	if !m.Provider.VerifiedAt.IsZero() {
+		at := m.Provider.VerifiedAt
+		v.Provider.VerifiedAt = &at
+	}
+	if m.Provider.Name != "" && m.Provider.Name != app.ProviderSandbox {
+		v.Provider.StatusURL = h.appURL + "/webhooks/providers/" + m.Provider.Name + "/" + m.ID + "?token=" + h.svc.ProviderWebhookToken(m.ID, m.Provider.Name)
+	}
+	return v
+}
+
+func (h *Handlers) getMerchant(c echo.Context) error {
+	m, err := h.svc.Merchant(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h.merchantView(m))
+}
+
+type providerRequest struct {
+	Provider       string            `json:"provider"`
+	Credentials    map[string]string `json:"credentials"`
+	CommonProperty string            `json:"common_property"`
+}
+
+func (h *Handlers) putProvider(c echo.Context) error {
+	var req providerRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Provider == "" {
+		return app.Invalid("provider", "is required")
+	}
+	if req.Credentials == nil {
+		req.Credentials = map[string]string{}
+	}
+	m, err := h.svc.SetProvider(c.Request().Context(), c.Param("id"), app.ProviderInput{
+		Provider: req.Provider, Credentials: req.Credentials, CommonProperty: req.CommonProperty,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h.merchantView(m))
+}
+
+type ruleView struct {
+	Event     string    `json:"event"`
+	Enabled   bool      `json:"enabled"`
+	Mode      string    `json:"mode"`
+	Category  string    `json:"category"`
+	Template  string    `json:"template,omitempty"`
+	Language  string    `json:"language,omitempty"`
+	Variables []string  `json:"variables"`
+	Delay     string    `json:"delay"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func toRuleView(r app.Rule) ruleView {
+	return ruleView{
+		Event: r.Event, Enabled: r.Enabled, Mode: r.Mode, Category: r.Category, Template: r.Template,
+		Language: r.Language, Variables: r.Variables, Delay: r.Delay.String(), UpdatedAt: r.UpdatedAt,
+	}
+}
+
+func (h *Handlers) listRules(c echo.Context) error {
+	rules, err := h.svc.Rules(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := make([]ruleView, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, toRuleView(r))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"rules": out})
+}
+
+type ruleRequest struct {
+	Enabled   *bool    `json:"enabled"`
+	Mode      string   `json:"mode"`
+	Category  string   `json:"category"`
+	Template  string   `json:"template"`
+	Language  string   `json:"language"`
+	Variables []string `json:"variables"`
+	Delay     string   `json:"delay"`
+}
+
+func (h *Handlers) putRule(c echo.Context) error {
+	var req ruleRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := h.svc.PutRule(c.Request().Context(), c.Param("id"), c.Param("event"), app.RuleInput{
+		Enabled: req.Enabled, Mode: req.Mode, Category: req.Category, Template: req.Template,
+		Language: req.Language, Variables: req.Variables, Delay: req.Delay,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toRuleView(r))
+}
+
+type statusMapView struct {
+	StatusMap map[string]string `json:"status_map"`
+	Unmapped  []string          `json:"unmapped"`
+}
+
+func (h *Handlers) getStatusMap(c echo.Context) error {
+	v, err := h.svc.StatusMap(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, statusMapView(v))
+}
+
+func (h *Handlers) putStatusMap(c echo.Context) error {
+	var entries map[string]string
+	if err := bindJSON(c, &entries); err != nil {
+		return err
+	}
+	v, err := h.svc.PutStatusMap(c.Request().Context(), c.Param("id"), entries)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, statusMapView(v))
+}
+
+type testEventRequest struct {
+	Event      string         `json:"event"`
+	Phone      string         `json:"phone"`
+	Properties map[string]any `json:"properties"`
+}
+
+func (h *Handlers) testEvent(c echo.Context) error {
+	var req testEventRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	d, err := h.svc.SendTestEvent(c.Request().Context(), c.Param("id"), app.TestEventInput{
+		Event: req.Event, Phone: req.Phone, Properties: req.Properties,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toDeliveryView(d))
+}
+
+// deliveryView is a delivery as the log shows it: the phone masked.
+type deliveryView struct {
+	ID                string             `json:"id"`
+	EventID           string             `json:"event_id"`
+	Event             string             `json:"event"`
+	Phone             string             `json:"phone"`
+	Provider          string             `json:"provider"`
+	Template          string             `json:"template"`
+	Values            []string           `json:"values,omitempty"`
+	Status            app.DeliveryStatus `json:"status"`
+	Attempts          int                `json:"attempts"`
+	Error             string             `json:"error"`
+	Test              bool               `json:"test,omitempty"`
+	ProviderMessageID string             `json:"provider_message_id,omitempty"`
+	History           []statusChangeView `json:"history"`
+	CreatedAt         time.Time          `json:"created_at"`
+	UpdatedAt         time.Time          `json:"updated_at"`
+}
+
+type statusChangeView struct {
+	Status app.DeliveryStatus `json:"status"`
+	At     time.Time          `json:"at"`
+	Note   string             `json:"note,omitempty"`
+}
+
+func toDeliveryView(d app.Delivery) deliveryView {
+	v := deliveryView{
+		ID: d.ID, EventID: d.EventID, Event: d.Event, Phone: app.MaskPhone(d.Phone), Provider: d.Provider,
+		Template: d.Template, Values: d.Values, Status: d.Status, Attempts: d.Attempts, Error: d.Error,
+		Test: d.Test, ProviderMessageID: d.ProviderMessageID, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		History: make([]statusChangeView, 0, len(d.History)),
+	}
+	for _, h := range d.History {
+		v.History = append(v.History, statusChangeView(h))
+	}
+	return v
+}
+
+func (h *Handlers) listDeliveries(c echo.Context) error {
+	f := app.DeliveryFilter{
+		Status: app.DeliveryStatus(c.QueryParam("status")),
+		Event:  c.QueryParam("event"),
+		Cursor: c.QueryParam("cursor"),
+	}
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return app.Invalid("limit", "must be a number")
+		}
+		f.Limit = n
+	}
+	list, next, err := h.svc.Deliveries(c.Request().Context(), c.Param("id"), f)
+	if err != nil {
+		return err
+	}
+	out := make([]deliveryView, 0, len(list))
+	for _, d := range list {
+		out = append(out, toDeliveryView(d))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"deliveries": out, "next": next})
+}
+
+func (h *Handlers) retryDelivery(c echo.Context) error {
+	id := c.Param("id")
+	merchant, ok := app.MerchantOfDelivery(id)
+	if !ok {
+		return app.ErrNotFound
+	}
+	d, err := h.svc.RetryDelivery(c.Request().Context(), merchant, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toDeliveryView(d))
+}
+
+type bulkRetryRequest struct {
+	Status string `json:"status"`
+	Event  string `json:"event"`
+	Limit  int    `json:"limit"`
+}
+
+func (h *Handlers) retryDeliveries(c echo.Context) error {
+	var req bulkRetryRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	n, err := h.svc.RetryDeliveries(c.Request().Context(), c.Param("id"), app.DeliveryFilter{
+		Status: app.DeliveryStatus(req.Status), Event: req.Event, Limit: req.Limit,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int{"queued": n})
+}
+
+// statsOutcomes are the columns of the contract's stats answer.
+var skippedReasons = []string{"duplicate", "opted_out", "no_phone", "no_rule"}
+
+type eventStats struct {
+	Received  int64            `json:"received"`
+	Sent      int64            `json:"sent"`
+	Delivered int64            `json:"delivered"`
+	Read      int64            `json:"read"`
+	Failed    int64            `json:"failed"`
+	Dead      int64            `json:"dead"`
+	Skipped   map[string]int64 `json:"skipped"`
+}
+
+func (h *Handlers) stats(c echo.Context) error {
+	v, err := h.svc.Stats(c.Request().Context(), c.Param("id"), c.QueryParam("from"), c.QueryParam("to"))
+	if err != nil {
+		return err
+	}
+	events := map[string]eventStats{}
+	inputs := map[string]int64{"accepted": 0, "duplicate": 0, "invalid": 0, "unknown_topic": 0}
+	for subject, outcomes := range v.Counts {
+		if subject == "inputs" {
+			for outcome, n := range outcomes {
+				inputs[outcome] += n
+			}
+			continue
+		}
+		if !strings.Contains(subject, ".") {
+			continue // not an event type (e.g. "customers")
+		}
+		s := eventStats{Skipped: map[string]int64{}}
+		for _, reason := range skippedReasons {
+			s.Skipped[reason] = 0
+		}
+		for outcome, n := range outcomes {
+			switch outcome {
+			case "received":
+				s.Received = n
+			case "sent":
+				s.Sent = n
+			case "delivered":
+				s.Delivered = n
+			case "read":
+				s.Read = n
+			case "failed":
+				s.Failed = n
+			case "dead":
+				s.Dead = n
+			default:
+				if reason, ok := strings.CutPrefix(outcome, "skipped."); ok {
+					s.Skipped[reason] += n
+				}
+			}
+		}
+		events[subject] = s
+	}
+	return c.JSON(http.StatusOK, map[string]any{"from": v.From, "to": v.To, "events": events, "inputs": inputs})
+}

@@ -1,0 +1,113 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// stateRecord is the last value AdvanceState recorded for a key. It lives
+// in the states bucket (merchant, key) with an entry in states_expiry
+// (expiry, merchant, key) that Purge walks.
+type stateRecord struct {
+	Version int64
+	Value   string
+	Expires time.Time
+}
+
+// AdvanceState records value for key when version is newer than the one
+// stored, or nothing live is stored, and returns the value stored before.
+// An expired record counts as absent. A stale or repeated version changes
+// nothing, its expiry included.
+func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (string, bool, error) {
+	if err := checkClaim(merchant, key, ttl); err != nil {
+		return "", false, fmt.Errorf("embedded: advance state: %w", err)
+	}
+	// Repeated and stale updates are common (platforms resend webhooks):
+	// answer them from a read transaction rather than commit nothing.
+	var (
+		previous string
+		advanced bool
+	)
+	err := s.view(ctx, "advance state", func(tx *bolt.Tx) error {
+		rec, live, err := loadState(tx, s.now(), merchant, key)
+		previous, advanced = rec.Value, !live || version > rec.Version
+		return err
+	})
+	if err != nil {
+		return "", false, err
+	}
+	if !advanced {
+		return previous, false, nil
+	}
+	err = s.batch(ctx, "advance state", func(tx *bolt.Tx) error {
+		now := s.now()
+		rec, live, err := loadState(tx, now, merchant, key)
+		if err != nil {
+			return err
+		}
+		previous, advanced = rec.Value, !live || version > rec.Version
+		if !advanced {
+			return nil
+		}
+		return setState(tx, merchant, key, stateRecord{Version: version, Value: value, Expires: now.Add(ttl)})
+	})
+	if err != nil {
+		return "", false, err
+	}
+	return previous, advanced, nil
+}
+
+// loadState returns the live record of key, or the zero record and false
+// when there is none or it expired.
+func loadState(tx *bolt.Tx, now time.Time, merchant, key string) (stateRecord, bool, error) {
+	var rec stateRecord
+	switch err := getJSON(bucket(tx, bucketStates), scoped(merchant, key), &rec); {
+	case errors.Is(err, app.ErrNotFound):
+		return stateRecord{}, false, nil
+	case err != nil:
+		return stateRecord{}, false, err
+	case !rec.Expires.After(now):
+		return stateRecord{}, false, nil
+	}
+	return rec, true, nil
+}
+
+// setState writes key's record and moves its expiry index entry.
+func setState(tx *bolt.Tx, merchant, key string, rec stateRecord) error {
+	if err := deleteState(tx, merchant, key); err != nil {
+		return err
+	}
+	if err := putJSON(bucket(tx, bucketStates), scoped(merchant, key), rec); err != nil {
+		return err
+	}
+	return bucket(tx, bucketStateExpiry).Put(timeFirst(rec.Expires, merchant, key), nil)
+}
+
+func deleteState(tx *bolt.Tx, merchant, key string) error {
+	var old stateRecord
+	switch err := getJSON(bucket(tx, bucketStates), scoped(merchant, key), &old); {
+	case errors.Is(err, app.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := bucket(tx, bucketStateExpiry).Delete(timeFirst(old.Expires, merchant, key)); err != nil {
+		return err
+	}
+	return bucket(tx, bucketStates).Delete(scoped(merchant, key))
+}
+
+// purgeState deletes key's record if it expired by now. Purge calls it for
+// each entry of states_expiry that is due.
+func purgeState(tx *bolt.Tx, now time.Time, merchant, key string) error {
+	if _, live, err := loadState(tx, now, merchant, key); err != nil || live {
+		return err
+	}
+	return deleteState(tx, merchant, key)
+}

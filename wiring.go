@@ -1,0 +1,89 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/clevertap"
+	"github.com/storebridge/storebridge/adapters/convertway"
+	"github.com/storebridge/storebridge/adapters/interakt"
+	"github.com/storebridge/storebridge/adapters/meta"
+	"github.com/storebridge/storebridge/adapters/sandbox"
+	"github.com/storebridge/storebridge/adapters/shopify"
+	"github.com/storebridge/storebridge/adapters/wati"
+	"github.com/storebridge/storebridge/adapters/webhook"
+	"github.com/storebridge/storebridge/adapters/woocommerce"
+	"github.com/storebridge/storebridge/app"
+)
+
+// providerKits lists the messaging providers merchants can connect. A new
+// provider is a folder under adapters/ and one entry here. The rates are
+// each provider's documented limits per account (see the adapters).
+func providerKits(allowInsecure bool) map[string]app.ProviderKit {
+	opts := adapters.Options{AllowInsecure: allowInsecure, Client: adapters.NewHTTPClient(adapters.DefaultTimeout, allowInsecure)}
+	return map[string]app.ProviderKit{
+		interakt.Name: {
+			New:          func(c map[string]string) (app.Provider, error) { return interakt.New(c, opts) },
+			ParseWebhook: interakt.ParseWebhook,
+			// Interakt signs its webhooks when the merchant sets a secret
+			// there; the URL's token authenticates them otherwise.
+			VerifyWebhook: func(c map[string]string, h http.Header, body []byte) error {
+				return interakt.VerifySignature(c["webhook_secret"], h, body)
+			},
+			Rate:       app.Rate{Limit: 20, Per: time.Second},
+			NeedsPhone: false,
+		},
+		wati.Name: {
+			New:          func(c map[string]string) (app.Provider, error) { return wati.New(c, opts) },
+			ParseWebhook: wati.ParseWebhook,
+			Rate:         app.Rate{Limit: 30, Per: 10 * time.Second},
+			NeedsPhone:   true,
+		},
+		clevertap.Name: {
+			New:  func(c map[string]string) (app.Provider, error) { return clevertap.New(c, opts) },
+			Rate: app.Rate{Limit: 15, Per: time.Second},
+		},
+		meta.Name: {
+			New:          func(c map[string]string) (app.Provider, error) { return meta.New(c, opts) },
+			ParseWebhook: meta.ParseWebhook,
+			VerifyWebhook: func(c map[string]string, h http.Header, body []byte) error {
+				return meta.VerifySignature(c["app_secret"], h, body)
+			},
+			Handshake: func(c map[string]string, q url.Values) (string, bool) {
+				return meta.Handshake(c["verify_token"], q)
+			},
+			Rate:       app.Rate{Limit: 80, Per: time.Second},
+			NeedsPhone: true,
+		},
+		convertway.Name: {
+			New:  func(c map[string]string) (app.Provider, error) { return convertway.New(c, opts) },
+			Rate: app.Rate{Limit: 20, Per: time.Second},
+		},
+		webhook.Name: {
+			New:  func(c map[string]string) (app.Provider, error) { return webhook.New(c, opts) },
+			Rate: app.Rate{Limit: 50, Per: time.Second},
+		},
+		sandbox.Name: sandbox.Kit(),
+	}
+}
+
+// webhookDecoders read each store platform's queued webhooks.
+func webhookDecoders() map[app.Platform]app.WebhookDecoder {
+	return map[app.Platform]app.WebhookDecoder{
+		app.PlatformShopify:     shopify.Decode,
+		app.PlatformWooCommerce: woocommerce.Decode,
+	}
+}
+
+func defaultStatusMaps() map[app.Platform]map[string]string {
+	return map[app.Platform]map[string]string{app.PlatformWooCommerce: woocommerce.DefaultStatusMap()}
+}
+
+// registerJobs gives each job kind its handler.
+func registerJobs(w *app.Workers, svc *app.Service) {
+	w.Handle(app.JobShopifyWebhook, svc.HandleWebhookJob)
+	w.Handle(app.JobWooCommerceWebhook, svc.HandleWebhookJob)
+	w.Handle(app.JobSendDelivery, svc.HandleSendJob)
+}
