@@ -25,12 +25,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestMerchantDataConformance(t *testing.T) {
-	storetest.RunMerchantData(t, func(t *testing.T, now func() time.Time) storetest.FullStore {
-		return openTest(t, filepath.Join(t.TempDir(), "store.db"), now)
-	})
-}
-
 // openTest opens a store at path and closes it when the test ends.
 func openTest(t *testing.T, path string, now func() time.Time) *Store {
 	t.Helper()

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,4 +73,26 @@ func BenchmarkClaimAck(b *testing.B) {
 		n += batch
 	}
 	reportJobs(b, n)
+}
+
+// BenchmarkThrottle takes slots from many goroutines at once, over 16
+// merchants with 4 keys each; the limit is high enough that most calls
+// take a slot, so each runs the script's write path. The figure is
+// whole calls per second across the goroutines.
+func BenchmarkThrottle(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newTestStore(b, nil)
+	var next atomic.Int64
+	b.SetParallelism(8) // 8 goroutines per CPU: calls wait on round trips
+	b.RunParallel(func(pb *testing.PB) {
+		n := int(next.Add(1))
+		merchant, key := benchMerchant(n), fmt.Sprint("meta:phone-", n%4)
+		for pb.Next() {
+			if _, err := s.Throttle(ctx, merchant, key, 1_000_000, time.Second); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }

@@ -37,8 +37,12 @@ func (s *Store) CreateDelivery(ctx context.Context, d app.Delivery) error {
 		s.keys.deliveryStatus(d.Merchant, string(d.Status)),
 		s.keys.deliveryEvent(d.Merchant, d.Event),
 		s.keys.deliveryMessageIDs(d.Merchant),
+		s.keys.deliveryPhone(d.Merchant, d.Phone),
+		s.keys.deliveryCustomer(d.Merchant, d.CustomerID),
+		s.keys.deliverySubject(d.Merchant, d.Subject),
 	}
-	ok, err := s.scripts.createDelivery.Run(ctx, s.rdb, keys, raw, msOf(d.CreatedAt), d.ID, d.ProviderMessageID).Int()
+	ok, err := s.scripts.createDelivery.Run(ctx, s.rdb, keys, raw, msOf(d.CreatedAt), d.ID, d.ProviderMessageID,
+		d.Phone, d.CustomerID, d.Subject).Int()
 	if err != nil {
 		return wrap("create delivery", err)
 	}
@@ -123,6 +127,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change 
 			if cur.ProviderMessageID != "" && cur.ProviderMessageID != old.ProviderMessageID {
 				p.HSet(ctx, s.keys.deliveryMessageIDs(merchant), cur.ProviderMessageID, id)
 			}
+			s.moveCustomerIndexes(ctx, p, merchant, id, old, cur)
 			return nil
 		})
 		updated = cur
@@ -261,4 +266,22 @@ func (s *Store) DeliveryByProviderMessageID(ctx context.Context, merchant, messa
 		return app.Delivery{}, fmt.Errorf("redisstore: delivery by message id: %w", app.ErrNotFound)
 	}
 	return d, nil
+}
+
+// moveCustomerIndexes queues the changes to the phone, customer and subject
+// SETs that an update from old to cur needs. A non-empty value is added
+// even when unchanged (SADD is idempotent), which also indexes a record
+// written before these SETs existed the next time it is updated.
+func (s *Store) moveCustomerIndexes(ctx context.Context, p redis.Pipeliner, merchant, id string, old, cur app.Delivery) {
+	move := func(key func(merchant, value string) string, before, after string) {
+		if before != "" && before != after {
+			p.SRem(ctx, key(merchant, before), id)
+		}
+		if after != "" {
+			p.SAdd(ctx, key(merchant, after), id)
+		}
+	}
+	move(s.keys.deliveryPhone, old.Phone, cur.Phone)
+	move(s.keys.deliveryCustomer, old.CustomerID, cur.CustomerID)
+	move(s.keys.deliverySubject, old.Subject, cur.Subject)
 }

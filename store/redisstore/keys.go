@@ -22,6 +22,12 @@ import "time"
 //	m:{id}:dlv:status:<status>   ZSET delivery id → created ms
 //	m:{id}:dlv:event:<event>     ZSET delivery id → created ms
 //	m:{id}:dlv:msgid             HASH provider message id → delivery id
+//	m:{id}:dlv:phone:<phone>     SET delivery ids sent to the phone
+//	m:{id}:dlv:customer:<cid>    SET delivery ids of the platform customer
+//	m:{id}:dlv:subject:<subj>    SET delivery ids about the subject ("order:1")
+//	m:{id}:map:<name>            HASH field → value, a named map (rules, ...)
+//	m:{id}:state:<key>           HASH {v, value}: a versioned state (AdvanceState)
+//	m:{id}:throttle:<key>        theoretical arrival time in µs (GCRA), PX expiry
 //	m:{id}:stats:<day>           HASH "<subject>|<outcome>" → count
 //	merchants                    SET of merchant ids
 //	idx:domain:<platform>:<dom>  merchant id owning the platform and domain
@@ -82,5 +88,21 @@ func (k keys) deliveryEvent(merchant, event string) string {
 	return k.merchant(merchant) + "dlv:event:" + event
 }
 func (k keys) deliveryMessageIDs(merchant string) string { return k.merchant(merchant) + "dlv:msgid" }
+
+// deliveryPhone, deliveryCustomer and deliverySubject are the SETs a
+// privacy redaction reads to find a customer's deliveries.
+func (k keys) deliveryPhone(merchant, phone string) string {
+	return k.merchant(merchant) + "dlv:phone:" + phone
+}
+func (k keys) deliveryCustomer(merchant, customerID string) string {
+	return k.merchant(merchant) + "dlv:customer:" + customerID
+}
+func (k keys) deliverySubject(merchant, subject string) string {
+	return k.merchant(merchant) + "dlv:subject:" + subject
+}
+
+func (k keys) dataMap(merchant, name string) string { return k.merchant(merchant) + "map:" + name }
+func (k keys) state(merchant, key string) string    { return k.merchant(merchant) + "state:" + key }
+func (k keys) throttle(merchant, key string) string { return k.merchant(merchant) + "throttle:" + key }
 
 func (k keys) stats(merchant, day string) string { return k.merchant(merchant) + "stats:" + day }

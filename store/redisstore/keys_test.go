@@ -52,15 +52,22 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 
 		d := app.Delivery{
 			ID: app.NewID(time.Now()), Merchant: id, EventID: "e1", Event: app.EventOrderPlaced,
+			Subject: "order:1001", CustomerID: "7712398123",
 			Phone: "+919812345678", Provider: "interakt", Template: "order_placed", Status: app.DeliveryQueued,
 			CreatedAt: time.Now().Add(time.Duration(i) * time.Millisecond),
 		}
 		must("CreateDelivery", s.CreateDelivery(ctx, d))
 		_, err = s.UpdateDelivery(ctx, id, d.ID, func(d *app.Delivery) error {
 			d.Status, d.ProviderMessageID = app.DeliverySent, "wamid.HBgM"+id
+			d.Subject = "order:1002"
 			return nil
 		})
 		must("UpdateDelivery", err)
+		redacted := d
+		redacted.ID, redacted.Phone, redacted.CustomerID, redacted.Subject = app.NewID(time.Now()), "+14155550100", "99", "cart:tok"
+		must("CreateDelivery", s.CreateDelivery(ctx, redacted))
+		_, err = s.DeleteCustomerDeliveries(ctx, id, app.CustomerMatch{Phone: redacted.Phone, CustomerID: "99", Subjects: []string{"cart:tok"}})
+		must("DeleteCustomerDeliveries", err)
 		_, err = s.DeliveryByProviderMessageID(ctx, id, "wamid.HBgM"+id)
 		must("DeliveryByProviderMessageID", err)
 		_, _, err = s.ListDeliveries(ctx, id, app.DeliveryFilter{Status: app.DeliverySent})
@@ -70,6 +77,16 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 			app.Counter{Merchant: id, Day: app.DayOf(time.Now()), Subject: "inputs", Outcome: "shopify"}))
 		_, err = s.Counts(ctx, id, app.DayOf(time.Now()), app.DayOf(time.Now()))
 		must("Counts", err)
+
+		must("MapSet", s.MapSet(ctx, id, "rules", map[string]string{"order.placed": `{"template":"order_placed"}`}))
+		must("MapReplace", s.MapReplace(ctx, id, "status_map", map[string]string{"completed": "order.delivered"}))
+		must("MapDelete", s.MapDelete(ctx, id, "rules", "cod.reminder"))
+		_, err = s.MapAll(ctx, id, "rules")
+		must("MapAll", err)
+		_, _, err = s.AdvanceState(ctx, id, "order:1001:status", 1, "processing", time.Hour)
+		must("AdvanceState", err)
+		_, err = s.Throttle(ctx, id, "meta:1234567890", 1000, 24*time.Hour) // PX 86s: still there when checked
+		must("Throttle", err)
 	}
 	jobs, err := s.ClaimJobs(ctx, time.Minute, 100)
 	must("ClaimJobs", err)
@@ -95,6 +112,9 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 	must("SweepIndex", s.SweepIndex(ctx))
 	_, err = s.ListMerchants(ctx)
 	must("ListMerchants", err)
+	must("Enqueue", s.Enqueue(ctx, newJob(merchants[0], "cart:drop", time.Now().Add(time.Hour))))
+	_, err = s.DropJobs(ctx, merchants[0])
+	must("DropJobs", err)
 }
 
 // Every key written carries the prefix; merchant keys carry the merchant's
@@ -117,7 +137,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 	if len(keys) == 0 {
 		t.Fatal("SCAN after the workload found no keys")
 	}
-	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid)|stats:\d{4}-\d\d-\d\d)$`)
+	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|throttle:.+|stats:\d{4}-\d\d-\d\d)$`)
 	globalKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(merchants|idx:domain:shopify:.+|idx:apikey:.+|\{queue\}:(merchants|known))$`)
 	tagged := map[string]bool{}
 	for _, key := range keys {
@@ -132,6 +152,20 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 	for _, id := range merchants {
 		if !tagged[id] {
 			t.Errorf("no key tagged {%s}; want the merchant's keys under its tag", id)
+		}
+	}
+	// The per-merchant data and the customer SETs are where keys.go says,
+	// and updates and redactions keep the SETs to the records.
+	m := prefix + "m:{" + merchants[0] + "}:"
+	for key, want := range map[string]bool{
+		m + "map:rules": true, m + "map:status_map": true, m + "state:order:1001:status": true,
+		m + "throttle:meta:1234567890": true,
+		m + "dlv:phone:+919812345678":  true, m + "dlv:customer:7712398123": true, m + "dlv:subject:order:1002": true,
+		m + "dlv:subject:order:1001": false, m + "dlv:phone:+14155550100": false, m + "dlv:customer:99": false,
+		m + "dlv:subject:cart:tok": false,
+	} {
+		if n := s.rdb.Exists(context.Background(), key).Val(); (n == 1) != want {
+			t.Errorf("EXISTS %s = %d; want %v", key, n, want)
 		}
 	}
 }

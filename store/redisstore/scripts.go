@@ -113,6 +113,10 @@ local function held(lease, jobs, id, token, now)
   if job.lease ~= token then return nil end
   return job
 end
+` + dropKeyFunc
+
+// dropKeyFunc frees the job's key in the key hash if it still names id.
+const dropKeyFunc = `
 local function dropKey(keys, job, id)
   if type(job.key) == 'string' and job.key ~= '' and redis.call('HGET', keys, job.key) == id then
     redis.call('HDEL', keys, job.key)
@@ -201,8 +205,26 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `
 
-// createDelivery: KEYS record, index, status set, event set, message ids;
-// ARGV record, created ms, id, provider message id.
+// dropJobs: KEYS due, jobs, keys; ARGV max. Removes up to max waiting jobs
+// (due or scheduled; leased and dead ones are in other sets) with their
+// records and keys. Answers how many it removed.
+const dropJobsLua = dropKeyFunc + `
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+for _, id in ipairs(ids) do
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then
+    dropKey(KEYS[3], cjson.decode(raw), id)
+    redis.call('HDEL', KEYS[2], id)
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+`
+
+// createDelivery: KEYS record, index, status set, event set, message ids,
+// phone set, customer set, subject set; ARGV record, created ms, id,
+// provider message id, phone, customer id, subject. The last three SETs are
+// written only when their value is not empty.
 const createDeliveryLua = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
@@ -210,7 +232,73 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[4], ARGV[3]) end
+for i = 5, 7 do
+  if ARGV[i] ~= '' then redis.call('SADD', KEYS[i+1], ARGV[3]) end
+end
 return 1
+`
+
+// deleteDeliveries: KEYS index, message ids, then per delivery its record,
+// status set, event set, phone set, customer set, subject set (6 keys);
+// ARGV per delivery its id, its record as read, its provider message id
+// (3 values). Deletes each delivery whose record is still the one read, with
+// its index entries; a record changed meanwhile is left for the caller to
+// read again. Answers how many it deleted.
+const deleteDeliveriesLua = `
+local n = 0
+for i = 0, (#KEYS - 2) / 6 - 1 do
+  local k, a = 2 + i * 6, i * 3
+  local id, mid = ARGV[a+1], ARGV[a+3]
+  if redis.call('GET', KEYS[k+1]) == ARGV[a+2] then
+    redis.call('DEL', KEYS[k+1])
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[k+2], id)
+    redis.call('ZREM', KEYS[k+3], id)
+    for j = k + 4, k + 6 do redis.call('SREM', KEYS[j], id) end
+    if mid ~= '' and redis.call('HGET', KEYS[2], mid) == id then
+      redis.call('HDEL', KEYS[2], mid)
+    end
+    n = n + 1
+  end
+end
+return n
+`
+
+// advanceState: KEYS state; ARGV version, value, ttl ms. Versions are
+// decimal int64 strings, compared exactly (Lua numbers are doubles and
+// would round nanosecond times). Answers {advanced 0/1, previous value}.
+const advanceStateLua = `
+local function newer(a, b)
+  local an, bn = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
+  if an ~= bn then return bn end
+  if an then a, b = b:sub(2), a:sub(2) end
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+local cur = redis.call('HMGET', KEYS[1], 'v', 'value')
+local prev = cur[2] or ''
+if cur[1] and not newer(ARGV[1], cur[1]) then return {0, prev} end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'value', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, prev}
+`
+
+// throttle: KEYS tat; ARGV now ms, emission interval µs, limit. GCRA (as
+// redis-cell and go-redis/redis_rate): the key holds the theoretical
+// arrival time in µs; a request may go when it is at most limit intervals
+// ahead of now. Answers 0 when a slot was taken, else the wait in ms (at
+// least 1; nothing taken).
+const throttleLua = `
+local now = tonumber(ARGV[1]) * 1000
+local interval = tonumber(ARGV[2])
+local tolerance = interval * tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0) or 0
+if tat < now then tat = now end
+local nextTat = tat + interval
+local allowAt = nextTat - tolerance
+if allowAt > now then return math.ceil((allowAt - now) / 1000) end
+redis.call('SET', KEYS[1], string.format('%d', nextTat), 'PX', math.ceil((nextTat - now) / 1000))
+return 0
 `
 
 // swap: KEYS record; ARGV old value, new value. Compare and set.
@@ -240,25 +328,31 @@ type scripts struct {
 	ack, extend, retry, bury, requeueDead     *redis.Script
 	cancel, createDelivery                    *redis.Script
 	swap, takeIndex, dropIfOwner              *redis.Script
+	dropJobs, deleteDeliveries                *redis.Script
+	advanceState, throttle                    *redis.Script
 }
 
 func newScripts() scripts {
 	return scripts{
-		claimIdem:       redis.NewScript(claimIdemLua),
-		releaseIdem:     redis.NewScript(releaseIdemLua),
-		enqueue:         redis.NewScript(enqueueLua),
-		claimAndEnqueue: redis.NewScript(claimAndEnqueueLua),
-		earliest:        redis.NewScript(earliestLua),
-		claim:           redis.NewScript(claimLua),
-		ack:             redis.NewScript(ackLua),
-		extend:          redis.NewScript(extendLua),
-		retry:           redis.NewScript(retryLua),
-		bury:            redis.NewScript(buryLua),
-		requeueDead:     redis.NewScript(requeueDeadLua),
-		cancel:          redis.NewScript(cancelLua),
-		createDelivery:  redis.NewScript(createDeliveryLua),
-		swap:            redis.NewScript(swapLua),
-		takeIndex:       redis.NewScript(takeIndexLua),
-		dropIfOwner:     redis.NewScript(dropIfOwnerLua),
+		claimIdem:        redis.NewScript(claimIdemLua),
+		releaseIdem:      redis.NewScript(releaseIdemLua),
+		enqueue:          redis.NewScript(enqueueLua),
+		claimAndEnqueue:  redis.NewScript(claimAndEnqueueLua),
+		earliest:         redis.NewScript(earliestLua),
+		claim:            redis.NewScript(claimLua),
+		ack:              redis.NewScript(ackLua),
+		extend:           redis.NewScript(extendLua),
+		retry:            redis.NewScript(retryLua),
+		bury:             redis.NewScript(buryLua),
+		requeueDead:      redis.NewScript(requeueDeadLua),
+		cancel:           redis.NewScript(cancelLua),
+		createDelivery:   redis.NewScript(createDeliveryLua),
+		swap:             redis.NewScript(swapLua),
+		takeIndex:        redis.NewScript(takeIndexLua),
+		dropIfOwner:      redis.NewScript(dropIfOwnerLua),
+		dropJobs:         redis.NewScript(dropJobsLua),
+		deleteDeliveries: redis.NewScript(deleteDeliveriesLua),
+		advanceState:     redis.NewScript(advanceStateLua),
+		throttle:         redis.NewScript(throttleLua),
 	}
 }

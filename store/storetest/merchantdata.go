@@ -12,31 +12,9 @@ import (
 	"github.com/storebridge/storebridge/app"
 )
 
-// FullStore is a store with the per-merchant data of app.MerchantData.
-type FullStore interface {
-	app.Store
-	app.MerchantData
-}
-
-// RunMerchantData runs the app.MerchantData part of the suite.
-func RunMerchantData(t *testing.T, newStore func(t *testing.T, now func() time.Time) FullStore) {
-	t.Helper()
-	for _, tc := range merchantDataCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			clock := &Clock{}
-			tc.run(t, clock, newStore(t, clock.Now))
-		})
-	}
-}
-
-type dataCase struct {
-	name string
-	run  func(t *testing.T, clock *Clock, s FullStore)
-}
-
-func merchantDataCases() []dataCase {
-	return []dataCase{
-		{"MerchantData/Maps", func(t *testing.T, clock *Clock, s FullStore) {
+func merchantDataCases() []testCase {
+	return []testCase{
+		{"MerchantData/Maps", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			md := s
 			if _, err := md.MapGet(ctx, "m1", "rules", "order.placed"); !errors.Is(err, app.ErrNotFound) {
@@ -87,7 +65,7 @@ func merchantDataCases() []dataCase {
 				t.Errorf("another merchant's map = %q; want it untouched", got)
 			}
 		}},
-		{"MerchantData/AdvanceState", func(t *testing.T, clock *Clock, s FullStore) {
+		{"MerchantData/AdvanceState", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			step := func(version int64, value string, wantPrev string, wantAdvanced bool) {
 				t.Helper()
@@ -104,7 +82,7 @@ func merchantDataCases() []dataCase {
 				t.Errorf("AdvanceState(other merchant) = %q, %v, %v; want a fresh record", prev, advanced, err)
 			}
 		}},
-		{"MerchantData/AdvanceStateConcurrentOneWinner", func(t *testing.T, clock *Clock, s FullStore) {
+		{"MerchantData/AdvanceStateConcurrentOneWinner", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			var wg sync.WaitGroup
 			var mu sync.Mutex
@@ -127,7 +105,7 @@ func merchantDataCases() []dataCase {
 				t.Errorf("concurrent AdvanceState() of one version advanced %d times; want 1", wins)
 			}
 		}},
-		{"MerchantData/Throttle", func(t *testing.T, clock *Clock, s FullStore) {
+		{"MerchantData/Throttle", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			taken := 0
 			var lastWait time.Duration
@@ -157,7 +135,7 @@ func merchantDataCases() []dataCase {
 				t.Errorf("Throttle() after the wait = %s, %v; want a free slot", wait, err)
 			}
 		}},
-		{"MerchantData/DropJobs", func(t *testing.T, clock *Clock, s FullStore) {
+		{"MerchantData/DropJobs", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			later := newJob(clock, "m1", "later")
 			later.DueAt = clock.Now().Add(time.Hour)
@@ -183,7 +161,7 @@ func merchantDataCases() []dataCase {
 			}
 			mustEnqueue(t, s, later) // its key is free again
 		}},
-		{"MerchantData/DeleteCustomerDeliveries", func(t *testing.T, clock *Clock, s FullStore) {
+		{"MerchantData/DeleteCustomerDeliveries", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			mk := func(id, phone, customer, subject string) {
 				d := sampleDelivery(clock, "m1", id, app.EventOrderPlaced, app.DeliverySent)

@@ -61,5 +61,6 @@ func cases() []testCase {
 	all = append(all, queueCases()...)
 	all = append(all, deliveryCases()...)
 	all = append(all, statsCases()...)
+	all = append(all, merchantDataCases()...)
 	return all
 }

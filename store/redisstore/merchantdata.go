@@ -1,0 +1,290 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+const (
+	// dropJobsBatch bounds the jobs one DropJobs script removes, so an
+	// uninstall with a long queue does not hold the server for long.
+	dropJobsBatch = 1000
+	// redactBatch bounds the deliveries one redaction script deletes.
+	redactBatch = 100
+)
+
+var _ app.MerchantData = (*Store)(nil)
+
+// checkMap refuses an empty merchant or map name.
+func checkMap(merchant, name string) error {
+	if err := requireID("merchant", merchant); err != nil {
+		return err
+	}
+	if name == "" {
+		return app.Invalid("name", "is required")
+	}
+	return nil
+}
+
+// MapGet reads one field of the merchant's map name.
+func (s *Store) MapGet(ctx context.Context, merchant, name, field string) (string, error) {
+	if err := checkMap(merchant, name); err != nil {
+		return "", err
+	}
+	v, err := s.rdb.HGet(ctx, s.keys.dataMap(merchant, name), field).Result()
+	if err != nil {
+		return "", wrap("map get "+name, err)
+	}
+	return v, nil
+}
+
+// MapAll reads the whole map; an absent map is empty.
+func (s *Store) MapAll(ctx context.Context, merchant, name string) (map[string]string, error) {
+	if err := checkMap(merchant, name); err != nil {
+		return nil, err
+	}
+	all, err := s.rdb.HGetAll(ctx, s.keys.dataMap(merchant, name)).Result()
+	if err != nil {
+		return nil, wrap("map all "+name, err)
+	}
+	return all, nil
+}
+
+// MapSet sets fields, leaving the map's others.
+func (s *Store) MapSet(ctx context.Context, merchant, name string, fields map[string]string) error {
+	if err := checkMap(merchant, name); err != nil {
+		return err
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return wrap("map set "+name, s.rdb.HSet(ctx, s.keys.dataMap(merchant, name), fields).Err())
+}
+
+// MapReplace deletes the map and writes fields in one MULTI.
+func (s *Store) MapReplace(ctx context.Context, merchant, name string, fields map[string]string) error {
+	if err := checkMap(merchant, name); err != nil {
+		return err
+	}
+	key := s.keys.dataMap(merchant, name)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		if len(fields) > 0 {
+			p.HSet(ctx, key, fields)
+		}
+		return nil
+	})
+	return wrap("map replace "+name, err)
+}
+
+// MapDelete removes fields; absent ones are ignored.
+func (s *Store) MapDelete(ctx context.Context, merchant, name string, fields ...string) error {
+	if err := checkMap(merchant, name); err != nil {
+		return err
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return wrap("map delete "+name, s.rdb.HDel(ctx, s.keys.dataMap(merchant, name), fields...).Err())
+}
+
+// AdvanceState stores value under key if version is newer than the stored
+// one, in one script, and answers the value stored before.
+func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (string, bool, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return "", false, err
+	}
+	if key == "" {
+		return "", false, app.Invalid("key", "is required")
+	}
+	if ttl <= 0 {
+		return "", false, app.Invalid("ttl", fmt.Sprintf("must be positive, got %s", ttl))
+	}
+	res, err := s.scripts.advanceState.Run(ctx, s.rdb, []string{s.keys.state(merchant, key)},
+		strconv.FormatInt(version, 10), value, positiveMS(ttl)).Slice()
+	if err != nil {
+		return "", false, wrap("advance state", err)
+	}
+	advanced, _ := res[0].(int64)
+	previous, _ := res[1].(string)
+	return previous, advanced == 1, nil
+}
+
+// Throttle takes a slot of the GCRA limit of limit per window on key, on
+// the server, so every instance shares it. The store's clock gives now.
+func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (time.Duration, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	if key == "" {
+		return 0, app.Invalid("key", "is required")
+	}
+	if limit <= 0 {
+		return 0, app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit))
+	}
+	if window <= 0 {
+		return 0, app.Invalid("window", fmt.Sprintf("must be positive, got %s", window))
+	}
+	// The emission interval in whole µs, rounded up: never more than limit
+	// slots per window.
+	interval := max((window.Microseconds()+int64(limit)-1)/int64(limit), 1)
+	waitMS, err := s.scripts.throttle.Run(ctx, s.rdb, []string{s.keys.throttle(merchant, key)},
+		msOf(s.now()), interval, limit).Int64()
+	if err != nil {
+		return 0, wrap("throttle", err)
+	}
+	return time.Duration(waitMS) * time.Millisecond, nil
+}
+
+// DropJobs removes the merchant's waiting jobs (due and scheduled) with
+// their records and keys, in batches of one script each. Leased and dead
+// jobs stay. The merchant's score in the queue index is left: the next
+// claim that picks the merchant finds nothing due and settles the score.
+func (s *Store) DropJobs(ctx context.Context, merchant string) (int, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	q := s.keys.queue(merchant)
+	total := 0
+	for {
+		n, err := s.scripts.dropJobs.Run(ctx, s.rdb, []string{q.due, q.jobs, q.keys}, dropJobsBatch).Int()
+		if err != nil {
+			return total, wrap("drop jobs", err)
+		}
+		total += n
+		if n < dropJobsBatch {
+			return total, nil
+		}
+	}
+}
+
+// DeleteCustomerDeliveries deletes the merchant's deliveries matching any
+// non-empty criterion of match, found through the phone, customer and
+// subject SETs, with every index entry. Each round reads the SETs and the
+// records and deletes in a script those records still as read; a record
+// updated meanwhile, or a matching delivery created meanwhile, is taken in
+// the next round.
+func (s *Store) DeleteCustomerDeliveries(ctx context.Context, merchant string, match app.CustomerMatch) (int, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	sets := s.customerSets(merchant, match)
+	if len(sets) == 0 {
+		return 0, nil
+	}
+	removed := 0
+	for range maxUpdateAttempts {
+		ids, err := s.rdb.SUnion(ctx, sets...).Result()
+		if err != nil {
+			return removed, wrap("delete customer deliveries", err)
+		}
+		if len(ids) == 0 {
+			return removed, nil
+		}
+		for chunk := range slices.Chunk(ids, redactBatch) {
+			n, err := s.deleteMatching(ctx, merchant, match, sets, chunk)
+			removed += n
+			if err != nil {
+				return removed, err
+			}
+		}
+	}
+	return removed, fmt.Errorf("redisstore: delete customer deliveries: too many concurrent updates: %w", app.ErrConflict)
+}
+
+// customerSets lists the SETs of match's non-empty criteria, once each.
+func (s *Store) customerSets(merchant string, match app.CustomerMatch) []string {
+	var sets []string
+	add := func(key string) {
+		if !slices.Contains(sets, key) {
+			sets = append(sets, key)
+		}
+	}
+	if match.Phone != "" {
+		add(s.keys.deliveryPhone(merchant, match.Phone))
+	}
+	if match.CustomerID != "" {
+		add(s.keys.deliveryCustomer(merchant, match.CustomerID))
+	}
+	for _, subject := range match.Subjects {
+		if subject != "" {
+			add(s.keys.deliverySubject(merchant, subject))
+		}
+	}
+	return sets
+}
+
+func customerMatches(d app.Delivery, match app.CustomerMatch) bool {
+	return (match.Phone != "" && d.Phone == match.Phone) ||
+		(match.CustomerID != "" && d.CustomerID == match.CustomerID) ||
+		(d.Subject != "" && slices.Contains(match.Subjects, d.Subject))
+}
+
+// deleteMatching deletes the deliveries ids (found in sets) whose records
+// match, and drops from sets the ids whose records are gone or no longer
+// match. It answers how many it deleted.
+func (s *Store) deleteMatching(ctx context.Context, merchant string, match app.CustomerMatch, sets, ids []string) (int, error) {
+	recordKeys := make([]string, len(ids))
+	for i, id := range ids {
+		recordKeys[i] = s.keys.delivery(merchant, id)
+	}
+	raws, err := s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+	if err != nil {
+		return 0, wrap("delete customer deliveries", err)
+	}
+	keys := []string{s.keys.deliveryIndex(merchant), s.keys.deliveryMessageIDs(merchant)}
+	var args []any
+	var stale []any
+	for i, raw := range raws {
+		str, ok := raw.(string)
+		if !ok {
+			stale = append(stale, ids[i])
+			continue
+		}
+		d, err := decodeDelivery([]byte(str))
+		if err != nil {
+			return 0, err
+		}
+		if !customerMatches(d, match) {
+			stale = append(stale, ids[i])
+			continue
+		}
+		keys = append(keys,
+			recordKeys[i],
+			s.keys.deliveryStatus(merchant, string(d.Status)),
+			s.keys.deliveryEvent(merchant, d.Event),
+			s.keys.deliveryPhone(merchant, d.Phone),
+			s.keys.deliveryCustomer(merchant, d.CustomerID),
+			s.keys.deliverySubject(merchant, d.Subject),
+		)
+		args = append(args, ids[i], str, d.ProviderMessageID)
+	}
+	if len(stale) > 0 {
+		// No write leaves such ids behind; clearing them keeps the rounds
+		// of DeleteCustomerDeliveries finite should one ever appear.
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, set := range sets {
+				p.SRem(ctx, set, stale...)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, wrap("delete customer deliveries", err)
+		}
+	}
+	if len(args) == 0 {
+		return 0, nil
+	}
+	n, err := s.scripts.deleteDeliveries.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return 0, wrap("delete customer deliveries", err)
+	}
+	return n, nil
+}
