@@ -157,9 +157,14 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		Retry:             app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
 	})
 	registerJobs(workers, svc)
+	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))
+	registerShopifyJobs(workers, shopifyInstaller)
+	wooConnector := app.NewWooConnector(svc, wooConnectOptions(cfg))
+	registerWooJobs(workers, wooConnector)
 
 	h := handlers.New(handlers.Options{
-		Service: svc, AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken,
+		Service: svc, ShopifyInstall: shopifyInstaller, WooConnect: wooConnector,
+		AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken,
 		Store: st, Metrics: metrics, Logger: log,
 	})
 	e := handlers.NewEcho(log, metrics)

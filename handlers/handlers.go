@@ -18,6 +18,8 @@ type Pinger interface {
 // Handlers holds what the routes need.
 type Handlers struct {
 	svc        *app.Service
+	shopify    *app.ShopifyInstaller
+	woo        *app.WooConnector
 	appURL     string
 	adminToken string
 	store      Pinger
@@ -27,7 +29,9 @@ type Handlers struct {
 
 // Options are the dependencies of the HTTP side.
 type Options struct {
-	Service *app.Service
+	Service        *app.Service
+	ShopifyInstall *app.ShopifyInstaller
+	WooConnect     *app.WooConnector
 	// AppURL is the public base URL, for the webhook addresses shown to
 	// merchants.
 	AppURL string
@@ -41,7 +45,7 @@ type Options struct {
 
 // New returns the handlers.
 func New(opts Options) *Handlers {
-	return &Handlers{svc: opts.Service, appURL: opts.AppURL, adminToken: opts.AdminToken, store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
+	return &Handlers{svc: opts.Service, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken, store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
 }
 
 // readyTimeout bounds the store check behind /readyz: a store that takes

@@ -47,6 +47,8 @@ func (h *Handlers) Register(e *echo.Echo) {
 	h.RegisterOps(e)
 	e.POST("/webhooks/shopify", h.shopifyWebhook)
 	e.POST("/webhooks/woocommerce/:merchant_id", h.wooCommerceWebhook)
+	h.registerShopifyInstall(e)
+	h.registerWooConnect(e)
 	e.GET("/webhooks/providers/:provider/:merchant_id", h.providerHandshake)
 	e.POST("/webhooks/providers/:provider/:merchant_id", h.providerWebhook)
 
