@@ -285,12 +285,29 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 		if !errors.Is(err, ErrConflict) {
 			return false, err
 		}
-		// Planned before, by a run that may have died before queueing it.
+		// Planned before: by a run that may have died before queueing it,
+		// or skipped then for want of a phone this copy of the event has.
 		existing, getErr := s.store.GetDelivery(ctx, m.ID, d.ID)
 		if getErr != nil {
 			return false, getErr
 		}
-		if existing.Status != DeliveryQueued {
+		switch existing.Status {
+		case DeliveryQueued:
+		case DeliverySkipped:
+			if _, err := s.store.UpdateDelivery(ctx, m.ID, d.ID, func(old *Delivery) error {
+				if old.Status != DeliverySkipped {
+					return errAlreadyMoved
+				}
+				old.Phone, old.CustomerID, old.EventID, old.EventData = d.Phone, d.CustomerID, d.EventID, d.EventData
+				old.Status, old.Error, old.UpdatedAt = DeliveryQueued, "", now
+				old.History = append(old.History, StatusChange{Status: DeliveryQueued, At: now, Note: "the event came again, now with a phone"})
+				return nil
+			}); errors.Is(err, errAlreadyMoved) {
+				return true, nil
+			} else if err != nil {
+				return false, err
+			}
+		default:
 			return true, nil
 		}
 	}
@@ -311,6 +328,9 @@ func (s *Service) queueSend(ctx context.Context, merchant, deliveryID string, du
 	}
 	return nil
 }
+
+// errAlreadyMoved aborts an update that another worker made moot.
+var errAlreadyMoved = errors.New("delivery already moved on")
 
 type skip struct{ reason, detail string }
 

@@ -30,8 +30,8 @@ type MerchantData interface {
 	// seen per order, where version is the platform's modification time.
 	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (previous string, advanced bool, err error)
 
-	// Throttle takes one slot of a rate limit shared by every instance:
-	// at most limit slots per window for key (a GCRA or sliding window).
+	// Throttle takes one slot of a rate limit shared by every instance: a
+	// GCRA allowing a burst of limit, then limit per window sustained.
 	// It answers 0 when the slot was taken now, or how long to wait before
 	// asking again (nothing is taken then).
 	Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (wait time.Duration, err error)

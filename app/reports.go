@@ -81,6 +81,20 @@ func (s *Service) ReceiveProviderWebhook(ctx context.Context, in ProviderWebhook
 	if err != nil {
 		return Invalid("body", "not a "+in.Provider+" webhook: "+err.Error())
 	}
+	return s.applyReport(ctx, m, report)
+}
+
+// ApplyProviderReport moves a merchant's deliveries by a provider's report
+// and keeps its customers' replies.
+func (s *Service) ApplyProviderReport(ctx context.Context, merchantID string, report ProviderReport) error {
+	m, err := s.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	return s.applyReport(ctx, m, report)
+}
+
+func (s *Service) applyReport(ctx context.Context, m Merchant, report ProviderReport) error {
 	for _, st := range report.Statuses {
 		if err := s.applyStatus(ctx, m, st); err != nil {
 			return err

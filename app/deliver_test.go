@@ -1,0 +1,413 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/store/embedded"
+)
+
+// scriptedProvider answers sends from a script of errors (nil: accepted)
+// and records what it was asked to send.
+type scriptedProvider struct {
+	mu      sync.Mutex
+	script  []error
+	sent    []app.Message
+	calls   int
+	onSend  func(app.Message)
+	verify  error
+	blocked chan struct{}
+}
+
+func (p *scriptedProvider) Name() string                     { return "scripted" }
+func (p *scriptedProvider) Verify(ctx context.Context) error { return p.verify }
+func (p *scriptedProvider) Send(ctx context.Context, m app.Message) (app.SendResult, error) {
+	p.mu.Lock()
+	p.calls++
+	var err error
+	if len(p.script) > 0 {
+		err, p.script = p.script[0], p.script[1:]
+	}
+	if err == nil {
+		p.sent = append(p.sent, m)
+	}
+	hook := p.onSend
+	p.mu.Unlock()
+	if hook != nil {
+		hook(m)
+	}
+	if err != nil {
+		return app.SendResult{}, err
+	}
+	return app.SendResult{ProviderMessageID: "wamid." + m.DeliveryID}, nil
+}
+
+func (p *scriptedProvider) state() (calls int, sent []app.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls, append([]app.Message(nil), p.sent...)
+}
+
+type deliveryEnv struct {
+	svc      *app.Service
+	store    app.Store
+	provider *scriptedProvider
+	merchant app.Merchant
+	now      *clock
+}
+
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}
+
+func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
+	t.Helper()
+	clk := &clock{}
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keyring, _ := app.NewKeyring(keyA)
+	p := &scriptedProvider{}
+	svc := app.NewService(app.ServiceOptions{
+		Store: st, Keyring: keyring, Now: clk.Now,
+		Providers: map[string]app.ProviderKit{
+			"scripted": {New: func(map[string]string) (app.Provider, error) { return p, nil }, Rate: rate},
+		},
+		Retry: app.Backoff{Waits: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}},
+	})
+	ctx := context.Background()
+	m, _, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "asha-naturals.myshopify.com", Name: "Asha Naturals", Country: "IN", Timezone: "Asia/Kolkata"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = svc.SetProvider(ctx, m.ID, app.ProviderInput{Provider: "scripted", Credentials: map[string]string{"token": "t0k3n"}}); err != nil {
+		t.Fatal(err)
+	}
+	for event, in := range map[string]app.RuleInput{
+		app.EventOrderPlaced:   {Template: "order_placed", Variables: []string{"user_name", "order.number", "order.total"}},
+		app.EventPointsEarned:  {Template: "points_earned", Variables: []string{"customer.first_name", "amount"}},
+		app.EventOrderShipped:  {Template: "order_shipped", Variables: []string{"order.tracking_url"}},
+		app.EventCartAbandoned: {Template: "cart_reminder", Variables: []string{"cart.recovery_url"}, Delay: "1h"},
+	} {
+		if _, err := svc.PutRule(ctx, m.ID, event, in); err != nil {
+			t.Fatalf("PutRule(%s) = %v", event, err)
+		}
+	}
+	w := app.NewWorkers(st, app.WorkerOptions{Concurrency: 4, Lease: 2 * time.Second, PollInterval: 10 * time.Millisecond, Backoff: app.Backoff{Waits: []time.Duration{20 * time.Millisecond}}, Now: clk.Now})
+	w.Handle(app.JobSendDelivery, svc.HandleSendJob)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &deliveryEnv{svc: svc, store: st, provider: p, merchant: m, now: clk}
+}
+
+func orderEvent(number string, phone string) app.Event {
+	return app.Event{
+		Type:     app.EventOrderPlaced,
+		Subject:  "order:" + number,
+		Customer: app.Customer{ID: "7712398123", FirstName: "Riya", LastName: "Sharma", Phone: phone},
+		Properties: map[string]any{
+			"order": map[string]any{"number": "#" + number, "total": "₹1,499.00"},
+		},
+	}
+}
+
+func (env *deliveryEnv) deliveries(t *testing.T) []app.Delivery {
+	t.Helper()
+	list, _, err := env.store.ListDeliveries(context.Background(), env.merchant.ID, app.DeliveryFilter{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func (env *deliveryEnv) waitDelivery(t *testing.T, want app.DeliveryStatus) app.Delivery {
+	t.Helper()
+	var last []app.Delivery
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		last = env.deliveries(t)
+		if len(last) == 1 && last[0].Status == want {
+			return last[0]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("deliveries = %+v; want one %s", last, want)
+	return app.Delivery{}
+}
+
+func TestRetryThenSuccessSendsOnce(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	env.provider.script = []error{
+		&app.ProviderError{Provider: "scripted", Status: 503, Retryable: true},
+		&app.ProviderError{Provider: "scripted", Message: "timeout", Retryable: true, Err: context.DeadlineExceeded},
+	}
+	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{orderEvent("1042", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	d := env.waitDelivery(t, app.DeliverySent)
+	calls, sent := env.provider.state()
+	if calls != 3 || len(sent) != 1 || d.Attempts != 3 {
+		t.Fatalf("calls = %d, sent = %d, attempts = %d; want 3 calls, 1 message, 3 attempts", calls, len(sent), d.Attempts)
+	}
+	if got := fmt.Sprint(sent[0].Values); got != "[Riya #1042 ₹1,499.00]" || sent[0].Template != "order_placed" || sent[0].To.Phone != "+919876543210" {
+		t.Errorf("message = %+v; want order_placed to +919876543210 with [Riya #1042 ₹1,499.00]", sent[0])
+	}
+	var statuses []app.DeliveryStatus
+	for _, h := range d.History {
+		statuses = append(statuses, h.Status)
+	}
+	if fmt.Sprint(statuses) != "[queued retrying retrying sent]" {
+		t.Errorf("history = %v; want queued, retrying twice, sent", statuses)
+	}
+}
+
+func TestPermanentFailureIsNotRetried(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	env.provider.script = []error{&app.ProviderError{Provider: "scripted", Status: 400, Code: "132001", Message: "template does not exist"}}
+	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{orderEvent("1043", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	d := env.waitDelivery(t, app.DeliveryFailed)
+	time.Sleep(100 * time.Millisecond)
+	if calls, _ := env.provider.state(); calls != 1 {
+		t.Errorf("provider calls = %d; want 1 (no retry of a permanent error)", calls)
+	}
+	if d.Attempts != 1 || !contains(d.Error, "132001") {
+		t.Errorf("delivery = %+v; want 1 attempt and the provider's code", d)
+	}
+}
+
+func TestDeadThenReplay(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	down := &app.ProviderError{Provider: "scripted", Status: 502, Retryable: true}
+	env.provider.script = []error{down, down, down}
+	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{orderEvent("1044", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	d := env.waitDelivery(t, app.DeliveryDead)
+	if d.Attempts != 3 {
+		t.Fatalf("attempts = %d; want 3 (the schedule's 2 waits + 1)", d.Attempts)
+	}
+	// The merchant fixes the provider and replays the dead delivery.
+	replayed, err := env.svc.RetryDelivery(context.Background(), env.merchant.ID, d.ID)
+	if err != nil || replayed.Status != app.DeliveryQueued {
+		t.Fatalf("RetryDelivery() = %+v, %v; want queued", replayed, err)
+	}
+	d = env.waitDelivery(t, app.DeliverySent)
+	if _, sent := env.provider.state(); len(sent) != 1 {
+		t.Errorf("messages sent = %d; want 1", len(sent))
+	}
+	if _, err := env.svc.RetryDelivery(context.Background(), env.merchant.ID, d.ID); err == nil {
+		t.Error("RetryDelivery(sent) succeeded; want a refusal: a sent message is not sent twice")
+	}
+}
+
+func TestEventSentOnceHoweverOftenItComes(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{orderEvent("1045", "+919876543210")}); err != nil {
+				var later *app.RetryAtError
+				if !errors.As(err, &later) {
+					t.Errorf("ProcessEvents() = %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	env.waitDelivery(t, app.DeliverySent)
+	time.Sleep(100 * time.Millisecond)
+	if _, sent := env.provider.state(); len(sent) != 1 {
+		t.Errorf("messages sent for 10 copies of one event = %d; want 1", len(sent))
+	}
+}
+
+func TestNoPhoneLeavesTheEventOpen(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	noPhone := orderEvent("1046", "")
+	noPhone.Customer.PhoneProblem = "shipping_address.phone: not a valid number"
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{noPhone}); err != nil {
+		t.Fatal(err)
+	}
+	d := env.waitDelivery(t, app.DeliverySkipped)
+	if !contains(d.Error, "no usable phone") || !contains(d.Error, "shipping_address.phone") {
+		t.Errorf("skipped delivery error = %q; want the phone problem", d.Error)
+	}
+	// A later copy that carries a phone still reaches the customer, once.
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{orderEvent("1046", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message", func() bool { _, sent := env.provider.state(); return len(sent) == 1 })
+}
+
+func TestMissingValueSkipsWithReason(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	e := orderEvent("1047", "+919876543210")
+	e.Type = app.EventOrderShipped // its rule wants order.tracking_url, which is absent
+	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	d := env.waitDelivery(t, app.DeliverySkipped)
+	if !contains(d.Error, "order.tracking_url") {
+		t.Errorf("skip reason = %q; want the missing variable named", d.Error)
+	}
+}
+
+func TestOptOutHonouredForMarketingOnly(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	env.now.Set(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)) // 17:30 in Kolkata: not quiet hours
+	if err := env.store.MapSet(ctx, env.merchant.ID, "opt_outs", map[string]string{"+919876543210": "2026-11-20T10:00:00Z"}); err != nil {
+		t.Fatal(err)
+	}
+	points := app.Event{Type: app.EventPointsEarned, Subject: "loyalty:tx-1", Customer: app.Customer{FirstName: "Riya", Phone: "+919876543210"}, Properties: map[string]any{"points": map[string]any{"amount": 100}}}
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{points, orderEvent("1048", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the order message", func() bool { _, sent := env.provider.state(); return len(sent) == 1 })
+	_, sent := env.provider.state()
+	if sent[0].Template != "order_placed" {
+		t.Errorf("sent %s; want only the transactional order_placed", sent[0].Template)
+	}
+	for _, d := range env.deliveries(t) {
+		if d.Event == app.EventPointsEarned && (d.Status != app.DeliverySkipped || !contains(d.Error, "opted out")) {
+			t.Errorf("points delivery = %s %q; want skipped as opted out", d.Status, d.Error)
+		}
+	}
+}
+
+func TestMarketingWaitsForQuietHoursToEnd(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	// 23:00 in Kolkata: marketing waits until 09:00; orders go at once.
+	env.now.Set(time.Date(2026, 11, 22, 17, 30, 0, 0, time.UTC))
+	points := app.Event{Type: app.EventPointsEarned, Subject: "loyalty:tx-2", Customer: app.Customer{FirstName: "Riya", Phone: "+919876543210"}, Properties: map[string]any{"points": map[string]any{"amount": 50}}}
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{points, orderEvent("1049", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the order message", func() bool { _, sent := env.provider.state(); return len(sent) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	if _, sent := env.provider.state(); len(sent) != 1 {
+		t.Fatalf("sent during quiet hours = %d; want only the order", len(sent))
+	}
+	env.now.Set(time.Date(2026, 11, 23, 3, 31, 0, 0, time.UTC)) // 09:01 in Kolkata
+	waitFor(t, "the points message after quiet hours", func() bool { _, sent := env.provider.state(); return len(sent) == 2 })
+}
+
+func TestRateLimitHoldsUnderBurst(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{Limit: 5, Per: time.Second})
+	var mu sync.Mutex
+	var times []time.Time
+	env.provider.onSend = func(app.Message) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+	}
+	var events []app.Event
+	for i := range 12 {
+		events = append(events, orderEvent(fmt.Sprint(2000+i), "+919876543210"))
+	}
+	start := time.Now()
+	if err := env.svc.ProcessEvents(context.Background(), env.merchant, events); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all 12 messages", func() bool { _, sent := env.provider.state(); return len(sent) == 12 })
+	mu.Lock()
+	defer mu.Unlock()
+	// A burst of 5, then the sustained rate: one every 200 ms. No send
+	// comes earlier than that allows, and none is dropped.
+	for i, at := range times {
+		allowed := 5 + int(at.Sub(start)/(200*time.Millisecond))
+		if i+1 > allowed+1 { // one slot of slack for clock rounding
+			t.Errorf("send %d came %s after the burst began; the limit allows only %d by then", i+1, at.Sub(start), allowed)
+		}
+	}
+	if took := times[len(times)-1].Sub(start); took < 1300*time.Millisecond {
+		t.Errorf("12 sends at 5/s took %s; want at least ~1.4 s", took)
+	}
+}
+
+func TestTestEventSendsNow(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	env.now.Set(time.Date(2026, 11, 22, 17, 30, 0, 0, time.UTC)) // quiet hours do not hold a test
+	d, err := env.svc.SendTestEvent(ctx, env.merchant.ID, app.TestEventInput{
+		Event: app.EventPointsEarned, Phone: "98765 43210", Properties: map[string]any{"amount": 100, "customer": map[string]any{"first_name": "Riya"}},
+	})
+	if err != nil || d.Status != app.DeliverySent || !d.Test {
+		t.Fatalf("SendTestEvent() = %+v, %v; want a sent test delivery", d, err)
+	}
+	_, sent := env.provider.state()
+	if len(sent) != 1 || fmt.Sprint(sent[0].Values) != "[Riya 100]" {
+		t.Errorf("test message = %+v; want [Riya 100] (amount is Nector's alias of points.amount)", sent)
+	}
+	if _, err := env.svc.SendTestEvent(ctx, env.merchant.ID, app.TestEventInput{Event: "loyalty.milestone_reached", Phone: "+919876543210"}); err == nil {
+		t.Error("SendTestEvent(event with no rule) succeeded; want a validation error")
+	}
+	if _, err := env.svc.SendTestEvent(ctx, env.merchant.ID, app.TestEventInput{Event: app.EventPointsEarned, Phone: "12"}); err == nil {
+		t.Error("SendTestEvent(bad phone) succeeded; want a validation error")
+	}
+}
+
+func TestDelayedRuleWaits(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	env.now.Set(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
+	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-1", Customer: app.Customer{Phone: "+919876543210"}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-1/recover"}}}
+	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{cart}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if calls, _ := env.provider.state(); calls != 0 {
+		t.Fatalf("sent before the rule's 1h delay: %d calls", calls)
+	}
+	env.now.Set(time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC))
+	waitFor(t, "the delayed reminder", func() bool { _, sent := env.provider.state(); return len(sent) == 1 })
+}
+
+func TestProviderStatusesMoveForwardOnly(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{orderEvent("1050", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	d := env.waitDelivery(t, app.DeliverySent)
+	msgID := "wamid." + d.ID
+	apply := func(reports ...app.StatusReport) {
+		t.Helper()
+		if err := env.svc.ApplyProviderReport(ctx, env.merchant.ID, app.ProviderReport{Statuses: reports}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(app.StatusReport{ProviderMessageID: msgID, Status: app.DeliveryRead}, app.StatusReport{ProviderMessageID: msgID, Status: app.DeliveryDelivered})
+	apply(app.StatusReport{ProviderMessageID: msgID, Status: app.DeliverySent}, app.StatusReport{ProviderMessageID: msgID, Status: app.DeliveryFailed, Error: "131026"})
+	got, _ := env.store.GetDelivery(ctx, env.merchant.ID, d.ID)
+	if got.Status != app.DeliveryRead {
+		t.Errorf("status after read, delivered, sent, failed (out of order) = %s; want read", got.Status)
+	}
+	apply(app.StatusReport{DeliveryID: "unknown", ProviderMessageID: "wamid.not-ours", Status: app.DeliveryRead})
+}
