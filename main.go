@@ -47,6 +47,7 @@ const usage = `usage: storebridge [command] [flags]
 
 commands:
   serve [--role=all|web|worker]   HTTP server and workers (the default command)
+  demo [--once]                   a tour: sandbox merchants, sample webhooks replayed, messages printed
 
 configuration comes from the environment; see README.md`
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	switch command {
 	case "serve":
 		return serve(ctx, role, getenv, stdout)
+	case "demo", "demo-once":
+		return runDemo(ctx, command == "demo-once", getenv, stdout)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -91,6 +94,17 @@ func parseCommand(args []string, out io.Writer) (command, role string, err error
 			return "", "", fmt.Errorf("--role=%s: want all, web or worker", *r)
 		}
 		return command, *r, nil
+	case "demo":
+		flags := flag.NewFlagSet("demo", flag.ContinueOnError)
+		flags.SetOutput(out)
+		once := flags.Bool("once", false, "stop after printing the messages")
+		if err := flags.Parse(args); err != nil {
+			return "", "", err
+		}
+		if *once {
+			return "demo-once", "", nil
+		}
+		return "demo", "", nil
 	case "help", "-h", "--help":
 		return "help", "", nil
 	}

@@ -300,3 +300,34 @@ func tomlSection(text, name string) string {
 	}
 	return rest
 }
+
+// TestDemo runs the demo as a merchant would and checks the messages it
+// prints: both platforms, COD confirmations, formatted money, tracking.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out syncBuffer
+	port := freePort(t)
+	err := run(ctx, []string{"storebridge", "demo", "--once"}, env(map[string]string{"PORT": strconv.Itoa(port)}), &out)
+	if err != nil {
+		t.Fatalf("demo = %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		`order.placed                to +91******2345   template order_placed      ["Meera","#1042","₹1,697.00"]  sent`,
+		`cod.confirmation_requested  to +91******2345   template cod_confirm       ["Meera","#1042","₹1,697.00"]  sent`,
+		`https://www.delhivery.com/track/package/DLV5512340098`,
+		`order.out_for_delivery      to +91******2345`,
+		`cart.abandoned              to +91******1223`,
+		`["Anaïs","#8812","₹2,350.00"]  sent`,
+		`https://www.bluedart.com/tracking?awb=BD77120045IN`,
+		"demo done",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "+919845012345") {
+		t.Error("demo output shows a full phone number")
+	}
+}

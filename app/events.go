@@ -276,11 +276,18 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 		count("skipped." + skip.reason)
 		return skip.reason != "no_phone", nil
 	}
-	d.History = []StatusChange{{Status: DeliveryQueued, At: now}}
 	due := now.Add(r.Delay)
-	if r.Category == CategoryMarketing && !e.Test {
-		due = quietHoursEnd(m, due)
+	note := ""
+	if r.Delay > 0 {
+		note = "waits " + r.Delay.String() + " as the rule says"
 	}
+	if r.Category == CategoryMarketing && !e.Test {
+		if open := quietHoursEnd(m, due); open.After(due) {
+			due = open
+			note = "held for the merchant's quiet hours until " + open.Format("15:04 MST")
+		}
+	}
+	d.History = []StatusChange{{Status: DeliveryQueued, At: now, Note: note}}
 	if err := s.store.CreateDelivery(ctx, d); err != nil {
 		if !errors.Is(err, ErrConflict) {
 			return false, err
