@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -181,7 +182,11 @@ func (s *Service) verifiedShopifyMerchant(ctx context.Context, in ShopifyWebhook
 }
 
 // verifyBase64HMAC checks a base64 HMAC-SHA256 of body, in constant time.
+// An empty secret never verifies.
 func verifyBase64HMAC(secret string, body []byte, signature string) bool {
+	if secret == "" {
+		return false
+	}
 	got, err := base64.StdEncoding.DecodeString(signature)
 	if err != nil || len(got) != sha256.Size {
 		return false
@@ -189,6 +194,28 @@ func verifyBase64HMAC(secret string, body []byte, signature string) bool {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
 	return hmac.Equal(mac.Sum(nil), got)
+}
+
+// verifyWooSignature is verifyBase64HMAC as WooCommerce signs: with the
+// secret after wp_specialchars_decode, so a secret a merchant typed with
+// "&amp;" in it is tried decoded too.
+func verifyWooSignature(secret string, body []byte, signature string) bool {
+	if verifyBase64HMAC(secret, body, signature) {
+		return true
+	}
+	decoded := wpSpecialcharsDecode(secret)
+	return decoded != secret && verifyBase64HMAC(decoded, body, signature)
+}
+
+// wpSpecialcharsDecode is PHP's wp_specialchars_decode($s, ENT_QUOTES): the
+// five entities WordPress itself encodes.
+func wpSpecialcharsDecode(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return strings.NewReplacer(
+		"&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&#039;", "'", "&#39;", "'", "&#x27;", "'",
+	).Replace(s)
 }
 
 // WooCommerceWebhook is a webhook as WooCommerce sent it.
@@ -220,7 +247,7 @@ func (s *Service) ReceiveWooCommerceWebhook(ctx context.Context, in WooCommerceW
 	if in.Signature == "" && wooPing.Match(bytes.TrimSpace(in.Body)) {
 		return WebhookPing, nil
 	}
-	if m.webhookSecret == "" || !verifyBase64HMAC(m.webhookSecret, in.Body, in.Signature) {
+	if !verifyWooSignature(m.webhookSecret, in.Body, in.Signature) {
 		return "", ErrUnauthenticated
 	}
 	day := DayOf(s.now())

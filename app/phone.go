@@ -153,3 +153,41 @@ func phoneInvalidReason(n *phonenumbers.PhoneNumber, digits int) string {
 	}
 	return "no such number range"
 }
+
+// PhoneSource is one place a payload may hold the customer's phone, with
+// the countries to read a national number with, best first.
+type PhoneSource struct {
+	Field     string
+	Raw       string
+	Countries []string
+}
+
+// PickPhone returns the first source that is a valid number, in E.164, or
+// an empty phone and the reasons none was. A bad number in a preferred
+// field does not hide a good one further down: reaching the customer
+// matters more than the order of the fields.
+func PickPhone(sources []PhoneSource, fallbackCountry string) (phone, problem string) {
+	var problems []string
+	seen := map[string]bool{}
+	for _, s := range sources {
+		raw := strings.TrimSpace(s.Raw)
+		if raw == "" {
+			continue
+		}
+		countries := append(append([]string{}, s.Countries...), fallbackCountry)
+		key := raw + "|" + strings.Join(countries, ",")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		e164, err := NormalizePhone(raw, countries...)
+		if err == nil {
+			return e164, ""
+		}
+		problems = append(problems, s.Field+": "+strings.TrimPrefix(err.Error(), "app: "))
+	}
+	if len(problems) == 0 {
+		return "", "no phone number in the payload"
+	}
+	return "", "no usable phone number (" + strings.Join(problems, "; ") + ")"
+}

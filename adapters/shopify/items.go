@@ -1,66 +1,20 @@
 package shopify
 
 import (
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	goshopify "github.com/bold-commerce/go-shopify/v4"
+	"github.com/storebridge/storebridge/app"
 )
 
-// A WhatsApp template parameter has to stay short: a few items are named
-// and the rest are counted ("… and 57 more").
-const (
-	maxItemsShown   = 3
-	maxItemNameLen  = 60
-	maxItemsTextLen = 200
-)
-
-type item struct {
-	name     string
-	quantity int
-}
-
-func lineItem(li goshopify.LineItem) item {
+func lineItem(li goshopify.LineItem) app.LineItem {
 	name := strings.TrimSpace(li.Title)
 	if name == "" {
 		// name already carries the variant: "Kurta - Blue / M".
-		return item{name: strings.TrimSpace(li.Name), quantity: li.Quantity}
+		return app.LineItem{Name: strings.TrimSpace(li.Name), Quantity: li.Quantity}
 	}
 	if v := strings.TrimSpace(li.VariantTitle); v != "" && v != "Default Title" {
 		name += " (" + v + ")"
 	}
-	return item{name: name, quantity: li.Quantity}
-}
-
-// summarizeItems renders "2 × Kurta (Blue / M), 1 × Dupatta … and 57 more"
-// and counts the pieces (the sum of the quantities).
-func summarizeItems(items []item) (string, int) {
-	count := 0
-	parts := make([]string, 0, min(len(items), maxItemsShown))
-	for _, it := range items {
-		count += max(it.quantity, 0)
-		if len(parts) < maxItemsShown {
-			parts = append(parts, strconv.Itoa(it.quantity)+" × "+clip(it.name, maxItemNameLen))
-		}
-	}
-	for shown := len(parts); shown > 0; shown-- {
-		s := strings.Join(parts[:shown], ", ")
-		if rest := len(items) - shown; rest > 0 {
-			s += " … and " + strconv.Itoa(rest) + " more"
-		}
-		if utf8.RuneCountInString(s) <= maxItemsTextLen || shown == 1 {
-			return s, count
-		}
-	}
-	return "", count
-}
-
-// clip shortens s to at most n runes, marking the cut with "…".
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return strings.TrimSpace(string(r[:n-1])) + "…"
+	return app.LineItem{Name: name, Quantity: li.Quantity}
 }

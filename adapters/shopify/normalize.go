@@ -183,11 +183,11 @@ func orderProps(o *order, cod bool, tracking *goshopify.Fulfillment) map[string]
 	if set := o.TotalPriceSet; set != nil && set.PresentmentMoney.CurrencyCode != "" && set.PresentmentMoney.Amount != "" {
 		total, currency = string(set.PresentmentMoney.Amount), set.PresentmentMoney.CurrencyCode
 	}
-	items := make([]item, 0, len(o.LineItems))
+	items := make([]app.LineItem, 0, len(o.LineItems))
 	for _, li := range o.LineItems {
 		items = append(items, lineItem(li))
 	}
-	summary, count := summarizeItems(items)
+	summary, count := app.SummarizeItems(items)
 	p := map[string]any{
 		"id":                 id(o.Id),
 		"number":             orderNumber(o),
@@ -324,14 +324,14 @@ func orderCustomer(o *order, opts Options) app.Customer {
 	if defAddr != nil {
 		def = defAddr.CountryCode
 	}
-	cands := []phoneSource{
-		{"shipping_address.phone", addrPhone(o.ShippingAddress), []string{ship}},
-		{"phone", o.Phone, []string{ship, bill, def}},
-		{"customer.phone", custPhone, []string{def, ship, bill}},
-		{"billing_address.phone", addrPhone(o.BillingAddress), []string{bill}},
-		{"customer.default_address.phone", custAddrPhone(defAddr), []string{def}},
+	cands := []app.PhoneSource{
+		{Field: "shipping_address.phone", Raw: addrPhone(o.ShippingAddress), Countries: []string{ship}},
+		{Field: "phone", Raw: o.Phone, Countries: []string{ship, bill, def}},
+		{Field: "customer.phone", Raw: custPhone, Countries: []string{def, ship, bill}},
+		{Field: "billing_address.phone", Raw: addrPhone(o.BillingAddress), Countries: []string{bill}},
+		{Field: "customer.default_address.phone", Raw: custAddrPhone(defAddr), Countries: []string{def}},
 	}
-	c.Phone, c.PhoneProblem = pickPhone(cands, opts.Country)
+	c.Phone, c.PhoneProblem = app.PickPhone(cands, opts.Country)
 	return c
 }
 
@@ -345,9 +345,9 @@ func normalizeFulfillment(topic string, f *fulfillment, opts Options) Result {
 	c.Email = f.Email
 	if d := f.Destination; d != nil {
 		c.FirstName, c.LastName = d.FirstName, d.LastName
-		c.Phone, c.PhoneProblem = pickPhone([]phoneSource{{"destination.phone", d.Phone, []string{d.CountryCode}}}, opts.Country)
+		c.Phone, c.PhoneProblem = app.PickPhone([]app.PhoneSource{{Field: "destination.phone", Raw: d.Phone, Countries: []string{d.CountryCode}}}, opts.Country)
 	} else {
-		c.Phone, c.PhoneProblem = pickPhone(nil, opts.Country)
+		c.Phone, c.PhoneProblem = app.PickPhone(nil, opts.Country)
 	}
 
 	if f.Status == "cancelled" || f.Status == "error" || f.Status == "failure" {
@@ -359,11 +359,11 @@ func normalizeFulfillment(topic string, f *fulfillment, opts Options) Result {
 		eventType, status = shipmentEvent(f.ShipmentStatus)
 	}
 
-	items := make([]item, 0, len(f.LineItems))
+	items := make([]app.LineItem, 0, len(f.LineItems))
 	for _, li := range f.LineItems {
 		items = append(items, lineItem(li))
 	}
-	summary, count := summarizeItems(items)
+	summary, count := app.SummarizeItems(items)
 	op := map[string]any{
 		"id":                 id(f.OrderId),
 		"number":             fulfillmentOrderNumber(f.Name),
@@ -428,14 +428,14 @@ func normalizeRefund(r *refund, opts Options) Result {
 		UpdatedAt: firstTime(r.ProcessedAt, r.CreatedAt),
 	}
 	currency := ""
-	items := make([]item, 0, len(r.RefundLineItems))
+	items := make([]app.LineItem, 0, len(r.RefundLineItems))
 	for _, rli := range r.RefundLineItems {
 		if rli.SubTotalSet != nil && currency == "" {
 			currency = firstNonEmpty(rli.SubTotalSet.PresentmentMoney.CurrencyCode, rli.SubTotalSet.ShopMoney.CurrencyCode)
 		}
 		if rli.LineItem != nil {
 			it := lineItem(*rli.LineItem)
-			it.quantity = rli.Quantity
+			it.Quantity = rli.Quantity
 			items = append(items, it)
 		}
 	}
@@ -466,7 +466,7 @@ func normalizeRefund(r *refund, opts Options) Result {
 		rp["amount_raw"] = raw
 	}
 	if len(items) > 0 {
-		rp["items"], rp["item_count"] = summarizeItems(items)
+		rp["items"], rp["item_count"] = app.SummarizeItems(items)
 	}
 	props := map[string]any{
 		"order":  map[string]any{"id": id(r.OrderId), "status": "refunded"},
@@ -516,21 +516,21 @@ func normalizeCheckout(c *checkout, opts Options) Result {
 	if defAddr != nil {
 		def = defAddr.CountryCode
 	}
-	cust.Phone, cust.PhoneProblem = pickPhone([]phoneSource{
-		{"shipping_address.phone", addrPhone(c.ShippingAddress), []string{ship}},
-		{"phone", c.Phone, []string{ship, bill, def}},
-		{"sms_marketing_phone", c.SmsMarketingPhone, []string{ship, bill, def}},
-		{"customer.phone", custPhone, []string{def, ship, bill}},
-		{"billing_address.phone", addrPhone(c.BillingAddress), []string{bill}},
-		{"customer.default_address.phone", custAddrPhone(defAddr), []string{def}},
+	cust.Phone, cust.PhoneProblem = app.PickPhone([]app.PhoneSource{
+		{Field: "shipping_address.phone", Raw: addrPhone(c.ShippingAddress), Countries: []string{ship}},
+		{Field: "phone", Raw: c.Phone, Countries: []string{ship, bill, def}},
+		{Field: "sms_marketing_phone", Raw: c.SmsMarketingPhone, Countries: []string{ship, bill, def}},
+		{Field: "customer.phone", Raw: custPhone, Countries: []string{def, ship, bill}},
+		{Field: "billing_address.phone", Raw: addrPhone(c.BillingAddress), Countries: []string{bill}},
+		{Field: "customer.default_address.phone", Raw: custAddrPhone(defAddr), Countries: []string{def}},
 	}, opts.Country)
 
 	currency := firstNonEmpty(c.PresentmentCurrency, c.Currency)
-	items := make([]item, 0, len(c.LineItems))
+	items := make([]app.LineItem, 0, len(c.LineItems))
 	for _, li := range c.LineItems {
 		items = append(items, lineItem(li))
 	}
-	summary, count := summarizeItems(items)
+	summary, count := app.SummarizeItems(items)
 	cp := map[string]any{
 		"token":        token,
 		"total":        app.FormatMoney(string(c.TotalPrice), currency),

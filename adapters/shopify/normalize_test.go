@@ -330,29 +330,6 @@ func TestNormalizeErrors(t *testing.T) {
 	}
 }
 
-func TestSummarizeItems(t *testing.T) {
-	long := strings.Repeat("अ", 100)
-	tests := []struct {
-		name      string
-		items     []item
-		want      string
-		wantCount int
-	}{
-		{"none", nil, "", 0},
-		{"one", []item{{"Kurta (Blue / M)", 2}}, "2 × Kurta (Blue / M)", 2},
-		{"four", []item{{"A", 1}, {"B", 1}, {"C", 1}, {"D", 4}}, "1 × A, 1 × B, 1 × C … and 1 more", 7},
-		{"long names clipped", []item{{long, 1}}, "1 × " + strings.Repeat("अ", 59) + "…", 1},
-		{"long names drop to fit", []item{{long, 1}, {long, 1}, {long, 1}, {long, 1}},
-			"1 × " + strings.Repeat("अ", 59) + "…, 1 × " + strings.Repeat("अ", 59) + "… … and 2 more", 4},
-	}
-	for _, tt := range tests {
-		got, count := summarizeItems(tt.items)
-		if got != tt.want || count != tt.wantCount {
-			t.Errorf("%s: summarizeItems = %q, %d; want %q, %d", tt.name, got, count, tt.want, tt.wantCount)
-		}
-	}
-}
-
 func TestFulfillmentOrderNumber(t *testing.T) {
 	for in, want := range map[string]string{"#1042.1": "#1042", "#1042.12": "#1042", "#1042": "#1042", "#10.42.x": "#10.42.x", "": "", ".1": ".1", "#9.": "#9."} {
 		if got := fulfillmentOrderNumber(in); got != want {

@@ -50,9 +50,9 @@ func (c Customer) Contact(opts Options) app.Customer {
 	if strings.TrimSpace(c.FirstName+c.LastName) != "" {
 		out.FirstName, out.LastName = strings.TrimSpace(c.FirstName), strings.TrimSpace(c.LastName)
 	}
-	out.Phone, out.PhoneProblem = pickPhone([]phoneSource{
-		{"billing.phone", c.Billing.Phone, []string{c.Billing.Country, c.Shipping.Country}},
-		{"shipping.phone", c.Shipping.Phone, []string{c.Shipping.Country, c.Billing.Country}},
+	out.Phone, out.PhoneProblem = app.PickPhone([]app.PhoneSource{
+		{Field: "billing.phone", Raw: c.Billing.Phone, Countries: []string{c.Billing.Country, c.Shipping.Country}},
+		{Field: "shipping.phone", Raw: c.Shipping.Phone, Countries: []string{c.Shipping.Country, c.Billing.Country}},
 	}, opts.Country)
 	return out
 }

@@ -1,3 +1,7 @@
+// Package woocommerce turns WooCommerce webhooks into the app's events: it
+// decodes orders, customers and coupons (the REST v3 shapes, money as
+// strings) and maps order statuses to events through the merchant's status
+// map. Signatures and the ping are checked on the way in, by app.
 package woocommerce
 
 import (

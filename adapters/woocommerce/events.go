@@ -116,12 +116,12 @@ func OrderEvents(o Order, statusMap map[string]string, opts Options) (events []a
 // caller.
 func OrderEvent(o Order, eventType string, opts Options) app.Event {
 	id := strconv.FormatInt(o.ID, 10)
-	items := make([]item, 0, len(o.LineItems))
+	items := make([]app.LineItem, 0, len(o.LineItems))
 	for _, li := range o.LineItems {
 		// Product names come HTML-escaped ("Kurta &ndash; Blue").
-		items = append(items, item{name: html.UnescapeString(strings.TrimSpace(li.Name)), quantity: li.Quantity})
+		items = append(items, app.LineItem{Name: html.UnescapeString(strings.TrimSpace(li.Name)), Quantity: li.Quantity})
 	}
-	summary, count := summarizeItems(items)
+	summary, count := app.SummarizeItems(items)
 	status := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(o.Status)), "wc-")
 	op := map[string]any{
 		"id":              id,
@@ -192,9 +192,9 @@ func orderCustomer(o Order, opts Options) app.Customer {
 	if o.CustomerID > 0 {
 		c.ID = strconv.FormatInt(o.CustomerID, 10)
 	}
-	c.Phone, c.PhoneProblem = pickPhone([]phoneSource{
-		{"billing.phone", o.Billing.Phone, []string{o.Billing.Country, o.Shipping.Country}},
-		{"shipping.phone", o.Shipping.Phone, []string{o.Shipping.Country, o.Billing.Country}},
+	c.Phone, c.PhoneProblem = app.PickPhone([]app.PhoneSource{
+		{Field: "billing.phone", Raw: o.Billing.Phone, Countries: []string{o.Billing.Country, o.Shipping.Country}},
+		{Field: "shipping.phone", Raw: o.Shipping.Phone, Countries: []string{o.Shipping.Country, o.Billing.Country}},
 	}, opts.Country)
 	return c
 }

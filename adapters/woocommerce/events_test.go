@@ -288,7 +288,6 @@ func FuzzOrderEvents(f *testing.F) {
 			}
 			return
 		}
-		_ = DedupeKey("1", o)
 		events, _ := OrderEvents(o, map[string]string{"completed": app.EventOrderDelivered}, inOpts())
 		for _, e := range events {
 			if e.Type == "" || !strings.HasPrefix(e.Subject, "order:") {

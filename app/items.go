@@ -1,4 +1,4 @@
-package woocommerce
+package app
 
 import (
 	"strconv"
@@ -14,20 +14,21 @@ const (
 	maxItemsTextLen = 200
 )
 
-type item struct {
-	name     string
-	quantity int
+// LineItem is one line of an order or cart, for the summary templates show.
+type LineItem struct {
+	Name     string
+	Quantity int
 }
 
-// summarizeItems renders "2 × Kurta (Blue / M), 1 × Dupatta … and 57 more"
+// SummarizeItems renders "2 × Kurta (Blue / M), 1 × Dupatta … and 57 more"
 // and counts the pieces (the sum of the quantities).
-func summarizeItems(items []item) (string, int) {
+func SummarizeItems(items []LineItem) (string, int) {
 	count := 0
 	parts := make([]string, 0, min(len(items), maxItemsShown))
 	for _, it := range items {
-		count += max(it.quantity, 0)
+		count += max(it.Quantity, 0)
 		if len(parts) < maxItemsShown {
-			parts = append(parts, strconv.Itoa(it.quantity)+" × "+clip(it.name, maxItemNameLen))
+			parts = append(parts, strconv.Itoa(it.Quantity)+" × "+clip(it.Name, maxItemNameLen))
 		}
 	}
 	for shown := len(parts); shown > 0; shown-- {
