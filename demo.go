@@ -123,7 +123,9 @@ func runDemo(ctx context.Context, once bool, getenv func(string) string, stdout 
 		}
 		headers := map[string]string{"Content-Type": "application/json"}
 		url := base + "/webhooks/shopify"
+		merchantID := shop["id"].(string)
 		if strings.HasPrefix(r.file, "woocommerce") {
+			merchantID = woo["id"].(string)
 			url = base + "/webhooks/woocommerce/" + woo["id"].(string)
 			headers["X-WC-Webhook-Topic"] = r.topic
 			headers["X-WC-Webhook-ID"] = "12"
@@ -134,9 +136,18 @@ func runDemo(ctx context.Context, once bool, getenv func(string) string, stdout 
 			headers["X-Shopify-Event-Id"] = fmt.Sprintf("demo-%d", i)
 			headers["X-Shopify-Hmac-Sha256"] = signBase64(shopifySecret, body)
 		}
+		before, err := api.count(ctx, merchantID)
+		if err != nil {
+			return err
+		}
 		answer, err := api.post(ctx, url, headers, body)
 		if err != nil {
 			return fmt.Errorf("replay %s: %w", r.file, err)
+		}
+		// One webhook at a time, as a store sends them minutes apart: a
+		// later state overtaking an earlier one would make it stale.
+		if err := api.waitForMore(ctx, merchantID, before); err != nil {
+			return err
 		}
 		fmt.Fprintf(stdout, "  → %-34s %-20s %s\n", r.file, r.topic, answer["outcome"])
 	}
@@ -247,6 +258,27 @@ func (a demoAPI) do(ctx context.Context, method, url string, headers map[string]
 		return nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	return out, nil
+}
+
+func (a demoAPI) count(ctx context.Context, merchantID string) (int, error) {
+	answer, err := a.call(ctx, "GET", "/api/admin/merchants/"+merchantID+"/deliveries?limit=100", nil)
+	if err != nil {
+		return 0, err
+	}
+	return len(answer["deliveries"].([]any)), nil
+}
+
+// waitForMore waits (up to 5 s) until the merchant has more deliveries than
+// before.
+func (a demoAPI) waitForMore(ctx context.Context, merchantID string, before int) error {
+	for range 100 {
+		n, err := a.count(ctx, merchantID)
+		if err != nil || n > before {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }
 
 // settled waits until no delivery of the merchant is still being worked on

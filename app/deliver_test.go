@@ -411,3 +411,26 @@ func TestProviderStatusesMoveForwardOnly(t *testing.T) {
 	}
 	apply(app.StatusReport{DeliveryID: "unknown", ProviderMessageID: "wamid.not-ours", Status: app.DeliveryRead})
 }
+
+// TestStatusBeforeSendIsRecorded: the provider's "read" webhook outruns our
+// recording of the send; the delivery still ends read, not sent.
+func TestStatusBeforeSendIsRecorded(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	env.provider.onSend = func(m app.Message) {
+		report := app.ProviderReport{Statuses: []app.StatusReport{
+			{ProviderMessageID: "wamid." + m.DeliveryID, Status: app.DeliveryDelivered},
+			{ProviderMessageID: "wamid." + m.DeliveryID, Status: app.DeliveryRead},
+		}}
+		if err := env.svc.ApplyProviderReport(ctx, env.merchant.ID, report); err != nil {
+			t.Errorf("ApplyProviderReport() = %v", err)
+		}
+	}
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{orderEvent("1051", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	d := env.waitDelivery(t, app.DeliveryRead)
+	if d.ProviderMessageID == "" || d.Attempts != 1 {
+		t.Errorf("delivery = %+v; want the message id and one attempt recorded", d)
+	}
+}

@@ -137,7 +137,9 @@ func (s *Service) applyStatus(ctx context.Context, m Merchant, st StatusReport) 
 		d, err = s.store.DeliveryByProviderMessageID(ctx, m.ID, st.ProviderMessageID)
 	}
 	if errors.Is(err, ErrNotFound) {
-		return nil // not ours (a campaign the provider sent), or redacted
+		// Not ours (a campaign the provider sent), redacted, or a status
+		// that outran our recording of the send: kept a while for the last.
+		return s.stashEarlyStatus(ctx, m, st)
 	}
 	if err != nil {
 		return err
@@ -177,6 +179,42 @@ func (s *Service) applyStatus(ctx context.Context, m Merchant, st StatusReport) 
 		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: d.Event, Outcome: string(st.Status)}, 1)
 	}
 	return nil
+}
+
+// earlyStatusTTL is how long a status for a message we do not know yet is
+// kept, waiting for the send it belongs to to be recorded.
+const earlyStatusTTL = time.Hour
+
+func earlyStatusKey(messageID string) string { return "early-status:" + messageID }
+
+// stashEarlyStatus keeps the furthest status reported for a message id we
+// have not recorded (yet).
+func (s *Service) stashEarlyStatus(ctx context.Context, m Merchant, st StatusReport) error {
+	if st.ProviderMessageID == "" {
+		return nil
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.store.AdvanceState(ctx, m.ID, earlyStatusKey(st.ProviderMessageID), int64(statusRank(st.Status)), string(raw), earlyStatusTTL)
+	return err
+}
+
+// applyEarlyStatus applies a status that arrived before the send was
+// recorded. Version 0 never replaces a stashed status, so the call only
+// reads one when there is one.
+func (s *Service) applyEarlyStatus(ctx context.Context, m Merchant, d Delivery) error {
+	raw, _, err := s.store.AdvanceState(ctx, m.ID, earlyStatusKey(d.ProviderMessageID), 0, "", earlyStatusTTL)
+	if err != nil || raw == "" {
+		return err
+	}
+	var st StatusReport
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return nil // not ours to fail a send over
+	}
+	st.DeliveryID = d.ID
+	return s.applyStatus(ctx, m, st)
 }
 
 // optOutWords are replies that mean "no more marketing messages"; optInWords

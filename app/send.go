@@ -112,12 +112,16 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 			s.log.Warn("marking a sent delivery failed", "delivery", d.ID, "err", err)
 		}
 		count("sent")
-		return s.moveDelivery(ctx, d, DeliverySent, "", func(d *Delivery) {
+		d, err := s.moveDelivery(ctx, d, DeliverySent, "", func(d *Delivery) {
 			d.Attempts++
 			d.Values = msg.Values
 			d.ProviderMessageID = result.ProviderMessageID
 			d.Error = ""
 		})
+		if err != nil || result.ProviderMessageID == "" {
+			return d, err
+		}
+		return d, s.applyEarlyStatus(ctx, m, d)
 	}
 	if err := s.store.Release(ctx, m.ID, sendKey); err != nil {
 		s.log.Warn("releasing a delivery's send key failed", "delivery", d.ID, "err", err)
@@ -148,6 +152,11 @@ func (s *Service) moveDelivery(ctx context.Context, d Delivery, status DeliveryS
 	return s.store.UpdateDelivery(ctx, d.Merchant, d.ID, func(d *Delivery) error {
 		if change != nil {
 			change(d)
+		}
+		// A fast provider may have reported delivered or read before this
+		// worker recorded the send: the status stays where it got to.
+		if status == DeliverySent && statusRank(d.Status) > statusRank(DeliverySent) {
+			status = d.Status
 		}
 		d.Status = status
 		if note != "" {
