@@ -23,22 +23,28 @@ import (
 
 // demoRules are the rules the demo merchants start with: templates named
 // as a merchant would name them, variables in template order.
-var demoRules = map[string]map[string]any{
-	"order.placed":               {"template": "order_placed", "variables": []string{"customer.first_name", "order.number", "order.total"}},
-	"cod.confirmation_requested": {"template": "cod_confirm", "variables": []string{"customer.first_name", "order.number", "order.total"}},
-	"order.shipped":              {"template": "order_shipped", "variables": []string{"customer.first_name", "order.number", "order.tracking_url"}},
-	"order.out_for_delivery":     {"template": "out_for_delivery", "variables": []string{"customer.first_name", "order.number"}},
-	"cart.abandoned":             {"template": "cart_reminder", "variables": []string{"customer.first_name", "cart.total", "cart.recovery_url"}},
+func demoRules() map[string]map[string]any {
+	return map[string]map[string]any{
+		"order.placed":               {"template": "order_placed", "variables": []string{"customer.first_name", "order.number", "order.total"}},
+		"cod.confirmation_requested": {"template": "cod_confirm", "variables": []string{"customer.first_name", "order.number", "order.total"}},
+		"order.shipped":              {"template": "order_shipped", "variables": []string{"customer.first_name", "order.number", "order.tracking_url"}},
+		"order.out_for_delivery":     {"template": "out_for_delivery", "variables": []string{"customer.first_name", "order.number"}},
+		"cart.abandoned":             {"template": "cart_reminder", "variables": []string{"customer.first_name", "cart.total", "cart.recovery_url"}},
+	}
 }
 
+type replay struct{ file, topic string }
+
 // demoReplay is what the demo sends, in order: sample file and topic.
-var demoReplay = []struct{ file, topic string }{
-	{"shopify_orders_create.json", "orders/create"},
-	{"shopify_fulfillments_create.json", "fulfillments/create"},
-	{"shopify_fulfillments_update.json", "fulfillments/update"},
-	{"shopify_checkouts_create.json", "checkouts/create"},
-	{"woocommerce_order_processing.json", "order.created"},
-	{"woocommerce_order_completed.json", "order.updated"},
+func demoReplay() []replay {
+	return []replay{
+		{"shopify_orders_create.json", "orders/create"},
+		{"shopify_fulfillments_create.json", "fulfillments/create"},
+		{"shopify_fulfillments_update.json", "fulfillments/update"},
+		{"shopify_checkouts_create.json", "checkouts/create"},
+		{"woocommerce_order_processing.json", "order.created"},
+		{"woocommerce_order_completed.json", "order.updated"},
+	}
 }
 
 // runDemo starts the service on a fresh embedded store with two sandbox
@@ -108,15 +114,15 @@ func runDemo(ctx context.Context, once bool, getenv func(string) string, stdout 
 		return err
 	}
 	for _, m := range []map[string]any{shop, woo} {
-		for event, rule := range demoRules {
+		for event, rule := range demoRules() {
 			if _, err := api.call(ctx, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/rules/"+event, rule); err != nil {
 				return err
 			}
 		}
 	}
 
-	fmt.Fprintf(stdout, "storebridge demo: two sandbox merchants at %s; replaying %d sample webhooks\n\n", base, len(demoReplay))
-	for i, r := range demoReplay {
+	fmt.Fprintf(stdout, "storebridge demo: two sandbox merchants at %s; replaying %d sample webhooks\n\n", base, len(demoReplay()))
+	for i, r := range demoReplay() {
 		body, err := web.Samples.ReadFile("samples/" + r.file)
 		if err != nil {
 			return err

@@ -103,7 +103,7 @@ func IsPublic(addr netip.Addr) bool {
 	}
 	// Carrier-grade NAT, benchmarking and documentation ranges are not
 	// covered by IsPrivate but are not the public internet either.
-	for _, p := range nonPublicPrefixes {
+	for _, p := range nonPublicPrefixes() {
 		if p.Contains(addr) {
 			return false
 		}
@@ -111,16 +111,18 @@ func IsPublic(addr netip.Addr) bool {
 	return true
 }
 
-var nonPublicPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("2001:db8::/32"),
+func nonPublicPrefixes() []netip.Prefix {
+	return []netip.Prefix{
+		netip.MustParsePrefix("100.64.0.0/10"),
+		netip.MustParsePrefix("192.0.0.0/24"),
+		netip.MustParsePrefix("192.0.2.0/24"),
+		netip.MustParsePrefix("198.18.0.0/15"),
+		netip.MustParsePrefix("198.51.100.0/24"),
+		netip.MustParsePrefix("203.0.113.0/24"),
+		netip.MustParsePrefix("240.0.0.0/4"),
+		netip.MustParsePrefix("64:ff9b::/96"),
+		netip.MustParsePrefix("2001:db8::/32"),
+	}
 }
 
 // CheckURL parses an outbound base URL given by a merchant or operator and

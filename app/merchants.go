@@ -17,10 +17,14 @@ import (
 // any use: an unchecked domain would receive our client secret.
 var shopDomainPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.myshopify\.com$`)
 
-// secretNames are the store credentials a merchant may carry.
-var secretNames = map[string]bool{
-	"access_token": true, "refresh_token": true,
-	"consumer_key": true, "consumer_secret": true, "webhook_secret": true,
+// secretName reports whether name is a store credential a merchant may
+// carry.
+func secretName(name string) bool {
+	switch name {
+	case "access_token", "refresh_token", "consumer_key", "consumer_secret", "webhook_secret":
+		return true
+	}
+	return false
 }
 
 // NewMerchant is what creating a merchant takes; secret values in plain
@@ -123,7 +127,7 @@ func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
 		m.Name = m.Domain
 	}
 	for name := range in.Secrets {
-		if !secretNames[name] {
+		if !secretName(name) {
 			fields[name] = "is not a known credential"
 		}
 	}

@@ -41,28 +41,22 @@ type Rule struct {
 	UpdatedAt time.Time     `json:"updated_at"`
 }
 
-// variableAliases are the names Nector's merchants already use.
-var variableAliases = map[string]string{
-	"user_name": "customer.first_name",
-	"amount":    "points.amount",
-}
-
-// knownVariables are the property paths events carry (CONTRACT.md lists
-// the core; the rest are what the normalisers add).
-var knownVariables = map[string]bool{
-	"customer.first_name": true, "customer.last_name": true, "customer.name": true,
-	"customer.email": true, "customer.phone": true,
-	"order.id": true, "order.number": true, "order.total": true, "order.total_amount": true,
-	"order.currency": true, "order.items": true, "order.item_count": true, "order.status": true,
-	"order.payment_method": true, "order.tracking_number": true, "order.tracking_url": true,
-	"order.tracking_company": true, "order.status_url": true,
-	"cart.recovery_url": true, "cart.total": true, "cart.items": true,
-	"points.amount": true, "points.balance": true, "points.expires_on": true,
-	"coupon.code": true, "coupon.value": true, "coupon.expires_on": true,
-	"referral.friend_name": true, "referral.reward": true,
-	"review.url": true, "review.product": true,
-	"milestone.name": true, "milestone.reward": true,
-	"shop.name": true, "shop.url": true,
+// knownVariable reports whether path is a property path events carry
+// (CONTRACT.md lists the core; the rest are what the normalisers add).
+func knownVariable(path string) bool {
+	switch path {
+	case "customer.first_name", "customer.last_name", "customer.name", "customer.email", "customer.phone",
+		"order.id", "order.number", "order.total", "order.total_amount", "order.currency", "order.items",
+		"order.item_count", "order.status", "order.payment_method", "order.tracking_number",
+		"order.tracking_url", "order.tracking_company", "order.status_url",
+		"cart.recovery_url", "cart.total", "cart.items",
+		"points.amount", "points.balance", "points.expires_on",
+		"coupon.code", "coupon.value", "coupon.expires_on",
+		"referral.friend_name", "referral.reward", "review.url", "review.product",
+		"milestone.name", "milestone.reward", "shop.name", "shop.url":
+		return true
+	}
+	return false
 }
 
 // customVariable admits properties pushed through the events API under
@@ -71,10 +65,14 @@ var customVariable = regexp.MustCompile(`^properties\.[a-z0-9_]+(\.[a-z0-9_]+)*$
 
 var eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+$`)
 
-// CanonicalVariable resolves an alias to its property path.
+// CanonicalVariable resolves the names Nector's merchants already use to
+// their property paths.
 func CanonicalVariable(path string) string {
-	if canonical, ok := variableAliases[path]; ok {
-		return canonical
+	switch path {
+	case "user_name":
+		return "customer.first_name"
+	case "amount":
+		return "points.amount"
 	}
 	return path
 }
@@ -135,7 +133,7 @@ func validateRule(event string, in RuleInput) (Rule, error) {
 	r.Variables = []string{}
 	for i, v := range in.Variables {
 		path := CanonicalVariable(strings.TrimSpace(v))
-		if !knownVariables[path] && !customVariable.MatchString(path) {
+		if !knownVariable(path) && !customVariable.MatchString(path) {
 			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("unknown variable %q", v)
 			continue
 		}

@@ -16,14 +16,17 @@ type JobHandler func(ctx context.Context, job Job) error
 
 // JobObserver is told how each job ended, for metrics.
 type JobObserver interface {
-	// JobFinished reports outcome "done", "retried", "dead" or "lost" (the
-	// lease ran out before the result was recorded).
+	// JobFinished reports outcome "done", "retried", "rescheduled" (asked
+	// to run later: a rate limit, quiet hours), "dead" or "lost" (the lease
+	// ran out before the result was recorded).
 	JobFinished(kind, outcome string, took time.Duration)
 }
 
 // WorkerOptions tune a worker pool; zero values take the defaults noted.
 type WorkerOptions struct {
-	Concurrency int           // jobs run at once; default 8
+	// Concurrency is how many jobs run at once; default 32. Jobs mostly
+	// wait on providers and the store, so many are cheap.
+	Concurrency int
 	Lease       time.Duration // how long a claimed job is held; default 60s
 	// Backoff decides retry waits and the default attempt limit for jobs
 	// whose MaxAttempts is 0.
@@ -51,7 +54,7 @@ type Workers struct {
 // NewWorkers returns a pool over queue. Register handlers before Run.
 func NewWorkers(queue Queue, opts WorkerOptions) *Workers {
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 8
+		opts.Concurrency = 32
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 60 * time.Second
@@ -158,6 +161,8 @@ func (w *Workers) run(ctx context.Context, job Job) {
 		log.Error("job dead", "err", err)
 	case outcome == "retried":
 		log.Warn("job failed; will retry", "err", err)
+	case outcome == "rescheduled":
+		log.Debug("job rescheduled", "reason", err)
 	}
 }
 
@@ -212,7 +217,7 @@ func (w *Workers) settle(ctx context.Context, job Job, err error) (string, error
 	case err == nil:
 		settleErr = w.queue.Ack(ctx, job)
 	case errors.As(err, &later):
-		outcome = "retried"
+		outcome = "rescheduled"
 		settleErr = w.queue.Retry(ctx, job, later.At, later.Reason)
 	case !isRetryableJobError(err) || job.Attempt >= w.maxAttempts(job):
 		outcome = "dead"

@@ -391,9 +391,6 @@ func (h *Handlers) retryDeliveries(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]int{"queued": n})
 }
 
-// statsOutcomes are the columns of the contract's stats answer.
-var skippedReasons = []string{"duplicate", "opted_out", "no_phone", "no_rule"}
-
 type eventStats struct {
 	Received  int64            `json:"received"`
 	Sent      int64            `json:"sent"`
@@ -422,7 +419,8 @@ func (h *Handlers) stats(c echo.Context) error {
 			continue // not an event type (e.g. "customers")
 		}
 		s := eventStats{Skipped: map[string]int64{}}
-		for _, reason := range skippedReasons {
+		// The contract's skipped reasons always show, zero or not.
+		for _, reason := range []string{"duplicate", "opted_out", "no_phone", "no_rule"} {
 			s.Skipped[reason] = 0
 		}
 		for outcome, n := range outcomes {

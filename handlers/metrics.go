@@ -39,7 +39,7 @@ func NewMetrics(queue QueueDepther, log *slog.Logger) *Metrics {
 		}, []string{"route", "method", "status"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storebridge_jobs_total",
-			Help: "Jobs finished by kind and outcome (done, retried, dead, lost).",
+			Help: "Jobs finished by kind and outcome (done, retried, rescheduled, dead, lost).",
 		}, []string{"kind", "outcome"}),
 		jobLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "storebridge_job_duration_seconds",

@@ -7,16 +7,21 @@ import (
 	"github.com/storebridge/storebridge/app"
 )
 
-// complianceTopics are carried out by the service, not turned into events.
-var complianceTopic = map[string]bool{
-	"customers/data_request": true, "customers/redact": true, "shop/redact": true, "app/uninstalled": true,
+// isCompliance reports the topics the service carries out rather than
+// turning into events.
+func isCompliance(topic string) bool {
+	switch topic {
+	case "customers/data_request", "customers/redact", "shop/redact", "app/uninstalled":
+		return true
+	}
+	return false
 }
 
 // Decode reads a queued Shopify webhook for the worker (app.WebhookDecoder).
 // Payloads that cannot be used are permanent errors: kept in the dead
 // letters for inspection, never retried.
 func Decode(m app.Merchant, env app.WebhookEnvelope) (app.DecodedWebhook, error) {
-	if complianceTopic[env.Topic] {
+	if isCompliance(env.Topic) {
 		c, err := ParseCompliance(env.Topic, env.Body)
 		if err != nil {
 			return app.DecodedWebhook{}, app.Permanent(err)
