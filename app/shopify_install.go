@@ -1,5 +1,125 @@
 package app
 
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// ShopifyAPIVersion is the Admin API version every call names. Without
+// one, go-shopify calls unversioned paths.
+const ShopifyAPIVersion = "2026-01"
+
+const (
+	// ShopifyStateTTL is how long an install may take between our
+	// redirect to Shopify and its callback.
+	ShopifyStateTTL = 5 * time.Minute
+	// shopifyTimestampWindow is how far a signed request's timestamp may
+	// be from our clock (Shopify's own libraries allow 90 s).
+	shopifyTimestampWindow = 90 * time.Second
+	// shopifyStateAudience keeps a state cookie from being accepted as any
+	// other token signed with the same key, and the other way round.
+	shopifyStateAudience = "storebridge:shopify-install"
+)
+
+// Merchant settings written by the install and the token refresh.
+const (
+	SettingShopifyTokenExpiresAt   = "shopify_token_expires_at"
+	SettingShopifyRefreshExpiresAt = "shopify_refresh_token_expires_at"
+	SettingShopifyScopes           = "shopify_scopes"
+	// SettingShopifyReinstall is set, with the time and reason, when
+	// Shopify refused to refresh the token: only a new install helps.
+	SettingShopifyReinstall = "shopify_reinstall_required"
+)
+
+// shopifyShopPattern is the shop rule of Shopify's OAuth documentation.
+// Checked before the value is used anywhere: an unchecked shop would
+// receive our client secret.
+var shopifyShopPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com$`)
+
+// ValidShopDomain reports whether shop is a xxxx.myshopify.com domain.
+func ValidShopDomain(shop string) bool {
+	return len(shop) <= 255 && shopifyShopPattern.MatchString(shop)
+}
+
+// Reasons an install step is refused; ShopifyInstallError wraps one.
+var (
+	ErrShopifyAppOff      = errors.New("the Shopify app is not configured")
+	ErrInvalidShop        = errors.New("invalid shop")
+	ErrScopesNotGranted   = errors.New("scopes not granted")
+	ErrShopifyUnavailable = errors.New("shopify unavailable")
+	// ErrUnauthenticated (a bad signature, a stale timestamp, a state
+	// that does not match) is the fourth.
+)
+
+// ShopifyInstallError is a refused install step: Err says which kind,
+// Reason is safe to show the merchant.
+type ShopifyInstallError struct {
+	Err    error
+	Reason string
+}
+
+func (e *ShopifyInstallError) Error() string { return "shopify install: " + e.Reason }
+func (e *ShopifyInstallError) Unwrap() error { return e.Err }
+
+func refuse(kind error, reason string) error { return &ShopifyInstallError{Err: kind, Reason: reason} }
+
+// ShopifyToken is an access token as Shopify granted it. Expiring offline
+// tokens last an hour and come with a refresh token, which rotates.
+type ShopifyToken struct {
+	AccessToken string
+	Scope       string        // comma-separated, as granted
+	ExpiresIn   time.Duration // 0: the token does not expire
+	// RefreshToken is empty for non-expiring tokens.
+	RefreshToken     string
+	RefreshExpiresIn time.Duration
+}
+
+// ShopifyWebhookSubscription is one webhook subscription of a shop.
+type ShopifyWebhookSubscription struct {
+	Topic string // as in X-Shopify-Topic: "orders/create"
+	URI   string
+}
+
+// ShopifyOrder is an order as the Admin API lists it: the REST shape, the
+// same as a webhook's body, with the fields reconciliation needs read out.
+type ShopifyOrder struct {
+	ID        string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Body      []byte
+}
+
+// ShopifyAdmin is what the installer needs of Shopify: the OAuth token
+// endpoint and a few Admin API calls. Errors are *ProviderError.
+type ShopifyAdmin interface {
+	// ExchangeCode trades an authorization code for an expiring offline
+	// token.
+	ExchangeCode(ctx context.Context, shop, code string) (ShopifyToken, error)
+	// RefreshToken trades a refresh token for a new access token and a new
+	// refresh token (the old one stops working).
+	RefreshToken(ctx context.Context, shop, refreshToken string) (ShopifyToken, error)
+	WebhookSubscriptions(ctx context.Context, shop, accessToken string) ([]ShopifyWebhookSubscription, error)
+	CreateWebhookSubscription(ctx context.Context, shop, accessToken string, sub ShopifyWebhookSubscription) error
+	// OrdersUpdatedSince lists up to limit orders updated at or after
+	// since, oldest update first.
+	OrdersUpdatedSince(ctx context.Context, shop, accessToken string, since time.Time, limit int) ([]ShopifyOrder, error)
+}
+
 // ShopifyInstaller installs the public Shopify app on a shop (OAuth),
 // keeps its webhook subscriptions in place and reconciles missed orders.
 type ShopifyInstaller struct {
@@ -8,9 +128,346 @@ type ShopifyInstaller struct {
 }
 
 // ShopifyInstallOptions configure the Shopify app.
-type ShopifyInstallOptions struct{}
+type ShopifyInstallOptions struct {
+	APIKey    string   // the app's client id
+	APISecret string   // the app's client secret: signs redirects and webhooks
+	Scopes    []string // what the app asks for and must be granted
+	// AppURL is the public base URL: the OAuth redirect and the webhook
+	// address are built from it.
+	AppURL string
+	Admin  ShopifyAdmin
+}
 
 // NewShopifyInstaller returns the Shopify install use cases over svc.
 func NewShopifyInstaller(svc *Service, opts ShopifyInstallOptions) *ShopifyInstaller {
+	opts.AppURL = strings.TrimSuffix(opts.AppURL, "/")
 	return &ShopifyInstaller{svc: svc, opts: opts}
+}
+
+// Enabled reports whether the app's credentials are configured.
+func (i *ShopifyInstaller) Enabled() bool {
+	return i != nil && i.opts.APIKey != "" && i.opts.APISecret != "" && i.opts.Admin != nil
+}
+
+// WebhookURI is where Shopify sends every topic.
+func (i *ShopifyInstaller) WebhookURI() string { return i.opts.AppURL + "/webhooks/shopify" }
+
+// ShopifyInstallStart is where to send the merchant's browser, and the
+// state to keep in a cookie until the callback.
+type ShopifyInstallStart struct {
+	RedirectURL string
+	State       string // a signed token; the cookie's value
+	Expires     time.Time
+}
+
+// stateClaims bind the nonce Shopify echoes as state to the shop it was
+// issued for.
+type stateClaims struct {
+	Nonce string `json:"nonce"`
+	Shop  string `json:"shop"`
+	jwt.RegisteredClaims
+}
+
+// BeginInstall checks an install request (the shop always; the signature
+// and its timestamp when Shopify signed it) and returns the authorize
+// redirect with a fresh state.
+func (i *ShopifyInstaller) BeginInstall(ctx context.Context, query url.Values) (ShopifyInstallStart, error) {
+	if !i.Enabled() {
+		return ShopifyInstallStart{}, refuse(ErrShopifyAppOff, "the Shopify app is not configured on this server (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
+	}
+	shop, err := checkShop(query.Get("shop"))
+	if err != nil {
+		return ShopifyInstallStart{}, err
+	}
+	if query.Has("hmac") {
+		if err := i.verifyQuery(query); err != nil {
+			return ShopifyInstallStart{}, err
+		}
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return ShopifyInstallStart{}, fmt.Errorf("shopify install: nonce: %w", err)
+	}
+	nonce := hex.EncodeToString(raw)
+	now := i.svc.now()
+	expires := now.Add(ShopifyStateTTL)
+	state, err := jwt.NewWithClaims(jwt.SigningMethodHS256, stateClaims{
+		Nonce: nonce,
+		Shop:  shop,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Audience:  jwt.ClaimStrings{shopifyStateAudience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(expires),
+		},
+	}).SignedString(i.svc.keyring.SigningKey())
+	if err != nil {
+		return ShopifyInstallStart{}, fmt.Errorf("shopify install: sign state: %w", err)
+	}
+	// An empty grant_options[] asks for an offline token, the only kind
+	// background jobs can use.
+	authorize := url.Values{
+		"client_id":    {i.opts.APIKey},
+		"scope":        {strings.Join(i.opts.Scopes, ",")},
+		"redirect_uri": {i.opts.AppURL + "/shopify/callback"},
+		"state":        {nonce},
+	}
+	return ShopifyInstallStart{
+		RedirectURL: "https://" + shop + "/admin/oauth/authorize?" + authorize.Encode(),
+		State:       state,
+		Expires:     expires,
+	}, nil
+}
+
+// ShopifyInstallResult is the merchant an install created or revived.
+type ShopifyInstallResult struct {
+	MerchantID  string
+	Shop        string
+	Reinstalled bool
+}
+
+// CompleteInstall checks Shopify's callback (shop, signature, timestamp,
+// state against the cookie's), trades the code for a token, checks the
+// scopes granted, stores the merchant and queues its webhook setup.
+func (i *ShopifyInstaller) CompleteInstall(ctx context.Context, query url.Values, stateToken string) (ShopifyInstallResult, error) {
+	if !i.Enabled() {
+		return ShopifyInstallResult{}, refuse(ErrShopifyAppOff, "the Shopify app is not configured on this server (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
+	}
+	shop, err := checkShop(query.Get("shop"))
+	if err != nil {
+		return ShopifyInstallResult{}, err
+	}
+	if err := i.verifyQuery(query); err != nil {
+		return ShopifyInstallResult{}, err
+	}
+	if err := i.checkState(stateToken, query.Get("state"), shop); err != nil {
+		return ShopifyInstallResult{}, err
+	}
+	code := query.Get("code")
+	if code == "" {
+		return ShopifyInstallResult{}, refuse(ErrInvalidShop, "the callback carries no authorization code")
+	}
+	token, err := i.opts.Admin.ExchangeCode(ctx, shop, code)
+	if err != nil {
+		if IsRetryable(err) {
+			i.svc.log.Warn("shopify token exchange failed", "shop", shop, "err", err)
+			return ShopifyInstallResult{}, refuse(ErrShopifyUnavailable, "Shopify did not answer; try the install again")
+		}
+		i.svc.log.Info("shopify refused the authorization code", "shop", shop, "err", err)
+		return ShopifyInstallResult{}, refuse(ErrUnauthenticated, "Shopify refused the authorization code; start the install again")
+	}
+	if missing := missingScopes(i.opts.Scopes, token.Scope); len(missing) > 0 {
+		return ShopifyInstallResult{}, refuse(ErrScopesNotGranted, "the shop did not grant the scopes the app needs: "+strings.Join(missing, ", "))
+	}
+	m, reinstalled, err := i.storeInstall(ctx, shop, token)
+	if err != nil {
+		return ShopifyInstallResult{}, err
+	}
+	if err := i.scheduleJobs(ctx, m.ID); err != nil {
+		return ShopifyInstallResult{}, err
+	}
+	i.svc.log.Info("shopify app installed", "merchant", m.ID, "shop", shop, "reinstall", reinstalled)
+	return ShopifyInstallResult{MerchantID: m.ID, Shop: shop, Reinstalled: reinstalled}, nil
+}
+
+func checkShop(raw string) (string, error) {
+	if !ValidShopDomain(raw) {
+		return "", refuse(ErrInvalidShop, "shop must be the store's xxxx.myshopify.com domain")
+	}
+	return strings.ToLower(raw), nil
+}
+
+// verifyQuery checks Shopify's signature of a redirect's query and that it
+// is recent.
+func (i *ShopifyInstaller) verifyQuery(query url.Values) error {
+	if !VerifyShopifyQuery(i.opts.APISecret, query) {
+		return refuse(ErrUnauthenticated, "the request's hmac does not verify")
+	}
+	ts, err := strconv.ParseInt(query.Get("timestamp"), 10, 64)
+	if err != nil {
+		return refuse(ErrUnauthenticated, "the request carries no valid timestamp")
+	}
+	if d := i.svc.now().Sub(time.Unix(ts, 0)); d > shopifyTimestampWindow || d < -shopifyTimestampWindow {
+		return refuse(ErrUnauthenticated, "the request's timestamp is too old or in the future")
+	}
+	return nil
+}
+
+// VerifyShopifyQuery checks the hex HMAC-SHA256 Shopify puts in an OAuth
+// or app redirect: every parameter but hmac and signature, sorted by key,
+// joined as k=v&…, keyed with the client secret. Shopify's libraries differ
+// on escaping (the JS one escapes, go-shopify does not); both forms are
+// accepted, each compared in constant time.
+func VerifyShopifyQuery(secret string, query url.Values) bool {
+	got, err := hex.DecodeString(query.Get("hmac"))
+	if err != nil || len(got) != sha256.Size || secret == "" {
+		return false
+	}
+	plain, escaped := shopifyMessages(query)
+	ok := false
+	for _, message := range []string{plain, escaped} {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(message))
+		if hmac.Equal(mac.Sum(nil), got) {
+			ok = true
+		}
+	}
+	return ok
+}
+
+// SignShopifyQuery computes the hmac Shopify would put on query (the
+// unescaped form), for tests and tools.
+func SignShopifyQuery(secret string, query url.Values) string {
+	plain, _ := shopifyMessages(query)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(plain))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func shopifyMessages(query url.Values) (plain, escaped string) {
+	keys := make([]string, 0, len(query))
+	for k := range query {
+		if k != "hmac" && k != "signature" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var p, e strings.Builder
+	for n, k := range keys {
+		value := query[k][0]
+		if len(query[k]) > 1 {
+			// Shopify writes repeated parameters (ids[]=1&ids[]=2) as one
+			// array value: ids=["1", "2"].
+			value = `["` + strings.Join(query[k], `", "`) + `"]`
+		}
+		if n > 0 {
+			p.WriteByte('&')
+			e.WriteByte('&')
+		}
+		p.WriteString(k + "=" + value)
+		e.WriteString(strings.ReplaceAll(url.QueryEscape(k), "+", "%20") + "=" + strings.ReplaceAll(url.QueryEscape(value), "+", "%20"))
+	}
+	return p.String(), e.String()
+}
+
+// checkState opens the state cookie and matches it to the callback.
+func (i *ShopifyInstaller) checkState(token, state, shop string) error {
+	if token == "" {
+		return refuse(ErrUnauthenticated, "the install state cookie is missing or expired; start the install again")
+	}
+	var claims stateClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
+		return i.svc.keyring.SigningKey(), nil
+	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(shopifyStateAudience),
+		jwt.WithExpirationRequired(), jwt.WithTimeFunc(i.svc.now))
+	if err != nil {
+		return refuse(ErrUnauthenticated, "the install state cookie is invalid or expired; start the install again")
+	}
+	if subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(state)) != 1 || claims.Shop != shop {
+		return refuse(ErrUnauthenticated, "the state does not match the install started here; start the install again")
+	}
+	return nil
+}
+
+// missingScopes lists the wanted scopes the grant does not cover. A write
+// scope implies its read scope, and Shopify reports only the write one.
+func missingScopes(want []string, granted string) []string {
+	have := map[string]bool{}
+	for s := range strings.SplitSeq(granted, ",") {
+		s = strings.TrimSpace(s)
+		have[s] = true
+		if strings.Contains(s, "write_") {
+			have[strings.Replace(s, "write_", "read_", 1)] = true
+		}
+	}
+	var missing []string
+	for _, s := range want {
+		if !have[s] {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
+// storeInstall creates the shop's merchant, or revives it on a reinstall,
+// with the new tokens sealed.
+func (i *ShopifyInstaller) storeInstall(ctx context.Context, shop string, token ShopifyToken) (Merchant, bool, error) {
+	s := i.svc
+	m, err := s.store.MerchantByDomain(ctx, PlatformShopify, shop)
+	reinstalled := err == nil
+	if errors.Is(err, ErrNotFound) {
+		m, _, err = s.CreateMerchant(ctx, NewMerchant{Platform: PlatformShopify, Domain: shop})
+		if errors.Is(err, ErrConflict) {
+			// A second callback for the same shop won the race: update it.
+			m, err = s.store.MerchantByDomain(ctx, PlatformShopify, shop)
+			reinstalled = true
+		}
+	}
+	if err != nil {
+		return Merchant{}, false, fmt.Errorf("shopify install: %w", err)
+	}
+	m.Status = MerchantActive
+	if err := i.setTokens(&m, token); err != nil {
+		return Merchant{}, false, err
+	}
+	delete(m.Settings, SettingShopifyReinstall)
+	m.Settings[SettingShopifyScopes] = token.Scope
+	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+		return Merchant{}, false, fmt.Errorf("shopify install: %w", err)
+	}
+	s.merchants.forget(m.ID)
+	return m, reinstalled, nil
+}
+
+// setTokens seals a token into the merchant and records when it expires.
+func (i *ShopifyInstaller) setTokens(m *Merchant, token ShopifyToken) error {
+	now := i.svc.now().UTC()
+	if m.Secrets == nil {
+		m.Secrets = map[string]Sealed{}
+	}
+	if m.Settings == nil {
+		m.Settings = map[string]string{}
+	}
+	for name, value := range map[string]string{"access_token": token.AccessToken, "refresh_token": token.RefreshToken} {
+		if value == "" {
+			delete(m.Secrets, name)
+			continue
+		}
+		sealed, err := i.svc.keyring.Seal(value, secretContext(m.ID, name))
+		if err != nil {
+			return err
+		}
+		m.Secrets[name] = sealed
+	}
+	for name, d := range map[string]time.Duration{SettingShopifyTokenExpiresAt: token.ExpiresIn, SettingShopifyRefreshExpiresAt: token.RefreshExpiresIn} {
+		if d <= 0 {
+			delete(m.Settings, name)
+			continue
+		}
+		m.Settings[name] = now.Add(d).Format(time.RFC3339)
+	}
+	m.UpdatedAt = now
+	return nil
+}
+
+// ShopifySubscriptionTopics are the topics subscribed per shop: every
+// topic the product handles but the compliance ones, which Shopify takes
+// only from the app's configuration, never from the Admin API. In
+// shopify.app.toml (or the same in the Partner Dashboard):
+//
+//	[webhooks]
+//	api_version = "2026-01"
+//	[[webhooks.subscriptions]]
+//	compliance_topics = ["customers/data_request", "customers/redact", "shop/redact"]
+//	uri = "https://<APP_URL host>/webhooks/shopify"
+func ShopifySubscriptionTopics() []string {
+	var topics []string
+	for _, topic := range ShopifyTopics() {
+		switch topic {
+		case "customers/data_request", "customers/redact", "shop/redact":
+			continue
+		}
+		topics = append(topics, topic)
+	}
+	slices.Sort(topics)
+	return topics
 }
