@@ -178,8 +178,10 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 			return RetryAt(now.Add(30*time.Second), "event "+e.Type+" for "+e.Subject+" is being processed elsewhere")
 		}
 	}
-	count("received")
 	reached, err := s.planDelivery(ctx, m, e, count)
+	if err == nil {
+		count("received") // once: a failed run is retried and counts then
+	}
 	if key == "" {
 		return err
 	}

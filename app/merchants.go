@@ -8,14 +8,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 )
-
-// shopDomainPattern is Shopify's own rule for shop domains. Checked before
-// any use: an unchecked domain would receive our client secret.
-var shopDomainPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*\.myshopify\.com$`)
 
 // secretName reports whether name is a store credential a merchant may
 // carry.
@@ -96,7 +91,7 @@ func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
 	switch in.Platform {
 	case PlatformShopify:
 		m.Domain = strings.ToLower(strings.TrimSpace(in.Domain))
-		if !shopDomainPattern.MatchString(m.Domain) {
+		if !ValidShopDomain(m.Domain) {
 			fields["shop_domain"] = "must be a shop's xxxx.myshopify.com domain"
 		}
 		m.StoreURL = "https://" + m.Domain

@@ -1,3 +1,8 @@
+// Package shopify turns Shopify webhooks into the app's events: it decodes
+// the payloads of the order, fulfillment, refund and checkout topics and the
+// compliance topics and builds app.Events with the properties of the
+// contract's template variables. It also holds the Admin API client of the
+// install, subscription and reconciliation flows.
 package shopify
 
 import (
