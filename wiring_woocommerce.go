@@ -1,11 +1,32 @@
 package main
 
-import "github.com/storebridge/storebridge/app"
+import (
+	"time"
+
+	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/woocommerce"
+	"github.com/storebridge/storebridge/app"
+)
+
+// wooRESTTimeout bounds one REST call: a page of 100 orders takes a slow
+// WordPress host several seconds to build.
+const wooRESTTimeout = 30 * time.Second
 
 // wooConnectOptions configures WooCommerce connections from the environment.
 func wooConnectOptions(cfg Config) app.WooConnectOptions {
-	return app.WooConnectOptions{}
+	return app.WooConnectOptions{
+		AppURL:        cfg.AppURL.String(),
+		AllowInsecure: cfg.AllowInsecureOutbound,
+		CheckURL:      adapters.CheckURL,
+		REST: woocommerce.NewREST(adapters.Options{
+			AllowInsecure: cfg.AllowInsecureOutbound,
+			Client:        adapters.NewHTTPClient(wooRESTTimeout, cfg.AllowInsecureOutbound),
+		}),
+	}
 }
 
-// registerWooJobs gives the WooCommerce periodic jobs their handlers.
-func registerWooJobs(w *app.Workers, connector *app.WooConnector) {}
+// registerWooJobs gives the WooCommerce jobs their handlers.
+func registerWooJobs(w *app.Workers, connector *app.WooConnector) {
+	w.Handle(app.JobWooWebhooks, connector.HandleWebhooksJob)
+	w.Handle(app.JobWooReconcile, connector.HandleReconcileJob)
+}

@@ -1,5 +1,159 @@
 package app
 
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Jobs of a connected WooCommerce store. Both carry a job Key, so a
+// merchant never has two of a kind.
+const (
+	// JobWooWebhooks creates the store's missing webhooks once, after a
+	// connect, then pulls the reconciliation forward.
+	JobWooWebhooks = "woocommerce.webhooks"
+	// JobWooReconcile runs every WooReconcileEvery: it re-checks the
+	// webhooks and queues the orders they missed. It runs again by asking
+	// for it (RetryAt): the running job holds its key until it is settled.
+	JobWooReconcile = "woocommerce.reconcile"
+
+	wooWebhooksKey  = "woocommerce:webhooks"
+	wooReconcileKey = "woocommerce:reconcile"
+)
+
+const (
+	// WooReconcileEvery is how often a store's orders are polled. WooCommerce
+	// never retries a failed delivery (woocommerce.md §1.6): this is the
+	// only way a lost one arrives.
+	WooReconcileEvery = 15 * time.Minute
+	// wooFailureWait is when a reconciliation that failed for a passing
+	// reason (the store down, throttled) runs again.
+	wooFailureWait = 2 * time.Minute
+	// WooConnectTokenTTL bounds the wc-auth round trip: the merchant may
+	// have to log in to WordPress before approving.
+	WooConnectTokenTTL = 30 * time.Minute
+	// wooConnectAudience keeps the connect token from being accepted as any
+	// other token signed with the same key, and the other way round.
+	wooConnectAudience = "storebridge:woocommerce-connect"
+	// wooConnectScope is the claim scope of used connect tokens.
+	wooConnectScope = "woocommerce-connect"
+
+	// wooOrdersPerPage is the REST API's largest page.
+	wooOrdersPerPage = 100
+	// wooMaxPagesPerRun bounds one reconciliation; the cursor keeps what
+	// was done and the next run goes on.
+	wooMaxPagesPerRun = 20
+	// wooReconcileOverlap re-reads the cursor's second: modified_after is
+	// exclusive and dates have whole seconds, so orders sharing the last
+	// second come again, and their claim keys drop the repeats.
+	wooReconcileOverlap = time.Second
+	// wooMaxLookback: after a long outage, a status change older than this
+	// is news no customer wants any more.
+	wooMaxLookback = 48 * time.Hour
+
+	wooWebhooksLockKey = "woocommerce:webhooks-lock"
+	wooWebhooksLockTTL = 2 * time.Minute
+
+	// wooMapSync keeps the sync cursor and flags; wooMapNotes keeps notes
+	// for the merchant (field: time, value: text).
+	wooMapSync  = "sync"
+	wooMapNotes = "notes"
+	// wooSyncOrders is the date_modified_gmt of the newest order reconciled.
+	wooSyncOrders = "woocommerce_orders_modified_after"
+	// wooSyncSecretPending is set when the webhook secret changed and the
+	// store's existing webhooks still sign with the old one.
+	wooSyncSecretPending = "woocommerce_webhook_secret_pending"
+	// wooSyncLastError is the last reconciliation failure noted, so a
+	// lasting failure is noted once, not every run.
+	wooSyncLastError = "woocommerce_last_error"
+
+	wooGMTLayout = "2006-01-02T15:04:05"
+)
+
+// WooTopics are the webhooks every connected store gets.
+var WooTopics = []string{"order.created", "order.updated", "order.deleted", "coupon.created", "customer.created"}
+
+// WooCredentials address a store's REST API: its base URL and the key pair
+// wc-auth issued.
+type WooCredentials struct {
+	StoreURL       string
+	ConsumerKey    string
+	ConsumerSecret string
+}
+
+// WooWebhook is a webhook as the REST API shows it. Secret is only sent,
+// never read back.
+type WooWebhook struct {
+	ID          int64
+	Name        string
+	Topic       string
+	DeliveryURL string
+	Status      string // active, paused, disabled
+	Secret      string
+}
+
+// WooWebhookUpdate changes a webhook; empty fields are left alone.
+type WooWebhookUpdate struct {
+	Status string
+	Secret string
+}
+
+// WooOrderQuery selects orders modified after a time, oldest first.
+type WooOrderQuery struct {
+	ModifiedAfter time.Time
+	Page          int // from 1
+	PerPage       int
+}
+
+// WooOrder is one listed order: the fields the reconciliation needs and
+// the raw JSON, which has the shape of a webhook body.
+type WooOrder struct {
+	ID              int64
+	Status          string
+	DateModifiedGMT string
+	Body            []byte
+}
+
+// WooOrderPage is one page of orders; TotalPages is 0 when the store did
+// not say.
+type WooOrderPage struct {
+	Orders     []WooOrder
+	TotalPages int
+}
+
+// WooREST is the WooCommerce REST API client the connector needs. Errors
+// are *ProviderError saying whether a retry may help.
+type WooREST interface {
+	ListWebhooks(ctx context.Context, store WooCredentials) ([]WooWebhook, error)
+	CreateWebhook(ctx context.Context, store WooCredentials, w WooWebhook) (WooWebhook, error)
+	UpdateWebhook(ctx context.Context, store WooCredentials, id int64, change WooWebhookUpdate) (WooWebhook, error)
+	ListOrders(ctx context.Context, store WooCredentials, q WooOrderQuery) (WooOrderPage, error)
+}
+
+// WooConnectOptions configure WooCommerce connections.
+type WooConnectOptions struct {
+	// AppURL is the public base URL: the callback and the webhooks'
+	// delivery URLs are built from it.
+	AppURL string
+	// ReturnURL is where WooCommerce sends the merchant's browser after
+	// the approval; default AppURL + "/admin/".
+	ReturnURL string
+	// AllowInsecure permits http:// and non-public store URLs
+	// (ALLOW_INSECURE_OUTBOUND).
+	AllowInsecure bool
+	// CheckURL refuses store URLs production must not call (the outbound
+	// clients' rule: adapters.CheckURL).
+	CheckURL func(raw string, allowInsecure bool) (*url.URL, error)
+	REST     WooREST
+}
+
 // WooConnector connects a WooCommerce store (wc-auth), keeps its webhooks
 // in place and reconciles missed orders.
 type WooConnector struct {
@@ -7,10 +161,627 @@ type WooConnector struct {
 	opts WooConnectOptions
 }
 
-// WooConnectOptions configure WooCommerce connections.
-type WooConnectOptions struct{}
-
 // NewWooConnector returns the WooCommerce connection use cases over svc.
 func NewWooConnector(svc *Service, opts WooConnectOptions) *WooConnector {
+	opts.AppURL = strings.TrimSuffix(opts.AppURL, "/")
+	if opts.ReturnURL == "" {
+		opts.ReturnURL = opts.AppURL + "/admin/"
+	}
 	return &WooConnector{svc: svc, opts: opts}
 }
+
+// WebhookURL is where a merchant's store delivers its webhooks.
+func (c *WooConnector) WebhookURL(merchantID string) string {
+	return c.opts.AppURL + "/webhooks/woocommerce/" + merchantID
+}
+
+// wooConnectClaims bind the connect token (wc-auth's user_id) to the store
+// it was issued for.
+type wooConnectClaims struct {
+	StoreURL string `json:"store_url"`
+	jwt.RegisteredClaims
+}
+
+// ConnectURL checks a store URL a merchant typed and returns the store's
+// wc-auth authorize address, carrying a signed token as user_id so the
+// callback knows which store posted its keys.
+func (c *WooConnector) ConnectURL(ctx context.Context, rawStoreURL string) (string, error) {
+	storeURL, err := c.checkStoreURL(rawStoreURL)
+	if err != nil {
+		return "", err
+	}
+	base, err := url.Parse(c.opts.AppURL)
+	if err != nil || base.Host == "" {
+		return "", fmt.Errorf("woocommerce connect: APP_URL %q is not an absolute URL", c.opts.AppURL)
+	}
+	if base.Scheme != "https" && !c.opts.AllowInsecure {
+		// WooCommerce refuses a callback_url that is not https (§2.2).
+		return "", Invalid("app_url", "must be https: WooCommerce posts the keys only to an https callback")
+	}
+	token, err := c.connectToken(storeURL)
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{
+		"app_name":     {"storebridge"},
+		"scope":        {"read_write"},
+		"user_id":      {token},
+		"return_url":   {c.opts.ReturnURL},
+		"callback_url": {c.opts.AppURL + "/woocommerce/callback"},
+	}
+	return storeURL + "/wc-auth/v1/authorize?" + q.Encode(), nil
+}
+
+// checkStoreURL normalises a store URL (https:// added when no scheme is
+// given, as WooCommerce does) and refuses what production must not call.
+func (c *WooConnector) checkStoreURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", Invalid("store_url", "is required")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	if c.opts.CheckURL == nil {
+		return "", errors.New("woocommerce connect: no URL check configured")
+	}
+	u, err := c.opts.CheckURL(raw, c.opts.AllowInsecure)
+	if err != nil {
+		return "", Invalid("store_url", "must be the store's public https:// address")
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host) + strings.TrimSuffix(u.EscapedPath(), "/"), nil
+}
+
+func (c *WooConnector) connectToken(storeURL string) (string, error) {
+	now := c.svc.now()
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, wooConnectClaims{
+		StoreURL: storeURL,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Audience:  jwt.ClaimStrings{wooConnectAudience},
+			ID:        rand.Text(),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(WooConnectTokenTTL)),
+		},
+	}).SignedString(c.svc.keyring.SigningKey())
+	if err != nil {
+		return "", fmt.Errorf("woocommerce connect: sign token: %w", err)
+	}
+	return token, nil
+}
+
+func (c *WooConnector) verifyConnectToken(token string) (wooConnectClaims, error) {
+	var claims wooConnectClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
+		return c.svc.keyring.SigningKey(), nil
+	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(wooConnectAudience),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(c.svc.now))
+	if err != nil || claims.StoreURL == "" || claims.ID == "" {
+		return wooConnectClaims{}, fmt.Errorf("woocommerce connect token refused: %w", ErrUnauthenticated)
+	}
+	return claims, nil
+}
+
+// WooCallback is what WooCommerce posts to the callback once the merchant
+// approved (§2.2).
+type WooCallback struct {
+	KeyID          int64
+	UserID         string // our connect token, echoed
+	ConsumerKey    string
+	ConsumerSecret string
+	KeyPermissions string
+}
+
+// Callback verifies the connect token, stores the keys sealed (a new
+// merchant, or the existing one of that store on a reconnect) with a
+// webhook secret, and queues the webhooks' creation. Any error makes
+// WooCommerce delete the key it just issued: ErrUnauthenticated for a bad
+// or used token; a *ValidationError for a key we could not use; anything
+// else when the key could not be kept, so the merchant connects again.
+func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, error) {
+	claims, err := c.verifyConnectToken(in.UserID)
+	if err != nil {
+		return Merchant{}, err
+	}
+	fields := map[string]string{}
+	if in.KeyPermissions != "read_write" {
+		fields["key_permissions"] = "must be read_write: webhooks are created with this key"
+	}
+	if !strings.HasPrefix(in.ConsumerKey, "ck_") {
+		fields["consumer_key"] = "must start with ck_"
+	}
+	if !strings.HasPrefix(in.ConsumerSecret, "cs_") {
+		fields["consumer_secret"] = "must start with cs_"
+	}
+	if len(fields) > 0 {
+		return Merchant{}, &ValidationError{Fields: fields}
+	}
+	s := c.svc
+	// A token opens one connection: a copy replayed later cannot swap the
+	// store's keys.
+	state, err := s.store.Claim(ctx, wooConnectScope, "token:"+claims.ID, WooConnectTokenTTL)
+	if err != nil {
+		return Merchant{}, err
+	}
+	if state != ClaimNew {
+		return Merchant{}, fmt.Errorf("woocommerce connect token already used: %w", ErrUnauthenticated)
+	}
+	m, err := c.connect(ctx, claims.StoreURL, in)
+	if err != nil {
+		if relErr := s.store.Release(context.WithoutCancel(ctx), wooConnectScope, "token:"+claims.ID); relErr != nil {
+			s.log.Warn("releasing a woocommerce connect token failed", "err", relErr)
+		}
+		return Merchant{}, err
+	}
+	if err := s.store.Complete(ctx, wooConnectScope, "token:"+claims.ID, WooConnectTokenTTL); err != nil {
+		s.log.Warn("marking a woocommerce connect token used failed", "merchant", m.ID, "err", err)
+	}
+	s.log.Info("woocommerce store connected", "merchant", m.ID, "store", m.Domain, "key_id", in.KeyID)
+	return m, nil
+}
+
+// connect stores the keys and schedules the store's jobs.
+func (c *WooConnector) connect(ctx context.Context, storeURL string, in WooCallback) (Merchant, error) {
+	s := c.svc
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		return Merchant{}, fmt.Errorf("woocommerce connect: store url in token: %w", err)
+	}
+	domain := strings.ToLower(u.Host)
+	m, err := s.store.MerchantByDomain(ctx, PlatformWooCommerce, domain)
+	secretChanged := false
+	switch {
+	case errors.Is(err, ErrNotFound):
+		secret := wooRandomSecret()
+		m, _, err = s.CreateMerchant(ctx, NewMerchant{
+			Platform: PlatformWooCommerce, StoreURL: storeURL,
+			Secrets: map[string]string{"consumer_key": in.ConsumerKey, "consumer_secret": in.ConsumerSecret, "webhook_secret": secret},
+		})
+		if errors.Is(err, ErrConflict) {
+			// Another callback for the same store won the race: update it.
+			if m, err = s.store.MerchantByDomain(ctx, PlatformWooCommerce, domain); err == nil {
+				m, secretChanged, err = c.reconnect(ctx, m, storeURL, in)
+			}
+		}
+	case err == nil:
+		m, secretChanged, err = c.reconnect(ctx, m, storeURL, in)
+	}
+	if err != nil {
+		return Merchant{}, fmt.Errorf("woocommerce connect: %w", err)
+	}
+
+	cursors, err := s.store.MapAll(ctx, m.ID, wooMapSync)
+	if err != nil {
+		return Merchant{}, err
+	}
+	set := map[string]string{}
+	if _, ok := cursors[wooSyncOrders]; !ok {
+		// Start now rather than replay the store's history; a reconnect
+		// keeps its cursor, so orders of the gap are still picked up.
+		set[wooSyncOrders] = s.now().UTC().Format(wooGMTLayout)
+	}
+	if secretChanged {
+		set[wooSyncSecretPending] = s.now().UTC().Format(time.RFC3339)
+	}
+	if err := s.store.MapSet(ctx, m.ID, wooMapSync, set); err != nil {
+		return Merchant{}, err
+	}
+	now := s.now()
+	if err := c.schedule(ctx, m.ID, JobWooWebhooks, wooWebhooksKey, now, true); err != nil {
+		return Merchant{}, err
+	}
+	// The webhooks job pulls this forward; scheduled here too so the chain
+	// exists even if that job dies.
+	if err := c.schedule(ctx, m.ID, JobWooReconcile, wooReconcileKey, now.Add(WooReconcileEvery), false); err != nil {
+		return Merchant{}, err
+	}
+	if s.wake != nil {
+		s.wake()
+	}
+	return m, nil
+}
+
+// reconnect puts new keys on an existing merchant. Its webhook secret is
+// kept when it is one we generated, so the store's webhooks keep verifying;
+// otherwise a new one is made and the webhooks are told (secretChanged).
+func (c *WooConnector) reconnect(ctx context.Context, m Merchant, storeURL string, in WooCallback) (Merchant, bool, error) {
+	s := c.svc
+	secret, err := s.MerchantSecret(m, "webhook_secret")
+	secretChanged := false
+	if err != nil || !validWooWebhookSecret(secret) {
+		secret = wooRandomSecret()
+		secretChanged = true
+	}
+	sealed := make(map[string]Sealed, len(m.Secrets)+3)
+	for name, value := range m.Secrets {
+		sealed[name] = value
+	}
+	for name, value := range map[string]string{"consumer_key": in.ConsumerKey, "consumer_secret": in.ConsumerSecret, "webhook_secret": secret} {
+		if sealed[name], err = s.keyring.Seal(value, secretContext(m.ID, name)); err != nil {
+			return Merchant{}, false, err
+		}
+	}
+	m.Secrets = sealed
+	m.StoreURL = storeURL
+	m.Status = MerchantActive
+	m.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+		return Merchant{}, false, err
+	}
+	s.merchants.forget(m.ID)
+	return m, secretChanged, nil
+}
+
+func (c *WooConnector) schedule(ctx context.Context, merchantID, kind, key string, due time.Time, pullForward bool) error {
+	s := c.svc
+	job := Job{ID: NewID(s.now()), Merchant: merchantID, Kind: kind, Key: key, DueAt: due, CreatedAt: s.now()}
+	err := s.store.Enqueue(ctx, job)
+	if errors.Is(err, ErrConflict) && pullForward {
+		// Scheduled for later: run it now instead. A job a worker holds
+		// cannot be cancelled, and is running anyway.
+		cancelled, cerr := s.store.Cancel(ctx, merchantID, key)
+		if cerr != nil {
+			return fmt.Errorf("woocommerce: schedule %s: %w", kind, cerr)
+		}
+		if cancelled {
+			err = s.store.Enqueue(ctx, job)
+		}
+	}
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("woocommerce: schedule %s: %w", kind, err)
+	}
+	return nil
+}
+
+// activeWooMerchant loads the job's merchant; ok is false when its jobs
+// must stop (gone, uninstalled, not a WooCommerce store).
+func (c *WooConnector) activeWooMerchant(ctx context.Context, job Job) (Merchant, bool, error) {
+	m, err := c.svc.store.GetMerchant(ctx, job.Merchant)
+	if errors.Is(err, ErrNotFound) {
+		return Merchant{}, false, nil
+	}
+	if err != nil {
+		return Merchant{}, false, err
+	}
+	if m.Platform != PlatformWooCommerce || m.Status != MerchantActive {
+		c.svc.log.Info("woocommerce job stopped", "merchant", m.ID, "kind", job.Kind, "status", m.Status)
+		return m, false, nil
+	}
+	return m, true, nil
+}
+
+// errWooWebhooksBusy: another worker is checking the same store's webhooks.
+var errWooWebhooksBusy = errors.New("woocommerce webhooks are being checked by another worker")
+
+// HandleWebhooksJob creates the store's missing webhooks after a connect,
+// then runs the reconciliation at once. Failures retry on the worker's
+// schedule; a refusal no retry fixes is noted for the merchant.
+func (c *WooConnector) HandleWebhooksJob(ctx context.Context, job Job) error {
+	s := c.svc
+	m, ok, err := c.activeWooMerchant(ctx, job)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := c.EnsureWebhooks(ctx, m); err != nil {
+		if errors.Is(err, errWooWebhooksBusy) {
+			return RetryAt(s.now().Add(10*time.Second), err.Error())
+		}
+		if !IsRetryable(err) {
+			c.noteOnce(ctx, m.ID, "The store's webhooks could not be created: "+err.Error()+". Connect the store again.")
+		}
+		return err
+	}
+	return c.schedule(ctx, m.ID, JobWooReconcile, wooReconcileKey, s.now(), true)
+}
+
+// HandleReconcileJob re-checks the webhooks, queues the orders they missed,
+// and runs again in WooReconcileEvery. It never returns a plain error: the
+// job's attempt count grows every turn, so the worker's attempt limit
+// would bury it at its first failure.
+func (c *WooConnector) HandleReconcileJob(ctx context.Context, job Job) error {
+	s := c.svc
+	m, ok, err := c.activeWooMerchant(ctx, job)
+	if err != nil {
+		return RetryAt(s.now().Add(wooFailureWait), err.Error())
+	}
+	if !ok {
+		return nil
+	}
+	_, hookErr := c.EnsureWebhooks(ctx, m)
+	if errors.Is(hookErr, errWooWebhooksBusy) {
+		hookErr = nil // the other worker is on it
+	}
+	_, orderErr := c.Reconcile(ctx, m)
+	if err := errors.Join(hookErr, orderErr); err != nil {
+		s.log.Warn("woocommerce reconciliation failed", "merchant", m.ID, "err", err)
+		if IsRetryable(err) {
+			return RetryAt(s.now().Add(wooFailureWait), err.Error())
+		}
+		c.noteOnce(ctx, m.ID, "Checking the store failed: "+err.Error()+". If the API key was revoked, connect the store again.")
+		return RetryAt(s.now().Add(WooReconcileEvery), err.Error())
+	}
+	if err := s.store.MapDelete(ctx, m.ID, wooMapSync, wooSyncLastError); err != nil {
+		s.log.Warn("clearing the woocommerce error failed", "merchant", m.ID, "err", err)
+	}
+	return RetryAt(s.now().Add(WooReconcileEvery), "next reconciliation")
+}
+
+func (c *WooConnector) credentials(m Merchant) (WooCredentials, string, error) {
+	s := c.svc
+	ck, err := s.MerchantSecret(m, "consumer_key")
+	if err != nil {
+		return WooCredentials{}, "", Permanent(err)
+	}
+	cs, err := s.MerchantSecret(m, "consumer_secret")
+	if err != nil {
+		return WooCredentials{}, "", Permanent(err)
+	}
+	secret, err := s.MerchantSecret(m, "webhook_secret")
+	if err != nil {
+		return WooCredentials{}, "", Permanent(err)
+	}
+	return WooCredentials{StoreURL: m.StoreURL, ConsumerKey: ck, ConsumerSecret: cs}, secret, nil
+}
+
+// EnsureWebhooks makes every topic of WooTopics deliver to us: it creates
+// the missing webhooks (listing first, so a second run creates none) and
+// re-enables those WooCommerce disabled after repeated failures, with a
+// note for the merchant. Webhooks the merchant paused are left paused. It
+// reports how many webhooks it created or re-enabled.
+func (c *WooConnector) EnsureWebhooks(ctx context.Context, m Merchant) (int, error) {
+	s := c.svc
+	if c.opts.REST == nil {
+		return 0, Permanent(errors.New("woocommerce: no REST client configured"))
+	}
+	state, err := s.store.Claim(ctx, m.ID, wooWebhooksLockKey, wooWebhooksLockTTL)
+	if err != nil {
+		return 0, err
+	}
+	if state != ClaimNew {
+		return 0, errWooWebhooksBusy
+	}
+	defer func() {
+		if err := s.store.Release(context.WithoutCancel(ctx), m.ID, wooWebhooksLockKey); err != nil {
+			s.log.Warn("releasing the woocommerce webhooks lock failed", "merchant", m.ID, "err", err)
+		}
+	}()
+
+	creds, secret, err := c.credentials(m)
+	if err != nil {
+		return 0, err
+	}
+	pending := false
+	if _, err := s.store.MapGet(ctx, m.ID, wooMapSync, wooSyncSecretPending); err == nil {
+		pending = true
+	} else if !errors.Is(err, ErrNotFound) {
+		return 0, err
+	}
+	hooks, err := c.opts.REST.ListWebhooks(ctx, creds)
+	if err != nil {
+		return 0, fmt.Errorf("list webhooks: %w", err)
+	}
+	deliveryURL := c.WebhookURL(m.ID)
+	ours := map[string][]WooWebhook{}
+	for _, h := range hooks {
+		if strings.TrimSuffix(h.DeliveryURL, "/") == deliveryURL {
+			ours[h.Topic] = append(ours[h.Topic], h)
+		}
+	}
+	changed := 0
+	var reenabled, recreated []string
+	for _, topic := range WooTopics {
+		existing := ours[topic]
+		if pending {
+			// The store's webhooks sign with the old secret: give them the
+			// new one.
+			for _, h := range existing {
+				if _, err := c.opts.REST.UpdateWebhook(ctx, creds, h.ID, WooWebhookUpdate{Secret: secret}); err != nil {
+					return changed, fmt.Errorf("update the secret of webhook %d: %w", h.ID, err)
+				}
+			}
+		}
+		if slices.ContainsFunc(existing, func(h WooWebhook) bool { return h.Status == "active" || h.Status == "paused" }) {
+			continue
+		}
+		if i := slices.IndexFunc(existing, func(h WooWebhook) bool { return h.Status == "disabled" }); i >= 0 {
+			// Re-enabling does not reset WooCommerce's failure count; one more
+			// failure disables it again, and the next run re-enables it.
+			_, err := c.opts.REST.UpdateWebhook(ctx, creds, existing[i].ID, WooWebhookUpdate{Status: "active", Secret: secret})
+			var pe *ProviderError
+			if errors.As(err, &pe) && pe.Status == 404 {
+				err = c.createWebhook(ctx, creds, topic, deliveryURL, secret) // deleted meanwhile
+			}
+			if err != nil {
+				return changed, fmt.Errorf("re-enable the %s webhook: %w", topic, err)
+			}
+			reenabled = append(reenabled, topic)
+			changed++
+			continue
+		}
+		if err := c.createWebhook(ctx, creds, topic, deliveryURL, secret); err != nil {
+			return changed, fmt.Errorf("create the %s webhook: %w", topic, err)
+		}
+		if len(ours) > 0 {
+			recreated = append(recreated, topic) // the others exist: this one was deleted
+		}
+		changed++
+	}
+	if pending {
+		if err := s.store.MapDelete(ctx, m.ID, wooMapSync, wooSyncSecretPending); err != nil {
+			return changed, err
+		}
+	}
+	var note []string
+	if len(reenabled) > 0 {
+		note = append(note, "WooCommerce had disabled the "+strings.Join(reenabled, ", ")+
+			" webhook(s) after repeated failed deliveries; storebridge re-enabled them.")
+	}
+	if len(recreated) > 0 {
+		note = append(note, "The "+strings.Join(recreated, ", ")+" webhook(s) had been deleted from the store; storebridge created them again.")
+	}
+	if len(note) > 0 {
+		c.note(ctx, m.ID, strings.Join(note, " ")+" Orders changed meanwhile are picked up by the reconciliation.")
+	}
+	if changed > 0 {
+		s.log.Info("woocommerce webhooks put in place", "merchant", m.ID, "changed", changed, "reenabled", len(reenabled))
+	}
+	return changed, nil
+}
+
+func (c *WooConnector) createWebhook(ctx context.Context, creds WooCredentials, topic, deliveryURL, secret string) error {
+	_, err := c.opts.REST.CreateWebhook(ctx, creds, WooWebhook{
+		Name: "storebridge " + topic, Topic: topic, DeliveryURL: deliveryURL, Secret: secret,
+	})
+	return err
+}
+
+// Reconcile queues the orders modified since the merchant's cursor as
+// order.updated webhook jobs, under claim keys of the ingest's shape with
+// "reconcile" as the webhook id, so the state and exactly-once layers drop
+// what webhooks delivered already. It returns how many jobs it queued.
+func (c *WooConnector) Reconcile(ctx context.Context, m Merchant) (int, error) {
+	s := c.svc
+	if c.opts.REST == nil {
+		return 0, Permanent(errors.New("woocommerce: no REST client configured"))
+	}
+	now := s.now().UTC()
+	raw, err := s.store.MapGet(ctx, m.ID, wooMapSync, wooSyncOrders)
+	if errors.Is(err, ErrNotFound) {
+		// No cursor: start now rather than replay the store's history.
+		return 0, s.store.MapSet(ctx, m.ID, wooMapSync, map[string]string{wooSyncOrders: now.Format(wooGMTLayout)})
+	}
+	if err != nil {
+		return 0, err
+	}
+	cursor, err := time.Parse(wooGMTLayout, raw)
+	if err != nil {
+		return 0, Permanent(fmt.Errorf("woocommerce sync cursor %q: %w", raw, err))
+	}
+	if floor := now.Add(-wooMaxLookback).Truncate(time.Second); cursor.Before(floor) {
+		cursor = floor
+	}
+	creds, _, err := c.credentials(m)
+	if err != nil {
+		return 0, err
+	}
+
+	queued, newest := 0, cursor
+	after, page := cursor, 1
+	var runErr error
+	for range wooMaxPagesPerRun {
+		res, err := c.opts.REST.ListOrders(ctx, creds, WooOrderQuery{ModifiedAfter: after.Add(-wooReconcileOverlap), Page: page, PerPage: wooOrdersPerPage})
+		if err != nil {
+			runErr = fmt.Errorf("list orders: %w", err)
+			break
+		}
+		var last time.Time
+		for _, o := range res.Orders {
+			ok, err := c.queueOrder(ctx, m, o)
+			if err != nil {
+				runErr = err
+				break
+			}
+			if ok {
+				queued++
+			}
+			if t, err := time.Parse(wooGMTLayout, o.DateModifiedGMT); err == nil {
+				last = t
+				if t.After(newest) {
+					newest = t
+				}
+			}
+		}
+		if runErr != nil || len(res.Orders) < wooOrdersPerPage || (res.TotalPages > 0 && page >= res.TotalPages) {
+			break
+		}
+		// Keyset paging: pages numbered from a moving "after" skip nothing
+		// when an order is modified while we read. Only a page that did
+		// not get past its own start needs the next page number.
+		if last.After(after) {
+			after, page = last, 1
+		} else {
+			page++
+		}
+	}
+	if newest.After(now) {
+		newest = now // a store clock ahead of ours must not skip our future
+	}
+	if newest.After(cursor) || raw != cursor.Format(wooGMTLayout) {
+		if err := s.store.MapSet(ctx, m.ID, wooMapSync, map[string]string{wooSyncOrders: newest.Format(wooGMTLayout)}); err != nil {
+			return queued, errors.Join(runErr, err)
+		}
+	}
+	if queued > 0 {
+		s.log.Info("woocommerce orders reconciled", "merchant", m.ID, "queued", queued)
+		if s.wake != nil {
+			s.wake()
+		}
+	}
+	return queued, runErr
+}
+
+// queueOrder queues one listed order as an order.updated webhook; false
+// when the same order state was queued before.
+func (c *WooConnector) queueOrder(ctx context.Context, m Merchant, o WooOrder) (bool, error) {
+	s := c.svc
+	now := s.now()
+	in := WooCommerceWebhook{MerchantID: m.ID, Topic: "order.updated", WebhookID: "reconcile", Body: o.Body}
+	payload, err := WebhookEnvelope{
+		Platform: PlatformWooCommerce, Topic: in.Topic, WebhookID: in.WebhookID, ReceivedAt: now.UTC(), Body: o.Body,
+	}.encode()
+	if err != nil {
+		return false, err
+	}
+	job := Job{ID: NewID(now), Merchant: m.ID, Kind: JobWooCommerceWebhook, Payload: payload, CreatedAt: now}
+	state, err := s.store.ClaimAndEnqueue(ctx, wooDedupeKey(in), webhookDoneTTL, job)
+	if err != nil {
+		return false, fmt.Errorf("queue reconciled order %d: %w", o.ID, err)
+	}
+	return state == ClaimNew, nil
+}
+
+// note leaves a note for the merchant, under the time it was written.
+func (c *WooConnector) note(ctx context.Context, merchantID, text string) {
+	s := c.svc
+	at := s.now().UTC().Format(time.RFC3339Nano)
+	field := at
+	for i := 2; i <= 9; i++ {
+		if _, err := s.store.MapGet(ctx, merchantID, wooMapNotes, field); err != nil {
+			break // free (or unreadable: write anyway)
+		}
+		field = fmt.Sprintf("%s #%d", at, i) // two notes in one instant
+	}
+	if err := s.store.MapSet(ctx, merchantID, wooMapNotes, map[string]string{field: text}); err != nil {
+		s.log.Warn("writing a merchant note failed", "merchant", merchantID, "err", err)
+	}
+}
+
+// noteOnce notes a failure unless the same one was the last noted.
+func (c *WooConnector) noteOnce(ctx context.Context, merchantID, text string) {
+	s := c.svc
+	if last, err := s.store.MapGet(ctx, merchantID, wooMapSync, wooSyncLastError); err == nil && last == text {
+		return
+	}
+	c.note(ctx, merchantID, text)
+	if err := s.store.MapSet(ctx, merchantID, wooMapSync, map[string]string{wooSyncLastError: text}); err != nil {
+		s.log.Warn("recording the woocommerce error failed", "merchant", merchantID, "err", err)
+	}
+}
+
+// validWooWebhookSecret tells a secret we generated from one set by hand.
+// WooCommerce signs with the secret after entity-decoding it, and its admin
+// screen mangles symbols (§1.4): ours are letters and digits only.
+func validWooWebhookSecret(s string) bool {
+	if len(s) < 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// wooRandomSecret returns 52 letters and digits (256 bits) from
+// crypto/rand.
+func wooRandomSecret() string { return rand.Text() + rand.Text() }

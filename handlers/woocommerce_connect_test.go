@@ -1,0 +1,161 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/app"
+)
+
+const wooConnectAppURL = "https://bridge.example.com"
+
+type wooConnectEnv struct {
+	e     *echo.Echo
+	store app.Store
+	svc   *app.Service
+	mu    sync.Mutex
+	now   time.Time
+}
+
+func (w *wooConnectEnv) clock() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.now
+}
+
+func (w *wooConnectEnv) advance(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.now = w.now.Add(d)
+}
+
+// newWooConnectEnv wires the routes as main does, with the production URL
+// rule (ALLOW_INSECURE_OUTBOUND off).
+func newWooConnectEnv(t *testing.T) *wooConnectEnv {
+	t.Helper()
+	env := &wooConnectEnv{store: newEmbeddedStore(t), now: time.Now().UTC().Truncate(time.Second)}
+	keyring, err := app.NewKeyring(testSecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	env.svc = app.NewService(app.ServiceOptions{Store: env.store, Keyring: keyring, Logger: log, Now: env.clock})
+	woo := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: wooConnectAppURL, CheckURL: adapters.CheckURL})
+	metrics := NewMetrics(env.store, log)
+	env.e = NewEcho(log, metrics)
+	New(Options{Service: env.svc, WooConnect: woo, AppURL: wooConnectAppURL, Store: env.store, Metrics: metrics, Logger: log}).Register(env.e)
+	return env
+}
+
+// connectToken follows GET /woocommerce/connect and returns the user_id
+// WooCommerce would echo.
+func (w *wooConnectEnv) connectToken(t *testing.T, storeURL string) string {
+	t.Helper()
+	rec := serve(w.e, httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil))
+	if rec.Code != http.StatusFound {
+		t.Fatalf("GET /woocommerce/connect = %d %s; want 302", rec.Code, rec.Body)
+	}
+	loc, err := url.Parse(rec.Header().Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc.Query().Get("user_id")
+}
+
+func TestWooConnectRedirect(t *testing.T) {
+	env := newWooConnectEnv(t)
+	cases := []struct {
+		name, storeURL string
+		wantStatus     int
+		wantLocation   string
+		wantField      string
+	}{
+		{"https store", "https://shop.chai-point.in", 302, "https://shop.chai-point.in/wc-auth/v1/authorize?", ""},
+		{"no scheme", "shop.chai-point.in/", 302, "https://shop.chai-point.in/wc-auth/v1/authorize?", ""},
+		{"plain http", "http://shop.chai-point.in", 422, "", "store_url"},
+		{"loopback", "https://127.0.0.1", 422, "", "store_url"},
+		{"private network", "https://10.0.0.8:8443", 422, "", "store_url"},
+		{"localhost", "https://localhost", 422, "", "store_url"},
+		{"missing", "", 422, "", "store_url"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := serve(env.e, httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(tc.storeURL), nil))
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("GET /woocommerce/connect?store_url=%s = %d %s; want %d", tc.storeURL, rec.Code, rec.Body, tc.wantStatus)
+			}
+			if tc.wantStatus == 302 {
+				loc := rec.Header().Get("Location")
+				u, _ := url.Parse(loc)
+				q := u.Query()
+				if !strings.HasPrefix(loc, tc.wantLocation) || q.Get("callback_url") != wooConnectAppURL+"/woocommerce/callback" ||
+					q.Get("scope") != "read_write" || q.Get("app_name") != "storebridge" || strings.Count(q.Get("user_id"), ".") != 2 {
+					t.Errorf("Location = %s; want %s… with the callback, read_write and a JWT user_id", loc, tc.wantLocation)
+				}
+				return
+			}
+			var body errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Fields[tc.wantField] == "" {
+				t.Errorf("body = %s; want a reason for %s", rec.Body, tc.wantField)
+			}
+		})
+	}
+}
+
+func callbackRequest(token, perms string) *http.Request {
+	body := `{"key_id":41,"user_id":"` + token + `","consumer_key":"ck_0a1b2c3d4e5f60718293a4b5c6d7e8f901234567","consumer_secret":"cs_89abcdef0123456789abcdef0123456789abcdef","key_permissions":"` + perms + `"}`
+	req := httptest.NewRequest(http.MethodPost, "/woocommerce/callback", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json;charset=UTF-8") // as WooCommerce sends it
+	return req
+}
+
+func TestWooCallback(t *testing.T) {
+	env := newWooConnectEnv(t)
+	ctx := context.Background()
+	expired := env.connectToken(t, "https://old.chai-point.in")
+	env.advance(app.WooConnectTokenTTL + time.Minute)
+	good := env.connectToken(t, "https://shop.chai-point.in")
+	readOnly := env.connectToken(t, "https://shop.chai-point.in")
+
+	cases := []struct {
+		name       string
+		req        *http.Request
+		wantStatus int
+	}{
+		{"bad token", callbackRequest("eyJhbGciOiJIUzI1NiJ9.e30.bad", "read_write"), 401},
+		{"expired token", callbackRequest(expired, "read_write"), 401},
+		{"read only key", callbackRequest(readOnly, "read"), 422},
+		{"not json", httptest.NewRequest(http.MethodPost, "/woocommerce/callback", strings.NewReader("key_id=1")), 400},
+		{"good", callbackRequest(good, "read_write"), 200},
+		{"replayed", callbackRequest(good, "read_write"), 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := serve(env.e, tc.req)
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("POST /woocommerce/callback = %d %s; want exactly %d", rec.Code, rec.Body, tc.wantStatus)
+			}
+		})
+	}
+	m, err := env.store.MerchantByDomain(ctx, app.PlatformWooCommerce, "shop.chai-point.in")
+	if err != nil {
+		t.Fatalf("after the callback, MerchantByDomain() = %v", err)
+	}
+	ck, err := env.svc.MerchantSecret(m, "consumer_key")
+	if err != nil || ck != "ck_0a1b2c3d4e5f60718293a4b5c6d7e8f901234567" || strings.Contains(string(m.Secrets["consumer_secret"]), "89abcdef") {
+		t.Errorf("stored key = %q, %v; want the posted key, sealed", ck, err)
+	}
+	if _, err := env.store.MerchantByDomain(ctx, app.PlatformWooCommerce, "old.chai-point.in"); err == nil {
+		t.Error("an expired token created a merchant")
+	}
+}
