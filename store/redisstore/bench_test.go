@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,7 +50,15 @@ func BenchmarkClaimAndEnqueue(b *testing.B) {
 
 // BenchmarkClaimAck claims batches of 32 jobs spread over 16 merchants and
 // acks each; the jobs are enqueued with the timer stopped.
-func BenchmarkClaimAck(b *testing.B) {
+func BenchmarkClaimAck(b *testing.B) { benchClaimAck(b, nil) }
+
+// BenchmarkClaimAck4KB is BenchmarkClaimAck with a 4 KB payload per job, a
+// large webhook body.
+func BenchmarkClaimAck4KB(b *testing.B) {
+	benchClaimAck(b, []byte(strings.Repeat(`{"line_items":[{"title":"Kurta"}]}`, 4096/34)))
+}
+
+func benchClaimAck(b *testing.B, payload []byte) {
 	ctx := context.Background()
 	s, _ := newTestStore(b, nil)
 	const batch = 32
@@ -56,7 +66,11 @@ func BenchmarkClaimAck(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		for i := range batch {
-			if err := s.Enqueue(ctx, newJob(benchMerchant(i), "", time.Time{})); err != nil {
+			j := newJob(benchMerchant(i), "", time.Time{})
+			if payload != nil {
+				j.Payload = payload
+			}
+			if err := s.Enqueue(ctx, j); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -95,4 +109,59 @@ func BenchmarkThrottle(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkClaimAckManyMerchants is the steady state of a busy service: 200
+// merchants with one to three due jobs each, drained by 4 claimers at once
+// taking batches of 32 and acking every job. Each iteration enqueues the
+// jobs with the timer stopped, then times the drain.
+func BenchmarkClaimAckManyMerchants(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newTestStore(b, nil)
+	const merchants, claimers, batch = 200, 4, 32
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		total := 0
+		for m := range merchants {
+			for range 1 + (m+n)%3 {
+				if err := s.Enqueue(ctx, newJob(fmt.Sprintf("m-many-%03d", m), "", time.Time{})); err != nil {
+					b.Fatal(err)
+				}
+				total++
+			}
+		}
+		b.StartTimer()
+		var claimed atomic.Int64
+		deadline := time.Now().Add(30 * time.Second)
+		var wg sync.WaitGroup
+		for range claimers {
+			wg.Go(func() {
+				for claimed.Load() < int64(total) {
+					if time.Now().After(deadline) {
+						b.Errorf("drained %d of %d jobs in 30s", claimed.Load(), total)
+						return
+					}
+					jobs, err := s.ClaimJobs(ctx, time.Minute, batch)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					for _, j := range jobs {
+						if err := s.Ack(ctx, j); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+					claimed.Add(int64(len(jobs)))
+				}
+			})
+		}
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+		n += total
+	}
+	reportJobs(b, n)
 }

@@ -15,6 +15,7 @@ import "time"
 //	m:{id}:q:due                 ZSET job id → due ms (ready and scheduled)
 //	m:{id}:q:lease               ZSET job id → lease expiry ms
 //	m:{id}:q:jobs                HASH job id → job record (JSON), dead ones included
+//	m:{id}:q:payload             HASH job id → job payload, raw; only non-empty ones
 //	m:{id}:q:dead                ZSET job id → buried ms
 //	m:{id}:q:keys                HASH job key → job id, live jobs only
 //	m:{id}:dlv:rec:<id>          delivery record (JSON)
@@ -60,17 +61,18 @@ func (k keys) idempotency(merchant, key string) string { return k.merchant(merch
 
 // queueKeys are one merchant's queue structures.
 type queueKeys struct {
-	due, lease, jobs, dead, keys string
+	due, lease, jobs, payload, dead, keys string
 }
 
 func (k keys) queue(merchant string) queueKeys {
 	base := k.merchant(merchant) + "q:"
 	return queueKeys{
-		due:   base + "due",
-		lease: base + "lease",
-		jobs:  base + "jobs",
-		dead:  base + "dead",
-		keys:  base + "keys",
+		due:     base + "due",
+		lease:   base + "lease",
+		jobs:    base + "jobs",
+		payload: base + "payload",
+		dead:    base + "dead",
+		keys:    base + "keys",
 	}
 }
 

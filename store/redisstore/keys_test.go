@@ -137,7 +137,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 	if len(keys) == 0 {
 		t.Fatal("SCAN after the workload found no keys")
 	}
-	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|throttle:.+|stats:\d{4}-\d\d-\d\d)$`)
+	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|payload|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|throttle:.+|stats:\d{4}-\d\d-\d\d)$`)
 	globalKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(merchants|idx:domain:shopify:.+|idx:apikey:.+|\{queue\}:(merchants|known))$`)
 	tagged := map[string]bool{}
 	for _, key := range keys {
@@ -196,24 +196,33 @@ func (c *slotChecker) DialHook(next redis.DialHook) redis.DialHook { return next
 
 func (c *slotChecker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name == "eval" || name == "evalsha" {
-			args := cmd.Args()
-			n := args[2].(int)
-			keys := make([]string, n)
-			for i := range n {
-				keys[i] = args[3+i].(string)
-			}
-			c.mu.Lock()
-			c.scripts++
-			c.mu.Unlock()
-			c.check(name, keys)
-		}
+		c.checkScript(cmd)
 		return next(ctx, cmd)
+	}
+}
+
+// checkScript checks the keys of cmd when it runs a script, alone or in a
+// pipeline.
+func (c *slotChecker) checkScript(cmd redis.Cmder) {
+	if name := cmd.Name(); name == "eval" || name == "evalsha" {
+		args := cmd.Args()
+		n := args[2].(int)
+		keys := make([]string, n)
+		for i := range n {
+			keys[i] = args[3+i].(string)
+		}
+		c.mu.Lock()
+		c.scripts++
+		c.mu.Unlock()
+		c.check(name, keys)
 	}
 }
 
 func (c *slotChecker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.checkScript(cmd)
+		}
 		if len(cmds) > 2 && cmds[0].Name() == "multi" {
 			var keys []string
 			for _, cmd := range cmds[1 : len(cmds)-1] {

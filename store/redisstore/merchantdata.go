@@ -144,9 +144,10 @@ func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, w
 }
 
 // DropJobs removes the merchant's waiting jobs (due and scheduled) with
-// their records and keys, in batches of one script each. Leased and dead
-// jobs stay. The merchant's score in the queue index is left: the next
-// claim that picks the merchant finds nothing due and settles the score.
+// their records, payloads and keys, in batches of one script each. Leased
+// and dead jobs stay. The merchant's score in the queue index is left: the
+// next claim that picks the merchant finds nothing due and settles the
+// score.
 func (s *Store) DropJobs(ctx context.Context, merchant string) (int, error) {
 	if err := requireID("merchant", merchant); err != nil {
 		return 0, err
@@ -154,7 +155,7 @@ func (s *Store) DropJobs(ctx context.Context, merchant string) (int, error) {
 	q := s.keys.queue(merchant)
 	total := 0
 	for {
-		n, err := s.scripts.dropJobs.Run(ctx, s.rdb, []string{q.due, q.jobs, q.keys}, dropJobsBatch).Int()
+		n, err := s.scripts.dropJobs.Run(ctx, s.rdb, []string{q.due, q.jobs, q.keys, q.payload}, dropJobsBatch).Int()
 		if err != nil {
 			return total, wrap("drop jobs", err)
 		}

@@ -1,9 +1,11 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -22,14 +24,17 @@ const (
 	maxListLimit     = 500
 )
 
-// jobRecord is a job as stored. The claim scripts change attempt, lease,
+// jobRecord is a job as stored, without its payload, which is kept raw in
+// the merchant's q:payload hash. The claim scripts change attempt, lease,
 // last_error and due_at in place, so those names are shared with scripts.go.
 type jobRecord struct {
-	ID          string    `json:"id"`
-	Merchant    string    `json:"merchant"`
-	Kind        string    `json:"kind"`
-	Key         string    `json:"key"`
-	Payload     []byte    `json:"payload"`
+	ID       string `json:"id"`
+	Merchant string `json:"merchant"`
+	Kind     string `json:"kind"`
+	Key      string `json:"key"`
+	// Payload is only read: records written before payloads moved to
+	// q:payload carry it here (base64); new records leave it out.
+	Payload     []byte    `json:"payload,omitempty"`
 	Attempt     int       `json:"attempt"`
 	MaxAttempts int       `json:"max_attempts"`
 	DueAt       time.Time `json:"due_at"`
@@ -38,10 +43,15 @@ type jobRecord struct {
 	Lease       string    `json:"lease"`
 }
 
-func decodeJob(raw string) (app.Job, error) {
+// decodeJob decodes a record and joins its payload, as Redis answered it: a
+// string, or nil when the job has none stored apart.
+func decodeJob(raw string, payload any) (app.Job, error) {
 	var r jobRecord
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return app.Job{}, fmt.Errorf("decode job: %w", err)
+	}
+	if p, ok := payload.(string); ok {
+		r.Payload = []byte(p)
 	}
 	return app.Job{
 		ID: r.ID, Merchant: r.Merchant, Kind: r.Kind, Key: r.Key, Payload: r.Payload,
@@ -50,8 +60,8 @@ func decodeJob(raw string) (app.Job, error) {
 	}, nil
 }
 
-// newJob validates job and encodes it as first stored: due now when DueAt
-// is zero, no lease.
+// newJob validates job and encodes its record as first stored: due now
+// when DueAt is zero, no lease, no payload (stored apart, raw).
 func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, err error) {
 	if err := requireID("merchant", job.Merchant); err != nil {
 		return nil, 0, err
@@ -67,7 +77,7 @@ func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, err error) {
 		job.CreatedAt = now
 	}
 	raw, err = json.Marshal(jobRecord{
-		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key, Payload: job.Payload,
+		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
 		LastError: job.LastError,
 	})
@@ -77,8 +87,19 @@ func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, err error) {
 	return raw, msOf(job.DueAt), nil
 }
 
-// Enqueue stores job. The job is written on the merchant's slot first, then
-// the merchant's score in the global index is lowered to its due time.
+// Results of the enqueue and retry scripts (claimAndEnqueue answers
+// claimNewCovered for the second).
+const (
+	enqueueTaken   = 0 // the id or the live key is taken, nothing written
+	enqueueEarlier = 1 // the job is the merchant's earliest work: lower the index
+	enqueueCovered = 2 // an element at or before it covers it: leave the index
+
+	claimNewCovered = 4
+)
+
+// Enqueue stores job. The job is written on the merchant's slot first, then,
+// when it became the merchant's earliest work, the merchant's score in the
+// global index is lowered to its due time.
 func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
 	raw, due, err := s.newJob(job)
 	if err != nil {
@@ -88,14 +109,17 @@ func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
 		return wrap("enqueue", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	ok, err := s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys}, job.ID, raw, due, job.Key).Int()
+	res, err := s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease, q.payload},
+		job.ID, raw, due, job.Key, job.Payload).Int()
 	if err != nil {
 		return wrap("enqueue", err)
 	}
-	if ok == 0 {
+	if res == enqueueTaken {
 		return fmt.Errorf("redisstore: enqueue %s: id or key taken: %w", job.ID, app.ErrConflict)
 	}
-	s.lowerIndex(ctx, job.Merchant, due)
+	if res == enqueueEarlier {
+		s.lowerIndex(ctx, job.Merchant, due)
+	}
 	return nil
 }
 
@@ -113,15 +137,18 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 		return 0, wrap("claim and enqueue", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	keys := []string{q.jobs, q.due, q.keys, s.keys.idempotency(job.Merchant, key)}
-	state, err := s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys, job.ID, raw, due, job.Key, positiveMS(doneTTL)).Int()
+	keys := []string{q.jobs, q.due, q.keys, q.lease, q.payload, s.keys.idempotency(job.Merchant, key)}
+	state, err := s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys,
+		job.ID, raw, due, job.Key, job.Payload, positiveMS(doneTTL)).Int()
 	if err != nil {
 		return 0, wrap("claim and enqueue", err)
 	}
-	if state == 0 {
+	switch state {
+	case enqueueTaken:
 		return 0, fmt.Errorf("redisstore: claim and enqueue %s: id or key taken: %w", job.ID, app.ErrConflict)
-	}
-	if app.ClaimState(state) == app.ClaimNew {
+	case claimNewCovered:
+		return app.ClaimNew, nil
+	case int(app.ClaimNew):
 		s.lowerIndex(ctx, job.Merchant, due)
 	}
 	return app.ClaimState(state), nil
@@ -141,15 +168,42 @@ func (s *Store) noteMerchant(ctx context.Context, merchant string) error {
 }
 
 // lowerIndex lowers the merchant's score in the global index to at (adding
-// it when absent). It runs after a job became due on the merchant's slot.
-// Its error is not returned: the job is already stored, and SweepIndex
-// restores a score that a failure here left too high.
+// it when absent). It runs after a job became the merchant's earliest work
+// on the merchant's slot. Its error is not returned: the job is already
+// stored, and SweepIndex restores a score that a failure here left too high.
+//
+// An enqueue or retry whose job did not become the merchant's earliest work
+// skips it: the script saw an element (a due time or a lease expiry) at or
+// before the job's due time, and the index already covers that element, so
+// it covers the job too. The index protocol: only a claimer's raise
+// (settleIndexes) moves a score up, and every raise is followed by a
+// re-check that reads the merchant's sets after the raise and lowers the
+// score to the earliest time it finds. Follow the elements a skipping job
+// relied on back: each existed until the next one in the chain was written,
+// and the first one lowered the index itself; a job's time only grows
+// after it is written (claimed, extended). So if no raise came after the
+// first element was written, its ZADD LT holds the score at or below our
+// due time; and if one did, the last raise's re-check read the sets while
+// some element of the chain (or the job itself) existed, all at or before
+// our due time, and lowered the score to at most that. Either way the
+// score ends at or below the job's due time, as if it had done the ZADD LT.
 func (s *Store) lowerIndex(ctx context.Context, merchant string, at int64) {
 	s.rdb.ZAddLT(ctx, s.keys.queueIndex(), redis.Z{Score: float64(at), Member: merchant})
 }
 
-// ClaimJobs leases up to max due jobs, taking merchants with due work in a
-// random order, an even share from each.
+// claimCall is one merchant's claim script in a ClaimJobs round.
+type claimCall struct {
+	merchant string
+	want     int
+}
+
+// ClaimJobs leases up to limit due jobs. It reads up to claimCandidates
+// merchants whose index score is due and takes them in a random order,
+// giving each a share of the batch; merchants that filled their share and
+// may hold more share what is left in further rounds, after the merchants
+// not reached yet, so one merchant cannot take the batch while others wait.
+// Each round runs the claim scripts of all its merchants in one pipeline;
+// then the index is settled for all of them at once (settleIndexes).
 func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) ([]app.Job, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -158,6 +212,7 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 		return nil, app.Invalid("lease", fmt.Sprintf("must be positive, got %s", lease))
 	}
 	now := msOf(s.now())
+	expiry := now + positiveMS(lease)
 	candidates, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
 		Key: s.keys.queueIndex(), Start: "-inf", Stop: strconv.FormatInt(now, 10),
 		ByScore: true, Count: claimCandidates,
@@ -167,95 +222,223 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 	}
 	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
 
-	var jobs []app.Job
-	for len(candidates) > 0 && len(jobs) < limit {
-		share := max(1, (limit-len(jobs))/len(candidates))
-		var more []string // merchants that filled their share and may have more
-		for _, merchant := range candidates {
-			want := min(share, limit-len(jobs))
-			if want == 0 {
+	var (
+		jobs   []app.Job
+		next   = make(map[string]string, len(candidates)) // merchant → earliest after its last claim
+		order  []string                                   // the merchants of next, in turn
+		failed error
+	)
+	round := candidates
+	for len(round) > 0 && len(jobs) < limit && failed == nil {
+		left := limit - len(jobs)
+		share := max(1, left/len(round))
+		calls := make([]claimCall, 0, min(len(round), left))
+		for _, merchant := range round {
+			if left == 0 {
 				break
 			}
-			got, err := s.claimFrom(ctx, merchant, now, lease, want)
+			want := min(share, left)
+			left -= want
+			calls = append(calls, claimCall{merchant: merchant, want: want})
+		}
+		// The merchants not reached come first next round; then those
+		// that filled their share and may have more.
+		round = append([]string(nil), round[len(calls):]...)
+		for i, cmd := range s.runClaims(ctx, calls, now, expiry) {
+			merchant := calls[i].merchant
+			got, earliest, err := claimed(merchant, cmd)
 			if err != nil {
-				if len(jobs) > 0 {
-					// Those are leased already; hand them out. The failure
-					// will show again on the next call.
-					return jobs, nil
-				}
-				return nil, err
+				// Jobs the failed scripts leased come back when the lease
+				// runs out; a record that does not decode is a bug to
+				// see, not skip.
+				failed = cmp.Or(failed, err)
+				continue
 			}
 			jobs = append(jobs, got...)
-			if len(got) == want {
-				more = append(more, merchant)
+			if _, ok := next[merchant]; !ok {
+				order = append(order, merchant)
+			}
+			next[merchant] = earliest
+			if len(got) == calls[i].want {
+				round = append(round, merchant)
 			}
 		}
-		candidates = more
 	}
+	if err := s.settleIndexes(ctx, now, order, next); err != nil && len(jobs) == 0 {
+		return nil, err
+	}
+	if failed != nil && len(jobs) == 0 {
+		return nil, failed
+	}
+	// Jobs leased before a failure are handed out; the failure will show
+	// again on the next call, and SweepIndex repairs what the settling
+	// left out.
 	return jobs, nil
 }
 
-// claimFrom leases up to want due jobs of one merchant, then settles the
-// merchant's score in the index.
-func (s *Store) claimFrom(ctx context.Context, merchant string, now int64, lease time.Duration, want int) ([]app.Job, error) {
-	q := s.keys.queue(merchant)
-	res, err := s.scripts.claim.Run(ctx, s.rdb, []string{q.due, q.lease, q.jobs},
-		now, now+positiveMS(lease), want, newToken()).StringSlice()
-	if err != nil {
-		return nil, wrap("claim jobs", err)
+// runClaims runs the claim script of every call in one pipeline.
+func (s *Store) runClaims(ctx context.Context, calls []claimCall, now, expiry int64) []*redis.Cmd {
+	token := newToken()
+	scriptCalls := make([]scriptCall, len(calls))
+	for i, c := range calls {
+		q := s.keys.queue(c.merchant)
+		scriptCalls[i] = scriptCall{
+			keys: []string{q.due, q.lease, q.jobs, q.payload},
+			// One token per call; the script appends the job's place, so
+			// the prefix must differ between merchants and rounds.
+			args: []any{now, expiry, c.want, token + "." + strconv.Itoa(i)},
+		}
 	}
-	jobs := make([]app.Job, 0, len(res)-1)
-	for _, raw := range res[1:] {
-		job, err := decodeJob(raw)
+	return s.evalAll(ctx, s.scripts.claim, scriptCalls)
+}
+
+// claimed decodes a claim script's answer: the jobs leased and the
+// merchant's earliest time after the claim ("" for none).
+func claimed(merchant string, cmd *redis.Cmd) ([]app.Job, string, error) {
+	res, err := cmd.Slice()
+	if err != nil {
+		return nil, "", wrap("claim jobs", err)
+	}
+	if len(res)%2 != 1 {
+		return nil, "", fmt.Errorf("redisstore: claim jobs: merchant %s: %d values in the answer", merchant, len(res))
+	}
+	earliest, _ := res[0].(string)
+	jobs := make([]app.Job, 0, len(res)/2)
+	for i := 1; i < len(res); i += 2 {
+		raw, _ := res[i].(string)
+		job, err := decodeJob(raw, res[i+1])
 		if err != nil {
-			// The job is leased and will come back when the lease runs
-			// out; a record that does not decode is a bug to see, not skip.
-			return nil, fmt.Errorf("redisstore: claim jobs: merchant %s: %w", merchant, err)
+			return nil, "", fmt.Errorf("redisstore: claim jobs: merchant %s: %w", merchant, err)
 		}
 		jobs = append(jobs, job)
 	}
-	if err := s.settleIndex(ctx, merchant, res[0]); err != nil {
-		if len(jobs) > 0 {
-			return jobs, nil // SweepIndex repairs the score
-		}
-		return nil, err
-	}
-	return jobs, nil
+	return jobs, earliest, nil
 }
 
-// settleIndex sets the merchant's index score to next (its earliest time as
-// the claim script saw it, "" for none), which may raise the score or
-// remove the merchant. An enqueue that ran after the script may have
-// lowered the score meanwhile and been overwritten, so the earliest time is
-// read again after the write and put back with ZADD LT. Enqueues write the
-// job first and lower the score second; this raises first and re-reads
-// second; so every job is covered by one side or the other.
+// settleIndex settles one merchant's index score after a claim that left
+// it with earliest time next ("" for none); see settleIndexes.
 func (s *Store) settleIndex(ctx context.Context, merchant, next string) error {
+	return s.settleIndexes(ctx, math.MinInt64, []string{merchant}, map[string]string{merchant: next})
+}
+
+// settleIndexes sets each merchant's index score to next[merchant] (its
+// earliest time as its last claim script saw it, "" for none), which may
+// raise the score or remove the merchant, in one pipeline for all of them.
+// An enqueue that ran after a script may have lowered the score meanwhile
+// and been overwritten, so the earliest times are read again after all the
+// writes and put back with ZADD LT (lowerToEarliest). Enqueues write the job
+// first and lower the score second; this raises first and re-reads second;
+// so every job is covered by one side or the other. Raising every merchant
+// before re-reading any keeps that order for each.
+//
+// A merchant whose earliest time is at or before now still has due work:
+// its score, at or below that time since the script (see lowerIndex), is
+// left alone, and nothing is raised that would need a re-check.
+func (s *Store) settleIndexes(ctx context.Context, now int64, merchants []string, next map[string]string) error {
 	index := s.keys.queueIndex()
-	var err error
-	if next == "" {
-		err = s.rdb.ZRem(ctx, index, merchant).Err()
-	} else {
-		err = s.rdb.ZAdd(ctx, index, redis.Z{Score: parseMS(next), Member: merchant}).Err()
+	raised := make([]string, 0, len(merchants))
+	raisedTo := make([]string, 0, len(merchants))
+	pipe := s.rdb.Pipeline()
+	for _, merchant := range merchants {
+		e := next[merchant]
+		if e == "" {
+			pipe.ZRem(ctx, index, merchant)
+		} else if ms := parseMS(e); ms > float64(now) {
+			pipe.ZAdd(ctx, index, redis.Z{Score: ms, Member: merchant})
+		} else {
+			continue
+		}
+		raised = append(raised, merchant)
+		raisedTo = append(raisedTo, e)
 	}
-	if err != nil {
-		return wrap("claim jobs: index", err)
+	if len(raised) == 0 {
+		return nil
 	}
-	return s.recheckIndex(ctx, merchant)
+	// A raise that failed may still have been applied; every merchant is
+	// re-read, which can only lower its score.
+	_, raiseErr := pipe.Exec(ctx)
+	err := s.lowerToEarliest(ctx, raised, raisedTo)
+	return wrap("claim jobs: index", cmp.Or(raiseErr, err))
 }
 
 // recheckIndex lowers the merchant's index score to its earliest time now.
 func (s *Store) recheckIndex(ctx context.Context, merchant string) error {
-	q := s.keys.queue(merchant)
-	earliest, err := s.scripts.earliest.Run(ctx, s.rdb, []string{q.due, q.lease}).Text()
-	if err != nil {
-		return wrap("index", err)
+	return wrap("index", s.lowerToEarliest(ctx, []string{merchant}, nil))
+}
+
+// lowerToEarliest reads the earliest time of each merchant (one pipeline)
+// and lowers its index score to it with ZADD LT (a second pipeline).
+// raisedTo, when not nil, holds the score each merchant was just raised to
+// ("" for removed): a merchant whose earliest time is still at or after it
+// needs nothing, as the raise left its score at or below every time it has
+// now, and a later raise is followed by its own re-check.
+func (s *Store) lowerToEarliest(ctx context.Context, merchants, raisedTo []string) error {
+	calls := make([]scriptCall, len(merchants))
+	for i, merchant := range merchants {
+		q := s.keys.queue(merchant)
+		calls[i] = scriptCall{keys: []string{q.due, q.lease}}
 	}
-	if earliest == "" {
-		return nil
+	var first error
+	index := s.keys.queueIndex()
+	pipe := s.rdb.Pipeline()
+	for i, cmd := range s.evalAll(ctx, s.scripts.earliest, calls) {
+		earliest, err := cmd.Text()
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		if earliest == "" {
+			continue
+		}
+		ms := parseMS(earliest)
+		if raisedTo != nil && raisedTo[i] != "" && ms >= parseMS(raisedTo[i]) {
+			continue
+		}
+		pipe.ZAddLT(ctx, index, redis.Z{Score: ms, Member: merchants[i]})
 	}
-	err = s.rdb.ZAddLT(ctx, s.keys.queueIndex(), redis.Z{Score: parseMS(earliest), Member: merchant}).Err()
-	return wrap("index", err)
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			first = cmp.Or(first, err)
+		}
+	}
+	return first
+}
+
+// scriptCall is one run of a script in a pipeline.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// evalAll runs script once for each call, all in one pipeline, by EVALSHA.
+// Calls the server answers NOSCRIPT (its script cache was flushed, or it
+// restarted) did not run; they run again, in a second pipeline, by EVAL,
+// which also caches the script for the next time. Errors are the
+// commands'.
+func (s *Store) evalAll(ctx context.Context, script *redis.Script, calls []scriptCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	if len(calls) == 0 {
+		return cmds
+	}
+	pipe := s.rdb.Pipeline()
+	for i, c := range calls {
+		cmds[i] = script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx) // read per command
+	var again []int
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		pipe := s.rdb.Pipeline()
+		for _, i := range again {
+			cmds[i] = script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	return cmds
 }
 
 func parseMS(s string) float64 {
@@ -266,6 +449,9 @@ func parseMS(s string) float64 {
 	return float64(ms)
 }
 
+// sweepBatch bounds the merchants one SweepIndex pipeline reads.
+const sweepBatch = 256
+
 // SweepIndex lowers the index score of every merchant that ever had a job
 // to its earliest time, repairing what a crash between an enqueue's script
 // and its index update left out. It only lowers scores, so it cannot race
@@ -275,28 +461,31 @@ func (s *Store) SweepIndex(ctx context.Context) error {
 	if err != nil {
 		return wrap("sweep index", err)
 	}
-	for _, merchant := range merchants {
-		if err := s.recheckIndex(ctx, merchant); err != nil {
-			return fmt.Errorf("redisstore: sweep index: merchant %s: %w", merchant, err)
+	for len(merchants) > 0 {
+		n := min(len(merchants), sweepBatch)
+		if err := s.lowerToEarliest(ctx, merchants[:n], nil); err != nil {
+			return wrap("sweep index", err)
 		}
+		merchants = merchants[n:]
 	}
 	return nil
 }
 
-// settle runs one of the lease-checked scripts (ack, extend, retry, bury).
-func (s *Store) settle(ctx context.Context, op string, script *redis.Script, job app.Job, keys []string, args ...any) error {
+// settle runs one of the lease-checked scripts (ack, extend, retry, bury)
+// and answers the script's result, which is not 0.
+func (s *Store) settle(ctx context.Context, op string, script *redis.Script, job app.Job, keys []string, args ...any) (int, error) {
 	if err := requireID("merchant", job.Merchant); err != nil {
-		return err
+		return 0, err
 	}
 	args = append([]any{job.ID, job.Lease, msOf(s.now())}, args...)
-	ok, err := script.Run(ctx, s.rdb, keys, args...).Int()
+	res, err := script.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
-		return wrap(op, err)
+		return 0, wrap(op, err)
 	}
-	if ok == 0 {
-		return fmt.Errorf("redisstore: %s %s: %w", op, job.ID, app.ErrLeaseLost)
+	if res == 0 {
+		return 0, fmt.Errorf("redisstore: %s %s: %w", op, job.ID, app.ErrLeaseLost)
 	}
-	return nil
+	return res, nil
 }
 
 // Extend pushes the lease of a held job to now+lease.
@@ -305,34 +494,40 @@ func (s *Store) Extend(ctx context.Context, job app.Job, lease time.Duration) er
 		return app.Invalid("lease", fmt.Sprintf("must be positive, got %s", lease))
 	}
 	q := s.keys.queue(job.Merchant)
-	return s.settle(ctx, "extend", s.scripts.extend, job, []string{q.lease, q.jobs}, msOf(s.now())+positiveMS(lease))
+	_, err := s.settle(ctx, "extend", s.scripts.extend, job, []string{q.lease, q.jobs}, msOf(s.now())+positiveMS(lease))
+	return err
 }
 
 // Ack removes a finished job.
 func (s *Store) Ack(ctx context.Context, job app.Job) error {
 	q := s.keys.queue(job.Merchant)
-	return s.settle(ctx, "ack", s.scripts.ack, job, []string{q.lease, q.jobs, q.keys})
+	_, err := s.settle(ctx, "ack", s.scripts.ack, job, []string{q.lease, q.jobs, q.keys, q.payload})
+	return err
 }
 
-// Retry puts a held job back, due at at (zero: now).
+// Retry puts a held job back, due at at (zero: now), and lowers the index
+// when the job became the merchant's earliest work (see lowerIndex).
 func (s *Store) Retry(ctx context.Context, job app.Job, at time.Time, reason string) error {
 	if at.IsZero() {
 		at = s.now()
 	}
 	q := s.keys.queue(job.Merchant)
-	err := s.settle(ctx, "retry", s.scripts.retry, job, []string{q.lease, q.jobs, q.due},
+	res, err := s.settle(ctx, "retry", s.scripts.retry, job, []string{q.lease, q.jobs, q.due},
 		msOf(at), at.Format(time.RFC3339Nano), reason)
 	if err != nil {
 		return err
 	}
-	s.lowerIndex(ctx, job.Merchant, msOf(at))
+	if res == enqueueEarlier {
+		s.lowerIndex(ctx, job.Merchant, msOf(at))
+	}
 	return nil
 }
 
 // Bury moves a held job to the dead letters.
 func (s *Store) Bury(ctx context.Context, job app.Job, reason string) error {
 	q := s.keys.queue(job.Merchant)
-	return s.settle(ctx, "bury", s.scripts.bury, job, []string{q.lease, q.jobs, q.dead, q.keys}, reason)
+	_, err := s.settle(ctx, "bury", s.scripts.bury, job, []string{q.lease, q.jobs, q.dead, q.keys}, reason)
+	return err
 }
 
 // DeadJobs lists the merchant's dead jobs, most recently buried first.
@@ -352,17 +547,27 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	raws, err := s.rdb.HMGet(ctx, q.jobs, ids...).Result()
+	// One MULTI, so a record and its payload are read together.
+	var records, payloads *redis.SliceCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		records = p.HMGet(ctx, q.jobs, ids...)
+		payloads = p.HMGet(ctx, q.payload, ids...)
+		return nil
+	})
 	if err != nil {
 		return nil, wrap("dead jobs", err)
 	}
+	raws, bodies := records.Val(), payloads.Val()
+	if len(bodies) != len(raws) {
+		return nil, fmt.Errorf("redisstore: dead jobs: %d payloads for %d records", len(bodies), len(raws))
+	}
 	jobs := make([]app.Job, 0, len(raws))
-	for _, raw := range raws {
+	for i, raw := range raws {
 		str, ok := raw.(string)
 		if !ok {
 			continue // requeued or removed since the range was read
 		}
-		job, err := decodeJob(str)
+		job, err := decodeJob(str, bodies[i])
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: dead jobs: %w", err)
 		}
@@ -403,7 +608,7 @@ func (s *Store) Cancel(ctx context.Context, merchant, key string) (bool, error) 
 		return false, nil
 	}
 	q := s.keys.queue(merchant)
-	n, err := s.scripts.cancel.Run(ctx, s.rdb, []string{q.keys, q.due, q.jobs}, key).Int()
+	n, err := s.scripts.cancel.Run(ctx, s.rdb, []string{q.keys, q.due, q.jobs, q.payload}, key).Int()
 	if err != nil {
 		return false, wrap("cancel", err)
 	}

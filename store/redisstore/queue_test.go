@@ -3,12 +3,16 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/storebridge/storebridge/app"
 )
@@ -179,7 +183,9 @@ func TestRetryBuryRequeue(t *testing.T) {
 	clock := newClock()
 	s, _ := newTestStore(t, clock.Now)
 	const merchant = "m-meera"
-	a, b := newJob(merchant, "order:1", time.Time{}), newJob(merchant, "order:2", time.Time{})
+	// a is due a millisecond before b so that it is claimed first: jobs due
+	// in the same millisecond come in the order of their random ids.
+	a, b := newJob(merchant, "order:1", clock.Now().Add(-time.Millisecond)), newJob(merchant, "order:2", time.Time{})
 	mustEnqueue(t, s, a, b)
 	_, jobs := claimIDs(t, s, time.Minute, 10)
 	if len(jobs) != 2 {
@@ -560,5 +566,160 @@ func TestClaimFairness(t *testing.T) {
 	}
 	if len(jobs) != 10 || perMerchant["m-small"] != 1 {
 		t.Errorf("ClaimJobs(10) per merchant = %v; want 10 jobs, 1 of them m-small's", perMerchant)
+	}
+}
+
+// Payloads are stored raw beside small records, and records written before
+// payloads moved out (base64 in the JSON) still come back whole.
+func TestPayloadStoredRaw(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newClock()
+	s, _ := newTestStore(t, clock.Now)
+	const merchant = "m-raw"
+	j := newJob(merchant, "", time.Time{})
+	j.Payload = append(bytes.Repeat([]byte("x"), 4096), 0, 0xff)
+	mustEnqueue(t, s, j)
+	q := s.keys.queue(merchant)
+	if got := s.rdb.HGet(ctx, q.payload, j.ID).Val(); got != string(j.Payload) {
+		t.Errorf("HGET q:payload = %d bytes; want the %d raw bytes", len(got), len(j.Payload))
+	}
+	if rec := s.rdb.HGet(ctx, q.jobs, j.ID).Val(); len(rec) > 512 || strings.Contains(rec, "payload") {
+		t.Errorf("record = %q; want a small record without the payload", rec)
+	}
+
+	old := newJob(merchant, "", clock.Now().Add(-time.Second))
+	rec, err := json.Marshal(jobRecord{ID: old.ID, Merchant: merchant, Kind: old.Kind, Payload: old.Payload,
+		MaxAttempts: 5, DueAt: old.DueAt, CreatedAt: old.DueAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rdb.HSet(ctx, q.jobs, old.ID, rec)
+	s.rdb.ZAdd(ctx, q.due, redis.Z{Score: float64(msOf(old.DueAt)), Member: old.ID})
+	empty := newJob(merchant, "", time.Time{})
+	empty.Payload = nil
+	mustEnqueue(t, s, empty)
+
+	_, jobs := claimIDs(t, s, time.Minute, 10)
+	got := map[string]app.Job{}
+	for _, c := range jobs {
+		got[c.ID] = c
+	}
+	if len(jobs) != 3 || !bytes.Equal(got[j.ID].Payload, j.Payload) || !bytes.Equal(got[old.ID].Payload, old.Payload) ||
+		len(got[empty.ID].Payload) != 0 || got[old.ID].Attempt != 1 {
+		t.Fatalf("ClaimJobs = %+v; want the three jobs with their payloads", jobs)
+	}
+	for _, c := range jobs {
+		if err := s.Ack(ctx, c); err != nil {
+			t.Fatalf("Ack = %v", err)
+		}
+	}
+	if n := s.rdb.Exists(ctx, q.payload, q.jobs).Val(); n != 0 {
+		t.Errorf("EXISTS q:payload q:jobs after acking all = %d; want 0", n)
+	}
+}
+
+// A job that is not the merchant's earliest work leaves the index alone; one
+// that is lowers it. A claim that leaves due work keeps the merchant's score.
+func TestIndexScoreOnlyMovesWhenNeeded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newClock()
+	s, _ := newTestStore(t, clock.Now)
+	const merchant = "m-index"
+	score := func() int64 {
+		t.Helper()
+		v, err := s.rdb.ZScore(ctx, s.keys.queueIndex(), merchant).Result()
+		if err != nil {
+			t.Fatalf("ZSCORE = %v", err)
+		}
+		return int64(v)
+	}
+	now := clock.Now()
+	mustEnqueue(t, s, newJob(merchant, "", now.Add(time.Minute)))
+	if got := score(); got != msOf(now.Add(time.Minute)) {
+		t.Fatalf("score = %d; want the first job's due time", got)
+	}
+	// Later work: no index write, even when the score is deliberately off.
+	s.rdb.ZAdd(ctx, s.keys.queueIndex(), redis.Z{Score: 1, Member: merchant})
+	mustEnqueue(t, s, newJob(merchant, "", now.Add(2*time.Minute)))
+	if _, err := s.ClaimAndEnqueue(ctx, "k1", time.Hour, newJob(merchant, "", now.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if got := score(); got != 1 {
+		t.Errorf("score after later jobs = %d; want 1 (untouched)", got)
+	}
+	// Earlier work lowers it.
+	s.rdb.ZAdd(ctx, s.keys.queueIndex(), redis.Z{Score: float64(msOf(now.Add(time.Minute))), Member: merchant})
+	if _, err := s.ClaimAndEnqueue(ctx, "k2", time.Hour, newJob(merchant, "", now.Add(-time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s, newJob(merchant, "", now.Add(-2*time.Second)))
+	if got := score(); got != msOf(now.Add(-2*time.Second)) {
+		t.Errorf("score after earlier jobs = %d; want %d", got, msOf(now.Add(-2*time.Second)))
+	}
+	// Claim one of the two due jobs: the other is still due, the score stays.
+	if ids, _ := claimIDs(t, s, time.Minute, 1); len(ids) != 1 {
+		t.Fatalf("ClaimJobs(1) = %v; want 1 job", ids)
+	}
+	if got := score(); got != msOf(now.Add(-2*time.Second)) {
+		t.Errorf("score with due work left = %d; want %d (untouched)", got, msOf(now.Add(-2*time.Second)))
+	}
+	// Claim the other: the score rises to the next due time.
+	if ids, _ := claimIDs(t, s, time.Hour, 10); len(ids) != 1 {
+		t.Fatalf("ClaimJobs = %v; want 1 job", ids)
+	}
+	if got := score(); got != msOf(now.Add(time.Minute)) {
+		t.Errorf("score after the due work was taken = %d; want %d", got, msOf(now.Add(time.Minute)))
+	}
+}
+
+// The claim and re-check scripts run in pipelines by EVALSHA; after the
+// server forgot its scripts they run by EVAL instead.
+func TestClaimAfterScriptFlush(t *testing.T) {
+	ctx := context.Background()
+	srv, err := startRedis(0, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.kill)
+	clock := newClock()
+	s := New(newClient(srv.addr()), Options{Now: clock.Now})
+	t.Cleanup(func() { s.Close() })
+	for i := range 12 {
+		mustEnqueue(t, s, newJob(fmt.Sprintf("m-flush-%d", i%4), "", time.Time{}))
+	}
+	for range 2 {
+		if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		ids, jobs := claimIDs(t, s, time.Minute, 6)
+		if len(ids) != 6 {
+			t.Fatalf("ClaimJobs(6) after SCRIPT FLUSH = %v; want 6 jobs", ids)
+		}
+		for _, j := range jobs {
+			if err := s.Ack(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SweepIndex(ctx); err != nil {
+		t.Fatalf("SweepIndex after SCRIPT FLUSH = %v", err)
+	}
+	if ids, _ := claimIDs(t, s, time.Minute, 10); len(ids) != 0 {
+		t.Errorf("ClaimJobs after draining = %v; want none", ids)
+	}
+	clock.Advance(2 * time.Minute) // past the leases of the acked jobs
+	if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := claimIDs(t, s, time.Minute, 10); len(ids) != 0 {
+		t.Errorf("ClaimJobs after draining = %v; want none", ids)
+	}
+	if n := s.rdb.ZCard(ctx, s.keys.queueIndex()).Val(); n != 0 {
+		t.Errorf("index after a claim found every merchant empty = %d merchants; want 0", n)
 	}
 }

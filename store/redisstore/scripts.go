@@ -5,8 +5,10 @@ import "github.com/redis/go-redis/v9"
 // Lua scripts. Each touches only the keys it is given in KEYS, and every
 // caller passes keys of one merchant (one hash tag, one cluster slot). Times
 // come from Go as ARGV so the store's clock, not the server's, decides what
-// is due. Job records are JSON; the scripts change only the fields attempt,
-// lease, last_error and due_at.
+// is due. Job records are small JSON; the scripts change only the fields
+// attempt, lease, last_error and due_at. A job's payload is stored raw, apart
+// from its record (q:payload), and the scripts only copy it out or delete
+// it: no script decodes it, and no base64 makes it grow.
 
 // claimIdem: KEYS idem; ARGV ttl ms. Answers the app.ClaimState.
 const claimIdemLua = `
@@ -27,32 +29,6 @@ end
 return 0
 `
 
-// enqueue: KEYS jobs, due, keys; ARGV id, record, due ms, job key.
-// Answers 1, or 0 when the id or the live key is taken.
-const enqueueLua = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
-return 1
-`
-
-// claimAndEnqueue: KEYS jobs, due, keys, idem; ARGV id, record, due ms, job
-// key, done ttl ms. Answers 1 (new, enqueued), 2 (in progress), 3 (done), or
-// 0 when the job's id or key is taken (nothing written).
-const claimAndEnqueueLua = `
-local v = redis.call('GET', KEYS[4])
-if v == 'processing' then return 2 end
-if v then return 3 end
-local function enqueue()
-` + enqueueLua + `
-end
-if enqueue() == 0 then return 0 end
-redis.call('SET', KEYS[4], 'done', 'PX', ARGV[5])
-return 1
-`
-
 // earliest answers, as a string of ms, the earliest of the merchant's first
 // due time and first lease expiry, or ” when it has neither.
 const earliestFunc = `
@@ -67,15 +43,60 @@ local function earliest(due, lease)
 end
 `
 
+// enqueueFunc stores the job: KEYS jobs, due, keys, lease, payload; ARGV
+// id, record, due ms, job key, payload. It answers 0 when the id or the live
+// key is taken (nothing written), 1 when the job became the merchant's
+// earliest work (its due time is below every other due time and lease
+// expiry, or the merchant had none) and the caller must lower the index,
+// 2 when an element at or before its due time was already there, which
+// covers it in the index (see lowerIndex).
+const enqueueFunc = earliestFunc + `
+local function enqueue()
+  if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+  if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
+  local e = earliest(KEYS[2], KEYS[4])
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
+  if e == '' or tonumber(ARGV[3]) < tonumber(e) then return 1 end
+  return 2
+end
+`
+
+// enqueue: KEYS jobs, due, keys, lease, payload; ARGV id, record, due ms,
+// job key, payload. Answers as enqueueFunc.
+const enqueueLua = enqueueFunc + `
+return enqueue()
+`
+
+// claimAndEnqueue: KEYS jobs, due, keys, lease, payload, idem; ARGV id,
+// record, due ms, job key, payload, done ttl ms. Answers 1 (new, enqueued,
+// lower the index), 4 (new, enqueued, index already covers it), 2 (in
+// progress), 3 (done), or 0 when the job's id or key is taken (nothing
+// written).
+const claimAndEnqueueLua = enqueueFunc + `
+local v = redis.call('GET', KEYS[6])
+if v == 'processing' then return 2 end
+if v then return 3 end
+local r = enqueue()
+if r == 0 then return 0 end
+redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
+if r == 1 then return 1 end
+return 4
+`
+
 // earliest: KEYS due, lease.
 const earliestLua = earliestFunc + `
 return earliest(KEYS[1], KEYS[2])
 `
 
-// claim: KEYS due, lease, jobs; ARGV now ms, lease expiry ms, max, lease
-// token prefix. Moves expired leases back to due (their attempt already
-// counted), then leases up to max due jobs, oldest first. Answers
-// {earliest, record...} with the records as leased.
+// claim: KEYS due, lease, jobs, payload; ARGV now ms, lease expiry ms, max,
+// lease token prefix. Moves expired leases back to due (their attempt
+// already counted), then leases up to max due jobs, oldest first. Answers
+// {earliest, record, payload, record, payload...} with the records as
+// leased; a payload is nil when the job has none stored apart (an empty
+// payload, or a record written before payloads were split out).
 const claimLua = earliestFunc + `
 local now = tonumber(ARGV[1])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
@@ -96,6 +117,7 @@ for i, id in ipairs(ids) do
     redis.call('HSET', KEYS[3], id, raw)
     redis.call('ZADD', KEYS[2], ARGV[2], id)
     out[#out+1] = raw
+    out[#out+1] = redis.call('HGET', KEYS[4], id)
   end
 end
 out[1] = earliest(KEYS[1], KEYS[2])
@@ -124,13 +146,14 @@ local function dropKey(keys, job, id)
 end
 `
 
-// ack: KEYS lease, jobs, keys; ARGV id, token, now ms. Answers 1, or 0 when
-// the lease is lost.
+// ack: KEYS lease, jobs, keys, payload; ARGV id, token, now ms. Answers 1,
+// or 0 when the lease is lost.
 const ackLua = heldFunc + `
 local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 if not job then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 dropKey(KEYS[3], job, ARGV[1])
 return 1
 `
@@ -144,8 +167,9 @@ return 1
 `
 
 // retry: KEYS lease, jobs, due; ARGV id, token, now ms, due ms, due time
-// (RFC 3339), reason.
-const retryLua = heldFunc + `
+// (RFC 3339), reason. Answers 0 when the lease is lost, 1 when the job
+// became the merchant's earliest work (lower the index), 2 when not.
+const retryLua = heldFunc + earliestFunc + `
 local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 if not job then return 0 end
 job.lease = ''
@@ -153,8 +177,10 @@ job.last_error = ARGV[6]
 job.due_at = ARGV[5]
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
 redis.call('ZREM', KEYS[1], ARGV[1])
+local e = earliest(KEYS[3], KEYS[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-return 1
+if e == '' or tonumber(ARGV[4]) < tonumber(e) then return 1 end
+return 2
 `
 
 // bury: KEYS lease, jobs, dead, keys; ARGV id, token, now ms, reason.
@@ -193,19 +219,20 @@ if key ~= '' then redis.call('HSET', KEYS[4], key, ARGV[1]) end
 return 1
 `
 
-// cancel: KEYS keys, due, jobs; ARGV job key. Removes the job only if it is
-// waiting, not leased.
+// cancel: KEYS keys, due, jobs, payload; ARGV job key. Removes the job only
+// if it is waiting, not leased.
 const cancelLua = `
 local id = redis.call('HGET', KEYS[1], ARGV[1])
 if not id then return 0 end
 if not redis.call('ZSCORE', KEYS[2], id) then return 0 end
 redis.call('ZREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
+redis.call('HDEL', KEYS[4], id)
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `
 
-// dropJobs: KEYS due, jobs, keys; ARGV max. Removes up to max waiting jobs
+// dropJobs: KEYS due, jobs, keys, payload; ARGV max. Removes up to max waiting jobs
 // (due or scheduled; leased and dead ones are in other sets) with their
 // records and keys. Answers how many it removed.
 const dropJobsLua = dropKeyFunc + `
@@ -216,6 +243,7 @@ for _, id in ipairs(ids) do
     dropKey(KEYS[3], cjson.decode(raw), id)
     redis.call('HDEL', KEYS[2], id)
   end
+  redis.call('HDEL', KEYS[4], id)
   redis.call('ZREM', KEYS[1], id)
 end
 return #ids
