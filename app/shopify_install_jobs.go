@@ -56,6 +56,23 @@ var ErrShopifyReinstallRequired = errors.New("shopify access lost: the app must 
 
 func errNeedsReinstall() error { return Permanent(ErrShopifyReinstallRequired) }
 
+// StartSync starts a Shopify merchant's webhook subscriptions and
+// reconciliation, for a shop set up by hand through the admin API with an
+// access token (a custom app's token does not expire).
+func (i *ShopifyInstaller) StartSync(ctx context.Context, merchantID string) error {
+	m, err := i.svc.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	if m.Platform != PlatformShopify {
+		return Invalid("sync", "only for a Shopify store")
+	}
+	if _, ok := m.Secrets["access_token"]; !ok {
+		return Invalid("sync", "needs the shop's access_token")
+	}
+	return i.scheduleJobs(ctx, merchantID)
+}
+
 // scheduleJobs starts the shop's periodic jobs: the subscriptions now (a
 // reinstall pulls a scheduled run forward), reconciliation from now on,
 // starting at the install time so orders from before are not replayed.
@@ -65,35 +82,14 @@ func (i *ShopifyInstaller) scheduleJobs(ctx context.Context, merchantID string) 
 	if err := s.store.MapSet(ctx, merchantID, mapSync, map[string]string{syncShopifyOrders: now.UTC().Format(time.RFC3339Nano)}); err != nil {
 		return fmt.Errorf("shopify install: %w", err)
 	}
-	if err := i.schedule(ctx, merchantID, JobShopifySubscriptions, shopifySubscriptionsKey, now, true); err != nil {
+	if err := i.svc.schedule(ctx, merchantID, JobShopifySubscriptions, shopifySubscriptionsKey, now, true); err != nil {
 		return err
 	}
-	if err := i.schedule(ctx, merchantID, JobShopifyReconcile, shopifyReconcileKey, now.Add(ShopifyReconcileEvery), false); err != nil {
+	if err := i.svc.schedule(ctx, merchantID, JobShopifyReconcile, shopifyReconcileKey, now.Add(ShopifyReconcileEvery), false); err != nil {
 		return err
 	}
 	if s.wake != nil {
 		s.wake()
-	}
-	return nil
-}
-
-func (i *ShopifyInstaller) schedule(ctx context.Context, merchantID, kind, key string, due time.Time, pullForward bool) error {
-	s := i.svc
-	job := Job{ID: NewID(s.now()), Merchant: merchantID, Kind: kind, Key: key, DueAt: due, CreatedAt: s.now()}
-	err := s.store.Enqueue(ctx, job)
-	if errors.Is(err, ErrConflict) && pullForward {
-		// Scheduled for later: run it now instead. A job a worker holds
-		// cannot be cancelled, and is running anyway.
-		cancelled, cerr := s.store.Cancel(ctx, merchantID, key)
-		if cerr != nil {
-			return fmt.Errorf("shopify install: schedule %s: %w", kind, cerr)
-		}
-		if cancelled {
-			err = s.store.Enqueue(ctx, job)
-		}
-	}
-	if err != nil && !errors.Is(err, ErrConflict) {
-		return fmt.Errorf("shopify install: schedule %s: %w", kind, err)
 	}
 	return nil
 }

@@ -78,7 +78,9 @@ const (
 )
 
 // WooTopics are the webhooks every connected store gets.
-var WooTopics = []string{"order.created", "order.updated", "order.deleted", "coupon.created", "customer.created"}
+func WooTopics() []string {
+	return []string{"order.created", "order.updated", "order.deleted", "coupon.created", "customer.created"}
+}
 
 // WooCredentials address a store's REST API: its base URL and the key pair
 // wc-auth issued.
@@ -349,9 +351,38 @@ func (c *WooConnector) connect(ctx context.Context, storeURL string, in WooCallb
 		return Merchant{}, fmt.Errorf("woocommerce connect: %w", err)
 	}
 
+	if err := c.startSync(ctx, m, secretChanged); err != nil {
+		return Merchant{}, err
+	}
+	return m, nil
+}
+
+// StartSync starts a WooCommerce merchant's webhook upkeep and
+// reconciliation, for a store set up by hand through the admin API with
+// its REST keys and webhook secret.
+func (c *WooConnector) StartSync(ctx context.Context, merchantID string) error {
+	m, err := c.svc.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	if m.Platform != PlatformWooCommerce {
+		return Invalid("sync", "only for a WooCommerce store")
+	}
+	for _, name := range []string{"consumer_key", "consumer_secret", "webhook_secret"} {
+		if _, ok := m.Secrets[name]; !ok {
+			return Invalid("sync", "needs the store's "+name)
+		}
+	}
+	return c.startSync(ctx, m, false)
+}
+
+// startSync sets the order cursor (now, for a new store) and schedules the
+// webhooks job now and the reconciliation after it.
+func (c *WooConnector) startSync(ctx context.Context, m Merchant, secretChanged bool) error {
+	s := c.svc
 	cursors, err := s.store.MapAll(ctx, m.ID, wooMapSync)
 	if err != nil {
-		return Merchant{}, err
+		return err
 	}
 	set := map[string]string{}
 	if _, ok := cursors[wooSyncOrders]; !ok {
@@ -363,21 +394,21 @@ func (c *WooConnector) connect(ctx context.Context, storeURL string, in WooCallb
 		set[wooSyncSecretPending] = s.now().UTC().Format(time.RFC3339)
 	}
 	if err := s.store.MapSet(ctx, m.ID, wooMapSync, set); err != nil {
-		return Merchant{}, err
+		return err
 	}
 	now := s.now()
-	if err := c.schedule(ctx, m.ID, JobWooWebhooks, wooWebhooksKey, now, true); err != nil {
-		return Merchant{}, err
+	if err := c.svc.schedule(ctx, m.ID, JobWooWebhooks, wooWebhooksKey, now, true); err != nil {
+		return err
 	}
 	// The webhooks job pulls this forward; scheduled here too so the chain
 	// exists even if that job dies.
-	if err := c.schedule(ctx, m.ID, JobWooReconcile, wooReconcileKey, now.Add(WooReconcileEvery), false); err != nil {
-		return Merchant{}, err
+	if err := c.svc.schedule(ctx, m.ID, JobWooReconcile, wooReconcileKey, now.Add(WooReconcileEvery), false); err != nil {
+		return err
 	}
 	if s.wake != nil {
 		s.wake()
 	}
-	return m, nil
+	return nil
 }
 
 // reconnect puts new keys on an existing merchant. Its webhook secret is
@@ -409,27 +440,6 @@ func (c *WooConnector) reconnect(ctx context.Context, m Merchant, storeURL strin
 	}
 	s.merchants.forget(m.ID)
 	return m, secretChanged, nil
-}
-
-func (c *WooConnector) schedule(ctx context.Context, merchantID, kind, key string, due time.Time, pullForward bool) error {
-	s := c.svc
-	job := Job{ID: NewID(s.now()), Merchant: merchantID, Kind: kind, Key: key, DueAt: due, CreatedAt: s.now()}
-	err := s.store.Enqueue(ctx, job)
-	if errors.Is(err, ErrConflict) && pullForward {
-		// Scheduled for later: run it now instead. A job a worker holds
-		// cannot be cancelled, and is running anyway.
-		cancelled, cerr := s.store.Cancel(ctx, merchantID, key)
-		if cerr != nil {
-			return fmt.Errorf("woocommerce: schedule %s: %w", kind, cerr)
-		}
-		if cancelled {
-			err = s.store.Enqueue(ctx, job)
-		}
-	}
-	if err != nil && !errors.Is(err, ErrConflict) {
-		return fmt.Errorf("woocommerce: schedule %s: %w", kind, err)
-	}
-	return nil
 }
 
 // activeWooMerchant loads the job's merchant; ok is false when its jobs
@@ -470,7 +480,7 @@ func (c *WooConnector) HandleWebhooksJob(ctx context.Context, job Job) error {
 		}
 		return err
 	}
-	return c.schedule(ctx, m.ID, JobWooReconcile, wooReconcileKey, s.now(), true)
+	return c.svc.schedule(ctx, m.ID, JobWooReconcile, wooReconcileKey, s.now(), true)
 }
 
 // HandleReconcileJob re-checks the webhooks, queues the orders they missed,
@@ -568,7 +578,7 @@ func (c *WooConnector) EnsureWebhooks(ctx context.Context, m Merchant) (int, err
 	}
 	changed := 0
 	var reenabled, recreated []string
-	for _, topic := range WooTopics {
+	for _, topic := range WooTopics() {
 		existing := ours[topic]
 		if pending {
 			// The store's webhooks sign with the old secret: give them the

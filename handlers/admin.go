@@ -46,6 +46,9 @@ type createMerchantRequest struct {
 	ConsumerKey    string `json:"consumer_key"`
 	ConsumerSecret string `json:"consumer_secret"`
 	WebhookSecret  string `json:"webhook_secret"`
+	// Sync starts the platform's upkeep for a store set up by hand: webhook
+	// subscriptions kept in place and reconciliation of missed orders.
+	Sync bool `json:"sync"`
 }
 
 func (r createMerchantRequest) Validate() map[string]string {
@@ -67,6 +70,14 @@ func (r createMerchantRequest) Validate() map[string]string {
 		}
 	default:
 		fields["platform"] = "must be shopify or woocommerce"
+	}
+	if r.Sync {
+		if app.Platform(r.Platform) == app.PlatformShopify && r.AccessToken == "" {
+			fields["access_token"] = "is required to keep a shop in sync"
+		}
+		if app.Platform(r.Platform) == app.PlatformWooCommerce && (r.ConsumerKey == "" || r.ConsumerSecret == "" || r.WebhookSecret == "") {
+			fields["sync"] = "needs consumer_key, consumer_secret and webhook_secret"
+		}
 	}
 	return fields
 }
@@ -95,9 +106,25 @@ func (h *Handlers) createMerchant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if req.Sync {
+		if err := h.startSync(c, m); err != nil {
+			return err
+		}
+	}
 	view := h.merchantView(m)
 	view.APIKey = apiKey
 	return c.JSON(http.StatusCreated, view)
+}
+
+func (h *Handlers) startSync(c echo.Context, m app.Merchant) error {
+	ctx := c.Request().Context()
+	switch {
+	case m.Platform == app.PlatformShopify && h.shopify != nil:
+		return h.shopify.StartSync(ctx, m.ID)
+	case m.Platform == app.PlatformWooCommerce && h.woo != nil:
+		return h.woo.StartSync(ctx, m.ID)
+	}
+	return app.Invalid("sync", "this platform's upkeep is not available in this setup")
 }
 
 // merchantView is a merchant as the admin API shows it: secrets masked.

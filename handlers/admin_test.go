@@ -1,0 +1,135 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/storebridge/storebridge/app"
+)
+
+const operatorToken = "operator-token-0123456789"
+
+// adminServer is the real router with the operator API on, over the
+// embedded store, with the sandbox provider and both platform flows.
+func adminServer(t *testing.T) (*echo.Echo, app.Store, *app.Service) {
+	t.Helper()
+	st := newEmbeddedStore(t)
+	keyring, _ := app.NewKeyring(testSecretKey)
+	log := slog.New(slog.DiscardHandler)
+	svc := app.NewService(app.ServiceOptions{
+		Store: st, Keyring: keyring, Logger: log,
+		Providers: map[string]app.ProviderKit{app.ProviderSandbox: {New: func(map[string]string) (app.Provider, error) { return sandboxProvider{}, nil }}},
+	})
+	metrics := NewMetrics(st, log)
+	e := NewEcho(log, metrics)
+	New(Options{
+		Service: svc, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in",
+		ShopifyInstall: app.NewShopifyInstaller(svc, app.ShopifyInstallOptions{}),
+		WooConnect:     app.NewWooConnector(svc, app.WooConnectOptions{AppURL: "https://bridge.example.in"}),
+	}).Register(e)
+	return e, st, svc
+}
+
+type sandboxProvider struct{}
+
+func (sandboxProvider) Name() string                 { return app.ProviderSandbox }
+func (sandboxProvider) Verify(context.Context) error { return nil }
+func (sandboxProvider) Send(_ context.Context, m app.Message) (app.SendResult, error) {
+	return app.SendResult{ProviderMessageID: "sandbox." + m.DeliveryID}, nil
+}
+
+func call(e *echo.Echo, method, path, token, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestAdminAPI(t *testing.T) {
+	e, st, _ := adminServer(t)
+	created := call(e, "POST", "/api/admin/merchants", operatorToken, `{"platform":"shopify","shop_domain":"kesar-kitchen.myshopify.com","access_token":"shpat_secret_value","country":"IN","timezone":"Asia/Kolkata","name":"Kesar Kitchen"}`)
+	if created.Code != 201 {
+		t.Fatalf("create = %d %s", created.Code, created.Body)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(created.Body.Bytes(), &m)
+	id := m["id"].(string)
+
+	cases := []struct {
+		name, method, path, token, body string
+		want                            int
+		contains                        []string
+		absent                          []string
+	}{
+		{"no token", "GET", "/api/admin/merchants/" + id, "", "", 401, []string{"bearer token"}, nil},
+		{"wrong token", "GET", "/api/admin/merchants/" + id, "guess", "", 401, nil, nil},
+		{"get merchant masks secrets", "GET", "/api/admin/merchants/" + id, operatorToken, "", 200,
+			[]string{`"access_token":"••••••••"`, `"shopify":"https://bridge.example.in/webhooks/shopify"`, `"name":"sandbox"`}, []string{"shpat_secret_value", "api_key"}},
+		{"unknown merchant", "GET", "/api/admin/merchants/m_nobody", operatorToken, "", 404, nil, nil},
+		{"create: bad platform", "POST", "/api/admin/merchants", operatorToken, `{"platform":"magento"}`, 422, []string{`"platform":"must be shopify or woocommerce"`}, nil},
+		{"create: not json", "POST", "/api/admin/merchants", operatorToken, `{"platform":`, 400, nil, nil},
+		{"create: duplicate shop", "POST", "/api/admin/merchants", operatorToken, `{"platform":"shopify","shop_domain":"kesar-kitchen.myshopify.com"}`, 409, nil, nil},
+		{"create: sync without token", "POST", "/api/admin/merchants", operatorToken, `{"platform":"shopify","shop_domain":"other.myshopify.com","sync":true}`, 422, []string{"access_token"}, nil},
+		{"rule", "PUT", "/api/admin/merchants/" + id + "/rules/order.placed", operatorToken, `{"template":"order_placed","variables":["user_name","order.number"],"delay":"0s"}`, 200,
+			[]string{`"variables":["customer.first_name","order.number"]`, `"category":"transactional"`}, nil},
+		{"rule: unknown variable", "PUT", "/api/admin/merchants/" + id + "/rules/order.placed", operatorToken, `{"template":"t","variables":["order.secret_margin"]}`, 422, []string{`variables[0]`}, nil},
+		{"rule: bad delay", "PUT", "/api/admin/merchants/" + id + "/rules/cart.abandoned", operatorToken, `{"template":"t","delay":"soon"}`, 422, []string{`"delay"`}, nil},
+		{"rules", "GET", "/api/admin/merchants/" + id + "/rules", operatorToken, "", 200, []string{`"event":"order.placed"`}, nil},
+		{"status map", "PUT", "/api/admin/merchants/" + id + "/status-map", operatorToken, `{"wc-shipped-custom":"order.shipped","failed":""}`, 200, []string{`"shipped-custom":"order.shipped"`, `"unmapped":[]`}, nil},
+		{"status map: bad event", "PUT", "/api/admin/merchants/" + id + "/status-map", operatorToken, `{"completed":"Delivered!"}`, 422, nil, nil},
+		{"provider: unknown", "PUT", "/api/admin/merchants/" + id + "/provider", operatorToken, `{"provider":"carrier-pigeon"}`, 422, []string{"sandbox"}, nil},
+		{"test event", "POST", "/api/admin/merchants/" + id + "/test-events", operatorToken, `{"event":"order.placed","phone":"+919876543210","properties":{"order":{"number":"#1"}}}`, 200,
+			[]string{`"status":"sent"`, `"phone":"+91******3210"`, `"values":["Test","#1"]`}, []string{"9876543210\""}},
+		{"deliveries", "GET", "/api/admin/merchants/" + id + "/deliveries?status=sent&limit=10", operatorToken, "", 200, []string{`"deliveries":[{`, `"next":""`}, nil},
+		{"deliveries: bad status", "GET", "/api/admin/merchants/" + id + "/deliveries?status=lost", operatorToken, "", 422, nil, nil},
+		{"retry a sent delivery", "POST", "/api/admin/deliveries/" + id + "-nope/retry", operatorToken, "", 404, nil, nil},
+		{"bulk retry needs a status", "POST", "/api/admin/merchants/" + id + "/deliveries/retry", operatorToken, `{"status":"sent"}`, 422, nil, nil},
+		{"stats", "GET", "/api/admin/merchants/" + id + "/stats?from=2026-11-01&to=2026-11-30", operatorToken, "", 200, []string{`"inputs":{"accepted":0`, `"from":"2026-11-01"`}, nil},
+		{"stats: bad range", "GET", "/api/admin/merchants/" + id + "/stats?from=2026-12-01&to=2026-11-01", operatorToken, "", 422, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := call(e, tc.method, tc.path, tc.token, tc.body)
+			if rec.Code != tc.want {
+				t.Fatalf("%s %s = %d %s; want %d", tc.method, tc.path, rec.Code, rec.Body, tc.want)
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(rec.Body.String(), want) {
+					t.Errorf("%s %s body = %s; want it to contain %s", tc.method, tc.path, rec.Body, want)
+				}
+			}
+			for _, not := range tc.absent {
+				if strings.Contains(rec.Body.String(), not) {
+					t.Errorf("%s %s body = %s; must not contain %s", tc.method, tc.path, rec.Body, not)
+				}
+			}
+		})
+	}
+
+	// A hand-made store asking to be kept in sync gets its periodic jobs.
+	synced := call(e, "POST", "/api/admin/merchants", operatorToken, `{"platform":"woocommerce","store_url":"https://diya-and-co.example.in","consumer_key":"ck_1","consumer_secret":"cs_1","webhook_secret":"s3cr3tS3cr3tS3cr3t","sync":true}`)
+	if synced.Code != 201 {
+		t.Fatalf("create with sync = %d %s", synced.Code, synced.Body)
+	}
+	jobs, err := st.ClaimJobs(context.Background(), time.Minute, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, j := range jobs {
+		kinds[j.Kind] = true
+	}
+	if !kinds[app.JobWooWebhooks] {
+		t.Errorf("jobs after create with sync = %v; want the webhooks job", kinds)
+	}
+}
