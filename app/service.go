@@ -98,5 +98,5 @@ func (s *Service) Run(ctx context.Context) {
 
 // FlushCounters writes the statistics counted since the last flush.
 func (s *Service) FlushCounters(ctx context.Context) error {
-	return s.counters.flush(ctx, s.store)
+	return s.counters.flush(ctx, s.store, DayOf(s.now()))
 }

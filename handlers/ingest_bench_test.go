@@ -85,7 +85,7 @@ func BenchmarkIngestRatio(b *testing.B) {
 		if _, ok, err := bareVerified(c); err != nil || !ok {
 			return err
 		}
-		return c.JSON(http.StatusOK, webhookAnswer{Outcome: app.WebhookAccepted})
+		return answerWebhook(c, app.WebhookAccepted)
 	})
 	bareRDB := benchRedisClient(srv.URL())
 	b.Cleanup(func() { bareRDB.Close() })
@@ -109,7 +109,7 @@ func BenchmarkIngestRatio(b *testing.B) {
 		if n == 0 {
 			outcome = app.WebhookDuplicate
 		}
-		return c.JSON(http.StatusOK, webhookAnswer{Outcome: outcome})
+		return answerWebhook(c, outcome)
 	})
 
 	targets := []*ingestTarget{

@@ -1,7 +1,11 @@
 package handlers
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"log/slog"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -19,7 +23,7 @@ func NewEcho(log *slog.Logger, metrics *Metrics) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = ErrorHandler(log, metrics)
 	e.Use(
-		middleware.RequestID(),
+		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestIDs()}),
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			DisableStackAll:   true,
 			DisablePrintStack: true,
@@ -32,6 +36,16 @@ func NewEcho(log *slog.Logger, metrics *Metrics) *echo.Echo {
 		middleware.BodyLimit(BodyLimit),
 	)
 	return e
+}
+
+// requestIDs numbers requests after a random prefix per process: unique
+// across instances, and far cheaper than 32 random characters a request.
+func requestIDs() func() string {
+	var prefix [6]byte
+	_, _ = rand.Read(prefix[:]) // crypto/rand never fails on supported platforms
+	p := base64.RawURLEncoding.EncodeToString(prefix[:]) + "-"
+	var n atomic.Uint64
+	return func() string { return p + strconv.FormatUint(n.Add(1), 36) }
 }
 
 // RegisterOps adds the routes every role serves: liveness, readiness and
