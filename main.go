@@ -130,6 +130,11 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if role != "all" && cfg.RedisURL == "" {
+		// The embedded store is one file one process may open: a web process
+		// and a worker process cannot share it.
+		return &ConfigError{Variable: "REDIS_URL", Reason: "--role=" + role + " needs a shared store; without REDIS_URL run --role=all"}
+	}
 	log := newLogger(cfg, stdout)
 
 	generated, err := ensureSecretKey(&cfg)

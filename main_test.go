@@ -85,6 +85,15 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 	}
 }
 
+func TestRunRefusesSplitRolesOnTheEmbeddedStore(t *testing.T) {
+	for _, role := range []string{"--role=web", "--role=worker"} {
+		err := run(context.Background(), []string{"storebridge", "serve", role}, env(map[string]string{"DATA_DIR": t.TempDir()}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("serve %s without REDIS_URL = %v; want a refusal naming REDIS_URL", role, err)
+		}
+	}
+}
+
 func TestRunRefusesUnknownCommandAndRole(t *testing.T) {
 	for _, args := range [][]string{{"storebridge", "launch"}, {"storebridge", "serve", "--role=admin"}} {
 		err := run(context.Background(), args, env(nil), io.Discard)
@@ -225,7 +234,10 @@ func TestRunEmbeddedGeneratesSecretKeyOnce(t *testing.T) {
 }
 
 func TestRunWorkerRoleServesOnlyOps(t *testing.T) {
-	base, _, _ := startRun(t, map[string]string{"DATA_DIR": t.TempDir()}, "serve", "--role=worker")
+	redis := redistest.Start(t, redistest.Options{})
+	base, _, _ := startRun(t, map[string]string{
+		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "test:worker:", "SECRET_KEY": strings.Repeat("s3cret-", 6),
+	}, "serve", "--role=worker")
 	waitStatus(t, base+"/readyz", http.StatusOK)
 	if got := getStatus(t, base+"/metrics"); got != http.StatusOK {
 		t.Errorf("GET /metrics on a worker = %d; want 200", got)
