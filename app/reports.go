@@ -217,12 +217,23 @@ func (s *Service) applyEarlyStatus(ctx context.Context, m Merchant, d Delivery) 
 	return s.applyStatus(ctx, m, st)
 }
 
-// optOutWords are replies that mean "no more marketing messages"; optInWords
-// undo them.
-var (
-	optOutWords = map[string]bool{"stop": true, "stop all": true, "unsubscribe": true, "opt out": true, "optout": true, "stop promotions": true}
-	optInWords  = map[string]bool{"start": true, "subscribe": true, "unstop": true}
-)
+// optOut reports replies that mean "no more marketing messages"; optIn,
+// the ones that undo them.
+func optOut(word string) bool {
+	switch word {
+	case "stop", "stop all", "unsubscribe", "opt out", "optout", "stop promotions":
+		return true
+	}
+	return false
+}
+
+func optIn(word string) bool {
+	switch word {
+	case "start", "subscribe", "unstop":
+		return true
+	}
+	return false
+}
 
 func (s *Service) applyReply(ctx context.Context, m Merchant, r Reply) error {
 	if r.Phone == "" {
@@ -245,10 +256,10 @@ func (s *Service) applyReply(ctx context.Context, m Merchant, r Reply) error {
 	}
 	word := strings.ToLower(strings.TrimSpace(r.Text))
 	switch {
-	case optOutWords[word] || strings.EqualFold(r.ButtonID, "optout"):
+	case optOut(word) || strings.EqualFold(r.ButtonID, "optout"):
 		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: "customers", Outcome: "opted_out"}, 1)
 		return s.store.MapSet(ctx, m.ID, mapOptOuts, map[string]string{phone: r.At.UTC().Format(time.RFC3339)})
-	case optInWords[word]:
+	case optIn(word):
 		return s.store.MapDelete(ctx, m.ID, mapOptOuts, phone)
 	}
 	return nil

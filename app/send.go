@@ -220,9 +220,12 @@ func flatten(props map[string]any) map[string]string {
 	return out
 }
 
-// pairLimit is Meta's per-recipient pace (about one message per 6 s, in
-// bursts): shared across instances like the account limit.
-var pairLimit = Rate{Limit: 10, Per: time.Minute}
+// Meta's per-recipient pace (about one message per 6 s, in bursts), shared
+// across instances like the account limit.
+const (
+	pairLimit  = 10
+	pairWindow = time.Minute
+)
 
 // throttle takes a slot of the provider's limits, or says how long to wait.
 func (s *Service) throttle(ctx context.Context, m Merchant, kit ProviderKit, phone string) (time.Duration, error) {
@@ -234,7 +237,7 @@ func (s *Service) throttle(ctx context.Context, m Merchant, kit ProviderKit, pho
 		}
 	}
 	if name == "meta" && phone != "" {
-		return s.store.Throttle(ctx, m.ID, "pair:"+phone, pairLimit.Limit, pairLimit.Per)
+		return s.store.Throttle(ctx, m.ID, "pair:"+phone, pairLimit, pairWindow)
 	}
 	return 0, nil
 }

@@ -54,7 +54,10 @@ func NewMetrics(queue QueueDepther, log *slog.Logger) *Metrics {
 	m.registry.MustRegister(m.httpLatency, m.jobs, m.jobLatency, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
-		m.registry.MustRegister(&depthCollector{queue: queue, errors: m.storeErrors, log: log})
+		m.registry.MustRegister(&depthCollector{
+			queue: queue, errors: m.storeErrors, log: log,
+			desc: prometheus.NewDesc("storebridge_queue_jobs", "Jobs in the queue by state (ready, scheduled, running, dead).", []string{"state"}, nil),
+		})
 	}
 	return m
 }
@@ -95,11 +98,10 @@ type depthCollector struct {
 	queue  QueueDepther
 	errors *prometheus.CounterVec
 	log    *slog.Logger
+	desc   *prometheus.Desc
 }
 
-var depthDesc = prometheus.NewDesc("storebridge_queue_jobs", "Jobs in the queue by state (ready, scheduled, running, dead).", []string{"state"}, nil)
-
-func (d *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- depthDesc }
+func (d *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- d.desc }
 
 func (d *depthCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -111,6 +113,6 @@ func (d *depthCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for state, n := range map[string]int64{"ready": depth.Ready, "scheduled": depth.Scheduled, "running": depth.Running, "dead": depth.Dead} {
-		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(n), state)
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.GaugeValue, float64(n), state)
 	}
 }
