@@ -155,6 +155,8 @@ func (f *fakeShopify) graphQL(w http.ResponseWriter, r *http.Request) {
 		f.subs[topic] = uri
 		f.creates[topic]++
 		fmt.Fprintf(w, `{"data":{"webhookSubscriptionCreate":{"webhookSubscription":{"id":"gid://shopify/WebhookSubscription/%d","topic":%q,"uri":%q},"userErrors":[]}}}`, len(f.subs), topic, uri)
+	case strings.Contains(req.Query, "shop {"):
+		io.WriteString(w, `{"data":{"shop":{"name":"Asha Naturals","ianaTimezone":"Asia/Kolkata","billingAddress":{"countryCodeV2":"IN"}}}}`)
 	case strings.Contains(req.Query, "webhookSubscriptions("):
 		f.lists++
 		var nodes []map[string]string

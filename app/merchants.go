@@ -113,7 +113,7 @@ func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
 		fields["country"] = "must be a two-letter ISO country code"
 	}
 	if m.Timezone == "" {
-		m.Timezone = "UTC"
+		m.Timezone = defaultTimezone(m.Country)
 	}
 	if _, err := time.LoadLocation(m.Timezone); err != nil {
 		fields["timezone"] = "must be an IANA time zone like Asia/Kolkata"
@@ -129,6 +129,101 @@ func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
 	if len(fields) > 0 {
 		return Merchant{}, &ValidationError{Fields: fields}
 	}
+	return m, nil
+}
+
+// defaultTimezone guesses a merchant's time zone from its country where the
+// country keeps one clock; quiet hours and dates then follow the shop's
+// day until the merchant (or the platform) says otherwise.
+func defaultTimezone(country string) string {
+	switch country {
+	case "IN":
+		return "Asia/Kolkata"
+	case "AE":
+		return "Asia/Dubai"
+	case "SA":
+		return "Asia/Riyadh"
+	case "SG":
+		return "Asia/Singapore"
+	case "GB":
+		return "Europe/London"
+	case "PK":
+		return "Asia/Karachi"
+	case "BD":
+		return "Asia/Dhaka"
+	case "LK":
+		return "Asia/Colombo"
+	case "NP":
+		return "Asia/Kathmandu"
+	case "MY":
+		return "Asia/Kuala_Lumpur"
+	}
+	return "UTC"
+}
+
+// SettingsInput changes a merchant's own settings; nil fields stay.
+type SettingsInput struct {
+	Name        *string
+	Country     *string
+	Timezone    *string
+	QuietHours  *string // "21:00-09:00" or "off"
+	CODGateways *string // extra payment method names that mean cash on delivery
+}
+
+// UpdateSettings validates and saves a merchant's settings.
+func (s *Service) UpdateSettings(ctx context.Context, merchantID string, in SettingsInput) (Merchant, error) {
+	m, err := s.store.GetMerchant(ctx, merchantID)
+	if err != nil {
+		return Merchant{}, err
+	}
+	fields := map[string]string{}
+	if in.Name != nil {
+		if name := strings.TrimSpace(*in.Name); name == "" || len(name) > 200 {
+			fields["name"] = "must be 1 to 200 characters"
+		} else {
+			m.Name = name
+		}
+	}
+	if in.Country != nil {
+		c := strings.ToUpper(strings.TrimSpace(*in.Country))
+		if len(c) != 2 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			fields["country"] = "must be a two-letter ISO country code"
+		} else {
+			m.Country = c
+		}
+	}
+	if in.Timezone != nil {
+		if _, err := time.LoadLocation(*in.Timezone); err != nil || *in.Timezone == "" {
+			fields["timezone"] = "must be an IANA time zone like Asia/Kolkata"
+		} else {
+			m.Timezone = *in.Timezone
+		}
+	}
+	if m.Settings == nil {
+		m.Settings = map[string]string{}
+	}
+	if in.QuietHours != nil {
+		q := strings.TrimSpace(*in.QuietHours)
+		a, b, ok := strings.Cut(q, "-")
+		_, okA := minuteOfDay(a)
+		_, okB := minuteOfDay(b)
+		if q != "off" && (!ok || !okA || !okB || strings.TrimSpace(a) == strings.TrimSpace(b)) {
+			fields["quiet_hours"] = `must be like "21:00-09:00" (in the merchant's time zone) or "off"`
+		} else {
+			m.Settings["quiet_hours"] = q
+		}
+	}
+	if in.CODGateways != nil {
+		m.Settings["cod_gateways"] = strings.TrimSpace(*in.CODGateways)
+	}
+	if len(fields) > 0 {
+		return Merchant{}, &ValidationError{Fields: fields}
+	}
+	m.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+		return Merchant{}, err
+	}
+	s.merchants.forget(m.ID)
 	return m, nil
 }
 

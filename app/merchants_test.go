@@ -165,7 +165,7 @@ func TestCreateMerchantValidates(t *testing.T) {
 		})
 	}
 	m, _, err := svc.CreateMerchant(context.Background(), app.NewMerchant{Platform: app.PlatformShopify, Domain: "Asha-Naturals.myshopify.com"})
-	if err != nil || m.Domain != "asha-naturals.myshopify.com" || m.Country != "IN" || m.Timezone != "UTC" {
+	if err != nil || m.Domain != "asha-naturals.myshopify.com" || m.Country != "IN" || m.Timezone != "Asia/Kolkata" {
 		t.Errorf("CreateMerchant(minimal) = %+v, %v; want the domain lowered and defaults set", m, err)
 	}
 	if _, _, err := svc.CreateMerchant(context.Background(), app.NewMerchant{Platform: app.PlatformShopify, Domain: "asha-naturals.myshopify.com"}); !errors.Is(err, app.ErrConflict) {

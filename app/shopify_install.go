@@ -118,6 +118,17 @@ type ShopifyAdmin interface {
 	// OrdersUpdatedSince lists up to limit orders updated at or after
 	// since, oldest update first.
 	OrdersUpdatedSince(ctx context.Context, shop, accessToken string, since time.Time, limit int) ([]ShopifyOrder, error)
+	// Shop reads the shop's name, country and time zone.
+	Shop(ctx context.Context, shop, accessToken string) (ShopifyShop, error)
+}
+
+// ShopifyShop is what the service keeps of a shop's own settings: its name
+// for shop.name, its country to read phone numbers, its time zone for
+// quiet hours and dates.
+type ShopifyShop struct {
+	Name     string
+	Country  string // ISO 3166-1 alpha-2
+	Timezone string // IANA
 }
 
 // ShopifyInstaller installs the public Shopify app on a shop (OAuth),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -173,7 +174,36 @@ func (i *ShopifyInstaller) EnsureWebhooks(ctx context.Context, m Merchant) (int,
 	if created > 0 {
 		i.svc.log.Info("shopify webhook subscriptions created", "merchant", m.ID, "created", created)
 	}
-	return created, nil
+	return created, i.syncShop(ctx, m, token)
+}
+
+// syncShop keeps the merchant's name, country and time zone as the shop has
+// them: an install starts with guesses, and quiet hours in the wrong time
+// zone would hold marketing messages through the customer's day.
+func (i *ShopifyInstaller) syncShop(ctx context.Context, m Merchant, token string) error {
+	shop, err := i.opts.Admin.Shop(ctx, m.Domain, token)
+	if err != nil {
+		return err
+	}
+	changed := false
+	if shop.Name != "" && shop.Name != m.Name {
+		m.Name, changed = shop.Name, true
+	}
+	if c := strings.ToUpper(shop.Country); len(c) == 2 && c != m.Country {
+		m.Country, changed = c, true
+	}
+	if _, err := time.LoadLocation(shop.Timezone); err == nil && shop.Timezone != "" && shop.Timezone != m.Timezone {
+		m.Timezone, changed = shop.Timezone, true
+	}
+	if !changed {
+		return nil
+	}
+	m.UpdatedAt = i.svc.now().UTC()
+	if err := i.svc.store.UpdateMerchant(ctx, m); err != nil {
+		return err
+	}
+	i.svc.merchants.forget(m.ID)
+	return nil
 }
 
 // Reconcile queues the orders updated since the merchant's cursor as

@@ -135,6 +135,15 @@ func (f *fakeShopifyAdmin) CreateWebhookSubscription(_ context.Context, shop, to
 	return nil
 }
 
+func (f *fakeShopifyAdmin) Shop(_ context.Context, shop, token string) (app.ShopifyShop, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.admin(token); err != nil {
+		return app.ShopifyShop{}, err
+	}
+	return app.ShopifyShop{Name: "Kesar Kitchen", Country: "IN", Timezone: "Asia/Kolkata"}, nil
+}
+
 func (f *fakeShopifyAdmin) OrdersUpdatedSince(_ context.Context, shop, token string, since time.Time, limit int) ([]app.ShopifyOrder, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -567,6 +576,11 @@ func TestEnsureWebhooks(t *testing.T) {
 	}
 	if created, err := e.inst.EnsureWebhooks(ctx, m); err != nil || created != 0 {
 		t.Fatalf("second EnsureWebhooks() = %d, %v; want nothing to create", created, err)
+	}
+	// The shop's own name, country and time zone replace the install's
+	// guesses: quiet hours follow the shop's clock.
+	if m, _ = e.store.GetMerchant(ctx, id); m.Name != "Kesar Kitchen" || m.Country != "IN" || m.Timezone != "Asia/Kolkata" {
+		t.Errorf("merchant after the subscriptions run = %q %q %q; want the shop's name, country and time zone", m.Name, m.Country, m.Timezone)
 	}
 
 	// The periodic job runs itself again: in 6 h, or soon after a passing

@@ -139,6 +139,7 @@ type merchantView struct {
 	Timezone   string            `json:"timezone"`
 	Status     string            `json:"status"`
 	Secrets    map[string]string `json:"secrets"`
+	Settings   map[string]string `json:"settings"`
 	Provider   providerView      `json:"provider"`
 	Webhooks   map[string]string `json:"webhooks"`
 	CreatedAt  time.Time         `json:"created_at"`
@@ -158,7 +159,7 @@ const masked = "••••••••"
 func (h *Handlers) merchantView(m app.Merchant) merchantView {
 	v := merchantView{
 		ID: m.ID, Platform: m.Platform, Name: m.Name, Country: m.Country, Timezone: m.Timezone,
-		Status: string(m.Status), Secrets: map[string]string{}, Webhooks: map[string]string{},
+		Status: string(m.Status), Secrets: map[string]string{}, Webhooks: map[string]string{}, Settings: m.Settings,
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 		Provider: providerView{Name: m.Provider.Name, CommonProperty: m.Provider.CommonProperty, Credentials: map[string]string{}},
 	}
@@ -190,6 +191,26 @@ func (h *Handlers) merchantView(m app.Merchant) merchantView {
 
 func (h *Handlers) getMerchant(c echo.Context) error {
 	m, err := h.svc.Merchant(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, h.merchantView(m))
+}
+
+type settingsRequest struct {
+	Name        *string `json:"name"`
+	Country     *string `json:"country"`
+	Timezone    *string `json:"timezone"`
+	QuietHours  *string `json:"quiet_hours"`
+	CODGateways *string `json:"cod_gateways"`
+}
+
+func (h *Handlers) putSettings(c echo.Context) error {
+	var req settingsRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := h.svc.UpdateSettings(c.Request().Context(), c.Param("id"), app.SettingsInput(req))
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin := e.Group("/api/admin", h.operatorAuth)
 	admin.POST("/merchants", h.createMerchant)
 	admin.GET("/merchants/:id", h.getMerchant)
+	admin.PUT("/merchants/:id/settings", h.putSettings)
 	admin.PUT("/merchants/:id/provider", h.putProvider)
 	admin.GET("/merchants/:id/rules", h.listRules)
 	admin.PUT("/merchants/:id/rules/:event", h.putRule)

@@ -57,6 +57,10 @@ func (a *installAdmin) OrdersUpdatedSince(context.Context, string, string, time.
 	return nil, nil
 }
 
+func (a *installAdmin) Shop(context.Context, string, string) (app.ShopifyShop, error) {
+	return app.ShopifyShop{Name: "Asha Naturals", Country: "IN", Timezone: "Asia/Kolkata"}, nil
+}
+
 func newInstallServer(t *testing.T, appURL string, admin app.ShopifyAdmin) (*echo.Echo, app.Store) {
 	t.Helper()
 	st := newEmbeddedStore(t)

@@ -133,6 +133,25 @@ func (a *Admin) WebhookSubscriptions(ctx context.Context, shop, token string) ([
 	return subs, nil
 }
 
+const shopQuery = `query shop { shop { name ianaTimezone billingAddress { countryCodeV2 } } }`
+
+// Shop reads the shop's name, country and time zone.
+func (a *Admin) Shop(ctx context.Context, shop, token string) (app.ShopifyShop, error) {
+	var data struct {
+		Shop struct {
+			Name           string `json:"name"`
+			IanaTimezone   string `json:"ianaTimezone"`
+			BillingAddress struct {
+				CountryCodeV2 string `json:"countryCodeV2"`
+			} `json:"billingAddress"`
+		} `json:"shop"`
+	}
+	if err := a.graphQL(ctx, shop, token, shopQuery, nil, &data); err != nil {
+		return app.ShopifyShop{}, err
+	}
+	return app.ShopifyShop{Name: data.Shop.Name, Country: data.Shop.BillingAddress.CountryCodeV2, Timezone: data.Shop.IanaTimezone}, nil
+}
+
 // createSubscriptionMutation uses uri, which replaced callbackUrl in
 // 2025-10.
 const createSubscriptionMutation = `mutation webhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!) {

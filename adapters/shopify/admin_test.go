@@ -70,6 +70,19 @@ func TestWebhookSubscriptionsPages(t *testing.T) {
 	}
 }
 
+func TestShop(t *testing.T) {
+	srv := graphQLEndpoint(t, func(w http.ResponseWriter, req graphQLRequest) {
+		if !strings.Contains(req.Query, "shop {") || !strings.Contains(req.Query, "ianaTimezone") || !strings.Contains(req.Query, "countryCodeV2") {
+			t.Errorf("query = %q; want the shop's name, time zone and country", req.Query)
+		}
+		io.WriteString(w, `{"data":{"shop":{"name":"Kesar Kitchen — केसर","ianaTimezone":"Asia/Kolkata","billingAddress":{"countryCodeV2":"IN"}}}}`)
+	})
+	got, err := newTestAdmin(t, srv).Shop(context.Background(), testShop, testToken)
+	if want := (app.ShopifyShop{Name: "Kesar Kitchen — केसर", Country: "IN", Timezone: "Asia/Kolkata"}); err != nil || got != want {
+		t.Fatalf("Shop() = %+v, %v; want %+v", got, err, want)
+	}
+}
+
 func TestCreateWebhookSubscription(t *testing.T) {
 	tests := []struct {
 		name          string
