@@ -29,6 +29,9 @@ type MerchantData interface {
 	// record expires ttl after its last advance. Used for the last status
 	// seen per order, where version is the platform's modification time.
 	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (previous string, advanced bool, err error)
+	// State reads what AdvanceState recorded for key, without changing it;
+	// ErrNotFound when nothing live is recorded.
+	State(ctx context.Context, merchant, key string) (value string, version int64, err error)
 
 	// Throttle takes one slot of a rate limit shared by every instance: a
 	// GCRA allowing a burst of limit, then limit per window sustained.

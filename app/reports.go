@@ -202,11 +202,13 @@ func (s *Service) stashEarlyStatus(ctx context.Context, m Merchant, st StatusRep
 }
 
 // applyEarlyStatus applies a status that arrived before the send was
-// recorded. Version 0 never replaces a stashed status, so the call only
-// reads one when there is one.
+// recorded, if one did.
 func (s *Service) applyEarlyStatus(ctx context.Context, m Merchant, d Delivery) error {
-	raw, _, err := s.store.AdvanceState(ctx, m.ID, earlyStatusKey(d.ProviderMessageID), 0, "", earlyStatusTTL)
-	if err != nil || raw == "" {
+	raw, _, err := s.store.State(ctx, m.ID, earlyStatusKey(d.ProviderMessageID))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	var st StatusReport

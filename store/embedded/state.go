@@ -63,6 +63,24 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 	return previous, advanced, nil
 }
 
+// State reads the live record AdvanceState keeps for key.
+func (s *Store) State(ctx context.Context, merchant, key string) (string, int64, error) {
+	var rec stateRecord
+	var live bool
+	err := s.view(ctx, "state", func(tx *bolt.Tx) error {
+		var err error
+		rec, live, err = loadState(tx, s.now(), merchant, key)
+		return err
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	if !live {
+		return "", 0, fmt.Errorf("embedded: state %s: %w", key, app.ErrNotFound)
+	}
+	return rec.Value, rec.Version, nil
+}
+
 // loadState returns the live record of key, or the zero record and false
 // when there is none or it expired.
 func loadState(tx *bolt.Tx, now time.Time, merchant, key string) (stateRecord, bool, error) {

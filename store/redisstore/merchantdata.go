@@ -117,6 +117,27 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 	return previous, advanced == 1, nil
 }
 
+// State reads the record AdvanceState keeps for key.
+func (s *Store) State(ctx context.Context, merchant, key string) (string, int64, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return "", 0, err
+	}
+	vals, err := s.rdb.HMGet(ctx, s.keys.state(merchant, key), "v", "value").Result()
+	if err != nil {
+		return "", 0, wrap("state", err)
+	}
+	raw, ok := vals[0].(string)
+	if !ok {
+		return "", 0, fmt.Errorf("redisstore: state %s: %w", key, app.ErrNotFound)
+	}
+	version, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("redisstore: state %s: stored version %q: %w", key, raw, err)
+	}
+	value, _ := vals[1].(string)
+	return value, version, nil
+}
+
 // Throttle takes a slot of the GCRA limit of limit per window on key, on
 // the server, so every instance shares it. The store's clock gives now.
 func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (time.Duration, error) {

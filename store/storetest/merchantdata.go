@@ -74,10 +74,16 @@ func merchantDataCases() []testCase {
 					t.Fatalf("AdvanceState(v%d, %s) = %q, %v, %v; want %q, %v", version, value, prev, advanced, err, wantPrev, wantAdvanced)
 				}
 			}
+			if _, _, err := s.State(ctx, "m1", "order:727:status"); !errors.Is(err, app.ErrNotFound) {
+				t.Fatalf("State(nothing recorded) = %v; want ErrNotFound", err)
+			}
 			step(100, "processing", "", true)
 			step(100, "processing", "processing", false) // a repeat
 			step(90, "pending", "processing", false)     // a stale update
 			step(200, "completed", "processing", true)
+			if value, version, err := s.State(ctx, "m1", "order:727:status"); err != nil || value != "completed" || version != 200 {
+				t.Errorf("State() = %q, %d, %v; want completed at 200", value, version, err)
+			}
 			if prev, advanced, err := s.AdvanceState(ctx, "m2", "order:727:status", 50, "on-hold", time.Hour); err != nil || prev != "" || !advanced {
 				t.Errorf("AdvanceState(other merchant) = %q, %v, %v; want a fresh record", prev, advanced, err)
 			}
