@@ -70,13 +70,16 @@ func (s *Service) HandleWebhookJob(ctx context.Context, job Job) error {
 	if err != nil {
 		return Permanent(err)
 	}
-	m, err := s.store.GetMerchant(ctx, job.Merchant)
+	// Settings change rarely; the cache saves a read per webhook. The
+	// compliance path below reads the merchant afresh before writing it.
+	cached, err := s.merchants.byID(ctx, job.Merchant)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return Permanent(err)
 		}
 		return err
 	}
+	m := cached.Merchant
 	decode, ok := s.decoders[env.Platform]
 	if !ok {
 		return Permanent(fmt.Errorf("no decoder for platform %q", env.Platform))
@@ -90,7 +93,11 @@ func (s *Service) HandleWebhookJob(ctx context.Context, job Job) error {
 		return err
 	}
 	if decoded.Compliance != nil {
-		return s.handleCompliance(ctx, m, *decoded.Compliance)
+		fresh, err := s.store.GetMerchant(ctx, m.ID)
+		if err != nil {
+			return err
+		}
+		return s.handleCompliance(ctx, fresh, *decoded.Compliance)
 	}
 	if m.Status != MerchantActive {
 		return nil

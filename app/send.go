@@ -43,10 +43,11 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 	if err != nil || finished(d.Status) {
 		return d, err
 	}
-	m, err := s.store.GetMerchant(ctx, merchantID)
+	cached, err := s.merchants.byID(ctx, merchantID)
 	if err != nil {
 		return d, err
 	}
+	m := cached.Merchant
 	day := DayOf(s.now())
 	count := func(outcome string) {
 		s.counters.add(Counter{Merchant: m.ID, Day: day, Subject: d.Event, Outcome: outcome}, 1)
