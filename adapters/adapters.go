@@ -5,7 +5,9 @@
 package adapters
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -252,4 +254,27 @@ func NewRequest(ctx context.Context, provider, method, rawURL string, body io.Re
 	}
 	req.Header.Set("User-Agent", "storebridge/1")
 	return req, nil
+}
+
+// Text decodes a JSON string, number, bool or null as a string, and keeps
+// objects and arrays as their JSON text: providers send the same field
+// (an error code, a timestamp) as a string one day and a number the next.
+type Text string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Text) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*t = ""
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*t = Text(s)
+	default:
+		*t = Text(b)
+	}
+	return nil
 }

@@ -84,3 +84,22 @@ func (e Event) Lookup(path string) (any, bool) {
 	}
 	return cur, true
 }
+
+// StatusSlug keeps a platform status usable in an event name
+// (order.status.{slug}): lower-case letters, digits, "_" and "-", at most
+// 32 characters.
+func StatusSlug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('_')
+		}
+		if b.Len() >= 32 {
+			break
+		}
+	}
+	return b.String()
+}

@@ -297,25 +297,8 @@ func cleanName(s string) string {
 	return b.String()
 }
 
-// text accepts a JSON string or number (CleverTap's codes come as both).
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*t = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-	default:
-		*t = text(b)
-	}
-	return nil
-}
+// text is the providers' tolerant JSON scalar.
+type text = adapters.Text
 
 func permanent(msg string) *app.ProviderError {
 	return &app.ProviderError{Provider: Name, Message: msg}

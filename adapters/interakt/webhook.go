@@ -1,7 +1,6 @@
 package interakt
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -49,27 +49,8 @@ func VerifySignature(secret string, header http.Header, body []byte) error {
 	return nil
 }
 
-// text accepts a JSON string, number, bool or null as a string; objects
-// and arrays are kept as their JSON text. Interakt's consumers have seen
-// error codes both as numbers and strings, and messages as JSON strings.
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*t = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-	default:
-		*t = text(b)
-	}
-	return nil
-}
+// text is the providers' tolerant JSON scalar.
+type text = adapters.Text
 
 type webhook struct {
 	Type      string `json:"type"`

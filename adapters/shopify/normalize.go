@@ -401,7 +401,7 @@ func shipmentEvent(s string) (eventType, status string) {
 	case "delivered":
 		return app.EventOrderDelivered, "delivered"
 	}
-	slug := slugify(s)
+	slug := app.StatusSlug(s)
 	if slug == "" {
 		return app.EventOrderShipped, "shipped"
 	}
@@ -625,24 +625,6 @@ func custAddrPhone(a *goshopify.CustomerAddress) string {
 		return ""
 	}
 	return a.Phone
-}
-
-// slugify keeps a status usable in an event name: lower-case letters,
-// digits, "_" and "-", at most 32 characters.
-func slugify(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
-			b.WriteRune(r)
-		case r == ' ':
-			b.WriteByte('_')
-		}
-		if b.Len() >= 32 {
-			break
-		}
-	}
-	return b.String()
 }
 
 func truncate(s string, n int) string {

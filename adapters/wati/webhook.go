@@ -9,30 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
 )
 
-// text accepts a JSON string, number, bool or null as a string; objects
-// and arrays are kept as their JSON text. Wati sends timestamps both as
-// strings and numbers, and error lists in several shapes.
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*t = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-	default:
-		*t = text(b)
-	}
-	return nil
-}
+// text is the providers' tolerant JSON scalar.
+type text = adapters.Text
 
 type choice struct {
 	ID      text `json:"id"`

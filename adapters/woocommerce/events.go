@@ -70,7 +70,7 @@ func EventForStatus(status string, statusMap map[string]string) (event string, m
 	if ev, ok := DefaultStatusMap()[slug]; ok {
 		return ev, true
 	}
-	clean := slugify(slug)
+	clean := app.StatusSlug(slug)
 	if clean == "" {
 		return "", false
 	}
@@ -197,22 +197,4 @@ func orderCustomer(o Order, opts Options) app.Customer {
 		{Field: "shipping.phone", Raw: o.Shipping.Phone, Countries: []string{o.Shipping.Country, o.Billing.Country}},
 	}, opts.Country)
 	return c
-}
-
-// slugify keeps a status usable in an event name: lower-case letters,
-// digits, "_" and "-", at most 32 characters (WordPress allows 20).
-func slugify(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
-			b.WriteRune(r)
-		case r == ' ':
-			b.WriteByte('_')
-		}
-		if b.Len() >= 32 {
-			break
-		}
-	}
-	return b.String()
 }
