@@ -165,6 +165,43 @@ func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
 	return u, nil
 }
 
+// Endpoint reads the URL a merchant pasted into creds[field]: https and
+// public unless opts.AllowInsecure. In dev and tests a "base_url" credential,
+// accepted only with AllowInsecure, replaces it, so every provider can be
+// pointed at a fake the same way. Problems go into fields under
+// "credentials.<name>".
+func Endpoint(creds map[string]string, field string, opts Options, fields map[string]string) string {
+	endpoint := ""
+	base := strings.TrimSpace(creds["base_url"])
+	if base != "" {
+		if !opts.AllowInsecure {
+			fields["credentials.base_url"] = "only allowed when ALLOW_INSECURE_OUTBOUND is set"
+		} else if u, err := CheckURL(base, true); err != nil {
+			fields["credentials.base_url"] = err.Error()
+		} else {
+			endpoint = u.String()
+		}
+	}
+	if raw := strings.TrimSpace(creds[field]); raw != "" {
+		if u, err := CheckURL(raw, opts.AllowInsecure); err != nil {
+			fields["credentials."+field] = err.Error()
+		} else if endpoint == "" {
+			endpoint = u.String()
+		}
+	} else if base == "" {
+		fields["credentials."+field] = "required"
+	}
+	return endpoint
+}
+
+// WithoutRedirects copies client so the copy alone refuses redirects: for
+// a POST, a 302 would become a GET whose 200 would look like a delivery.
+func WithoutRedirects(client *http.Client) *http.Client {
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
 // Response is an HTTP answer with its body read (up to MaxResponseBody).
 type Response struct {
 	Status int

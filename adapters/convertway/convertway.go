@@ -95,37 +95,15 @@ func New(creds map[string]string, opts adapters.Options) (*Client, error) {
 		fields["credentials.license_key"] = "must be the License Key from ConvertWay → Settings → Profile, without spaces"
 	}
 
-	endpoint := ""
-	baseURL := strings.TrimSpace(creds["base_url"])
-	if baseURL != "" {
-		// Dev and tests point every provider at a fake through base_url;
-		// here it replaces the endpoint.
-		if !opts.AllowInsecure {
-			fields["credentials.base_url"] = "only allowed when ALLOW_INSECURE_OUTBOUND is set"
-		} else if u, err := adapters.CheckURL(baseURL, true); err != nil {
-			fields["credentials.base_url"] = err.Error()
-		} else {
-			endpoint = u.String()
-		}
-	}
-	if raw := strings.TrimSpace(creds["endpoint"]); raw != "" {
-		if u, err := adapters.CheckURL(raw, opts.AllowInsecure); err != nil {
-			fields["credentials.endpoint"] = err.Error()
-		} else if endpoint == "" {
-			endpoint = u.String()
-		}
-	} else if baseURL == "" {
+	endpoint := adapters.Endpoint(creds, "endpoint", opts, fields)
+	if fields["credentials.endpoint"] == "required" {
 		fields["credentials.endpoint"] = "required: the event URL ConvertWay gives for the integration"
 	}
 
 	if len(fields) > 0 {
 		return nil, &app.ValidationError{Fields: fields}
 	}
-	// Copy the client so this one alone refuses redirects: a 302 would turn
-	// the POST into a GET whose 200 would look like a delivery.
-	client := *opts.HTTPClient()
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{http: &client, endpoint: endpoint, shop: shop, licenseKey: key, now: time.Now}, nil
+	return &Client{http: adapters.WithoutRedirects(opts.HTTPClient()), endpoint: endpoint, shop: shop, licenseKey: key, now: time.Now}, nil
 }
 
 // Name returns "convertway".

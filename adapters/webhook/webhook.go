@@ -84,28 +84,7 @@ var _ app.Provider = (*Client)(nil)
 func New(creds map[string]string, opts adapters.Options) (*Client, error) {
 	fields := map[string]string{}
 
-	target := ""
-	baseURL := strings.TrimSpace(creds["base_url"])
-	if baseURL != "" {
-		// Dev and tests point every provider at a fake through base_url;
-		// here it simply replaces the url.
-		if !opts.AllowInsecure {
-			fields["credentials.base_url"] = "only allowed when ALLOW_INSECURE_OUTBOUND is set"
-		} else if u, err := adapters.CheckURL(baseURL, true); err != nil {
-			fields["credentials.base_url"] = err.Error()
-		} else {
-			target = u.String()
-		}
-	}
-	if raw := strings.TrimSpace(creds["url"]); raw != "" {
-		if u, err := adapters.CheckURL(raw, opts.AllowInsecure); err != nil {
-			fields["credentials.url"] = err.Error()
-		} else if target == "" {
-			target = u.String()
-		}
-	} else if baseURL == "" {
-		fields["credentials.url"] = "required"
-	}
+	target := adapters.Endpoint(creds, "url", opts, fields)
 
 	secret := strings.TrimSpace(creds["secret"])
 	switch {
@@ -123,11 +102,7 @@ func New(creds map[string]string, opts adapters.Options) (*Client, error) {
 	if len(fields) > 0 {
 		return nil, &app.ValidationError{Fields: fields}
 	}
-	// Copy the client so this one alone refuses redirects: a 302 would turn
-	// the POST into a GET whose 200 would look like a delivery.
-	client := *opts.HTTPClient()
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{http: &client, target: target, secret: secret, now: time.Now}, nil
+	return &Client{http: adapters.WithoutRedirects(opts.HTTPClient()), target: target, secret: secret, now: time.Now}, nil
 }
 
 // Name returns "webhook".
