@@ -97,6 +97,7 @@ func (w *Workers) Run(ctx context.Context) error {
 	slots := make(chan struct{}, w.opts.Concurrency)
 	var running sync.WaitGroup
 	idle := w.opts.PollInterval / 8
+	failing := 0 // claims failed in a row
 	for ctx.Err() == nil {
 		free := w.opts.Concurrency - len(slots)
 		if free == 0 {
@@ -110,7 +111,21 @@ func (w *Workers) Run(ctx context.Context) error {
 		}
 		jobs, err := w.queue.ClaimJobs(ctx, w.opts.Lease, free)
 		if err != nil && ctx.Err() == nil {
-			w.opts.Logger.Warn("claiming jobs failed", "err", err)
+			// The store is down: say so once, then wait longer between
+			// tries (up to 5 s) instead of logging five times a second.
+			if failing == 0 {
+				w.opts.Logger.Warn("claiming jobs failed; retrying until the store answers", "err", err)
+			}
+			failing++
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(w.opts.PollInterval<<min(failing, 5), 5*time.Second)):
+			}
+			continue
+		}
+		if failing > 0 {
+			w.opts.Logger.Info("claiming jobs works again", "failed_tries", failing)
+			failing = 0
 		}
 		for _, job := range jobs {
 			slots <- struct{}{}

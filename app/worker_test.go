@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -222,3 +223,66 @@ func TestBackoffDelay(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// downQueue is a store whose claims fail while down is set.
+type downQueue struct {
+	app.Store
+	mu     sync.Mutex
+	down   bool
+	claims int
+}
+
+func (q *downQueue) ClaimJobs(ctx context.Context, lease time.Duration, max int) ([]app.Job, error) {
+	q.mu.Lock()
+	q.claims++
+	down := q.down
+	q.mu.Unlock()
+	if down {
+		return nil, fmt.Errorf("redisstore: %w: dial tcp: connection refused", app.ErrUnavailable)
+	}
+	return q.Store.ClaimJobs(ctx, lease, max)
+}
+
+func (q *downQueue) set(down bool) (claims int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.down, claims = down, q.claims
+	return claims
+}
+
+// TestWorkersBackOffWhileStoreIsDown: a store outage is logged once, claims
+// slow down instead of spinning, and work resumes when the store is back.
+func TestWorkersBackOffWhileStoreIsDown(t *testing.T) {
+	q := &downQueue{Store: newQueue(t), down: true}
+	var logs strings.Builder
+	var logMu sync.Mutex
+	opts := fastOptions(&outcomes{})
+	opts.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	w := app.NewWorkers(q, opts)
+	var ran atomic.Int32
+	w.Handle("ok", func(context.Context, app.Job) error { ran.Add(1); return nil })
+	startWorkers(t, w)
+	time.Sleep(time.Second)
+	claims := q.set(false)
+	if claims > 12 {
+		t.Errorf("claims during a 1 s outage = %d; want the worker to back off", claims)
+	}
+	enqueue(t, q, "ok", "after-outage")
+	waitFor(t, "the job after the outage", func() bool { return ran.Load() == 1 })
+	logMu.Lock()
+	defer logMu.Unlock()
+	if n := strings.Count(logs.String(), "claiming jobs failed"); n != 1 {
+		t.Errorf("outage logged %d times; want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "claiming jobs works again") {
+		t.Errorf("recovery not logged:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
