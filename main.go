@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -270,18 +271,10 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (Store, error)
 		}
 		return embeddedStore{st}, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := redisClient(ctx, cfg.RedisURL)
 	if err != nil {
-		return nil, &ConfigError{Variable: "REDIS_URL", Reason: err.Error()}
+		return nil, err
 	}
-	// Fail fast when Redis is gone: a webhook then gets 503 within
-	// Shopify's 5 s and is retried by Shopify, instead of hanging here.
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = 2 * time.Second
-	opts.WriteTimeout = 2 * time.Second
-	opts.DialerRetries = 1
-	opts.MaxRetries = 1
-	rdb := redis.NewClient(opts)
 	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix})
 	// Wait a little for Redis at start (a deploy may race its restart), then
 	// give up with a message that names the variable.
@@ -303,6 +296,38 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (Store, error)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// redisClient connects to REDIS_URL: a single server, or a Redis Cluster
+// when the URL lists several nodes (?addr=host:port) or the server it
+// names says it is a cluster node. The store keeps each merchant's keys in
+// one slot, so either works.
+func redisClient(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
+	cluster, err := redis.ParseClusterURL(rawURL)
+	if err != nil {
+		return nil, &ConfigError{Variable: "REDIS_URL", Reason: err.Error()}
+	}
+	// Fail fast when Redis is gone: a webhook then gets 503 within
+	// Shopify's 5 s and is retried by Shopify, instead of hanging here.
+	cluster.DialTimeout, cluster.ReadTimeout, cluster.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	cluster.DialerRetries, cluster.MaxRetries = 1, 1
+	if len(cluster.Addrs) > 1 {
+		return redis.NewClusterClient(cluster), nil
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, &ConfigError{Variable: "REDIS_URL", Reason: err.Error()}
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	opts.DialerRetries, opts.MaxRetries = 1, 1
+	single := redis.NewClient(opts)
+	probe, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if info, err := single.Info(probe, "cluster").Result(); err == nil && strings.Contains(info, "cluster_enabled:1") {
+		single.Close()
+		return redis.NewClusterClient(cluster), nil
+	}
+	return single, nil // not answering yet: the caller waits for it
 }
 
 type embeddedStore struct{ *embedded.Store }

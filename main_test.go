@@ -343,3 +343,25 @@ func TestDemo(t *testing.T) {
 		t.Error("demo output shows a full phone number")
 	}
 }
+
+// TestRunOnRedisCluster: REDIS_URL naming one node of a Redis Cluster is
+// enough; the service finds the cluster and works across its nodes.
+func TestRunOnRedisCluster(t *testing.T) {
+	addrs := redistest.StartCluster(t, 3)
+	base, logs, stop := startRun(t, map[string]string{
+		"REDIS_URL": "redis://" + addrs[0], "SECRET_KEY": strings.Repeat("s3cret-", 6), "ADMIN_TOKEN": e2eAdminToken,
+	})
+	waitStatus(t, base+"/readyz", http.StatusOK)
+	// Merchants land on different nodes by their hash tags.
+	for i := range 6 {
+		m := admin(t, base, "POST", "/api/admin/merchants", map[string]any{"platform": "shopify", "shop_domain": fmt.Sprintf("cluster-%d.myshopify.com", i)}, 201)
+		admin(t, base, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/rules/order.placed", map[string]any{"template": "order_placed", "variables": []string{"order.number"}}, 200)
+		test := admin(t, base, "POST", "/api/admin/merchants/"+m["id"].(string)+"/test-events", map[string]any{"event": "order.placed", "phone": "+919876543210", "properties": map[string]any{"order": map[string]any{"number": "#1"}}}, 200)
+		if test["status"] != "sent" {
+			t.Fatalf("test send on the cluster = %v\nlogs:\n%s", test, logs)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run() = %v", err)
+	}
+}

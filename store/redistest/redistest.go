@@ -23,6 +23,7 @@ type Server struct {
 	Port       int
 	Dir        string
 	appendOnly bool
+	cluster    bool
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -33,6 +34,8 @@ type Options struct {
 	// AppendOnly turns on the AOF with fsync on every write, for tests
 	// that kill the server and expect acknowledged writes to survive.
 	AppendOnly bool
+	// Cluster starts the server as a Redis Cluster node (see StartCluster).
+	Cluster bool
 }
 
 // Start runs a redis-server in a temporary directory on a free port and
@@ -40,7 +43,7 @@ type Options struct {
 // redis-server cannot be found or started.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	s := &Server{Dir: tb.TempDir(), appendOnly: opts.AppendOnly}
+	s := &Server{Dir: tb.TempDir(), appendOnly: opts.AppendOnly, cluster: opts.Cluster}
 	if err := s.start(); err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
@@ -89,6 +92,9 @@ func (s *Server) start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"), "--cluster-node-timeout", "5000")
+	}
 	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -120,6 +126,40 @@ func (s *Server) start() error {
 	}
 	_ = cmd.Process.Kill()
 	return fmt.Errorf("redis-server did not answer on %s within 10s: %s", s.Addr(), s.logTail())
+}
+
+// StartCluster runs a Redis Cluster of n masters (no replicas) on free
+// ports, its slots spread by redis-cli as an operator would, and stops it
+// when the test ends. It answers the nodes' addresses.
+func StartCluster(tb testing.TB, n int) []string {
+	tb.Helper()
+	addrs := make([]string, 0, n)
+	for range n {
+		addrs = append(addrs, Start(tb, Options{Cluster: true}).Addr())
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		tb.Fatalf("redistest: redis-cli is not on PATH (Debian's redis-tools): %v", err)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: create cluster: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, addr := range addrs {
+		for {
+			out, err := exec.Command(cli, "-h", "127.0.0.1", "-p", strings.TrimPrefix(addr, "127.0.0.1:"), "cluster", "info").Output()
+			if err == nil && strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: cluster node %s not ok within 15s: %s %v", addr, out, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
 }
 
 // Kill stops the server at once (SIGKILL), as a crash would.
