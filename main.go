@@ -227,7 +227,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 				log.Error("workers stopped", "err", err)
 			}
 		})
-		wg.Go(func() { maintain(workerCtx, st, log) })
+		wg.Go(func() { maintain(workerCtx, st, svc, log) })
 	}
 
 	var failure error
@@ -343,10 +343,22 @@ type redisStore struct{ *redisstore.Store }
 // Maintain repairs the queue's merchant index after a crash mid-enqueue.
 func (s redisStore) Maintain(ctx context.Context) error { return s.SweepIndex(ctx) }
 
-// maintain runs the store's housekeeping every half minute.
-func maintain(ctx context.Context, st Store, log *slog.Logger) {
+// deliveryRetention is how long delivery records are kept. 90 days covers
+// what the records are read for: the merchant's delivery log, and disputes
+// about a message (a customer or a provider asking what was sent and when),
+// which come within weeks. Statistics do not need the records: they are
+// kept apart, as daily counters.
+const deliveryRetention = 90 * 24 * time.Hour
+
+// deliveryPurgeInterval is how often maintain purges expired deliveries.
+const deliveryPurgeInterval = time.Hour
+
+// maintain runs the store's housekeeping every half minute, and deletes the
+// deliveries older than deliveryRetention at most once an hour.
+func maintain(ctx context.Context, st Store, svc *app.Service, log *slog.Logger) {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
+	var lastPurge time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -354,6 +366,16 @@ func maintain(ctx context.Context, st Store, log *slog.Logger) {
 		case <-tick.C:
 			if err := st.Maintain(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("store maintenance failed", "err", err)
+			}
+			if time.Since(lastPurge) < deliveryPurgeInterval {
+				continue
+			}
+			lastPurge = time.Now()
+			n, err := svc.PurgeOldDeliveries(ctx, deliveryRetention)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("purging old deliveries failed; retried next hour", "err", err, "deleted", n)
+			} else if n > 0 {
+				log.Info("purged old deliveries", "deleted", n, "retention", deliveryRetention.String())
 			}
 		}
 	}

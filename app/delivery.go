@@ -83,4 +83,8 @@ type DeliveryStore interface {
 	// DeliveryByProviderMessageID finds the delivery a provider status is
 	// about.
 	DeliveryByProviderMessageID(ctx context.Context, merchant, messageID string) (Delivery, error)
+	// PurgeDeliveries deletes up to limit of the merchant's deliveries created
+	// before before, with every index entry that points at them, and says how
+	// many it deleted (0 when none are left to delete).
+	PurgeDeliveries(ctx context.Context, merchant string, before time.Time, limit int) (int, error)
 }

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -99,4 +101,42 @@ func (s *Service) Run(ctx context.Context) {
 // FlushCounters writes the statistics counted since the last flush.
 func (s *Service) FlushCounters(ctx context.Context) error {
 	return s.counters.flush(ctx, s.store, DayOf(s.now()))
+}
+
+// purgeBatch is how many deliveries one store call deletes: small enough
+// that a batch holds the store (a Redis script, a bbolt write transaction)
+// for only a few milliseconds.
+const purgeBatch = 500
+
+// PurgeOldDeliveries deletes every merchant's deliveries created more than
+// retention ago, in batches, and answers how many it deleted. A merchant
+// whose purge fails is left for the next run; the others still go.
+func (s *Service) PurgeOldDeliveries(ctx context.Context, retention time.Duration) (int, error) {
+	if retention <= 0 {
+		return 0, Invalid("retention", fmt.Sprintf("must be positive, got %s", retention))
+	}
+	before := s.now().Add(-retention)
+	merchants, err := s.store.ListMerchants(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("purge old deliveries: %w", err)
+	}
+	total := 0
+	var errs []error
+	for _, m := range merchants {
+		for {
+			n, err := s.store.PurgeDeliveries(ctx, m.ID, before, purgeBatch)
+			total += n
+			if err != nil {
+				if ctx.Err() != nil {
+					return total, fmt.Errorf("purge old deliveries: %w", err)
+				}
+				errs = append(errs, fmt.Errorf("purge old deliveries of merchant %s: %w", m.ID, err))
+				break
+			}
+			if n < purgeBatch {
+				break
+			}
+		}
+	}
+	return total, errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -201,6 +202,15 @@ func writeDelivery(tx *bolt.Tx, old *app.Delivery, d app.Delivery) error {
 	return nil
 }
 
+// deleteDelivery deletes d's record with every index entry that points at
+// it.
+func deleteDelivery(tx *bolt.Tx, d app.Delivery) error {
+	if err := unindexDelivery(tx, d); err != nil {
+		return err
+	}
+	return bucket(tx, bucketDeliveries).Delete(scoped(d.Merchant, d.ID))
+}
+
 func unindexDelivery(tx *bolt.Tx, d app.Delivery) error {
 	for index, k := range deliveryIndexKeys(d) {
 		if err := bucket(tx, index).Delete(k); err != nil {
@@ -323,10 +333,7 @@ func (s *Store) DeleteCustomerDeliveries(ctx context.Context, merchant string, m
 			case !matches(d):
 				continue
 			}
-			if err := unindexDelivery(tx, d); err != nil {
-				return err
-			}
-			if err := bucket(tx, bucketDeliveries).Delete(scoped(merchant, e.id)); err != nil {
+			if err := deleteDelivery(tx, d); err != nil {
 				return err
 			}
 			deleted++
@@ -337,4 +344,63 @@ func (s *Store) DeleteCustomerDeliveries(ctx context.Context, merchant string, m
 		return 0, err
 	}
 	return deleted, nil
+}
+
+// PurgeDeliveries deletes up to limit of the merchant's deliveries created
+// before before, oldest first, with every index entry, in one write
+// transaction. It walks the time index from the merchant's oldest entry;
+// entries in before's microsecond are checked on their records, and an
+// entry without a record is dropped.
+func (s *Store) PurgeDeliveries(ctx context.Context, merchant string, before time.Time, limit int) (int, error) {
+	if err := required("merchant", merchant); err != nil {
+		return 0, fmt.Errorf("embedded: purge deliveries: %w", err)
+	}
+	if limit <= 0 {
+		return 0, fmt.Errorf("embedded: purge deliveries: %w", app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit)))
+	}
+	purged := 0
+	err := s.update(ctx, "purge deliveries", func(tx *bolt.Tx) error {
+		purged = 0
+		prefix, end := merchantPrefix(merchant), micros(before)
+		var old []app.Delivery
+		var stale [][]byte
+		c := bucket(tx, bucketDeliveryByTime).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(old) < limit; k, _ = c.Next() {
+			at, id, ok := readTime(k[len(prefix):])
+			if !ok {
+				return fmt.Errorf("corrupt delivery index key %q", k)
+			}
+			if at > end {
+				break
+			}
+			var d app.Delivery
+			switch err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, string(id)), &d); {
+			case errors.Is(err, app.ErrNotFound):
+				stale = append(stale, bytes.Clone(k))
+				continue
+			case err != nil:
+				return err
+			}
+			if d.CreatedAt.Before(before) {
+				old = append(old, d)
+			}
+		}
+		// Deleted after the walk: a cursor is not safe across deletes.
+		for _, k := range stale {
+			if err := bucket(tx, bucketDeliveryByTime).Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, d := range old {
+			if err := deleteDelivery(tx, d); err != nil {
+				return err
+			}
+		}
+		purged = len(old)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return purged, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -284,4 +285,90 @@ func (s *Store) moveCustomerIndexes(ctx context.Context, p redis.Pipeliner, merc
 	move(s.keys.deliveryPhone, old.Phone, cur.Phone)
 	move(s.keys.deliveryCustomer, old.CustomerID, cur.CustomerID)
 	move(s.keys.deliverySubject, old.Subject, cur.Subject)
+}
+
+// PurgeDeliveries deletes up to limit of the merchant's deliveries created
+// before before, oldest first, with every index entry, in one script. The
+// created-time index gives the candidates: those scored below before's
+// millisecond are older, and those in that millisecond are checked on their
+// records. A candidate whose record changed between the read and the script
+// is read again in another round; an index entry without a record is
+// dropped.
+func (s *Store) PurgeDeliveries(ctx context.Context, merchant string, before time.Time, limit int) (int, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return 0, app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit))
+	}
+	index := s.keys.deliveryIndex(merchant)
+	purged := 0
+	for range maxUpdateAttempts {
+		ids, err := s.deliveriesBefore(ctx, index, before, limit-purged)
+		if err != nil {
+			return purged, wrap("purge deliveries", err)
+		}
+		if len(ids) == 0 {
+			return purged, nil
+		}
+		raws, err := s.readDeliveries(ctx, merchant, ids)
+		if err != nil {
+			return purged, wrap("purge deliveries", err)
+		}
+		var old []readDelivery
+		var stale []any
+		for i, raw := range raws {
+			str, ok := raw.(string)
+			if !ok {
+				stale = append(stale, ids[i])
+				continue
+			}
+			d, err := decodeDelivery([]byte(str))
+			if err != nil {
+				return purged, err
+			}
+			// Created in before's millisecond but not before it; or its
+			// creation time changed since the index was read.
+			if !d.CreatedAt.Before(before) {
+				continue
+			}
+			old = append(old, readDelivery{id: ids[i], raw: str, d: d})
+		}
+		old = old[:min(len(old), limit-purged)]
+		if len(stale) > 0 {
+			// No write leaves such entries behind; dropping them keeps the
+			// purge from finding them again should one ever appear.
+			if err := s.rdb.ZRem(ctx, index, stale...).Err(); err != nil {
+				return purged, wrap("purge deliveries", err)
+			}
+		}
+		n, err := s.deleteDeliveries(ctx, "purge deliveries", merchant, old)
+		purged += n
+		if err != nil {
+			return purged, err
+		}
+		if purged == limit || (n == len(old) && len(stale) == 0) {
+			return purged, nil
+		}
+	}
+	if purged > 0 {
+		return purged, nil
+	}
+	return 0, fmt.Errorf("redisstore: purge deliveries: too many concurrent updates: %w", app.ErrConflict)
+}
+
+// deliveriesBefore lists, oldest first, up to limit ids of the created-time
+// index scored below before's millisecond, then, when there is room and
+// before is not a whole millisecond, every id scored in that millisecond:
+// those may have been created before or after before, and the caller tells
+// them apart on the records, so none is passed over for a later one.
+func (s *Store) deliveriesBefore(ctx context.Context, index string, before time.Time, limit int) ([]string, error) {
+	ms := msOf(before)
+	top := strconv.FormatInt(ms, 10)
+	ids, err := s.rdb.ZRangeByScore(ctx, index, &redis.ZRangeBy{Min: "-inf", Max: "(" + top, Count: int64(limit)}).Result()
+	if err != nil || len(ids) >= limit || time.UnixMilli(ms).Equal(before) {
+		return ids, err
+	}
+	edge, err := s.rdb.ZRangeByScore(ctx, index, &redis.ZRangeBy{Min: top, Max: top}).Result()
+	return append(ids, edge...), err
 }

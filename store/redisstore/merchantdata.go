@@ -253,16 +253,11 @@ func customerMatches(d app.Delivery, match app.CustomerMatch) bool {
 // match, and drops from sets the ids whose records are gone or no longer
 // match. It answers how many it deleted.
 func (s *Store) deleteMatching(ctx context.Context, merchant string, match app.CustomerMatch, sets, ids []string) (int, error) {
-	recordKeys := make([]string, len(ids))
-	for i, id := range ids {
-		recordKeys[i] = s.keys.delivery(merchant, id)
-	}
-	raws, err := s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+	raws, err := s.readDeliveries(ctx, merchant, ids)
 	if err != nil {
 		return 0, wrap("delete customer deliveries", err)
 	}
-	keys := []string{s.keys.deliveryIndex(merchant), s.keys.deliveryMessageIDs(merchant)}
-	var args []any
+	var read []readDelivery
 	var stale []any
 	for i, raw := range raws {
 		str, ok := raw.(string)
@@ -278,15 +273,7 @@ func (s *Store) deleteMatching(ctx context.Context, merchant string, match app.C
 			stale = append(stale, ids[i])
 			continue
 		}
-		keys = append(keys,
-			recordKeys[i],
-			s.keys.deliveryStatus(merchant, string(d.Status)),
-			s.keys.deliveryEvent(merchant, d.Event),
-			s.keys.deliveryPhone(merchant, d.Phone),
-			s.keys.deliveryCustomer(merchant, d.CustomerID),
-			s.keys.deliverySubject(merchant, d.Subject),
-		)
-		args = append(args, ids[i], str, d.ProviderMessageID)
+		read = append(read, readDelivery{id: ids[i], raw: str, d: d})
 	}
 	if len(stale) > 0 {
 		// No write leaves such ids behind; clearing them keeps the rounds
@@ -301,12 +288,51 @@ func (s *Store) deleteMatching(ctx context.Context, merchant string, match app.C
 			return 0, wrap("delete customer deliveries", err)
 		}
 	}
-	if len(args) == 0 {
+	return s.deleteDeliveries(ctx, "delete customer deliveries", merchant, read)
+}
+
+// readDelivery is a delivery record as read: its id, its stored value,
+// which the deletion script compares, and the record decoded.
+type readDelivery struct {
+	id, raw string
+	d       app.Delivery
+}
+
+// readDeliveries reads the records of the merchant's deliveries ids in one
+// MGET: a string per record, nil where there is none.
+func (s *Store) readDeliveries(ctx context.Context, merchant string, ids []string) ([]any, error) {
+	recordKeys := make([]string, len(ids))
+	for i, id := range ids {
+		recordKeys[i] = s.keys.delivery(merchant, id)
+	}
+	return s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+}
+
+// deleteDeliveries deletes the deliveries read, with every index entry that
+// points at them, in one script: each only if its record is still the one
+// read. It answers how many it deleted; a record changed meanwhile is left
+// for the caller to read again.
+func (s *Store) deleteDeliveries(ctx context.Context, op, merchant string, read []readDelivery) (int, error) {
+	if len(read) == 0 {
 		return 0, nil
+	}
+	keys := make([]string, 0, 2+6*len(read))
+	keys = append(keys, s.keys.deliveryIndex(merchant), s.keys.deliveryMessageIDs(merchant))
+	args := make([]any, 0, 3*len(read))
+	for _, r := range read {
+		keys = append(keys,
+			s.keys.delivery(merchant, r.id),
+			s.keys.deliveryStatus(merchant, string(r.d.Status)),
+			s.keys.deliveryEvent(merchant, r.d.Event),
+			s.keys.deliveryPhone(merchant, r.d.Phone),
+			s.keys.deliveryCustomer(merchant, r.d.CustomerID),
+			s.keys.deliverySubject(merchant, r.d.Subject),
+		)
+		args = append(args, r.id, r.raw, r.d.ProviderMessageID)
 	}
 	n, err := s.scripts.deleteDeliveries.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
-		return 0, wrap("delete customer deliveries", err)
+		return 0, wrap(op, err)
 	}
 	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -153,6 +154,153 @@ func deliveryCases() []testCase {
 			sent := collect(app.DeliveryFilter{Status: app.DeliverySent})
 			if len(sent) != 14 {
 				t.Errorf("ListDeliveries(sent) = %d; want 14", len(sent))
+			}
+		}},
+		{"Delivery/PurgeOld", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			created := 0
+			create := func(merchant, id, event string, status app.DeliveryStatus) app.Delivery {
+				t.Helper()
+				clock.Advance(time.Millisecond)
+				created++
+				d := sampleDelivery(clock, merchant, id, event, status)
+				d.Phone = fmt.Sprintf("+9198765%05d", created) // one customer each
+				d.CustomerID, d.Subject = "cust-"+id, "order:"+id
+				d.ProviderMessageID = "wamid." + merchant + "." + id
+				if err := s.CreateDelivery(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			// Old ones of both merchants, then the cut, then new ones.
+			old := []app.Delivery{
+				create("m1", "old01", app.EventOrderPlaced, app.DeliverySent),
+				create("m1", "old02", app.EventOrderShipped, app.DeliveryFailed),
+				create("m1", "old03", app.EventOrderPlaced, app.DeliveryQueued),
+			}
+			other := []app.Delivery{
+				create("m2", "oth01", app.EventOrderPlaced, app.DeliverySent),
+				create("m2", "oth02", app.EventOrderShipped, app.DeliveryFailed),
+			}
+			// An update moves old03 between status indexes: the purge must
+			// find it where it is now.
+			if _, err := s.UpdateDelivery(ctx, "m1", "old03", func(d *app.Delivery) error {
+				d.Status = app.DeliverySent
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(24 * time.Hour)
+			edge := create("m1", "new01", app.EventOrderPlaced, app.DeliverySent)
+			cut := edge.CreatedAt // created at the cut exactly: not before it
+			clock.Advance(time.Hour)
+			create("m1", "new02", app.EventOrderShipped, app.DeliveryFailed)
+			create("m1", "new03", app.EventOrderPlaced, app.DeliveryQueued)
+
+			if n, err := s.PurgeDeliveries(ctx, "m1", cut, 2); err != nil || n != 2 {
+				t.Fatalf("PurgeDeliveries(limit 2) = %d, %v; want 2", n, err)
+			}
+			left := 0
+			for _, d := range old {
+				if _, err := s.GetDelivery(ctx, "m1", d.ID); err == nil {
+					left++
+				}
+			}
+			if left != 1 {
+				t.Errorf("old deliveries left after a purge of 2 out of 3 = %d; want 1", left)
+			}
+			if n, err := s.PurgeDeliveries(ctx, "m1", cut, 2); err != nil || n != 1 {
+				t.Fatalf("PurgeDeliveries(the last old one) = %d, %v; want 1", n, err)
+			}
+			if n, err := s.PurgeDeliveries(ctx, "m1", cut, 2); err != nil || n != 0 {
+				t.Fatalf("PurgeDeliveries(none left) = %d, %v; want 0", n, err)
+			}
+
+			for _, d := range old {
+				if _, err := s.GetDelivery(ctx, "m1", d.ID); !errors.Is(err, app.ErrNotFound) {
+					t.Errorf("GetDelivery(%s) after purge = %v; want ErrNotFound", d.ID, err)
+				}
+				if _, err := s.DeliveryByProviderMessageID(ctx, "m1", d.ProviderMessageID); !errors.Is(err, app.ErrNotFound) {
+					t.Errorf("DeliveryByProviderMessageID(%s) after purge = %v; want ErrNotFound", d.ProviderMessageID, err)
+				}
+				match := app.CustomerMatch{Phone: d.Phone, CustomerID: d.CustomerID, Subjects: []string{d.Subject}}
+				if n, err := s.DeleteCustomerDeliveries(ctx, "m1", match); err != nil || n != 0 {
+					t.Errorf("DeleteCustomerDeliveries(%s's customer) after purge = %d, %v; want 0", d.ID, n, err)
+				}
+			}
+			list := func(merchant string, f app.DeliveryFilter) string {
+				t.Helper()
+				got, next, err := s.ListDeliveries(ctx, merchant, f)
+				if err != nil || next != "" {
+					t.Fatalf("ListDeliveries(%s, %+v) = %v, %q, %v", merchant, f, ids2(got), next, err)
+				}
+				return fmt.Sprint(ids2(got))
+			}
+			for _, c := range []struct {
+				f    app.DeliveryFilter
+				want string
+			}{
+				{app.DeliveryFilter{}, "[new03 new02 new01]"},
+				{app.DeliveryFilter{Status: app.DeliverySent}, "[new01]"},
+				{app.DeliveryFilter{Status: app.DeliveryFailed}, "[new02]"},
+				{app.DeliveryFilter{Status: app.DeliveryQueued}, "[new03]"},
+				{app.DeliveryFilter{Event: app.EventOrderPlaced}, "[new03 new01]"},
+				{app.DeliveryFilter{Event: app.EventOrderShipped}, "[new02]"},
+				{app.DeliveryFilter{Event: app.EventOrderPlaced, Status: app.DeliverySent}, "[new01]"},
+			} {
+				if got := list("m1", c.f); got != c.want {
+					t.Errorf("ListDeliveries(m1, %+v) after purge = %s; want %s", c.f, got, c.want)
+				}
+			}
+			if got, err := s.DeliveryByProviderMessageID(ctx, "m1", edge.ProviderMessageID); err != nil || got.ID != edge.ID {
+				t.Errorf("DeliveryByProviderMessageID(%s) = %q, %v; want %s kept", edge.ProviderMessageID, got.ID, err, edge.ID)
+			}
+
+			// The other merchant's old deliveries are untouched.
+			if got := list("m2", app.DeliveryFilter{}); got != "[oth02 oth01]" {
+				t.Errorf("ListDeliveries(m2) = %s; want [oth02 oth01]", got)
+			}
+			for _, d := range other {
+				if got, err := s.DeliveryByProviderMessageID(ctx, "m2", d.ProviderMessageID); err != nil || got.ID != d.ID {
+					t.Errorf("DeliveryByProviderMessageID(m2, %s) = %q, %v; want %s", d.ProviderMessageID, got.ID, err, d.ID)
+				}
+			}
+			if n, err := s.PurgeDeliveries(ctx, "m2", cut, 500); err != nil || n != 2 {
+				t.Errorf("PurgeDeliveries(m2) = %d, %v; want 2", n, err)
+			}
+			if _, err := s.PurgeDeliveries(ctx, "m1", cut, 0); err == nil {
+				t.Errorf("PurgeDeliveries(limit 0) = nil error; want a validation error")
+			}
+		}},
+		{"Delivery/PurgeWithinOneMillisecond", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			base := clock.Now().UTC().Truncate(time.Millisecond)
+			// Created within one millisecond, named so that the one after the
+			// cut sorts first among equal milliseconds: it must not stand in
+			// the way of those before it.
+			for id, offset := range map[string]time.Duration{
+				"a-after":  700 * time.Microsecond,
+				"b-at":     0,
+				"c-before": 300 * time.Microsecond,
+				"d-cut":    500 * time.Microsecond,
+			} {
+				d := sampleDelivery(clock, "m1", id, app.EventOrderPlaced, app.DeliverySent)
+				d.CreatedAt = base.Add(offset)
+				if err := s.CreateDelivery(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cut := base.Add(500 * time.Microsecond)
+			for i, want := range []int{1, 1, 0} {
+				if n, err := s.PurgeDeliveries(ctx, "m1", cut, 1); err != nil || n != want {
+					t.Fatalf("PurgeDeliveries(call %d, limit 1) = %d, %v; want %d", i+1, n, err, want)
+				}
+			}
+			got, _, err := s.ListDeliveries(ctx, "m1", app.DeliveryFilter{})
+			left := ids2(got)
+			slices.Sort(left) // the order within a millisecond is the backend's
+			if fmt.Sprint(left) != "[a-after d-cut]" || err != nil {
+				t.Errorf("ListDeliveries() after purge = %v, %v; want a-after and d-cut", left, err)
 			}
 		}},
 	}
