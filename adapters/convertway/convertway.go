@@ -34,10 +34,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -191,7 +189,7 @@ func (c *Client) Send(ctx context.Context, m app.Message) (app.SendResult, error
 	}
 	resp, err := adapters.Do(c.http, Name, req)
 	if err != nil {
-		return app.SendResult{}, redactURL(err)
+		return app.SendResult{}, err // adapters.Do already cut the URL to its host
 	}
 	if resp.Status >= 200 && resp.Status <= 299 {
 		return app.SendResult{}, nil
@@ -234,20 +232,6 @@ func answerMessage(body []byte) string {
 		}
 	}
 	return ""
-}
-
-// redactURL cuts the path and query out of a transport error: the endpoint
-// may carry a token.
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			ue.URL = u.Scheme + "://" + u.Host + "/…"
-		} else {
-			ue.URL = "…"
-		}
-	}
-	return err
 }
 
 func permanent(message string) *app.ProviderError {

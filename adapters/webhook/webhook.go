@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -228,7 +227,7 @@ func (c *Client) Verify(ctx context.Context) error {
 func (c *Client) do(req *http.Request) error {
 	resp, err := adapters.Do(c.http, Name, req)
 	if err != nil {
-		return redactURL(err)
+		return err // adapters.Do already cut the URL to its host
 	}
 	switch {
 	case resp.Status >= 200 && resp.Status <= 299:
@@ -244,20 +243,6 @@ func (c *Client) do(req *http.Request) error {
 	default:
 		return adapters.StatusError(Name, resp, "", "")
 	}
-}
-
-// redactURL cuts the path and query out of a transport error: automation
-// tools put their secret token in the hook URL (Zapier's /hooks/catch/…).
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			ue.URL = u.Scheme + "://" + u.Host + "/…"
-		} else {
-			ue.URL = "…"
-		}
-	}
-	return err
 }
 
 func permanent(message string) *app.ProviderError {
