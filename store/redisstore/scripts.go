@@ -46,15 +46,20 @@ end
 // enqueueFunc stores the job: KEYS jobs, due, keys, lease, payload; ARGV
 // id, record, due ms, job key, payload. It answers 0 when the id or the live
 // key is taken (nothing written), 1 when the job became the merchant's
-// earliest work (its due time is below every other due time and lease
-// expiry, or the merchant had none) and the caller must lower the index,
-// 2 when an element at or before its due time was already there, which
-// covers it in the index (see lowerIndex).
-const enqueueFunc = earliestFunc + `
+// earliest due work (its due time is below every other due time, or none
+// was due) and the caller must lower the index, 2 when a due element at or
+// before its due time was already there, which covers it in the index (see
+// lowerIndex).
+const enqueueFunc = `
 local function enqueue()
   if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
   if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
-  local e = earliest(KEYS[2], KEYS[4])
+  -- Only due times are compared: a lease that ends before a new job is due
+  -- is rare (leases end in the future), and missing it only costs a
+  -- harmless extra lowering of the index.
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local e = ''
+  if first[2] then e = first[2] end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
