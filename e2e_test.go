@@ -69,14 +69,14 @@ func fakeInterakt(t *testing.T) (*httptest.Server, *recorder) {
 		switch r.URL.Path {
 		case "/v1/public/apis/users/":
 			io.WriteString(w, `{"result":true,"data":{"customers":[]}}`)
-		case "/v1/public/message/":
+		case "/v1/public/message/", "/v1/public/track/events/":
 			var body map[string]any
 			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 				rec.fail("interakt: body: %v", err)
 				w.WriteHeader(http.StatusBadRequest)
 				return
 			}
-			rec.add(body, r.URL.RawQuery)
+			rec.add(body, r.URL.Path)
 			w.WriteHeader(http.StatusCreated)
 			io.WriteString(w, `{"result":true,"message":"Message created successfully","id":"9f8e-interakt-msg"}`)
 		default:
@@ -332,5 +332,49 @@ func TestEndToEndWooCommerceToWati(t *testing.T) {
 	view := admin(t, base, "GET", "/api/admin/merchants/"+id+"/status-map", nil, 200)
 	if view["status_map"].(map[string]any)["processing"] != "order.placed" {
 		t.Errorf("status map = %v; want the defaults in force", view)
+	}
+}
+
+// TestEndToEndEventsAPIToInteraktJourney: a loyalty platform pushes
+// "points earned" with the merchant's API key, as Nector does; Interakt gets
+// one tracked event for its journeys, however often the push is retried.
+func TestEndToEndEventsAPIToInteraktJourney(t *testing.T) {
+	interakt, sent := fakeInterakt(t)
+	base, logs, _ := startRun(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "ADMIN_TOKEN": e2eAdminToken, "ALLOW_INSECURE_OUTBOUND": "true",
+	})
+	m := admin(t, base, "POST", "/api/admin/merchants", map[string]any{"platform": "shopify", "shop_domain": "kesar-kitchen.myshopify.com", "country": "IN", "timezone": "Asia/Kolkata"}, 201)
+	id, apiKey := m["id"].(string), m["api_key"].(string)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/settings", map[string]any{"quiet_hours": "off"}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/provider", map[string]any{
+		"provider": "interakt", "common_property": "phone", "credentials": map[string]string{"api_key": e2eInteraktKey, "base_url": interakt.URL},
+	}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/rules/loyalty.points_earned", map[string]any{"mode": "event", "variables": []string{}}, 200)
+
+	push := func(key string, body string) (int, string) {
+		return post(t, base+"/api/v1/events", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + key}, []byte(body))
+	}
+	event := `{"id":"nector-txn-88123","event":"loyalty.points_earned","customer":{"first_name":"Riya","phone":"98765 43210","email":"riya@example.in"},"properties":{"amount":100,"points":{"balance":1250}}}`
+	if status, answer := push(apiKey, event); status != 202 || !strings.Contains(answer, `"outcome":"accepted"`) {
+		t.Fatalf("POST /api/v1/events = %d %s; want 202 accepted", status, answer)
+	}
+	if status, answer := push(apiKey, event); status != 200 || !strings.Contains(answer, `"outcome":"duplicate"`) {
+		t.Errorf("the same event again = %d %s; want 200 duplicate", status, answer)
+	}
+	if status, _ := push("sbk_not-a-key", event); status != 401 {
+		t.Errorf("wrong API key = %d; want 401", status)
+	}
+	if status, answer := push(apiKey, `{"event":"loyalty.points_earned","customer":{"phone":"+919876543210"}}`); status != 422 || !strings.Contains(answer, `"id"`) {
+		t.Errorf("event without id = %d %s; want 422 naming id", status, answer)
+	}
+	sends := waitForSends(t, sent, 1)
+	time.Sleep(200 * time.Millisecond)
+	sends, paths, _ := sent.snapshot()
+	if len(sends) != 1 || paths[0] != "/v1/public/track/events/" {
+		t.Fatalf("Interakt got %d calls (%v); want one tracked event\nlogs:\n%s", len(sends), paths, logs)
+	}
+	traits, _ := sends[0]["traits"].(map[string]any)
+	if sends[0]["event"] != "loyalty.points_earned" || sends[0]["phoneNumber"] != "9876543210" || traits["points.amount"] != "100" || traits["points.balance"] != "1250" {
+		t.Errorf("tracked event = %v; want loyalty.points_earned for 9876543210 with points.amount 100 and points.balance 1250", sends[0])
 	}
 }

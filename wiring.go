@@ -86,4 +86,5 @@ func registerJobs(w *app.Workers, svc *app.Service) {
 	w.Handle(app.JobShopifyWebhook, svc.HandleWebhookJob)
 	w.Handle(app.JobWooCommerceWebhook, svc.HandleWebhookJob)
 	w.Handle(app.JobSendDelivery, svc.HandleSendJob)
+	w.Handle(app.JobAPIEvent, svc.HandleAPIEventJob)
 }

@@ -153,15 +153,15 @@ func (s *Service) SendTestEvent(ctx context.Context, merchantID string, in TestE
 }
 
 // nestProperties turns flat and dotted keys into nested properties, with
-// Nector's aliases ("amount") at their canonical paths.
+// Nector's aliases ("amount") at their canonical paths. Nested maps merge,
+// so {"amount": 100, "points": {"balance": 1250}} keeps both.
 func nestProperties(in map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range in {
 		if nested, ok := v.(map[string]any); ok && !strings.Contains(k, ".") {
 			v = nestProperties(nested)
 		}
-		path := CanonicalVariable(k)
-		parts := strings.Split(path, ".")
+		parts := strings.Split(CanonicalVariable(k), ".")
 		cur := out
 		for _, p := range parts[:len(parts)-1] {
 			next, ok := cur[p].(map[string]any)
@@ -171,9 +171,22 @@ func nestProperties(in map[string]any) map[string]any {
 			}
 			cur = next
 		}
-		cur[parts[len(parts)-1]] = v
+		setMerged(cur, parts[len(parts)-1], v)
 	}
 	return out
+}
+
+// setMerged sets m[key] to v, merging when both are maps.
+func setMerged(m map[string]any, key string, v any) {
+	existing, ok := m[key].(map[string]any)
+	incoming, isMap := v.(map[string]any)
+	if !ok || !isMap {
+		m[key] = v
+		return
+	}
+	for k, iv := range incoming {
+		setMerged(existing, k, iv)
+	}
 }
 
 // Deliveries pages through a merchant's delivery log.

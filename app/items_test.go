@@ -27,3 +27,17 @@ func TestSummarizeItems(t *testing.T) {
 		}
 	}
 }
+
+func TestNestPropertiesMergesAliasesAndMaps(t *testing.T) {
+	for range 20 { // map order varies from run to run
+		got := nestProperties(map[string]any{
+			"amount": 100.0, "points": map[string]any{"balance": 1250.0},
+			"order.number": "#7", "order": map[string]any{"total": "₹10.00"},
+		})
+		points, _ := got["points"].(map[string]any)
+		order, _ := got["order"].(map[string]any)
+		if points["amount"] != 100.0 || points["balance"] != 1250.0 || order["number"] != "#7" || order["total"] != "₹10.00" {
+			t.Fatalf("nestProperties() = %v; want amount and balance under points, number and total under order", got)
+		}
+	}
+}

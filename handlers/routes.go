@@ -66,6 +66,8 @@ func (h *Handlers) Register(e *echo.Echo) {
 	e.GET("/webhooks/providers/:provider/:merchant_id", h.providerHandshake)
 	e.POST("/webhooks/providers/:provider/:merchant_id", h.providerWebhook)
 
+	e.POST("/api/v1/events", h.pushEvent)
+
 	admin := e.Group("/api/admin", h.operatorAuth)
 	admin.POST("/merchants", h.createMerchant)
 	admin.GET("/merchants/:id", h.getMerchant)
