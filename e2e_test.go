@@ -265,6 +265,21 @@ func TestEndToEndShopifyToInterakt(t *testing.T) {
 	if placed["sent"] != 1.0 || placed["received"] != 1.0 || inputs["accepted"] != 3.0 || inputs["duplicate"] != 2.0 {
 		t.Errorf("stats = %v; want order.placed received 1 sent 1, inputs 3 accepted 2 duplicate", stats)
 	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`storebridge_provider_request_duration_seconds_count{outcome="ok",provider="interakt"} 1`,
+		`storebridge_jobs_total{kind="delivery.send",outcome="done"} 1`,
+		`storebridge_http_request_duration_seconds_count{method="POST",route="/webhooks/shopify",status="200"}`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 func wooBody(status, modified string) []byte {

@@ -175,6 +175,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		Decoders:          webhookDecoders(),
 		DefaultStatusMaps: defaultStatusMaps(),
 		Retry:             app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
+		Observer:          metrics,
 	})
 	registerJobs(workers, svc)
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))

@@ -107,7 +107,9 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 	if state == ClaimInProgress {
 		return d, RetryAt(s.now().Add(sendClaimTTL), "being sent by another worker")
 	}
+	started := s.now()
 	result, sendErr := client.Send(ctx, msg)
+	s.observeSend(providerName(m), sendErr, s.now().Sub(started))
 	if sendErr == nil {
 		if err := s.store.Complete(ctx, m.ID, sendKey, sentTTL); err != nil {
 			s.log.Warn("marking a sent delivery failed", "delivery", d.ID, "err", err)
@@ -134,10 +136,12 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 	}
 	if !IsRetryable(sendErr) {
 		count("failed")
+		s.log.Warn("delivery failed", "merchant", m.ID, "delivery", d.ID, "event", d.Event, "provider", providerName(m), "err", sendErr)
 		return s.moveDelivery(ctx, d, DeliveryFailed, sendErr.Error(), record)
 	}
 	if attempts >= s.retry.Attempts() {
 		count("dead")
+		s.log.Warn("delivery dead after its last attempt", "merchant", m.ID, "delivery", d.ID, "event", d.Event, "provider", providerName(m), "attempts", attempts, "err", sendErr)
 		return s.moveDelivery(ctx, d, DeliveryDead, sendErr.Error(), record)
 	}
 	d, err = s.moveDelivery(ctx, d, DeliveryRetrying, sendErr.Error(), record)
@@ -145,6 +149,27 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 		return d, err
 	}
 	return d, RetryAt(s.now().Add(s.retry.Delay(attempts)), sendErr.Error())
+}
+
+// SendObserver is told how each provider call went, for metrics.
+type SendObserver interface {
+	// ProviderCall reports outcome "ok", "retryable" or "permanent".
+	ProviderCall(provider, outcome string, took time.Duration)
+}
+
+func (s *Service) observeSend(provider string, err error, took time.Duration) {
+	if s.observer == nil {
+		return
+	}
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case IsRetryable(err):
+		outcome = "retryable"
+	default:
+		outcome = "permanent"
+	}
+	s.observer.ProviderCall(provider, outcome, took)
 }
 
 // moveDelivery records a new status with its note.

@@ -24,6 +24,7 @@ type Service struct {
 	defaultStatusMaps map[Platform]map[string]string
 	clients           clientCache
 	retry             Backoff
+	observer          SendObserver
 }
 
 // ServiceOptions are the service's dependencies.
@@ -48,6 +49,8 @@ type ServiceOptions struct {
 	DefaultStatusMaps map[Platform]map[string]string
 	// Retry is the schedule of delivery attempts (DELIVERY_RETRY_SCHEDULE).
 	Retry Backoff
+	// Observer, when set, is told of every provider call.
+	Observer SendObserver
 }
 
 // NewService returns the use cases over a store.
@@ -70,6 +73,7 @@ func NewService(opts ServiceOptions) *Service {
 		decoders:          opts.Decoders,
 		defaultStatusMaps: opts.DefaultStatusMaps,
 		retry:             opts.Retry,
+		observer:          opts.Observer,
 	}
 }
 

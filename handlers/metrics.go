@@ -26,6 +26,7 @@ type Metrics struct {
 	jobs        *prometheus.CounterVec
 	jobLatency  *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
+	providers   *prometheus.HistogramVec
 }
 
 // NewMetrics registers the collectors. queue may be nil (no depth gauge).
@@ -46,12 +47,17 @@ func NewMetrics(queue QueueDepther, log *slog.Logger) *Metrics {
 			Help:    "Time a job took to run and settle, by kind.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"kind"}),
+		providers: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "storebridge_provider_request_duration_seconds",
+			Help:    "Calls to messaging providers by provider and outcome (ok, retryable, permanent).",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"provider", "outcome"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storebridge_store_errors_total",
 			Help: "Store operations that failed, by where they were seen.",
 		}, []string{"op"}),
 	}
-	m.registry.MustRegister(m.httpLatency, m.jobs, m.jobLatency, m.storeErrors,
+	m.registry.MustRegister(m.httpLatency, m.jobs, m.jobLatency, m.storeErrors, m.providers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
 		m.registry.MustRegister(&depthCollector{
@@ -66,6 +72,11 @@ func NewMetrics(queue QueueDepther, log *slog.Logger) *Metrics {
 func (m *Metrics) JobFinished(kind, outcome string, took time.Duration) {
 	m.jobs.WithLabelValues(kind, outcome).Inc()
 	m.jobLatency.WithLabelValues(kind).Observe(took.Seconds())
+}
+
+// ProviderCall implements app.SendObserver.
+func (m *Metrics) ProviderCall(provider, outcome string, took time.Duration) {
+	m.providers.WithLabelValues(provider, outcome).Observe(took.Seconds())
 }
 
 // StoreError counts a failed store operation.
