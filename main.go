@@ -170,6 +170,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		Keyring:           keyring,
 		Logger:            log,
 		ShopifyAPISecret:  cfg.ShopifyAPISecret,
+		ShopifyAPIKey:     cfg.ShopifyAPIKey,
 		Wake:              workers.Wake,
 		Providers:         providerKits(cfg.AllowInsecureOutbound),
 		Decoders:          webhookDecoders(),

@@ -18,6 +18,7 @@ type Service struct {
 	merchants         *merchantCache
 	counters          counterBuffer
 	shopifySecret     string
+	shopifyKey        string
 	wake              func()
 	providers         map[string]ProviderKit
 	decoders          map[Platform]WebhookDecoder
@@ -36,6 +37,9 @@ type ServiceOptions struct {
 	// ShopifyAPISecret is the app's client secret: it signs the webhooks
 	// and OAuth redirects of every shop that installed the public app.
 	ShopifyAPISecret string
+	// ShopifyAPIKey is the app's client id: the audience of App Bridge
+	// session tokens.
+	ShopifyAPIKey string
 	// Wake, when set, is called after work is queued, so this process's
 	// workers pick it up at once instead of at their next poll.
 	Wake func()
@@ -68,6 +72,7 @@ func NewService(opts ServiceOptions) *Service {
 		log:               opts.Logger,
 		merchants:         newMerchantCache(opts.Store, opts.Keyring, opts.Now),
 		shopifySecret:     opts.ShopifyAPISecret,
+		shopifyKey:        opts.ShopifyAPIKey,
 		wake:              opts.Wake,
 		providers:         opts.Providers,
 		decoders:          opts.Decoders,

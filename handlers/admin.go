@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,20 +12,59 @@ import (
 	"github.com/storebridge/storebridge/app"
 )
 
-// operatorAuth admits the operator's bearer token (ADMIN_TOKEN). With no
-// token configured the operator API is off: every call is refused.
-func (h *Handlers) operatorAuth(next echo.HandlerFunc) echo.HandlerFunc {
+// sessionCookie carries a merchant's admin session in the browser.
+const sessionCookie = "sb_session"
+
+// adminAuth admits the operator's bearer token (ADMIN_TOKEN: every
+// merchant) or a merchant's own session (that merchant only): our session
+// cookie or bearer, or a Shopify App Bridge session token.
+func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if h.adminToken == "" {
-			return echo.NewHTTPError(http.StatusUnauthorized, "the operator API is off: set ADMIN_TOKEN")
+		token, fromCookie := "", false
+		if bearer, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
+			token = strings.TrimSpace(bearer)
+		} else if cookie, err := c.Cookie(sessionCookie); err == nil {
+			token, fromCookie = cookie.Value, true
 		}
-		got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(h.adminToken)) != 1 {
+		if token == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="storebridge"`)
-			return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong bearer token")
+			return echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token or session")
+		}
+		if h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
+			return next(c)
+		}
+		merchant, err := h.svc.SessionMerchant(c.Request().Context(), token)
+		if errors.Is(err, app.ErrUnauthenticated) {
+			// App Bridge fetches a fresh session token and retries.
+			c.Response().Header().Set("X-Shopify-Retry-Invalid-Session-Request", "1")
+			return echo.NewHTTPError(http.StatusUnauthorized, "wrong bearer token, or the session expired")
+		}
+		if err != nil {
+			return err
+		}
+		// A cookie rides along on any request the browser makes: changes
+		// must come as JSON, which another site cannot send without CORS.
+		if fromCookie && c.Request().Method != http.MethodGet && !strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) {
+			return echo.NewHTTPError(http.StatusUnsupportedMediaType, "send changes as application/json")
+		}
+		if !sessionMayCall(c, merchant) {
+			return echo.NewHTTPError(http.StatusForbidden, "this session is for another merchant, or the call is the operator's")
 		}
 		return next(c)
 	}
+}
+
+// sessionMayCall says whether a merchant's session may make this call:
+// only calls about that merchant, never creating merchants.
+func sessionMayCall(c echo.Context, merchant string) bool {
+	switch {
+	case strings.HasPrefix(c.Path(), "/api/admin/merchants/:id"):
+		return c.Param("id") == merchant
+	case strings.HasPrefix(c.Path(), "/api/admin/deliveries/:id"):
+		owner, ok := app.MerchantOfDelivery(c.Param("id"))
+		return ok && owner == merchant
+	}
+	return false
 }
 
 // bindJSON decodes the body into v; a malformed body is a 400 that says so.

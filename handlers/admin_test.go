@@ -4,16 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/app"
 )
 
-const operatorToken = "operator-token-0123456789"
+const (
+	operatorToken = "operator-token-0123456789"
+	shopifyAppKey = "3f1c2a9b7e6d5c3b2a19"
+)
 
 // adminServer is the real router with the operator API on, over the
 // embedded store, with the sandbox provider and both platform flows.
@@ -23,7 +28,7 @@ func adminServer(t *testing.T) (*echo.Echo, app.Store, *app.Service) {
 	keyring, _ := app.NewKeyring(testSecretKey)
 	log := slog.New(slog.DiscardHandler)
 	svc := app.NewService(app.ServiceOptions{
-		Store: st, Keyring: keyring, Logger: log,
+		Store: st, Keyring: keyring, Logger: log, ShopifyAPIKey: shopifyAppKey, ShopifyAPISecret: shopifyAppSecret,
 		Providers: map[string]app.ProviderKit{app.ProviderSandbox: {New: func(map[string]string) (app.Provider, error) { return sandboxProvider{}, nil }}},
 	})
 	metrics := NewMetrics(st, log)
@@ -135,5 +140,84 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if !kinds[app.JobWooWebhooks] {
 		t.Errorf("jobs after create with sync = %v; want the webhooks job", kinds)
+	}
+}
+
+// appBridgeToken signs a session token as Shopify's App Bridge does.
+func appBridgeToken(t *testing.T, secret, aud, shop string, exp time.Time) string {
+	t.Helper()
+	claims := jwt.MapClaims{
+		"iss": "https://" + shop + "/admin", "dest": "https://" + shop, "aud": aud, "sub": "42",
+		"exp": exp.Unix(), "nbf": time.Now().Add(-5 * time.Second).Unix(), "iat": time.Now().Unix(), "jti": "f8912129-1af6-4cad-9ca3-76b0f7621087", "sid": "aaea182f",
+	}
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+func TestMerchantSessions(t *testing.T) {
+	e, _, svc := adminServer(t)
+	create := func(domain string) string {
+		rec := call(e, "POST", "/api/admin/merchants", operatorToken, `{"platform":"shopify","shop_domain":"`+domain+`"}`)
+		var m map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &m)
+		return m["id"].(string)
+	}
+	own, other := create("kesar-kitchen.myshopify.com"), create("chai-house.myshopify.com")
+	session, _, err := svc.NewSession(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shopify := appBridgeToken(t, shopifyAppSecret, shopifyAppKey, "kesar-kitchen.myshopify.com", time.Now().Add(time.Minute))
+	cases := []struct {
+		name, method, path, token, body string
+		want                            int
+	}{
+		{"own merchant", "GET", "/api/admin/merchants/" + own, session, "", 200},
+		{"own rules", "PUT", "/api/admin/merchants/" + own + "/rules/order.placed", session, `{"template":"t","variables":[]}`, 200},
+		{"another merchant", "GET", "/api/admin/merchants/" + other, session, "", 403},
+		{"another merchant's deliveries", "GET", "/api/admin/merchants/" + other + "/deliveries", session, "", 403},
+		{"create merchants is the operator's", "POST", "/api/admin/merchants", session, `{"platform":"shopify","shop_domain":"x.myshopify.com"}`, 403},
+		{"own delivery", "POST", "/api/admin/deliveries/" + own + "-0123/retry", session, "", 404},
+		{"another's delivery", "POST", "/api/admin/deliveries/" + other + "-0123/retry", session, "", 403},
+		{"tampered session", "GET", "/api/admin/merchants/" + own, session[:len(session)-2] + "xx", "", 401},
+		{"shopify session token", "GET", "/api/admin/merchants/" + own, shopify, "", 200},
+		{"shopify token for another shop", "GET", "/api/admin/merchants/" + own, appBridgeToken(t, shopifyAppSecret, shopifyAppKey, "chai-house.myshopify.com", time.Now().Add(time.Minute)), "", 403},
+		{"shopify token, wrong audience", "GET", "/api/admin/merchants/" + own, appBridgeToken(t, shopifyAppSecret, "another-app", "kesar-kitchen.myshopify.com", time.Now().Add(time.Minute)), "", 401},
+		{"shopify token, wrong secret", "GET", "/api/admin/merchants/" + own, appBridgeToken(t, "not-the-secret", shopifyAppKey, "kesar-kitchen.myshopify.com", time.Now().Add(time.Minute)), "", 401},
+		{"shopify token, expired", "GET", "/api/admin/merchants/" + own, appBridgeToken(t, shopifyAppSecret, shopifyAppKey, "kesar-kitchen.myshopify.com", time.Now().Add(-time.Minute)), "", 401},
+		{"shopify token, unknown shop", "GET", "/api/admin/merchants/" + own, appBridgeToken(t, shopifyAppSecret, shopifyAppKey, "stranger.myshopify.com", time.Now().Add(time.Minute)), "", 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := call(e, tc.method, tc.path, tc.token, tc.body)
+			if rec.Code != tc.want {
+				t.Errorf("%s %s = %d %s; want %d", tc.method, tc.path, rec.Code, rec.Body, tc.want)
+			}
+			if rec.Code == 401 && rec.Header().Get("X-Shopify-Retry-Invalid-Session-Request") != "1" {
+				t.Errorf("401 without X-Shopify-Retry-Invalid-Session-Request: App Bridge would not retry")
+			}
+		})
+	}
+
+	// In the browser the session is a cookie; changes must come as JSON.
+	cookieCall := func(method, path, contentType, body string) int {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: session})
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if got := cookieCall("GET", "/api/admin/merchants/"+own, "", ""); got != 200 {
+		t.Errorf("GET with the session cookie = %d; want 200", got)
+	}
+	if got := cookieCall("PUT", "/api/admin/merchants/"+own+"/settings", "application/x-www-form-urlencoded", "quiet_hours=off"); got != 415 {
+		t.Errorf("form PUT with the session cookie = %d; want 415 (a cross-site form must not change settings)", got)
+	}
+	if got := cookieCall("PUT", "/api/admin/merchants/"+own+"/settings", "application/json", `{"quiet_hours":"off"}`); got != 200 {
+		t.Errorf("JSON PUT with the session cookie = %d; want 200", got)
 	}
 }

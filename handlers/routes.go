@@ -68,7 +68,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 
 	e.POST("/api/v1/events", h.pushEvent)
 
-	admin := e.Group("/api/admin", h.operatorAuth)
+	admin := e.Group("/api/admin", h.adminAuth)
 	admin.POST("/merchants", h.createMerchant)
 	admin.GET("/merchants/:id", h.getMerchant)
 	admin.PUT("/merchants/:id/settings", h.putSettings)

@@ -58,6 +58,15 @@ func (h *Handlers) shopifyCallback(c echo.Context) error {
 	if err != nil {
 		return shopifyInstallError(err)
 	}
+	// The merchant who just installed is signed in to their own admin.
+	session, expires, err := h.svc.NewSession(result.MerchantID)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: sessionCookie, Value: session, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
+		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
+	})
 	return c.Redirect(http.StatusFound, "/admin/?merchant="+url.QueryEscape(result.MerchantID))
 }
 

@@ -219,4 +219,21 @@ func TestShopifyInstallRoutes(t *testing.T) {
 	if c := stateCookie(t, rec); c.MaxAge >= 0 || c.Value != "" {
 		t.Errorf("state cookie after the callback = %+v; want it cleared", c)
 	}
+	// The merchant who installed is signed in to their own admin API.
+	var session *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.Value == "" {
+		t.Fatalf("session cookie after the callback = %+v; want an HttpOnly session", session)
+	}
+	req := httptest.NewRequest("GET", "/api/admin/merchants/"+m.ID, nil)
+	req.AddCookie(session)
+	own := httptest.NewRecorder()
+	e.ServeHTTP(own, req)
+	if own.Code != http.StatusOK {
+		t.Errorf("GET own merchant with the install's session = %d %s; want 200", own.Code, own.Body)
+	}
 }
