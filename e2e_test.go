@@ -238,9 +238,9 @@ func TestEndToEndShopifyToInterakt(t *testing.T) {
 	post(t, base+"/webhooks/shopify", headers("orders/updated", "ev-1042-upd"), body)
 	post(t, base+"/webhooks/shopify", headers("orders/paid", "ev-1042-paid"), body)
 
-	sends := waitForSends(t, sent, 1)
+	waitForSends(t, sent, 1)
 	time.Sleep(300 * time.Millisecond) // room for a wrong second send to show up
-	sends, _, _ = sent.snapshot()
+	sends, _, _ := sent.snapshot()
 	if len(sends) != 1 {
 		t.Fatalf("Interakt received %d sends; want exactly 1:\n%v\nlogs:\n%s", len(sends), sends, logs)
 	}
@@ -327,7 +327,7 @@ func TestEndToEndWooCommerceToWati(t *testing.T) {
 	send("order.updated", wooBody("processing", "2026-11-22T05:03:00")) // an address edit
 	send("order.updated", wooBody("pending", "2026-11-22T04:59:00"))    // stale, out of order
 
-	sends := waitForSends(t, sent, 1)
+	waitForSends(t, sent, 1)
 	time.Sleep(300 * time.Millisecond)
 	sends, queries, _ := sent.snapshot()
 	if len(sends) != 1 {
@@ -382,7 +382,7 @@ func TestEndToEndEventsAPIToInteraktJourney(t *testing.T) {
 	if status, answer := push(apiKey, `{"event":"loyalty.points_earned","customer":{"phone":"+919876543210"}}`); status != 422 || !strings.Contains(answer, `"id"`) {
 		t.Errorf("event without id = %d %s; want 422 naming id", status, answer)
 	}
-	sends := waitForSends(t, sent, 1)
+	waitForSends(t, sent, 1)
 	time.Sleep(200 * time.Millisecond)
 	sends, paths, _ := sent.snapshot()
 	if len(sends) != 1 || paths[0] != "/v1/public/track/events/" {

@@ -424,11 +424,11 @@ func TestEndToEndShopifyInstall(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	base, logs, _ = startRun(t, vars())
+	_, logs, _ = startRun(t, vars())
 
-	sends := waitForSends(t, sent, 2)
+	waitForSends(t, sent, 2)
 	time.Sleep(500 * time.Millisecond) // room for a wrong third send
-	sends, _, _ = sent.snapshot()
+	sends, _, _ := sent.snapshot()
 	if len(sends) != 2 {
 		t.Fatalf("Interakt received %d sends; want 2, one per order:\n%v\nlogs:\n%s", len(sends), sends, logs)
 	}

@@ -16,13 +16,12 @@ import (
 // scriptedProvider answers sends from a script of errors (nil: accepted)
 // and records what it was asked to send.
 type scriptedProvider struct {
-	mu      sync.Mutex
-	script  []error
-	sent    []app.Message
-	calls   int
-	onSend  func(app.Message)
-	verify  error
-	blocked chan struct{}
+	mu     sync.Mutex
+	script []error
+	sent   []app.Message
+	calls  int
+	onSend func(app.Message)
+	verify error
 }
 
 func (p *scriptedProvider) Name() string                     { return "scripted" }

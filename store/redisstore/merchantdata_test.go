@@ -73,7 +73,8 @@ func TestThrottleStoreClock(t *testing.T) {
 		}
 		return wait
 	}
-	if take(2, time.Minute) != 0 || take(2, time.Minute) != 0 {
+	first, second := take(2, time.Minute), take(2, time.Minute)
+	if first != 0 || second != 0 {
 		t.Fatal("first two slots of 2/min not free")
 	}
 	if wait := take(2, time.Minute); wait != 30*time.Second {

@@ -361,11 +361,6 @@ func (s *Store) settleIndexes(ctx context.Context, now int64, merchants []string
 	return wrap("claim jobs: index", cmp.Or(raiseErr, err))
 }
 
-// recheckIndex lowers the merchant's index score to its earliest time now.
-func (s *Store) recheckIndex(ctx context.Context, merchant string) error {
-	return wrap("index", s.lowerToEarliest(ctx, []string{merchant}, nil))
-}
-
 // lowerToEarliest reads the earliest time of each merchant (one pipeline)
 // and lowers its index score to it with ZADD LT (a second pipeline).
 // raisedTo, when not nil, holds the score each merchant was just raised to
