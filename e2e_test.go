@@ -274,6 +274,8 @@ func TestEndToEndShopifyToInterakt(t *testing.T) {
 	for _, want := range []string{
 		`storebridge_provider_request_duration_seconds_count{outcome="ok",provider="interakt"} 1`,
 		`storebridge_jobs_total{kind="delivery.send",outcome="done"} 1`,
+		`storebridge_webhooks_total{outcome="accepted",platform="shopify"} 3`,
+		`storebridge_webhooks_total{outcome="duplicate",platform="shopify"} 2`,
 		`storebridge_http_request_duration_seconds_count{method="POST",route="/webhooks/shopify",status="200"}`,
 	} {
 		if !strings.Contains(string(metrics), want) {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"time"
@@ -27,6 +28,7 @@ type Metrics struct {
 	jobLatency  *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
 	providers   *prometheus.HistogramVec
+	webhooks    *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors. queue may be nil (no depth gauge).
@@ -52,12 +54,16 @@ func NewMetrics(queue QueueDepther, log *slog.Logger) *Metrics {
 			Help:    "Calls to messaging providers by provider and outcome (ok, retryable, permanent).",
 			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"provider", "outcome"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storebridge_webhooks_total",
+			Help: "Store webhooks received, by platform and outcome (accepted, duplicate, unknown_topic, ignored, ping, refused, failed).",
+		}, []string{"platform", "outcome"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storebridge_store_errors_total",
 			Help: "Store operations that failed, by where they were seen.",
 		}, []string{"op"}),
 	}
-	m.registry.MustRegister(m.httpLatency, m.jobs, m.jobLatency, m.storeErrors, m.providers,
+	m.registry.MustRegister(m.httpLatency, m.jobs, m.jobLatency, m.storeErrors, m.providers, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
 		m.registry.MustRegister(&depthCollector{
@@ -77,6 +83,19 @@ func (m *Metrics) JobFinished(kind, outcome string, took time.Duration) {
 // ProviderCall implements app.SendObserver.
 func (m *Metrics) ProviderCall(provider, outcome string, took time.Duration) {
 	m.providers.WithLabelValues(provider, outcome).Observe(took.Seconds())
+}
+
+// webhook counts a store webhook by its outcome; refused ones (a bad
+// signature, an unknown store) and failed ones (the store down) included.
+func (m *Metrics) webhook(platform string, outcome app.WebhookOutcome, err error) {
+	label := string(outcome)
+	switch {
+	case errors.Is(err, app.ErrUnauthenticated), errors.Is(err, app.ErrNotFound):
+		label = "refused"
+	case err != nil:
+		label = "failed"
+	}
+	m.webhooks.WithLabelValues(platform, label).Inc()
 }
 
 // StoreError counts a failed store operation.

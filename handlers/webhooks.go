@@ -35,6 +35,7 @@ func (h *Handlers) shopifyWebhook(c echo.Context) error {
 		APIVersion:  header.Get("X-Shopify-API-Version"),
 		Body:        body,
 	})
+	h.metrics.webhook("shopify", outcome, err)
 	if err != nil {
 		return err
 	}
@@ -57,6 +58,7 @@ func (h *Handlers) wooCommerceWebhook(c echo.Context) error {
 		WebhookID:  header.Get("X-WC-Webhook-ID"),
 		Body:       body,
 	})
+	h.metrics.webhook("woocommerce", outcome, err)
 	if err != nil {
 		return err
 	}
