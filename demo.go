@@ -114,6 +114,11 @@ func runDemo(ctx context.Context, once bool, getenv func(string) string, stdout 
 		return err
 	}
 	for _, m := range []map[string]any{shop, woo} {
+		// The demo's stores are not real: the COD flow asks the customer,
+		// but holds nothing on a store that cannot be reached.
+		if _, err := api.call(ctx, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/settings", map[string]any{"cod_hold": "off"}); err != nil {
+			return err
+		}
 		for event, rule := range demoRules() {
 			if _, err := api.call(ctx, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/rules/"+event, rule); err != nil {
 				return err

@@ -180,9 +180,9 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	})
 	registerJobs(workers, svc)
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))
-	registerShopifyJobs(workers, shopifyInstaller)
+	registerShopifyJobs(workers, svc, shopifyInstaller)
 	wooConnector := app.NewWooConnector(svc, wooConnectOptions(cfg))
-	registerWooJobs(workers, wooConnector)
+	registerWooJobs(workers, svc, wooConnector)
 
 	h := handlers.New(handlers.Options{
 		Service: svc, ShopifyInstall: shopifyInstaller, WooConnect: wooConnector,

@@ -87,4 +87,7 @@ func registerJobs(w *app.Workers, svc *app.Service) {
 	w.Handle(app.JobWooCommerceWebhook, svc.HandleWebhookJob)
 	w.Handle(app.JobSendDelivery, svc.HandleSendJob)
 	w.Handle(app.JobAPIEvent, svc.HandleAPIEventJob)
+	w.Handle(app.JobCODWriteBack, svc.HandleCODWriteBackJob)
+	w.Handle(app.JobCODReminder, svc.HandleCODReminderJob)
+	w.Handle(app.JobCODTimeout, svc.HandleCODTimeoutJob)
 }

@@ -14,19 +14,22 @@ const wooRESTTimeout = 30 * time.Second
 
 // wooConnectOptions configures WooCommerce connections from the environment.
 func wooConnectOptions(cfg Config) app.WooConnectOptions {
+	rest := woocommerce.NewREST(adapters.Options{
+		AllowInsecure: cfg.AllowInsecureOutbound,
+		Client:        adapters.NewHTTPClient(wooRESTTimeout, cfg.AllowInsecureOutbound),
+	})
 	return app.WooConnectOptions{
 		AppURL:        cfg.AppURL.String(),
 		AllowInsecure: cfg.AllowInsecureOutbound,
 		CheckURL:      adapters.CheckURL,
-		REST: woocommerce.NewREST(adapters.Options{
-			AllowInsecure: cfg.AllowInsecureOutbound,
-			Client:        adapters.NewHTTPClient(wooRESTTimeout, cfg.AllowInsecureOutbound),
-		}),
+		REST:          rest,
+		Orders:        rest,
 	}
 }
 
 // registerWooJobs gives the WooCommerce jobs their handlers.
-func registerWooJobs(w *app.Workers, connector *app.WooConnector) {
+func registerWooJobs(w *app.Workers, svc *app.Service, connector *app.WooConnector) {
+	svc.SetCODWriter(app.PlatformWooCommerce, connector)
 	w.Handle(app.JobWooWebhooks, connector.HandleWebhooksJob)
 	w.Handle(app.JobWooReconcile, connector.HandleReconcileJob)
 }

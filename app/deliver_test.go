@@ -115,6 +115,9 @@ func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
 	}
 	w := app.NewWorkers(st, app.WorkerOptions{Concurrency: 4, Lease: 2 * time.Second, PollInterval: 10 * time.Millisecond, Backoff: app.Backoff{Waits: []time.Duration{20 * time.Millisecond}}, Now: clk.Now})
 	w.Handle(app.JobSendDelivery, svc.HandleSendJob)
+	w.Handle(app.JobCODWriteBack, svc.HandleCODWriteBackJob)
+	w.Handle(app.JobCODReminder, svc.HandleCODReminderJob)
+	w.Handle(app.JobCODTimeout, svc.HandleCODTimeoutJob)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = w.Run(ctx); close(done) }()

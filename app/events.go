@@ -201,6 +201,14 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 		}
 		return err
 	}
+	if e.Type == EventCODConfirmationAsked {
+		if err := s.startCOD(ctx, m, e); err != nil {
+			if relErr := s.store.Release(ctx, m.ID, key); relErr != nil {
+				s.log.Warn("releasing an event key failed", "merchant", m.ID, "err", relErr)
+			}
+			return err
+		}
+	}
 	return s.store.Complete(ctx, m.ID, key, eventDoneTTL)
 }
 

@@ -168,6 +168,13 @@ type SettingsInput struct {
 	Timezone    *string
 	QuietHours  *string // "21:00-09:00" or "off"
 	CODGateways *string // extra payment method names that mean cash on delivery
+	// The COD flow: hold orders while they wait ("on"/"off"), reminders
+	// after the request ("2h,12h" or "off"), the wait before the timeout
+	// ("24h") and what it does ("tag" or "cancel").
+	CODHold          *string
+	CODReminders     *string
+	CODTimeout       *string
+	CODTimeoutAction *string
 }
 
 // UpdateSettings validates and saves a merchant's settings.
@@ -215,6 +222,45 @@ func (s *Service) UpdateSettings(ctx context.Context, merchantID string, in Sett
 	}
 	if in.CODGateways != nil {
 		m.Settings["cod_gateways"] = strings.TrimSpace(*in.CODGateways)
+	}
+	if in.CODHold != nil {
+		if v := strings.TrimSpace(*in.CODHold); v == "on" || v == "off" {
+			m.Settings["cod_hold"] = v
+		} else {
+			fields["cod_hold"] = `must be "on" or "off"`
+		}
+	}
+	if in.CODReminders != nil {
+		v := strings.TrimSpace(*in.CODReminders)
+		ok := v == "off"
+		if !ok {
+			parts := strings.Split(v, ",")
+			ok = len(parts) <= codMaxReminders
+			for _, part := range parts {
+				if d, err := time.ParseDuration(strings.TrimSpace(part)); err != nil || d <= 0 || d > 7*24*time.Hour {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			m.Settings["cod_reminders"] = v
+		} else {
+			fields["cod_reminders"] = `must be up to 3 waits like "2h,12h" (each under 7 days), or "off"`
+		}
+	}
+	if in.CODTimeout != nil {
+		if d, err := time.ParseDuration(strings.TrimSpace(*in.CODTimeout)); err == nil && d >= time.Hour && d <= 14*24*time.Hour {
+			m.Settings["cod_timeout"] = strings.TrimSpace(*in.CODTimeout)
+		} else {
+			fields["cod_timeout"] = `must be a wait from 1h to 336h, like "24h"`
+		}
+	}
+	if in.CODTimeoutAction != nil {
+		if v := strings.TrimSpace(*in.CODTimeoutAction); v == "tag" || v == "cancel" {
+			m.Settings["cod_timeout_action"] = v
+		} else {
+			fields["cod_timeout_action"] = `must be "tag" (mark the order unconfirmed) or "cancel"`
+		}
 	}
 	if len(fields) > 0 {
 		return Merchant{}, &ValidationError{Fields: fields}

@@ -264,5 +264,5 @@ func (s *Service) applyReply(ctx context.Context, m Merchant, r Reply) error {
 	case optIn(word):
 		return s.store.MapDelete(ctx, m.ID, mapOptOuts, phone)
 	}
-	return nil
+	return s.codReply(ctx, m, r)
 }

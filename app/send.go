@@ -203,6 +203,7 @@ func buildMessage(m Merchant, r Rule, e Event, deliveryID string) (Message, erro
 		To: Recipient{
 			Phone: e.Customer.Phone, Email: e.Customer.Email, CustomerID: e.Customer.ID, Name: e.Customer.Name(),
 		},
+		Buttons: codButtons(e),
 	}
 	switch m.Provider.CommonProperty {
 	case "email":

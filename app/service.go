@@ -26,6 +26,7 @@ type Service struct {
 	clients           clientCache
 	retry             Backoff
 	observer          SendObserver
+	codWriters        map[Platform]CODWriter
 }
 
 // ServiceOptions are the service's dependencies.

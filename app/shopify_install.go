@@ -147,6 +147,8 @@ type ShopifyInstallOptions struct {
 	// address are built from it.
 	AppURL string
 	Admin  ShopifyAdmin
+	// Orders writes COD decisions back to orders; nil leaves them alone.
+	Orders ShopifyOrders
 }
 
 // NewShopifyInstaller returns the Shopify install use cases over svc.

@@ -154,6 +154,8 @@ type WooConnectOptions struct {
 	// clients' rule: adapters.CheckURL).
 	CheckURL func(raw string, allowInsecure bool) (*url.URL, error)
 	REST     WooREST
+	// Orders writes COD decisions back to orders; nil leaves them alone.
+	Orders WooOrders
 }
 
 // WooConnector connects a WooCommerce store (wc-auth), keeps its webhooks

@@ -238,11 +238,15 @@ func (h *Handlers) getMerchant(c echo.Context) error {
 }
 
 type settingsRequest struct {
-	Name        *string `json:"name"`
-	Country     *string `json:"country"`
-	Timezone    *string `json:"timezone"`
-	QuietHours  *string `json:"quiet_hours"`
-	CODGateways *string `json:"cod_gateways"`
+	Name             *string `json:"name"`
+	Country          *string `json:"country"`
+	Timezone         *string `json:"timezone"`
+	QuietHours       *string `json:"quiet_hours"`
+	CODGateways      *string `json:"cod_gateways"`
+	CODHold          *string `json:"cod_hold"`
+	CODReminders     *string `json:"cod_reminders"`
+	CODTimeout       *string `json:"cod_timeout"`
+	CODTimeoutAction *string `json:"cod_timeout_action"`
 }
 
 func (h *Handlers) putSettings(c echo.Context) error {

@@ -1,0 +1,350 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Job kinds of the Cash-on-Delivery flow.
+const (
+	JobCODWriteBack = "cod.writeback"
+	JobCODReminder  = "cod.reminder"
+	JobCODTimeout   = "cod.timeout"
+)
+
+// COD actions, as the customer's reply or the timeout decides them, and
+// as written back to the store.
+const (
+	CODHold        = "hold"
+	CODConfirm     = "confirm"
+	CODCancel      = "cancel"
+	CODUnconfirmed = "unconfirmed"
+)
+
+const (
+	// codStateTTL keeps an order's COD state past any reminder, timeout
+	// and late reply.
+	codStateTTL = 30 * 24 * time.Hour
+	// codMaxReminders bounds the reminders a merchant may set.
+	codMaxReminders = 3
+	// CODHoldHandle names our holds on Shopify fulfillment orders, so we
+	// release ours and never another app's.
+	CODHoldHandle = "storebridge-cod"
+)
+
+// CODWriter writes the COD flow's decisions back to a store platform:
+// hold the order, confirm it, cancel it, or mark it unconfirmed.
+type CODWriter interface {
+	WriteCOD(ctx context.Context, m Merchant, orderID, action string) error
+}
+
+// SetCODWriter names the platform's writer of COD decisions. Call before
+// the workers start.
+func (s *Service) SetCODWriter(p Platform, w CODWriter) {
+	if s.codWriters == nil {
+		s.codWriters = map[Platform]CODWriter{}
+	}
+	s.codWriters[p] = w
+}
+
+// codOrder is what the flow keeps of an order awaiting confirmation.
+type codOrder struct {
+	State       string    `json:"state"` // pending, confirmed, cancelled, unconfirmed
+	Phone       string    `json:"phone"`
+	FirstName   string    `json:"first_name,omitempty"`
+	Number      string    `json:"number,omitempty"`
+	Total       string    `json:"total,omitempty"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// COD stages: the state record's version, so the first resolution wins.
+const (
+	codStagePending  = 1
+	codStageResolved = 2
+)
+
+func codOrderKey(orderID string) string { return "cod:order:" + orderID }
+func codPhoneKey(phone string) string   { return "cod:phone:" + phone }
+func codJobKey(orderID, what string) string {
+	return "cod:" + orderID + ":" + what
+}
+
+// codSettings are a merchant's COD options: reminders after the request
+// ("cod_reminders", default "2h"; "off"), the wait before the timeout
+// ("cod_timeout", default "24h") and what it does ("cod_timeout_action":
+// "tag" marks the order unconfirmed, "cancel" cancels it), and whether the
+// order is held meanwhile ("cod_hold", default on).
+type codSettings struct {
+	reminders     []time.Duration
+	timeout       time.Duration
+	cancelOnLapse bool
+	hold          bool
+}
+
+func codSettingsOf(m Merchant) codSettings {
+	cs := codSettings{timeout: 24 * time.Hour, hold: m.Settings["cod_hold"] != "off"}
+	raw := m.Settings["cod_reminders"]
+	if raw == "" {
+		raw = "2h"
+	}
+	if raw != "off" {
+		for part := range strings.SplitSeq(raw, ",") {
+			if d, err := time.ParseDuration(strings.TrimSpace(part)); err == nil && d > 0 && len(cs.reminders) < codMaxReminders {
+				cs.reminders = append(cs.reminders, d)
+			}
+		}
+	}
+	if d, err := time.ParseDuration(m.Settings["cod_timeout"]); err == nil && d > 0 {
+		cs.timeout = d
+	}
+	cs.cancelOnLapse = m.Settings["cod_timeout_action"] == "cancel"
+	return cs
+}
+
+// startCOD begins the flow for an order's confirmation request: the state,
+// the customer's latest pending order by phone, the hold, the reminders
+// and the timeout. It runs once per order (the event's exactly-once key).
+func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
+	orderID, ok := strings.CutPrefix(e.Subject, "order:")
+	if !ok || orderID == "" || e.Customer.Phone == "" {
+		return nil
+	}
+	// Only a merchant who set up the confirmation message gets the flow:
+	// holding orders nobody is asked about would stall every COD order.
+	if r, err := s.rule(ctx, m.ID, EventCODConfirmationAsked); errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	now := s.now()
+	order := codOrder{State: "pending", Phone: e.Customer.Phone, FirstName: e.Customer.FirstName, RequestedAt: now.UTC()}
+	if v, ok := e.Lookup("order.number"); ok {
+		order.Number = formatValue(v)
+	}
+	if v, ok := e.Lookup("order.total"); ok {
+		order.Total = formatValue(v)
+	}
+	raw, err := json.Marshal(order)
+	if err != nil {
+		return err
+	}
+	if _, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStagePending, string(raw), codStateTTL); err != nil || !advanced {
+		return err
+	}
+	if order.Phone != "" {
+		if _, _, err := s.store.AdvanceState(ctx, m.ID, codPhoneKey(order.Phone), now.UnixMilli(), orderID, codStateTTL); err != nil {
+			return err
+		}
+	}
+	settings := codSettingsOf(m)
+	var jobs []Job
+	if settings.hold {
+		jobs = append(jobs, s.codJob(m.ID, JobCODWriteBack, codJobKey(orderID, CODHold), now, codPayload{Order: orderID, Action: CODHold}))
+	}
+	for i, after := range settings.reminders {
+		jobs = append(jobs, s.codJob(m.ID, JobCODReminder, codJobKey(orderID, "reminder-"+strconv.Itoa(i+1)), now.Add(after), codPayload{Order: orderID, Reminder: i + 1}))
+	}
+	jobs = append(jobs, s.codJob(m.ID, JobCODTimeout, codJobKey(orderID, "timeout"), now.Add(settings.timeout), codPayload{Order: orderID}))
+	for _, job := range jobs {
+		if err := s.store.Enqueue(ctx, job); err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+type codPayload struct {
+	Order    string `json:"order"`
+	Action   string `json:"action,omitempty"`
+	Reminder int    `json:"reminder,omitempty"`
+}
+
+func (s *Service) codJob(merchant, kind, key string, due time.Time, p codPayload) Job {
+	raw, _ := json.Marshal(p) // a struct of strings and ints always encodes
+	return Job{ID: NewID(s.now()), Merchant: merchant, Kind: kind, Key: key, Payload: raw, DueAt: due, CreatedAt: s.now()}
+}
+
+// codReplyAction reads a customer's reply as a COD decision: a tap on our
+// Confirm or Cancel button (which names the order), or a word in English
+// or Hindi. orderID is empty when the reply did not name one.
+func codReplyAction(r Reply) (action, orderID string) {
+	if rest, ok := strings.CutPrefix(r.ButtonID, "cod:"); ok {
+		action, orderID, _ = strings.Cut(rest, ":")
+		if action == CODConfirm || action == CODCancel {
+			return action, orderID
+		}
+		return "", ""
+	}
+	word := strings.ToLower(strings.TrimFunc(r.Text, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsPunct(c) }))
+	switch word {
+	case "yes", "y", "confirm", "confirmed", "ok", "okay", "1", "haan", "han", "ha", "हाँ", "हां", "जी":
+		return CODConfirm, ""
+	case "no", "n", "cancel", "2", "nahi", "nahin", "नहीं", "ना":
+		return CODCancel, ""
+	}
+	return "", ""
+}
+
+// codReply applies a customer's reply to their pending COD order, if the
+// reply is a decision and there is such an order.
+func (s *Service) codReply(ctx context.Context, m Merchant, r Reply) error {
+	action, orderID := codReplyAction(r)
+	if action == "" {
+		return nil
+	}
+	if orderID == "" {
+		id, _, err := s.store.State(ctx, m.ID, codPhoneKey(r.Phone))
+		if errors.Is(err, ErrNotFound) {
+			return nil // a "yes" with no order waiting on it
+		}
+		if err != nil {
+			return err
+		}
+		orderID = id
+	}
+	return s.resolveCOD(ctx, m, orderID, action, "the customer replied on WhatsApp")
+}
+
+// resolveCOD records the first decision on an order (later ones are
+// ignored), stops its reminders and timeout, queues the write-back and
+// sends the cod.confirmed or cod.cancelled message.
+func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID, action, why string) error {
+	raw, version, err := s.store.State(ctx, m.ID, codOrderKey(orderID))
+	if errors.Is(err, ErrNotFound) || (err == nil && version != codStagePending) {
+		return nil // not ours, expired, or decided already
+	}
+	if err != nil {
+		return err
+	}
+	var order codOrder
+	if err := json.Unmarshal([]byte(raw), &order); err != nil {
+		return Permanent(fmt.Errorf("cod state of order %s: %w", orderID, err))
+	}
+	order.State = map[string]string{CODConfirm: "confirmed", CODCancel: "cancelled", CODUnconfirmed: "unconfirmed"}[action]
+	next, err := json.Marshal(order)
+	if err != nil {
+		return err
+	}
+	if _, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStageResolved, string(next), codStateTTL); err != nil || !advanced {
+		return err // a concurrent reply decided first
+	}
+	for i := 1; i <= codMaxReminders; i++ {
+		if _, err := s.store.Cancel(ctx, m.ID, codJobKey(orderID, "reminder-"+strconv.Itoa(i))); err != nil {
+			return err
+		}
+	}
+	if _, err := s.store.Cancel(ctx, m.ID, codJobKey(orderID, "timeout")); err != nil {
+		return err
+	}
+	if action == CODCancel {
+		// The store will echo the cancellation as an order update: the
+		// customer already hears cod.cancelled, so order.cancelled is
+		// marked sent.
+		if err := s.store.Complete(ctx, m.ID, "event:"+EventOrderCancelled+":order:"+orderID, eventDoneTTL); err != nil {
+			return err
+		}
+	}
+	writeBack := s.codJob(m.ID, JobCODWriteBack, codJobKey(orderID, action), s.now(), codPayload{Order: orderID, Action: action})
+	if err := s.store.Enqueue(ctx, writeBack); err != nil && !errors.Is(err, ErrConflict) {
+		return err
+	}
+	if s.wake != nil {
+		s.wake()
+	}
+	s.log.Info("cod order decided", "merchant", m.ID, "order", orderID, "action", action, "why", why)
+	event := map[string]string{CODConfirm: EventCODConfirmed, CODCancel: EventCODCancelled, CODUnconfirmed: EventCODCancelled}[action]
+	if action == CODUnconfirmed && !codSettingsOf(m).cancelOnLapse {
+		return nil // only marked for the merchant: nothing to tell the customer
+	}
+	return s.ProcessEvents(ctx, m, []Event{codEvent(event, "order:"+orderID, order)})
+}
+
+func codEvent(eventType, subject string, order codOrder) Event {
+	return Event{
+		Type: eventType, Subject: subject,
+		Customer:   Customer{Phone: order.Phone, FirstName: order.FirstName},
+		Properties: map[string]any{"order": map[string]any{"number": order.Number, "total": order.Total}},
+	}
+}
+
+// HandleCODReminderJob sends a reminder while the order is still waiting.
+func (s *Service) HandleCODReminderJob(ctx context.Context, job Job) error {
+	var p codPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return Permanent(err)
+	}
+	raw, version, err := s.store.State(ctx, job.Merchant, codOrderKey(p.Order))
+	if errors.Is(err, ErrNotFound) || (err == nil && version != codStagePending) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var order codOrder
+	if err := json.Unmarshal([]byte(raw), &order); err != nil {
+		return Permanent(err)
+	}
+	m, err := s.merchants.byID(ctx, job.Merchant)
+	if err != nil {
+		return err
+	}
+	// Each reminder is its own subject, so each is sent once.
+	subject := "order:" + p.Order + "#reminder-" + strconv.Itoa(p.Reminder)
+	return s.ProcessEvents(ctx, m.Merchant, []Event{codEvent(EventCODReminder, subject, order)})
+}
+
+// HandleCODTimeoutJob decides an order nobody answered for: marked
+// unconfirmed, or cancelled, as the merchant chose.
+func (s *Service) HandleCODTimeoutJob(ctx context.Context, job Job) error {
+	var p codPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return Permanent(err)
+	}
+	m, err := s.store.GetMerchant(ctx, job.Merchant)
+	if err != nil {
+		return err
+	}
+	action := CODUnconfirmed
+	if codSettingsOf(m).cancelOnLapse {
+		action = CODCancel
+	}
+	return s.resolveCOD(ctx, m, p.Order, action, "no answer before the timeout")
+}
+
+// HandleCODWriteBackJob writes a decision back to the store platform.
+func (s *Service) HandleCODWriteBackJob(ctx context.Context, job Job) error {
+	var p codPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return Permanent(err)
+	}
+	m, err := s.store.GetMerchant(ctx, job.Merchant)
+	if err != nil {
+		return err
+	}
+	if m.Status != MerchantActive {
+		return nil
+	}
+	w, ok := s.codWriters[m.Platform]
+	if !ok {
+		return Permanent(fmt.Errorf("no COD write-back for %s", m.Platform))
+	}
+	return w.WriteCOD(ctx, m, p.Order, p.Action)
+}
+
+// codButtons are the quick replies of a confirmation request or reminder.
+func codButtons(e Event) []Button {
+	if e.Type != EventCODConfirmationAsked && e.Type != EventCODReminder {
+		return nil
+	}
+	orderID, _, _ := strings.Cut(strings.TrimPrefix(e.Subject, "order:"), "#")
+	return []Button{
+		{ID: "cod:" + CODConfirm + ":" + orderID, Title: "Confirm order"},
+		{ID: "cod:" + CODCancel + ":" + orderID, Title: "Cancel order"},
+	}
+}

@@ -1,0 +1,192 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// codWrites records what the flow wrote back to the store.
+type codWrites struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (w *codWrites) WriteCOD(_ context.Context, m app.Merchant, orderID, action string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, orderID+":"+action)
+	return nil
+}
+
+func (w *codWrites) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.writes...)
+}
+
+func newCODEnv(t *testing.T, settings map[string]string) (*deliveryEnv, *codWrites) {
+	t.Helper()
+	env := newDeliveryEnv(t, app.Rate{})
+	writes := &codWrites{}
+	env.svc.SetCODWriter(app.PlatformShopify, writes)
+	ctx := context.Background()
+	for event, in := range map[string]app.RuleInput{
+		app.EventCODConfirmationAsked: {Template: "cod_confirm", Variables: []string{"customer.first_name", "order.number", "order.total"}},
+		app.EventCODReminder:          {Template: "cod_reminder", Variables: []string{"order.number"}},
+		app.EventCODConfirmed:         {Template: "cod_confirmed", Variables: []string{"order.number"}},
+		app.EventCODCancelled:         {Template: "cod_cancelled", Variables: []string{"order.number"}},
+		app.EventOrderCancelled:       {Template: "order_cancelled", Variables: []string{"order.number"}},
+	} {
+		if _, err := env.svc.PutRule(ctx, env.merchant.ID, event, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(settings) > 0 {
+		in := app.SettingsInput{}
+		for k, v := range settings {
+			v := v
+			switch k {
+			case "quiet_hours":
+				in.QuietHours = &v
+			}
+		}
+		if _, err := env.svc.UpdateSettings(ctx, env.merchant.ID, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := app.NewWorkers(env.store, app.WorkerOptions{Concurrency: 4, Lease: 2 * time.Second, PollInterval: 10 * time.Millisecond, Now: env.now.Now})
+	// Both pools share the store: each must know every kind it may claim.
+	w.Handle(app.JobSendDelivery, env.svc.HandleSendJob)
+	w.Handle(app.JobCODWriteBack, env.svc.HandleCODWriteBackJob)
+	w.Handle(app.JobCODReminder, env.svc.HandleCODReminderJob)
+	w.Handle(app.JobCODTimeout, env.svc.HandleCODTimeoutJob)
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = w.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return env, writes
+}
+
+func codOrder(id string) app.Event {
+	return app.Event{
+		Type: app.EventCODConfirmationAsked, Subject: "order:" + id,
+		Customer: app.Customer{FirstName: "Meera", Phone: "+919845012345"},
+		Properties: map[string]any{
+			"order": map[string]any{"number": "#" + id, "total": "₹1,697.00", "payment_method": "Cash on Delivery (COD)"},
+		},
+	}
+}
+
+func templatesSent(env *deliveryEnv) []string {
+	_, sent := env.provider.state()
+	out := make([]string, 0, len(sent))
+	for _, m := range sent {
+		out = append(out, m.Template)
+	}
+	return out
+}
+
+func reply(t *testing.T, env *deliveryEnv, r app.Reply) {
+	t.Helper()
+	if err := env.svc.ApplyProviderReport(context.Background(), env.merchant.ID, app.ProviderReport{Replies: []app.Reply{r}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCODConfirmByButton(t *testing.T) {
+	env, writes := newCODEnv(t, nil)
+	ctx := context.Background()
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{codOrder("5001")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the confirmation request and the hold", func() bool {
+		return fmt.Sprint(templatesSent(env)) == "[cod_confirm]" && fmt.Sprint(writes.list()) == "[5001:hold]"
+	})
+	_, sent := env.provider.state()
+	if got := fmt.Sprint(sent[0].Buttons); got != "[{cod:confirm:5001 Confirm order} {cod:cancel:5001 Cancel order}]" {
+		t.Errorf("buttons = %s; want Confirm and Cancel naming the order", got)
+	}
+	reply(t, env, app.Reply{Phone: "919845012345", ButtonID: "cod:confirm:5001"})
+	reply(t, env, app.Reply{Phone: "919845012345", ButtonID: "cod:cancel:5001"}) // too late: decided
+	waitFor(t, "the confirmation and its write-back", func() bool {
+		return fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_confirmed]" && fmt.Sprint(writes.list()) == "[5001:hold 5001:confirm]"
+	})
+	// Neither the reminder nor the timeout comes after a decision.
+	env.now.Set(time.Now().Add(25 * time.Hour))
+	time.Sleep(200 * time.Millisecond)
+	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm cod_confirmed]" {
+		t.Errorf("messages after the decision = %s; want no reminder", got)
+	}
+	if got := fmt.Sprint(writes.list()); got != "[5001:hold 5001:confirm]" {
+		t.Errorf("write-backs = %s; want no timeout action", got)
+	}
+}
+
+func TestCODCancelByWordSilencesTheStoreEcho(t *testing.T) {
+	env, writes := newCODEnv(t, nil)
+	ctx := context.Background()
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{codOrder("5002")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request", func() bool { return len(templatesSent(env)) == 1 })
+	reply(t, env, app.Reply{Phone: "+91 98450 12345", Text: "नहीं"})
+	waitFor(t, "the cancellation", func() bool {
+		return fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_cancelled]" && fmt.Sprint(writes.list()) == "[5002:hold 5002:cancel]"
+	})
+	// Shopify echoes the cancellation as orders/cancelled: no second message.
+	cancelled := codOrder("5002")
+	cancelled.Type = app.EventOrderCancelled
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cancelled}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm cod_cancelled]" {
+		t.Errorf("messages = %s; want no order_cancelled after the customer's own cancellation", got)
+	}
+}
+
+func TestCODReminderThenTimeout(t *testing.T) {
+	env, writes := newCODEnv(t, map[string]string{"quiet_hours": "off"})
+	ctx := context.Background()
+	start := time.Now()
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{codOrder("5003")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request", func() bool { return len(templatesSent(env)) == 1 })
+	env.now.Set(start.Add(2*time.Hour + time.Second))
+	waitFor(t, "the reminder", func() bool { return fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_reminder]" })
+	_, sent := env.provider.state()
+	if len(sent[1].Buttons) != 2 {
+		t.Errorf("reminder buttons = %v; want Confirm and Cancel again", sent[1].Buttons)
+	}
+	env.now.Set(start.Add(24*time.Hour + time.Second))
+	waitFor(t, "the timeout marking the order", func() bool { return fmt.Sprint(writes.list()) == "[5003:hold 5003:unconfirmed]" })
+	time.Sleep(100 * time.Millisecond)
+	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm cod_reminder]" {
+		t.Errorf("messages after the timeout = %s; want none (the order is only marked)", got)
+	}
+	// A late "yes" changes nothing: the order was decided.
+	reply(t, env, app.Reply{Phone: "+919845012345", Text: "Yes!"})
+	time.Sleep(100 * time.Millisecond)
+	if got := fmt.Sprint(writes.list()); got != "[5003:hold 5003:unconfirmed]" {
+		t.Errorf("write-backs after a late reply = %s; want unchanged", got)
+	}
+}
+
+func TestCODNeedsItsRule(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	writes := &codWrites{}
+	env.svc.SetCODWriter(app.PlatformShopify, writes)
+	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{codOrder("5004")}); err != nil {
+		t.Fatal(err)
+	}
+	depth, err := env.store.Depth(context.Background())
+	if err != nil || depth.Ready+depth.Scheduled != 0 {
+		t.Errorf("queue after a COD order with no COD rule = %+v, %v; want no hold, reminder or timeout", depth, err)
+	}
+}
