@@ -133,7 +133,9 @@ func TestCODCancelByWordSilencesTheStoreEcho(t *testing.T) {
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{codOrder("5002")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the request", func() bool { return len(templatesSent(env)) == 1 })
+	waitFor(t, "the request and the hold", func() bool {
+		return len(templatesSent(env)) == 1 && fmt.Sprint(writes.list()) == "[5002:hold]"
+	})
 	reply(t, env, app.Reply{Phone: "+91 98450 12345", Text: "नहीं"})
 	waitFor(t, "the cancellation", func() bool {
 		return fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_cancelled]" && fmt.Sprint(writes.list()) == "[5002:hold 5002:cancel]"
@@ -157,7 +159,9 @@ func TestCODReminderThenTimeout(t *testing.T) {
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{codOrder("5003")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the request", func() bool { return len(templatesSent(env)) == 1 })
+	waitFor(t, "the request and the hold", func() bool {
+		return len(templatesSent(env)) == 1 && fmt.Sprint(writes.list()) == "[5003:hold]"
+	})
 	env.now.Set(start.Add(2*time.Hour + time.Second))
 	waitFor(t, "the reminder", func() bool { return fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_reminder]" })
 	_, sent := env.provider.state()
@@ -165,7 +169,15 @@ func TestCODReminderThenTimeout(t *testing.T) {
 		t.Errorf("reminder buttons = %v; want Confirm and Cancel again", sent[1].Buttons)
 	}
 	env.now.Set(start.Add(24*time.Hour + time.Second))
-	waitFor(t, "the timeout marking the order", func() bool { return fmt.Sprint(writes.list()) == "[5003:hold 5003:unconfirmed]" })
+	deadline := time.Now().Add(10 * time.Second)
+	for fmt.Sprint(writes.list()) != "[5003:hold 5003:unconfirmed]" {
+		if time.Now().After(deadline) {
+			depth, _ := env.store.Depth(context.Background())
+			dead, _ := env.store.DeadJobs(context.Background(), env.merchant.ID, 10)
+			t.Fatalf("write-backs = %v, messages %v, queue %+v, dead %+v; want the timeout to mark the order", writes.list(), templatesSent(env), depth, dead)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	time.Sleep(100 * time.Millisecond)
 	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm cod_reminder]" {
 		t.Errorf("messages after the timeout = %s; want none (the order is only marked)", got)
