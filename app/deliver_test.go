@@ -436,3 +436,39 @@ func TestStatusBeforeSendIsRecorded(t *testing.T) {
 		t.Errorf("delivery = %+v; want the message id and one attempt recorded", d)
 	}
 }
+
+// TestOrderEndsItsCartReminder: the customer buys before the delayed
+// reminder is due, so the reminder is withdrawn, counted, and never sent.
+func TestOrderEndsItsCartReminder(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	env.now.Set(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
+	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-7", Customer: app.Customer{Phone: "+919876543210"}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-7/recover"}}}
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart}); err != nil {
+		t.Fatal(err)
+	}
+	order := orderEvent("1060", "+919876543210")
+	order.Properties["order"].(map[string]any)["checkout_token"] = "tok-7"
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{order}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the order message", func() bool { _, sent := env.provider.state(); return len(sent) == 1 })
+	env.now.Set(time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC)) // the reminder's hour has come
+	time.Sleep(200 * time.Millisecond)
+	if _, sent := env.provider.state(); len(sent) != 1 || sent[0].Template != "order_placed" {
+		t.Fatalf("sent %d messages; want only the order's, no cart reminder", len(sent))
+	}
+	for _, d := range env.deliveries(t) {
+		if d.Event == app.EventCartAbandoned && (d.Status != app.DeliverySkipped || !contains(d.Error, "bought")) {
+			t.Errorf("cart reminder = %s %q; want skipped as bought", d.Status, d.Error)
+		}
+	}
+	if err := env.svc.FlushCounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+	day := app.DayOf(env.now.Now())
+	counts, _ := env.store.Counts(ctx, env.merchant.ID, day, day)
+	if counts[app.EventCartAbandoned]["skipped.recovered"] != 1 {
+		t.Errorf("cart counts = %v; want one skipped as recovered", counts[app.EventCartAbandoned])
+	}
+}

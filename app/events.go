@@ -156,6 +156,12 @@ func (s *Service) ProcessEvents(ctx context.Context, m Merchant, events []Event)
 }
 
 func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
+	// An order, or a completed checkout, ends its cart's reminders.
+	if e.Type == EventCartRecovered || strings.HasPrefix(e.Type, "order.") {
+		if err := s.recoverCart(ctx, m, cartOf(e)); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	e.Merchant = m.ID
 	if e.ID == "" {

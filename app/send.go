@@ -73,6 +73,11 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 	if reason := s.skipReason(ctx, m, r, e); reason.reason != "" {
 		return skipWith(reason.reason, reason.detail)
 	}
+	if recovered, err := s.cartRecovered(ctx, m, e); err != nil {
+		return d, err
+	} else if recovered {
+		return skipWith(skipRecovered, "the cart was bought before the reminder")
+	}
 	if r.Category == CategoryMarketing && !d.Test {
 		if open := quietHoursEnd(m, s.now()); open.After(s.now()) {
 			return d, RetryAt(open, "quiet hours")

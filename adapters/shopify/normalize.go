@@ -189,6 +189,8 @@ func orderProps(o *order, cod bool, tracking *goshopify.Fulfillment) map[string]
 	}
 	summary, count := app.SummarizeItems(items)
 	p := map[string]any{
+		// The checkout the order came from: its cart is recovered.
+		"checkout_token":     o.CheckoutToken,
 		"id":                 id(o.Id),
 		"number":             orderNumber(o),
 		"total":              app.FormatMoney(total, currency),
