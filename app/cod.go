@@ -182,8 +182,10 @@ func codReplyAction(r Reply) (action, orderID string) {
 		return "", ""
 	}
 	word := strings.ToLower(strings.TrimFunc(r.Text, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsPunct(c) }))
+	// Only words that answer the question: "ok" or "thanks" after a
+	// shipping update must not confirm a pending order.
 	switch word {
-	case "yes", "y", "confirm", "confirmed", "ok", "okay", "1", "haan", "han", "ha", "हाँ", "हां", "जी":
+	case "yes", "y", "confirm", "confirmed", "1", "haan", "han", "ha", "हाँ", "हां":
 		return CODConfirm, ""
 	case "no", "n", "cancel", "2", "nahi", "nahin", "नहीं", "ना":
 		return CODCancel, ""

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,5 +201,47 @@ func TestCODNeedsItsRule(t *testing.T) {
 	depth, err := env.store.Depth(context.Background())
 	if err != nil || depth.Ready+depth.Scheduled != 0 {
 		t.Errorf("queue after a COD order with no COD rule = %+v, %v; want no hold, reminder or timeout", depth, err)
+	}
+}
+
+func TestCODReplyWords(t *testing.T) {
+	for _, tc := range []struct {
+		reply      app.Reply
+		wantAction string
+	}{
+		{app.Reply{Text: "Yes!"}, "confirm"},
+		{app.Reply{Text: " हाँ "}, "confirm"},
+		{app.Reply{Text: "1"}, "confirm"},
+		{app.Reply{Text: "NO."}, "cancel"},
+		{app.Reply{Text: "नहीं"}, "cancel"},
+		{app.Reply{Text: "ok thanks"}, ""},
+		{app.Reply{Text: "ok"}, ""},
+		{app.Reply{Text: "when will it arrive?"}, ""},
+		{app.Reply{ButtonID: "cod:confirm:5001"}, "confirm"},
+		{app.Reply{ButtonID: "cod:refund:5001"}, ""},
+		{app.Reply{ButtonID: "optout"}, ""},
+	} {
+		env, writes := newCODEnv(t, nil)
+		ctx := context.Background()
+		if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{codOrder("6001")}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the hold", func() bool { return fmt.Sprint(writes.list()) == "[6001:hold]" })
+		r := tc.reply
+		r.Phone = "+919845012345"
+		if r.ButtonID != "" {
+			r.ButtonID = strings.Replace(r.ButtonID, "5001", "6001", 1)
+		}
+		reply(t, env, r)
+		want := "[6001:hold]"
+		if tc.wantAction != "" {
+			want = "[6001:hold 6001:" + tc.wantAction + "]"
+			waitFor(t, "the decision for "+fmt.Sprint(tc.reply), func() bool { return fmt.Sprint(writes.list()) == want })
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := fmt.Sprint(writes.list()); got != want {
+			t.Errorf("reply %+v: write-backs %s; want %s", tc.reply, got, want)
+		}
 	}
 }
