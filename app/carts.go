@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// cartStateTTL remembers a recovered cart past any reminder's delay.
-const cartStateTTL = 30 * 24 * time.Hour
+// cartStateTTL keeps the mark left for a reminder a worker held when its
+// cart was bought: long enough for that send to finish or be retried.
+const cartStateTTL = 24 * time.Hour
 
 const (
 	cartStageRecovered = 2
@@ -30,25 +31,28 @@ func cartOf(e Event) string {
 	return ""
 }
 
-// recoverCart marks a cart bought, and withdraws its reminder if it is
-// still waiting: an order (or a completed checkout) ends the sequence.
+// recoverCart withdraws a cart's reminder when the cart is bought: an
+// order (or a completed checkout) ends the sequence. Most carts have no
+// reminder waiting, and then this is one read and no write.
 func (s *Service) recoverCart(ctx context.Context, m Merchant, token string) error {
 	if token == "" {
 		return nil
 	}
-	if _, advanced, err := s.store.AdvanceState(ctx, m.ID, cartKey(token), cartStageRecovered, "recovered", cartStateTTL); err != nil || !advanced {
-		return err
-	}
 	reminder := deliveryID(m.ID, Event{Type: EventCartAbandoned, Subject: "cart:" + token})
-	cancelled, err := s.store.Cancel(ctx, m.ID, "send:"+reminder)
-	if err != nil || !cancelled {
-		return err // none waiting, or a worker holds it and checks at send time
-	}
 	d, err := s.store.GetDelivery(ctx, m.ID, reminder)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
+	if err != nil || (d.Status != DeliveryQueued && d.Status != DeliveryRetrying) {
+		return err
+	}
+	cancelled, err := s.store.Cancel(ctx, m.ID, "send:"+reminder)
 	if err != nil {
+		return err
+	}
+	if !cancelled {
+		// A worker holds the send right now: leave it a mark to find.
+		_, _, err := s.store.AdvanceState(ctx, m.ID, cartKey(token), cartStageRecovered, "recovered", cartStateTTL)
 		return err
 	}
 	s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: d.Event, Outcome: "skipped." + skipRecovered}, 1)
