@@ -60,12 +60,13 @@ const tagsRemoveMutation = `mutation tagsRemove($id: ID!, $tags: [String!]!) {
   }
 }`
 
-// orderCancelMutation cancels the order, as the arguments of
-// docs/shopify.md §4.2 say (orderId, reason, restock, refund,
-// notifyCustomer, staffNote). The cancellation runs as an asynchronous job
-// and cannot be undone; the deprecated userErrors field is not asked for.
-const orderCancelMutation = `mutation orderCancel($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolean!, $restock: Boolean!, $notifyCustomer: Boolean, $staffNote: String) {
-  orderCancel(orderId: $orderId, reason: $reason, refund: $refund, restock: $restock, notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+// orderCancelMutation cancels the order. Since 2025-07 the refund is
+// chosen with refundMethod (the boolean refund is deprecated, and later
+// versions require refundMethod); a COD order was never paid, so nothing
+// is refunded. The cancellation runs as an asynchronous job and cannot be
+// undone; the deprecated userErrors field is not asked for.
+const orderCancelMutation = `mutation orderCancel($orderId: ID!, $reason: OrderCancelReason!, $refundMethod: OrderCancelRefundMethodInput!, $restock: Boolean!, $notifyCustomer: Boolean, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, refundMethod: $refundMethod, restock: $restock, notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
     job { id done }
     orderCancelUserErrors { field message code }
   }
@@ -287,7 +288,7 @@ func (a *Admin) CancelOrder(ctx context.Context, shop, token, orderID, staffNote
 		} `json:"orderCancel"`
 	}
 	vars := map[string]any{
-		"orderId": gid, "reason": "CUSTOMER", "refund": false, "restock": true,
+		"orderId": gid, "reason": "CUSTOMER", "refundMethod": map[string]any{"originalPaymentMethodsRefund": false}, "restock": true,
 		"notifyCustomer": true, "staffNote": staffNote,
 	}
 	if err := a.graphQL(ctx, shop, token, orderCancelMutation, vars, &data); err != nil {

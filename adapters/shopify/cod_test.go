@@ -302,11 +302,11 @@ func TestCancelOrder(t *testing.T) {
 	}
 	got := calls()
 	want := map[string]any{
-		"orderId": testOrderGID, "reason": "CUSTOMER", "refund": false, "restock": true,
+		"orderId": testOrderGID, "reason": "CUSTOMER", "refundMethod": map[string]any{"originalPaymentMethodsRefund": false}, "restock": true,
 		"notifyCustomer": true, "staffNote": "COD not confirmed on WhatsApp",
 	}
 	if len(got) != 1 || !reflect.DeepEqual(got[0].Variables, want) ||
-		!strings.Contains(got[0].Query, "orderCancel(orderId: $orderId, reason: $reason, refund: $refund, restock: $restock, notifyCustomer: $notifyCustomer, staffNote: $staffNote)") ||
+		!strings.Contains(got[0].Query, "orderCancel(orderId: $orderId, reason: $reason, refundMethod: $refundMethod, restock: $restock, notifyCustomer: $notifyCustomer, staffNote: $staffNote)") ||
 		!strings.Contains(got[0].Query, "orderCancelUserErrors { field message code }") {
 		t.Fatalf("calls = %+v; want one orderCancel with %v", got, want)
 	}
