@@ -1,25 +1,20 @@
 package clevertap
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 const (
 	testAccount  = "W9R-486-4W5Z"
@@ -154,7 +149,7 @@ func TestBuildRequestGolden(t *testing.T) {
 				t.Fatalf("headers %v", req.Header)
 			}
 			body, _ := io.ReadAll(req.Body)
-			compareGolden(t, golden, body)
+			adapterstest.Golden(t, golden, body)
 		})
 	}
 }
@@ -275,14 +270,7 @@ func TestSendBadPasscodeIsPermanent(t *testing.T) {
 }
 
 func TestSendTimeoutIsRetryable(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // lets the server see the client hang up
-		select {
-		case <-r.Context().Done():
-		case <-time.After(3 * time.Second):
-		}
-	}))
-	t.Cleanup(srv.Close)
+	srv := adapterstest.HangingServer(t)
 	_, err := newClient(t, srv.URL, 100*time.Millisecond).Send(context.Background(), eventMessage())
 	var pe *app.ProviderError
 	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
@@ -353,30 +341,5 @@ func TestCleanName(t *testing.T) {
 		if got := cleanName(in); got != want {
 			t.Errorf("cleanName(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func compareGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v\n%s", err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Fatalf("%s differs:\ngot:\n%s\nwant:\n%s", name, pretty.Bytes(), want)
 	}
 }

@@ -1,16 +1,12 @@
 package convertway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,10 +15,9 @@ import (
 	"time"
 
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 const (
 	testShop       = "asha-naturals.myshopify.com"
@@ -66,28 +61,6 @@ func couponCreated() app.Message {
 		Event:      "loyalty.coupon_created",
 		Properties: map[string]string{"coupon.code": "NECTOR-8F2K", "coupon.value": "₹250"},
 		To:         app.Recipient{Phone: "+919876543210", Email: "priya.sharma@example.in", Name: "Priya Sharma", Identity: "priya.sharma@example.in"},
-	}
-}
-
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v\n%s", err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("body differs from %s:\ngot:\n%s\nwant:\n%s", path, pretty.Bytes(), want)
 	}
 }
 
@@ -178,7 +151,7 @@ func TestBuildRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.name, body)
+			adapterstest.Golden(t, tt.name+".golden.json", body)
 		})
 	}
 }
@@ -362,15 +335,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 }
 
 func TestSendTimeoutIsRetryable(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := adapterstest.HangingServer(t)
 	c := newTestClient(t, srv.URL+"/nector/events?token=s3cr3t", 50*time.Millisecond)
 	start := time.Now()
 	_, err := c.Send(context.Background(), walletCoins())

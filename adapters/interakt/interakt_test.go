@@ -1,25 +1,20 @@
 package interakt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 // A Secret Key as Interakt shows it: base64 of "<raw>:".
 const testKey = "cmF3LXNlY3JldC1rZXktZm9yLXRlc3RzOg=="
@@ -189,7 +184,7 @@ func TestBuildRequestGolden(t *testing.T) {
 				t.Fatalf("headers %v", req.Header)
 			}
 			body, _ := io.ReadAll(req.Body)
-			compareGolden(t, tt.golden, body)
+			adapterstest.Golden(t, tt.golden, body)
 		})
 	}
 }
@@ -306,15 +301,7 @@ func TestSendErrors(t *testing.T) {
 }
 
 func TestSendTimeoutIsRetryable(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The server notices the client hanging up only once the body is read.
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-time.After(3 * time.Second):
-		}
-	}))
-	t.Cleanup(srv.Close)
+	srv := adapterstest.HangingServer(t)
 	start := time.Now()
 	_, err := newClient(t, srv.URL, 100*time.Millisecond).Send(context.Background(), templateMessage())
 	var pe *app.ProviderError
@@ -361,30 +348,5 @@ func TestVerify(t *testing.T) {
 	var pe *app.ProviderError
 	if !errors.As(err, &pe) || pe.Retryable || pe.Status != 401 || pe.Message != "Invalid API Key" {
 		t.Fatalf("bad key: %v, want permanent 401 with Interakt's reason", err)
-	}
-}
-
-func compareGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v\n%s", err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Fatalf("%s differs:\ngot:\n%s\nwant:\n%s", name, pretty.Bytes(), want)
 	}
 }

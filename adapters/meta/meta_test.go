@@ -1,25 +1,20 @@
 package meta
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 const (
 	testToken         = "EAAGm0PX4ZCpsBAKZCtestTOKEN9xYz"
@@ -95,28 +90,6 @@ func codReminder() app.Message {
 			{ID: "cod:confirm:ord_2208", Title: "Confirm order"},
 			{ID: "cod:cancel:ord_2208", Title: "Cancel"},
 		},
-	}
-}
-
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("request body is not JSON: %v\n%s", err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("body differs from %s:\ngot:\n%s\nwant:\n%s", path, pretty.Bytes(), want)
 	}
 }
 
@@ -217,7 +190,7 @@ func TestBuildRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.name, body)
+			adapterstest.Golden(t, tt.name+".golden.json", body)
 		})
 	}
 }
@@ -449,15 +422,7 @@ func TestSendErrorClassification(t *testing.T) {
 }
 
 func TestSendTimeoutIsRetryable(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := adapterstest.HangingServer(t)
 	c := newTestClient(t, srv.URL+"/v24.0", 50*time.Millisecond)
 
 	start := time.Now()

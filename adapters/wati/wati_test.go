@@ -1,26 +1,21 @@
 package wati
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 const testToken = "eyJhbGciOiJIUzI1NiJ9.eyJ0ZW5hbnQiOiIxMjM0NTYifQ.c2lnbmF0dXJl"
 
@@ -146,7 +141,7 @@ func TestBuildRequestGolden(t *testing.T) {
 				t.Fatalf("headers %v", req.Header)
 			}
 			body, _ := io.ReadAll(req.Body)
-			compareGolden(t, tt.golden, body)
+			adapterstest.Golden(t, tt.golden, body)
 		})
 	}
 }
@@ -264,14 +259,7 @@ func TestSendBadTokenIsPermanent(t *testing.T) {
 }
 
 func TestSendTimeoutIsRetryable(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // lets the server see the client hang up
-		select {
-		case <-r.Context().Done():
-		case <-time.After(3 * time.Second):
-		}
-	}))
-	t.Cleanup(srv.Close)
+	srv := adapterstest.HangingServer(t)
 	_, err := newClient(t, srv.URL, 100*time.Millisecond).Send(context.Background(), templateMessage())
 	var pe *app.ProviderError
 	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
@@ -317,30 +305,5 @@ func TestVerify(t *testing.T) {
 	err = newClient(t, html.URL, time.Second).Verify(context.Background())
 	if !errors.As(err, &pe) || pe.Retryable || !strings.Contains(pe.Message, "did not answer like Wati") {
 		t.Fatalf("wrong server: %v, want permanent", err)
-	}
-}
-
-func compareGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v\n%s", err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Fatalf("%s differs:\ngot:\n%s\nwant:\n%s", name, pretty.Bytes(), want)
 	}
 }

@@ -1,19 +1,15 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,10 +18,9 @@ import (
 	"time"
 
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 const testSecret = "n8n-hook-secret-4f9a2c71"
 
@@ -80,28 +75,6 @@ func pointsEarned() app.Message {
 		Event:      "loyalty.points_earned",
 		Properties: map[string]string{"points.amount": "120", "points.balance": "860", "customer.first_name": "Anaïs"},
 		To:         app.Recipient{Email: "anais.dubois@example.fr", Name: "Anaïs Dubois", Identity: "anais.dubois@example.fr"},
-	}
-}
-
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("body is not JSON: %v\n%s", err, got)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("body differs from %s:\ngot:\n%s\nwant:\n%s", path, pretty.Bytes(), want)
 	}
 }
 
@@ -187,7 +160,7 @@ func TestBuildRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.name, body)
+			adapterstest.Golden(t, tt.name+".golden.json", body)
 			wantHeaders := map[string]string{
 				"Content-Type":      "application/json",
 				"User-Agent":        "storebridge/1",
@@ -394,15 +367,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 }
 
 func TestSendTimeoutIsRetryable(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := adapterstest.HangingServer(t)
 	c := newTestClient(t, srv.URL+"/hooks/catch/123456/t0k3n/", testSecret, 50*time.Millisecond)
 	start := time.Now()
 	_, err := c.Send(context.Background(), orderPlaced())
