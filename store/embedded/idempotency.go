@@ -142,30 +142,14 @@ func claimKey(tx *bolt.Tx, now time.Time, merchant, key string, state app.ClaimS
 	return app.ClaimNew, setClaim(tx, merchant, key, claimRecord{State: state, Expires: now.Add(ttl)})
 }
 
-// setClaim writes a key's record and moves its expiry index entry.
+// claims are the idempotency keys, with their expiry index for Purge.
+func claims() expiring { return expiring{records: bucketIdem, index: bucketIdemExpiry} }
+
 func setClaim(tx *bolt.Tx, merchant, key string, rec claimRecord) error {
-	if err := deleteClaim(tx, merchant, key); err != nil {
-		return err
-	}
-	if err := putJSON(bucket(tx, bucketIdem), scoped(merchant, key), rec); err != nil {
-		return err
-	}
-	return bucket(tx, bucketIdemExpiry).Put(timeFirst(rec.Expires, merchant, key), nil)
+	return claims().put(tx, merchant, key, rec, rec.Expires)
 }
 
-func deleteClaim(tx *bolt.Tx, merchant, key string) error {
-	var old claimRecord
-	switch err := getJSON(bucket(tx, bucketIdem), scoped(merchant, key), &old); {
-	case errors.Is(err, app.ErrNotFound):
-		return nil
-	case err != nil:
-		return err
-	}
-	if err := bucket(tx, bucketIdemExpiry).Delete(timeFirst(old.Expires, merchant, key)); err != nil {
-		return err
-	}
-	return bucket(tx, bucketIdem).Delete(scoped(merchant, key))
-}
+func deleteClaim(tx *bolt.Tx, merchant, key string) error { return claims().delete(tx, merchant, key) }
 
 // purgeClaim deletes key's claim if it expired by now.
 func purgeClaim(tx *bolt.Tx, now time.Time, merchant, key string) error {

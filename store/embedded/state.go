@@ -96,30 +96,14 @@ func loadState(tx *bolt.Tx, now time.Time, merchant, key string) (stateRecord, b
 	return rec, true, nil
 }
 
-// setState writes key's record and moves its expiry index entry.
+// states are AdvanceState's records, with their expiry index for Purge.
+func states() expiring { return expiring{records: bucketStates, index: bucketStateExpiry} }
+
 func setState(tx *bolt.Tx, merchant, key string, rec stateRecord) error {
-	if err := deleteState(tx, merchant, key); err != nil {
-		return err
-	}
-	if err := putJSON(bucket(tx, bucketStates), scoped(merchant, key), rec); err != nil {
-		return err
-	}
-	return bucket(tx, bucketStateExpiry).Put(timeFirst(rec.Expires, merchant, key), nil)
+	return states().put(tx, merchant, key, rec, rec.Expires)
 }
 
-func deleteState(tx *bolt.Tx, merchant, key string) error {
-	var old stateRecord
-	switch err := getJSON(bucket(tx, bucketStates), scoped(merchant, key), &old); {
-	case errors.Is(err, app.ErrNotFound):
-		return nil
-	case err != nil:
-		return err
-	}
-	if err := bucket(tx, bucketStateExpiry).Delete(timeFirst(old.Expires, merchant, key)); err != nil {
-		return err
-	}
-	return bucket(tx, bucketStates).Delete(scoped(merchant, key))
-}
+func deleteState(tx *bolt.Tx, merchant, key string) error { return states().delete(tx, merchant, key) }
 
 // purgeState deletes key's record if it expired by now. Purge calls it for
 // each entry of states_expiry that is due.
