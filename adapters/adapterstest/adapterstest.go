@@ -1,5 +1,6 @@
 // Package adapterstest holds what the provider adapters' tests share:
-// golden request bodies and a provider that never answers. It is imported
+// golden request bodies, a provider that never answers and the transport
+// failure checks every adapter must pass. It is imported
 // by tests only.
 package adapterstest
 

@@ -269,26 +269,11 @@ func TestSendBadPasscodeIsPermanent(t *testing.T) {
 	}
 }
 
-func TestSendTimeoutIsRetryable(t *testing.T) {
-	srv := adapterstest.HangingServer(t)
-	_, err := newClient(t, srv.URL, 100*time.Millisecond).Send(context.Background(), eventMessage())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
-		t.Fatalf("error %v, want retryable without status", err)
-	}
-}
-
-func TestSendCancelledContextIsRetryable(t *testing.T) {
-	srv := fakeCleverTap(t, func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
-		t.Error("cancelled send reached the server")
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := newClient(t, srv.URL, time.Second).Send(ctx, eventMessage())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || !errors.Is(err, context.Canceled) {
-		t.Fatalf("error %v, want retryable wrapping context.Canceled", err)
-	}
+func TestSendTransportFailures(t *testing.T) {
+	adapterstest.TransportFailures(t, func(ctx context.Context, serverURL string, timeout time.Duration) error {
+		_, err := newClient(t, serverURL, timeout).Send(ctx, eventMessage())
+		return err
+	}, testPasscode)
 }
 
 func TestVerify(t *testing.T) {

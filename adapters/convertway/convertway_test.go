@@ -334,36 +334,11 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
-func TestSendTimeoutIsRetryable(t *testing.T) {
-	srv := adapterstest.HangingServer(t)
-	c := newTestClient(t, srv.URL+"/nector/events?token=s3cr3t", 50*time.Millisecond)
-	start := time.Now()
-	_, err := c.Send(context.Background(), walletCoins())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
-		t.Fatalf("Send() = %v; want retryable without status", err)
-	}
-	if time.Since(start) > 2*time.Second {
-		t.Errorf("Send took %v with a 50ms timeout", time.Since(start))
-	}
-	if strings.Contains(err.Error(), "s3cr3t") {
-		t.Errorf("error %q shows the endpoint's query", err)
-	}
-}
-
-func TestSendCancelledContextIsRetryable(t *testing.T) {
-	f, endpoint := startFake(t, http.StatusOK, "")
-	c := newTestClient(t, endpoint, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := c.Send(ctx, walletCoins())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || !errors.Is(err, context.Canceled) {
-		t.Fatalf("Send() = %v; want retryable wrapping context.Canceled", err)
-	}
-	if n := len(f.requests()); n != 0 {
-		t.Errorf("fake got %d requests; want none", n)
-	}
+func TestSendTransportFailures(t *testing.T) {
+	adapterstest.TransportFailures(t, func(ctx context.Context, serverURL string, timeout time.Duration) error {
+		_, err := newTestClient(t, serverURL+"/nector/events?token=s3cr3t", timeout).Send(ctx, walletCoins())
+		return err
+	}, testLicenseKey, "s3cr3t")
 }
 
 func TestVerifySendsNothing(t *testing.T) {

@@ -300,30 +300,11 @@ func TestSendErrors(t *testing.T) {
 	}
 }
 
-func TestSendTimeoutIsRetryable(t *testing.T) {
-	srv := adapterstest.HangingServer(t)
-	start := time.Now()
-	_, err := newClient(t, srv.URL, 100*time.Millisecond).Send(context.Background(), templateMessage())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
-		t.Fatalf("error %v, want a retryable ProviderError without status", err)
-	}
-	if time.Since(start) > 2*time.Second {
-		t.Fatalf("the client timeout was not applied")
-	}
-}
-
-func TestSendCancelledContextIsRetryable(t *testing.T) {
-	srv := fakeInterakt(t, messagePath, func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
-		t.Error("a cancelled send reached the server")
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := newClient(t, srv.URL, time.Second).Send(ctx, templateMessage())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || !errors.Is(err, context.Canceled) {
-		t.Fatalf("error %v, want a retryable ProviderError wrapping context.Canceled", err)
-	}
+func TestSendTransportFailures(t *testing.T) {
+	adapterstest.TransportFailures(t, func(ctx context.Context, serverURL string, timeout time.Duration) error {
+		_, err := newClient(t, serverURL, timeout).Send(ctx, templateMessage())
+		return err
+	}, testKey)
 }
 
 func TestVerify(t *testing.T) {

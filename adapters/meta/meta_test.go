@@ -421,37 +421,11 @@ func TestSendErrorClassification(t *testing.T) {
 	}
 }
 
-func TestSendTimeoutIsRetryable(t *testing.T) {
-	srv := adapterstest.HangingServer(t)
-	c := newTestClient(t, srv.URL+"/v24.0", 50*time.Millisecond)
-
-	start := time.Now()
-	_, err := c.Send(context.Background(), orderPlaced())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
-		t.Fatalf("Send() = %v; want a retryable error without status", err)
-	}
-	if time.Since(start) > 2*time.Second {
-		t.Errorf("Send took %v; the client timeout was 50ms", time.Since(start))
-	}
-	if strings.Contains(err.Error(), testToken) {
-		t.Errorf("error %q shows the token", err)
-	}
-}
-
-func TestSendCancelledContextIsRetryable(t *testing.T) {
-	srv, got := fakeGraph(t, http.StatusOK, `{"messages":[{"id":"wamid.X"}]}`)
-	c := newTestClient(t, srv.URL+"/v24.0", 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := c.Send(ctx, orderPlaced())
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || !errors.Is(err, context.Canceled) {
-		t.Fatalf("Send() = %v; want a retryable error wrapping context.Canceled", err)
-	}
-	if len(*got) != 0 {
-		t.Errorf("server got %d requests; want none", len(*got))
-	}
+func TestSendTransportFailures(t *testing.T) {
+	adapterstest.TransportFailures(t, func(ctx context.Context, serverURL string, timeout time.Duration) error {
+		_, err := newTestClient(t, serverURL+"/v24.0", timeout).Send(ctx, orderPlaced())
+		return err
+	}, testToken)
 }
 
 func TestVerify(t *testing.T) {
