@@ -18,7 +18,6 @@ type fakeShopifyOrders struct {
 	mu      sync.Mutex
 	token   string
 	holds   map[string]string // hold id → handle
-	tags    []string
 	calls   []string
 	failure string
 }

@@ -141,8 +141,7 @@ func TestTopicEnumsRoundTrip(t *testing.T) {
 func ordersEndpoint(t *testing.T, since time.Time, pages [][]string) (*httptest.Server, *[]string) {
 	t.Helper()
 	var queries []string
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		queries = append(queries, r.URL.RawQuery)
 		if r.URL.Path != "/admin/api/"+app.ShopifyAPIVersion+"/orders.json" || r.Host != testShop {
 			t.Errorf("orders request %s on %s; want /admin/api/%s/orders.json on %s", r.URL.Path, r.Host, app.ShopifyAPIVersion, testShop)
