@@ -114,18 +114,7 @@ func TestNewCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(tt.creds, adapters.Options{AllowInsecure: tt.insecure})
-			var ve *app.ValidationError
-			if !errors.As(err, &ve) || len(ve.Fields) != len(tt.fields) {
-				t.Fatalf("error %v, want fields %v", err, tt.fields)
-			}
-			for _, f := range tt.fields {
-				if ve.Fields[f] == "" {
-					t.Fatalf("fields %v, want %s", ve.Fields, f)
-				}
-			}
-			if strings.Contains(err.Error(), testPasscode) {
-				t.Fatalf("error leaks the passcode: %v", err)
-			}
+			adapterstest.RefusedCredentials(t, err, tt.fields, testPasscode)
 		})
 	}
 }

@@ -100,21 +100,7 @@ func TestNew(t *testing.T) {
 				}
 				return
 			}
-			var ve *app.ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("New() = %v; want *app.ValidationError", err)
-			}
-			for _, f := range tt.wantFields {
-				if ve.Fields[f] == "" {
-					t.Errorf("no reason for %s in %v", f, ve.Fields)
-				}
-			}
-			if len(ve.Fields) != len(tt.wantFields) {
-				t.Errorf("fields = %v; want only %v", ve.Fields, tt.wantFields)
-			}
-			if strings.Contains(err.Error(), "7f3a") {
-				t.Errorf("error %q shows the licence key", err)
-			}
+			adapterstest.RefusedCredentials(t, err, tt.wantFields, "7f3a")
 		})
 	}
 }

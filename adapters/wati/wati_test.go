@@ -90,13 +90,7 @@ func TestNewCredentials(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := New(tt.creds, adapters.Options{AllowInsecure: tt.insecure})
 			if tt.wantField != "" {
-				var ve *app.ValidationError
-				if !errors.As(err, &ve) || ve.Fields[tt.wantField] == "" {
-					t.Fatalf("error %v, want a ValidationError on %s", err, tt.wantField)
-				}
-				if strings.Contains(err.Error(), testToken) {
-					t.Fatalf("error leaks the token: %v", err)
-				}
+				adapterstest.RefusedCredentials(t, err, []string{tt.wantField}, testToken)
 				return
 			}
 			if err != nil {

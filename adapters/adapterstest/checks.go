@@ -56,8 +56,28 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 func assertNoSecret(t *testing.T, err error, secrets []string) {
 	t.Helper()
 	for _, s := range secrets {
-		if strings.Contains(err.Error(), s) {
+		if s != "" && strings.Contains(err.Error(), s) {
 			t.Errorf("error %q shows the secret %q", err, s)
 		}
 	}
+}
+
+// RefusedCredentials checks that err is the validation error a merchant sees
+// when saving credentials: it names exactly fields, gives each a reason,
+// and repeats none of secrets back.
+func RefusedCredentials(t *testing.T, err error, fields []string, secrets ...string) {
+	t.Helper()
+	var ve *app.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("New() = %v; want *app.ValidationError on %v", err, fields)
+	}
+	for _, f := range fields {
+		if ve.Fields[f] == "" {
+			t.Errorf("no reason for %s in %v", f, ve.Fields)
+		}
+	}
+	if len(ve.Fields) != len(fields) {
+		t.Errorf("fields = %v; want only %v", ve.Fields, fields)
+	}
+	assertNoSecret(t, err, secrets)
 }
