@@ -311,28 +311,17 @@ func (s *Store) PurgeDeliveries(ctx context.Context, merchant string, before tim
 		if len(ids) == 0 {
 			return purged, nil
 		}
-		raws, err := s.readDeliveries(ctx, merchant, ids)
+		found, stale, err := s.readDeliveries(ctx, "purge deliveries", merchant, ids)
 		if err != nil {
-			return purged, wrap("purge deliveries", err)
+			return purged, err
 		}
 		var old []readDelivery
-		var stale []any
-		for i, raw := range raws {
-			str, ok := raw.(string)
-			if !ok {
-				stale = append(stale, ids[i])
-				continue
-			}
-			d, err := decodeDelivery([]byte(str))
-			if err != nil {
-				return purged, err
-			}
+		for _, r := range found {
 			// Created in before's millisecond but not before it; or its
 			// creation time changed since the index was read.
-			if !d.CreatedAt.Before(before) {
-				continue
+			if r.d.CreatedAt.Before(before) {
+				old = append(old, r)
 			}
-			old = append(old, readDelivery{id: ids[i], raw: str, d: d})
 		}
 		old = old[:min(len(old), limit-purged)]
 		if len(stale) > 0 {

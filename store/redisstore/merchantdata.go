@@ -253,27 +253,17 @@ func customerMatches(d app.Delivery, match app.CustomerMatch) bool {
 // match, and drops from sets the ids whose records are gone or no longer
 // match. It answers how many it deleted.
 func (s *Store) deleteMatching(ctx context.Context, merchant string, match app.CustomerMatch, sets, ids []string) (int, error) {
-	raws, err := s.readDeliveries(ctx, merchant, ids)
+	found, stale, err := s.readDeliveries(ctx, "delete customer deliveries", merchant, ids)
 	if err != nil {
-		return 0, wrap("delete customer deliveries", err)
+		return 0, err
 	}
 	var read []readDelivery
-	var stale []any
-	for i, raw := range raws {
-		str, ok := raw.(string)
-		if !ok {
-			stale = append(stale, ids[i])
+	for _, r := range found {
+		if !customerMatches(r.d, match) {
+			stale = append(stale, r.id)
 			continue
 		}
-		d, err := decodeDelivery([]byte(str))
-		if err != nil {
-			return 0, err
-		}
-		if !customerMatches(d, match) {
-			stale = append(stale, ids[i])
-			continue
-		}
-		read = append(read, readDelivery{id: ids[i], raw: str, d: d})
+		read = append(read, r)
 	}
 	if len(stale) > 0 {
 		// No write leaves such ids behind; clearing them keeps the rounds
@@ -298,14 +288,32 @@ type readDelivery struct {
 	d       app.Delivery
 }
 
-// readDeliveries reads the records of the merchant's deliveries ids in one
-// MGET: a string per record, nil where there is none.
-func (s *Store) readDeliveries(ctx context.Context, merchant string, ids []string) ([]any, error) {
+// readDeliveries reads and decodes the records of the merchant's deliveries
+// ids in one MGET. It answers the records found, in the order of ids, and
+// the ids that have none (as []any, ready for ZREM or SREM). op names the
+// caller's operation in errors.
+func (s *Store) readDeliveries(ctx context.Context, op, merchant string, ids []string) (found []readDelivery, missing []any, err error) {
 	recordKeys := make([]string, len(ids))
 	for i, id := range ids {
 		recordKeys[i] = s.keys.delivery(merchant, id)
 	}
-	return s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+	raws, err := s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+	if err != nil {
+		return nil, nil, wrap(op, err)
+	}
+	for i, raw := range raws {
+		str, ok := raw.(string)
+		if !ok {
+			missing = append(missing, ids[i])
+			continue
+		}
+		d, err := decodeDelivery([]byte(str))
+		if err != nil {
+			return nil, nil, err
+		}
+		found = append(found, readDelivery{id: ids[i], raw: str, d: d})
+	}
+	return found, missing, nil
 }
 
 // deleteDeliveries deletes the deliveries read, with every index entry that
