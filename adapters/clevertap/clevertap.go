@@ -24,6 +24,7 @@ package clevertap
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -151,7 +152,7 @@ func (c *Client) BuildRequest(ctx context.Context, m app.Message) (*http.Request
 	if name == "" {
 		return nil, permanent("the event has no name")
 	}
-	identity := firstNonEmpty(m.To.Identity, m.To.Phone, m.To.Email, m.To.CustomerID)
+	identity := cmp.Or(m.To.Identity, m.To.Phone, m.To.Email, m.To.CustomerID)
 	if identity == "" {
 		return nil, permanent("the recipient has no identity (phone, email or customer id)")
 	}
@@ -163,7 +164,7 @@ func (c *Client) BuildRequest(ctx context.Context, m app.Message) (*http.Request
 	}
 	if m.Mode == "template" {
 		data["template_name"] = m.Template
-		data["template_language"] = firstNonEmpty(m.Language, "en")
+		data["template_language"] = cmp.Or(m.Language, "en")
 		for i, v := range m.Values {
 			data["template_var_"+strconv.Itoa(i+1)] = v
 		}
@@ -203,7 +204,7 @@ func (c *Client) Verify(ctx context.Context) error {
 		return statusError(resp, ans)
 	}
 	if parseErr == nil && strings.EqualFold(ans.Status, "fail") {
-		return &app.ProviderError{Provider: Name, Status: resp.Status, Code: string(ans.Code), Message: firstNonEmpty(ans.Error, "status fail")}
+		return &app.ProviderError{Provider: Name, Status: resp.Status, Code: string(ans.Code), Message: cmp.Or(ans.Error, "status fail")}
 	}
 	return nil
 }
@@ -262,12 +263,12 @@ func judgeUpload(resp adapters.Response) error {
 			Provider:  Name,
 			Status:    resp.Status,
 			Code:      string(u.Code),
-			Message:   firstNonEmpty(u.Error, "record not processed"),
+			Message:   cmp.Or(u.Error, "record not processed"),
 			Retryable: code == retryableRecord,
 		}
 	}
 	if !strings.EqualFold(ans.Status, "success") {
-		return &app.ProviderError{Provider: Name, Status: resp.Status, Code: string(ans.Code), Message: firstNonEmpty(ans.Error, "status "+strconv.Quote(ans.Status))}
+		return &app.ProviderError{Provider: Name, Status: resp.Status, Code: string(ans.Code), Message: cmp.Or(ans.Error, "status "+strconv.Quote(ans.Status))}
 	}
 	return nil
 }
@@ -302,15 +303,6 @@ type text = adapters.Text
 
 func permanent(msg string) *app.ProviderError {
 	return &app.ProviderError{Provider: Name, Message: msg}
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // ParseWebhook returns an empty report: CleverTap has no delivery webhook

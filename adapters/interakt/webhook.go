@@ -1,6 +1,7 @@
 package interakt
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -145,21 +146,21 @@ func ParseWebhook(_ http.Header, body []byte) (app.ProviderReport, error) {
 		}
 		r.Text, r.ButtonID = replyContent(string(msg.Message))
 		if p := msg.MetaData.ButtonPayload.Payload; p.Payload != "" || p.Text != "" {
-			r.ButtonID = firstNonEmpty(r.ButtonID, string(p.Payload))
-			r.Text = firstNonEmpty(r.Text, string(p.Text))
+			r.ButtonID = cmp.Or(r.ButtonID, string(p.Payload))
+			r.Text = cmp.Or(r.Text, string(p.Text))
 		}
 		if r.Phone == "" {
 			return report, nil
 		}
 		report.Replies = append(report.Replies, r)
 	case "message_api_clicked":
-		clickType := firstNonEmpty(string(w.Event.ClickType), string(msg.MetaData.ClickType))
+		clickType := cmp.Or(string(w.Event.ClickType), string(msg.MetaData.ClickType))
 		if !strings.EqualFold(clickType, "QR") {
 			return report, nil // CTA (link) clicks are not replies
 		}
 		r := app.Reply{
 			Phone:     customerPhone(w),
-			Text:      firstNonEmpty(string(msg.MetaData.ButtonText), string(w.Event.ButtonText), string(msg.MetaData.ButtonPayload.Payload.Text)),
+			Text:      cmp.Or(string(msg.MetaData.ButtonText), string(w.Event.ButtonText), string(msg.MetaData.ButtonPayload.Payload.Text)),
 			ButtonID:  string(msg.MetaData.ButtonPayload.Payload.Payload),
 			InReplyTo: string(msg.ID),
 			At:        parseTime(string(w.Timestamp)),
@@ -199,7 +200,7 @@ func replyContent(message string) (textOut, buttonID string) {
 	case v.ListReply != nil:
 		return string(v.ListReply.Title), string(v.ListReply.ID)
 	}
-	return firstNonEmpty(string(v.Title), string(v.Text)), string(v.ID)
+	return cmp.Or(string(v.Title), string(v.Text)), string(v.ID)
 }
 
 // customerPhone is the customer's number in E.164: channel_phone_number
@@ -255,13 +256,4 @@ func firstTime(s string, fallback time.Time) time.Time {
 		return t
 	}
 	return fallback
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

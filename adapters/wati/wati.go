@@ -24,6 +24,7 @@ package wati
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -221,7 +222,7 @@ func (c *Client) Verify(ctx context.Context) error {
 		// A server_url pointing at some other site answers HTML.
 		return &app.ProviderError{Provider: Name, Status: resp.Status, Message: "the server URL did not answer like Wati: " + adapters.Excerpt(resp.Body)}
 	case ans.Result == "false":
-		return &app.ProviderError{Provider: Name, Status: resp.Status, Message: firstNonEmpty(string(ans.Info), "result false")}
+		return &app.ProviderError{Provider: Name, Status: resp.Status, Message: cmp.Or(string(ans.Info), "result false")}
 	}
 	return nil
 }
@@ -262,7 +263,7 @@ func judgeSend(resp adapters.Response) (string, error) {
 		return "", &app.ProviderError{Provider: Name, Status: resp.Status, Message: msg}
 	}
 	if ans.Result == nil || !*ans.Result {
-		return fail(firstNonEmpty(string(ans.Info), string(ans.Error), string(ans.Message), ans.Errors.String(), "result false"))
+		return fail(cmp.Or(string(ans.Info), string(ans.Error), string(ans.Message), ans.Errors.String(), "result false"))
 	}
 	if ans.ValidWhatsAppNumber != nil && !*ans.ValidWhatsAppNumber {
 		return fail("not a valid WhatsApp number")
@@ -292,7 +293,7 @@ func reasonOf(body []byte) string {
 	if json.Unmarshal(body, &ans) != nil {
 		return ""
 	}
-	return firstNonEmpty(string(ans.Info), string(ans.Error), string(ans.Message), ans.Errors.String())
+	return cmp.Or(string(ans.Info), string(ans.Error), string(ans.Message), ans.Errors.String())
 }
 
 // errorList is v1's "errors": a string, or {"error", "invalidWhatsappNumbers",
@@ -352,13 +353,4 @@ func scrub(err error, digits string) error {
 
 func permanent(msg string) *app.ProviderError {
 	return &app.ProviderError{Provider: Name, Message: msg}
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -2,6 +2,7 @@ package wati
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -105,15 +106,15 @@ func reply(e event, at time.Time) (app.Reply, bool) {
 		Phone:             "+" + digits,
 		Text:              messageText(e.Text),
 		InReplyTo:         string(e.ReplyContextID),
-		ProviderMessageID: firstNonEmpty(string(e.WhatsappMessageID), string(e.ID)),
+		ProviderMessageID: cmp.Or(string(e.WhatsappMessageID), string(e.ID)),
 		At:                at,
 	}
 	for _, c := range []*choice{e.ButtonReply, e.InteractiveReply, e.ListReply} {
 		if c == nil {
 			continue
 		}
-		r.ButtonID = firstNonEmpty(string(c.Payload), string(c.ID))
-		r.Text = firstNonEmpty(string(c.Text), string(c.Title), r.Text)
+		r.ButtonID = cmp.Or(string(c.Payload), string(c.ID))
+		r.Text = cmp.Or(string(c.Text), string(c.Title), r.Text)
 		break
 	}
 	return r, true
