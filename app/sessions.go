@@ -50,17 +50,7 @@ func (s *Service) SessionMerchant(ctx context.Context, token string) (string, er
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(sessionAudience),
 		jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now))
 	if err == nil && ours.Merchant != "" {
-		m, err := s.merchants.byID(ctx, ours.Merchant)
-		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return "", ErrUnauthenticated
-			}
-			return "", err
-		}
-		if m.Status != MerchantActive {
-			return "", ErrUnauthenticated
-		}
-		return m.ID, nil
+		return signedInMerchant(s.merchants.byID(ctx, ours.Merchant))
 	}
 	return s.shopifySessionMerchant(ctx, token)
 }
@@ -91,14 +81,19 @@ func (s *Service) shopifySessionMerchant(ctx context.Context, token string) (str
 	if derr != nil || ierr != nil || dest.Hostname() == "" || dest.Hostname() != iss.Hostname() || !ValidShopDomain(dest.Hostname()) {
 		return "", ErrUnauthenticated
 	}
-	m, err := s.merchants.byDomain(ctx, PlatformShopify, dest.Hostname())
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return "", ErrUnauthenticated
-		}
+	return signedInMerchant(s.merchants.byDomain(ctx, PlatformShopify, dest.Hostname()))
+}
+
+// signedInMerchant answers the id of the merchant a verified token names,
+// if that merchant still exists and is active: an uninstalled store's
+// tokens stop working at once.
+func signedInMerchant(m cachedMerchant, err error) (string, error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", ErrUnauthenticated
+	case err != nil:
 		return "", err
-	}
-	if m.Status != MerchantActive {
+	case m.Status != MerchantActive:
 		return "", ErrUnauthenticated
 	}
 	return m.ID, nil
