@@ -43,7 +43,7 @@ func FormatMoney(amount, currency string) string {
 	if currency == "INR" {
 		b.WriteString(moneyGroupIndian(whole))
 	} else {
-		b.WriteString(moneyGroup3(whole))
+		b.WriteString(groupDigits(whole, 3))
 	}
 	if scale > 0 {
 		b.WriteByte('.')
@@ -115,43 +115,29 @@ func moneyRound(whole, frac string, scale int) (string, string) {
 	return string(digits[:cut]), string(digits[cut:])
 }
 
-func moneyGroup3(whole string) string {
-	if len(whole) <= 3 {
-		return whole
-	}
-	var b strings.Builder
-	head := len(whole) % 3
-	if head > 0 {
-		b.WriteString(whole[:head])
-	}
-	for i := head; i < len(whole); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(whole[i : i+3])
-	}
-	return b.String()
-}
-
 // moneyGroupIndian groups the last three digits, then pairs: 12,34,56,789.
 func moneyGroupIndian(whole string) string {
 	if len(whole) <= 3 {
 		return whole
 	}
-	rest, last := whole[:len(whole)-3], whole[len(whole)-3:]
-	var b strings.Builder
-	head := len(rest) % 2
-	if head > 0 {
-		b.WriteString(rest[:head])
+	return groupDigits(whole[:len(whole)-3], 2) + "," + whole[len(whole)-3:]
+}
+
+// groupDigits puts a comma between groups of size digits, counted from the
+// right.
+func groupDigits(digits string, size int) string {
+	if len(digits) <= size {
+		return digits
 	}
-	for i := head; i < len(rest); i += 2 {
+	var b strings.Builder
+	head := len(digits) % size
+	b.WriteString(digits[:head])
+	for i := head; i < len(digits); i += size {
 		if b.Len() > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(rest[i : i+2])
+		b.WriteString(digits[i : i+size])
 	}
-	b.WriteByte(',')
-	b.WriteString(last)
 	return b.String()
 }
 
