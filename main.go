@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	_ "time/tzdata" // merchants' time zones, also in a distroless image
 
 	"github.com/redis/go-redis/v9"
+	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/handlers"
 	"github.com/storebridge/storebridge/store/embedded"
@@ -177,6 +179,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		DefaultStatusMaps: defaultStatusMaps(),
 		Retry:             app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
 		Observer:          metrics,
+		CheckURL:          func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, cfg.AllowInsecureOutbound) },
 	})
 	registerJobs(workers, svc)
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))

@@ -21,7 +21,6 @@ func wooConnectOptions(cfg Config) app.WooConnectOptions {
 	return app.WooConnectOptions{
 		AppURL:        cfg.AppURL.String(),
 		AllowInsecure: cfg.AllowInsecureOutbound,
-		CheckURL:      adapters.CheckURL,
 		REST:          rest,
 		Orders:        rest,
 	}

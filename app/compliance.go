@@ -42,13 +42,13 @@ func (e errUnknownCompliance) Error() string { return "unknown compliance topic 
 // uninstall stops the merchant: its store token is dead, so the
 // credentials go, queued work is dropped and nothing more is processed.
 func (s *Service) uninstall(ctx context.Context, m Merchant) error {
-	m.Status = MerchantUninstalled
-	m.Secrets = nil
-	m.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+	if _, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
+		m.Status = MerchantUninstalled
+		m.Secrets = nil
+		return nil
+	}); err != nil {
 		return err
 	}
-	s.merchants.forget(m.ID)
 	s.clients.forget(m.ID)
 	dropped, err := s.store.DropJobs(ctx, m.ID)
 	if err != nil {
@@ -117,12 +117,12 @@ func (s *Service) redactShop(ctx context.Context, m Merchant) error {
 			return err
 		}
 	}
-	m.Provider.Credentials = nil
-	m.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+	if _, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
+		m.Provider.Credentials = nil
+		return nil
+	}); err != nil {
 		return err
 	}
-	s.merchants.forget(m.ID)
 	s.clients.forget(m.ID)
 	s.log.Info("shop redacted", "merchant", m.ID, "deliveries_deleted", deleted)
 	return nil

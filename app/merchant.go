@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"time"
 )
@@ -33,10 +34,17 @@ type Merchant struct {
 	// platform.
 	Domain   string
 	StoreURL string // WooCommerce: the https base URL of the store
+	// Name, Country and Timezone are in force: the merchant's own choice
+	// (Own) where it made one, else what the store says of itself (Synced).
 	Name     string
 	Country  string // ISO 3166-1 alpha-2, used to read local phone numbers
 	Timezone string // IANA name, e.g. Asia/Kolkata
-	Status   MerchantStatus
+	// Own is what the merchant (or the operator) chose; empty fields
+	// follow Synced. Synced is what the store platform last reported. They
+	// are kept apart so a sync never undoes the merchant's own settings.
+	Own    Profile
+	Synced Profile
+	Status MerchantStatus
 	// APIKeyHash is the SHA-256 of the merchant's API key (hex); the key
 	// itself is shown once, at creation.
 	APIKeyHash string
@@ -50,6 +58,31 @@ type Merchant struct {
 	Settings  map[string]string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Version counts the record's writes; the store sets it.
+	Version int64
+}
+
+// Profile is how a store presents itself: its name (shop.name in
+// messages), its country (to read local phone numbers) and its IANA time
+// zone (quiet hours, dates).
+type Profile struct {
+	Name     string `json:",omitempty"`
+	Country  string `json:",omitempty"`
+	Timezone string `json:",omitempty"`
+}
+
+// applyProfile sets the values in force: the merchant's own choices, then
+// what the store says of itself, then defaults.
+func (m *Merchant) applyProfile() {
+	if m.Own == (Profile{}) && m.Synced == (Profile{}) && m.Name != "" {
+		// A record from before the two were kept apart (or one no one has
+		// named yet): what was in force counts as the store's, so the next
+		// sync or setting takes over from it.
+		m.Synced = Profile{Name: m.Name, Country: m.Country, Timezone: m.Timezone}
+	}
+	m.Name = cmp.Or(m.Own.Name, m.Synced.Name, m.Domain)
+	m.Country = cmp.Or(m.Own.Country, m.Synced.Country, "IN")
+	m.Timezone = cmp.Or(m.Own.Timezone, m.Synced.Timezone, defaultTimezone(m.Country))
 }
 
 // ProviderConfig is the messaging provider a merchant connected.
@@ -65,9 +98,14 @@ type MerchantStore interface {
 	// CreateMerchant stores a new merchant. ErrConflict when the ID, or the
 	// platform and domain, are taken.
 	CreateMerchant(ctx context.Context, m Merchant) error
-	// UpdateMerchant replaces a stored merchant (same ID); the platform and
-	// domain may change only to a free pair. ErrNotFound if absent.
-	UpdateMerchant(ctx context.Context, m Merchant) error
+	// UpdateMerchant reads the merchant, applies change and writes the
+	// result back atomically, with Version one higher; a concurrent write
+	// makes it read again and apply change again, so change must be a pure
+	// function of the record it is given (no write outside it survives a
+	// second call). An error from change aborts with nothing written. The
+	// platform and domain may change only to a free pair (ErrConflict).
+	// ErrNotFound if absent. It answers the merchant as written.
+	UpdateMerchant(ctx context.Context, id string, change func(*Merchant) error) (Merchant, error)
 	GetMerchant(ctx context.Context, id string) (Merchant, error)
 	MerchantByDomain(ctx context.Context, platform Platform, domain string) (Merchant, error)
 	MerchantByAPIKeyHash(ctx context.Context, hash string) (Merchant, error)

@@ -6,10 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // secretName reports whether name is a store credential a merchant may
@@ -64,7 +68,23 @@ func (s *Service) CreateMerchant(ctx context.Context, in NewMerchant) (Merchant,
 	if err := s.store.CreateMerchant(ctx, m); err != nil {
 		return Merchant{}, "", fmt.Errorf("create merchant: %w", err)
 	}
+	m.Version = 1
 	return m, apiKey, nil
+}
+
+// updateMerchant changes a stored merchant through the store's atomic
+// read-modify-write and drops this instance's cached copy.
+func (s *Service) updateMerchant(ctx context.Context, id string, change func(*Merchant) error) (Merchant, error) {
+	m, err := s.store.UpdateMerchant(ctx, id, func(m *Merchant) error {
+		if err := change(m); err != nil {
+			return err
+		}
+		m.applyProfile()
+		m.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	s.merchants.forget(id)
+	return m, err
 }
 
 // MerchantSecret opens one of a merchant's stored credentials.
@@ -82,12 +102,7 @@ func secretContext(merchantID, name string) string { return merchantID + "/" + n
 
 func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
 	fields := map[string]string{}
-	m := Merchant{
-		Platform: in.Platform,
-		Name:     strings.TrimSpace(in.Name),
-		Country:  strings.ToUpper(strings.TrimSpace(in.Country)),
-		Timezone: strings.TrimSpace(in.Timezone),
-	}
+	m := Merchant{Platform: in.Platform}
 	switch in.Platform {
 	case PlatformShopify:
 		m.Domain = strings.ToLower(strings.TrimSpace(in.Domain))
@@ -96,31 +111,20 @@ func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
 		}
 		m.StoreURL = "https://" + m.Domain
 	case PlatformWooCommerce:
-		u, err := url.Parse(strings.TrimSpace(in.StoreURL))
-		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil {
-			fields["store_url"] = "must be the store's https:// address"
+		storeURL, err := s.checkStoreURL(in.StoreURL)
+		if err != nil {
+			fields["store_url"] = "must be the store's public https:// address"
 		} else {
+			m.StoreURL = storeURL
+			u, _ := url.Parse(storeURL) // checked just above
 			m.Domain = strings.ToLower(u.Host)
-			m.StoreURL = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/")
 		}
 	default:
 		fields["platform"] = "must be shopify or woocommerce"
 	}
-	if m.Country == "" {
-		m.Country = "IN"
-	}
-	if len(m.Country) != 2 || strings.Trim(m.Country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		fields["country"] = "must be a two-letter ISO country code"
-	}
-	if m.Timezone == "" {
-		m.Timezone = defaultTimezone(m.Country)
-	}
-	if _, err := time.LoadLocation(m.Timezone); err != nil {
-		fields["timezone"] = "must be an IANA time zone like Asia/Kolkata"
-	}
-	if m.Name == "" {
-		m.Name = m.Domain
-	}
+	own, profileFields := validateProfile(Profile{Name: in.Name, Country: in.Country, Timezone: in.Timezone})
+	maps.Copy(fields, profileFields)
+	m.Own = own
 	for name := range in.Secrets {
 		if !secretName(name) {
 			fields[name] = "is not a known credential"
@@ -129,7 +133,72 @@ func (s *Service) validateNewMerchant(in NewMerchant) (Merchant, error) {
 	if len(fields) > 0 {
 		return Merchant{}, &ValidationError{Fields: fields}
 	}
+	m.applyProfile()
 	return m, nil
+}
+
+// checkStoreURL normalises a store's base URL (https:// added when no
+// scheme is given, as WooCommerce does) and refuses what production must
+// not call, with the outbound clients' own rule.
+func (s *Service) checkStoreURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", errors.New("store url is required")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	if s.checkURL == nil {
+		return "", errors.New("no outbound URL check configured")
+	}
+	u, err := s.checkURL(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", errors.New("a store url has no query, fragment or credentials")
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host) + strings.TrimSuffix(u.EscapedPath(), "/"), nil
+}
+
+// maxNameLen bounds a shop name: it goes into messages, and WhatsApp
+// template parameters are short.
+const maxNameLen = 100
+
+// validateProfile checks a merchant's own name, country and time zone; an
+// empty field means "as the store says".
+func validateProfile(p Profile) (Profile, map[string]string) {
+	fields := map[string]string{}
+	p.Name = strings.TrimSpace(p.Name)
+	if p.Name != "" && !plainText(p.Name, maxNameLen) {
+		fields["name"] = fmt.Sprintf("must be up to %d characters of text, without control characters", maxNameLen)
+	}
+	p.Country = strings.ToUpper(strings.TrimSpace(p.Country))
+	if p.Country != "" && !validCountry(p.Country) {
+		fields["country"] = "must be a two-letter ISO 3166 country code, like IN"
+	}
+	p.Timezone = strings.TrimSpace(p.Timezone)
+	if p.Timezone != "" {
+		if _, err := time.LoadLocation(p.Timezone); err != nil || p.Timezone == "Local" || len(p.Timezone) > 64 {
+			fields["timezone"] = "must be an IANA time zone like Asia/Kolkata"
+		}
+	}
+	return p, fields
+}
+
+// plainText reports whether s is valid UTF-8 of at most max characters
+// with no control characters (no NUL, no line breaks): names end up in
+// messages, headers and logs.
+func plainText(s string, max int) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
 }
 
 // defaultTimezone guesses a merchant's time zone from its country where the
@@ -177,38 +246,17 @@ type SettingsInput struct {
 	CODTimeoutAction *string
 }
 
-// UpdateSettings validates and saves a merchant's settings.
+// UpdateSettings validates and saves a merchant's settings. An empty name,
+// country or time zone goes back to what the store says of itself.
 func (s *Service) UpdateSettings(ctx context.Context, merchantID string, in SettingsInput) (Merchant, error) {
-	m, err := s.store.GetMerchant(ctx, merchantID)
-	if err != nil {
-		return Merchant{}, err
-	}
 	fields := map[string]string{}
-	if in.Name != nil {
-		if name := strings.TrimSpace(*in.Name); name == "" || len(name) > 200 {
-			fields["name"] = "must be 1 to 200 characters"
-		} else {
-			m.Name = name
-		}
+	var own Profile
+	if in.Name != nil || in.Country != nil || in.Timezone != nil {
+		var profileFields map[string]string
+		own, profileFields = validateProfile(Profile{Name: deref(in.Name), Country: deref(in.Country), Timezone: deref(in.Timezone)})
+		maps.Copy(fields, profileFields)
 	}
-	if in.Country != nil {
-		c := strings.ToUpper(strings.TrimSpace(*in.Country))
-		if len(c) != 2 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-			fields["country"] = "must be a two-letter ISO country code"
-		} else {
-			m.Country = c
-		}
-	}
-	if in.Timezone != nil {
-		if _, err := time.LoadLocation(*in.Timezone); err != nil || *in.Timezone == "" {
-			fields["timezone"] = "must be an IANA time zone like Asia/Kolkata"
-		} else {
-			m.Timezone = *in.Timezone
-		}
-	}
-	if m.Settings == nil {
-		m.Settings = map[string]string{}
-	}
+	settings := map[string]string{}
 	if in.QuietHours != nil {
 		q := strings.TrimSpace(*in.QuietHours)
 		a, b, ok := strings.Cut(q, "-")
@@ -217,47 +265,40 @@ func (s *Service) UpdateSettings(ctx context.Context, merchantID string, in Sett
 		if q != "off" && (!ok || !okA || !okB || strings.TrimSpace(a) == strings.TrimSpace(b)) {
 			fields["quiet_hours"] = `must be like "21:00-09:00" (in the merchant's time zone) or "off"`
 		} else {
-			m.Settings["quiet_hours"] = q
+			settings["quiet_hours"] = q
 		}
 	}
 	if in.CODGateways != nil {
-		m.Settings["cod_gateways"] = strings.TrimSpace(*in.CODGateways)
+		if v, ok := validCODGateways(*in.CODGateways); ok {
+			settings["cod_gateways"] = v
+		} else {
+			fields["cod_gateways"] = fmt.Sprintf("must be up to %d payment method names separated by commas, each up to %d characters of text", maxCODGateways, maxNameLen)
+		}
 	}
 	if in.CODHold != nil {
 		if v := strings.TrimSpace(*in.CODHold); v == "on" || v == "off" {
-			m.Settings["cod_hold"] = v
+			settings["cod_hold"] = v
 		} else {
 			fields["cod_hold"] = `must be "on" or "off"`
 		}
 	}
 	if in.CODReminders != nil {
-		v := strings.TrimSpace(*in.CODReminders)
-		ok := v == "off"
-		if !ok {
-			parts := strings.Split(v, ",")
-			ok = len(parts) <= codMaxReminders
-			for _, part := range parts {
-				if d, err := time.ParseDuration(strings.TrimSpace(part)); err != nil || d <= 0 || d > 7*24*time.Hour {
-					ok = false
-				}
-			}
-		}
-		if ok {
-			m.Settings["cod_reminders"] = v
+		if v, ok := validCODReminders(*in.CODReminders); ok {
+			settings["cod_reminders"] = v
 		} else {
-			fields["cod_reminders"] = `must be up to 3 waits like "2h,12h" (each under 7 days), or "off"`
+			fields["cod_reminders"] = fmt.Sprintf(`must be up to %d waits like "2h,12h", each at least %s after the one before and under 7 days, or "off"`, codMaxReminders, codMinReminderGap)
 		}
 	}
 	if in.CODTimeout != nil {
 		if d, err := time.ParseDuration(strings.TrimSpace(*in.CODTimeout)); err == nil && d >= time.Hour && d <= 14*24*time.Hour {
-			m.Settings["cod_timeout"] = strings.TrimSpace(*in.CODTimeout)
+			settings["cod_timeout"] = strings.TrimSpace(*in.CODTimeout)
 		} else {
 			fields["cod_timeout"] = `must be a wait from 1h to 336h, like "24h"`
 		}
 	}
 	if in.CODTimeoutAction != nil {
 		if v := strings.TrimSpace(*in.CODTimeoutAction); v == "tag" || v == "cancel" {
-			m.Settings["cod_timeout_action"] = v
+			settings["cod_timeout_action"] = v
 		} else {
 			fields["cod_timeout_action"] = `must be "tag" (mark the order unconfirmed) or "cancel"`
 		}
@@ -265,12 +306,71 @@ func (s *Service) UpdateSettings(ctx context.Context, merchantID string, in Sett
 	if len(fields) > 0 {
 		return Merchant{}, &ValidationError{Fields: fields}
 	}
-	m.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
-		return Merchant{}, err
+	return s.updateMerchant(ctx, merchantID, func(m *Merchant) error {
+		if in.Name != nil {
+			m.Own.Name = own.Name
+		}
+		if in.Country != nil {
+			m.Own.Country = own.Country
+		}
+		if in.Timezone != nil {
+			m.Own.Timezone = own.Timezone
+		}
+		if m.Settings == nil {
+			m.Settings = map[string]string{}
+		}
+		maps.Copy(m.Settings, settings)
+		return nil
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	s.merchants.forget(m.ID)
-	return m, nil
+	return *s
+}
+
+// maxCODGateways bounds the extra names that mean cash on delivery.
+const maxCODGateways = 10
+
+func validCODGateways(raw string) (string, bool) {
+	var names []string
+	for name := range strings.SplitSeq(raw, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !plainText(name, maxNameLen) {
+			return "", false
+		}
+		names = append(names, name)
+	}
+	return strings.Join(names, ","), len(names) <= maxCODGateways
+}
+
+// codMinReminderGap keeps reminders a customer can act on apart: a
+// reminder minutes after the request only nags.
+const codMinReminderGap = 10 * time.Minute
+
+func validCODReminders(raw string) (string, bool) {
+	v := strings.TrimSpace(raw)
+	if v == "off" {
+		return v, true
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > codMaxReminders {
+		return "", false
+	}
+	var previous time.Duration
+	for i, part := range parts {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d-previous < codMinReminderGap || d >= 7*24*time.Hour {
+			return "", false
+		}
+		previous = d
+		parts[i] = strings.TrimSpace(part)
+	}
+	return strings.Join(parts, ","), true
 }
 
 // apiKeyPrefix makes a leaked key recognisable to secret scanners.

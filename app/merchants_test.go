@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/store/embedded"
 	"github.com/storebridge/storebridge/store/redisstore"
 	"github.com/storebridge/storebridge/store/redistest"
 )
+
+// strictURLs is main's outbound URL check as production runs it.
+func strictURLs(raw string) (*url.URL, error) { return adapters.CheckURL(raw, false) }
 
 const (
 	plainToken  = "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"
@@ -66,7 +71,7 @@ func TestSecretsAreSealedAtRest(t *testing.T) {
 	for name, open := range backends {
 		t.Run(name, func(t *testing.T) {
 			st, raw := open(t)
-			svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring})
+			svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, CheckURL: strictURLs})
 			m, apiKey, err := svc.CreateMerchant(context.Background(), newWooMerchant())
 			if err != nil {
 				t.Fatalf("CreateMerchant() = %v", err)
@@ -141,7 +146,7 @@ func TestCreateMerchantValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring})
+	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, CheckURL: strictURLs})
 	cases := []struct {
 		name  string
 		in    app.NewMerchant
@@ -170,5 +175,49 @@ func TestCreateMerchantValidates(t *testing.T) {
 	}
 	if _, _, err := svc.CreateMerchant(context.Background(), app.NewMerchant{Platform: app.PlatformShopify, Domain: "asha-naturals.myshopify.com"}); !errors.Is(err, app.ErrConflict) {
 		t.Errorf("CreateMerchant(same shop twice) = %v; want ErrConflict", err)
+	}
+}
+
+// A merchant's own name, country and time zone win over what the store
+// reports; clearing one goes back to the store's. A record written before
+// the two were kept apart keeps what was in force.
+func TestMerchantProfileOwnOverSynced(t *testing.T) {
+	ctx := context.Background()
+	keyring, _ := app.NewKeyring(keyA)
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "s.db"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, CheckURL: strictURLs})
+	m, _, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "kesar.myshopify.com", Name: "Kesar (own)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateMerchant(ctx, m.ID, func(m *app.Merchant) error {
+		m.Synced = app.Profile{Name: "Kesar Kitchen", Country: "AE", Timezone: "Asia/Dubai"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tz := "Asia/Kolkata"
+	got, err := svc.UpdateSettings(ctx, m.ID, app.SettingsInput{Timezone: &tz})
+	if err != nil || got.Name != "Kesar (own)" || got.Country != "AE" || got.Timezone != "Asia/Kolkata" {
+		t.Fatalf("after own time zone = %q %q %q, %v; want own name, shop's country, own time zone", got.Name, got.Country, got.Timezone, err)
+	}
+	clear := ""
+	got, err = svc.UpdateSettings(ctx, m.ID, app.SettingsInput{Name: &clear, Timezone: &clear})
+	if err != nil || got.Name != "Kesar Kitchen" || got.Timezone != "Asia/Dubai" {
+		t.Fatalf("after clearing = %q %q, %v; want the shop's name and time zone", got.Name, got.Timezone, err)
+	}
+
+	legacy := app.Merchant{ID: "m_legacy", Platform: app.PlatformShopify, Domain: "old.myshopify.com", Name: "Old Name", Country: "GB", Timezone: "Europe/London", Status: app.MerchantActive}
+	if err := st.CreateMerchant(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
+	hours := "off"
+	got, err = svc.UpdateSettings(ctx, legacy.ID, app.SettingsInput{QuietHours: &hours})
+	if err != nil || got.Name != "Old Name" || got.Country != "GB" || got.Timezone != "Europe/London" {
+		t.Fatalf("legacy record after an unrelated setting = %q %q %q, %v; want what was in force kept", got.Name, got.Country, got.Timezone, err)
 	}
 }

@@ -59,8 +59,7 @@ type ProviderInput struct {
 // call and saves them sealed. A provider that refuses them answers a
 // *ValidationError carrying the provider's reason.
 func (s *Service) SetProvider(ctx context.Context, merchantID string, in ProviderInput) (Merchant, error) {
-	m, err := s.store.GetMerchant(ctx, merchantID)
-	if err != nil {
+	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
 		return Merchant{}, err
 	}
 	kit, ok := s.providers[in.Provider]
@@ -89,17 +88,18 @@ func (s *Service) SetProvider(ctx context.Context, merchantID string, in Provide
 	}
 	sealed := make(map[string]Sealed, len(in.Credentials))
 	for name, value := range in.Credentials {
-		if sealed[name], err = s.keyring.Seal(value, providerSecretContext(m.ID, in.Provider, name)); err != nil {
+		if sealed[name], err = s.keyring.Seal(value, providerSecretContext(merchantID, in.Provider, name)); err != nil {
 			return Merchant{}, err
 		}
 	}
-	now := s.now().UTC()
-	m.Provider = ProviderConfig{Name: in.Provider, CommonProperty: common, Credentials: sealed, VerifiedAt: now}
-	m.UpdatedAt = now
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+	verified := s.now().UTC()
+	m, err := s.updateMerchant(ctx, merchantID, func(m *Merchant) error {
+		m.Provider = ProviderConfig{Name: in.Provider, CommonProperty: common, Credentials: sealed, VerifiedAt: verified}
+		return nil
+	})
+	if err != nil {
 		return Merchant{}, fmt.Errorf("save provider: %w", err)
 	}
-	s.merchants.forget(m.ID)
 	s.clients.forget(m.ID)
 	return m, nil
 }

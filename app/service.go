@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 )
 
@@ -27,6 +28,7 @@ type Service struct {
 	retry             Backoff
 	observer          SendObserver
 	codWriters        map[Platform]CODWriter
+	checkURL          func(raw string) (*url.URL, error)
 }
 
 // ServiceOptions are the service's dependencies.
@@ -56,6 +58,11 @@ type ServiceOptions struct {
 	Retry Backoff
 	// Observer, when set, is told of every provider call.
 	Observer SendObserver
+	// CheckURL refuses an outbound URL a merchant or operator gives that
+	// production must not call (the outbound clients' one rule,
+	// adapters.CheckURL, with ALLOW_INSECURE_OUTBOUND applied); nil
+	// refuses every such URL.
+	CheckURL func(raw string) (*url.URL, error)
 }
 
 // NewService returns the use cases over a store.
@@ -80,6 +87,7 @@ func NewService(opts ServiceOptions) *Service {
 		defaultStatusMaps: opts.DefaultStatusMaps,
 		retry:             opts.Retry,
 		observer:          opts.Observer,
+		checkURL:          opts.CheckURL,
 	}
 }
 

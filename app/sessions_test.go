@@ -57,8 +57,7 @@ func TestSessionsEndWithTheMerchant(t *testing.T) {
 		}
 	}
 
-	m.Status = app.MerchantUninstalled
-	if err := st.UpdateMerchant(ctx, m); err != nil {
+	if _, err := st.UpdateMerchant(ctx, m.ID, func(m *app.Merchant) error { m.Status = app.MerchantUninstalled; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

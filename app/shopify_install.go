@@ -418,16 +418,18 @@ func (i *ShopifyInstaller) storeInstall(ctx context.Context, shop string, token 
 	if err != nil {
 		return Merchant{}, false, fmt.Errorf("shopify install: %w", err)
 	}
-	m.Status = MerchantActive
-	if err := i.setTokens(&m, token); err != nil {
-		return Merchant{}, false, err
-	}
-	delete(m.Settings, SettingShopifyReinstall)
-	m.Settings[SettingShopifyScopes] = token.Scope
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+	m, err = s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
+		m.Status = MerchantActive
+		if err := i.setTokens(m, token); err != nil {
+			return err
+		}
+		delete(m.Settings, SettingShopifyReinstall)
+		m.Settings[SettingShopifyScopes] = token.Scope
+		return nil
+	})
+	if err != nil {
 		return Merchant{}, false, fmt.Errorf("shopify install: %w", err)
 	}
-	s.merchants.forget(m.ID)
 	return m, reinstalled, nil
 }
 
@@ -458,7 +460,6 @@ func (i *ShopifyInstaller) setTokens(m *Merchant, token ShopifyToken) error {
 		}
 		m.Settings[name] = now.Add(d).Format(time.RFC3339)
 	}
-	m.UpdatedAt = now
 	return nil
 }
 

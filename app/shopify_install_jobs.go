@@ -185,25 +185,26 @@ func (i *ShopifyInstaller) syncShop(ctx context.Context, m Merchant, token strin
 	if err != nil {
 		return err
 	}
-	changed := false
-	if shop.Name != "" && shop.Name != m.Name {
-		m.Name, changed = shop.Name, true
+	synced := m.Synced
+	if shop.Name != "" && plainText(shop.Name, maxNameLen) {
+		synced.Name = shop.Name
 	}
-	if c := strings.ToUpper(shop.Country); len(c) == 2 && c != m.Country {
-		m.Country, changed = c, true
+	if c := strings.ToUpper(shop.Country); validCountry(c) {
+		synced.Country = c
 	}
-	if _, err := time.LoadLocation(shop.Timezone); err == nil && shop.Timezone != "" && shop.Timezone != m.Timezone {
-		m.Timezone, changed = shop.Timezone, true
+	if _, err := time.LoadLocation(shop.Timezone); err == nil && shop.Timezone != "" && shop.Timezone != "Local" {
+		synced.Timezone = shop.Timezone
 	}
-	if !changed {
+	if synced == m.Synced {
 		return nil
 	}
-	m.UpdatedAt = i.svc.now().UTC()
-	if err := i.svc.store.UpdateMerchant(ctx, m); err != nil {
-		return err
-	}
-	i.svc.merchants.forget(m.ID)
-	return nil
+	// Only what the shop reports is written: the token, refreshed
+	// meanwhile, and the merchant's own choices stay as stored.
+	_, err = i.svc.updateMerchant(ctx, m.ID, func(m *Merchant) error {
+		m.Synced = synced
+		return nil
+	})
+	return err
 }
 
 // Reconcile queues the orders updated since the merchant's cursor as
@@ -388,13 +389,9 @@ func (i *ShopifyInstaller) refresh(ctx context.Context, m Merchant) (string, err
 		// Shopify always rotates; keep the old one rather than lose it.
 		token.RefreshToken = refreshToken
 	}
-	if err := i.setTokens(&m, token); err != nil {
-		return "", err
-	}
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+	if _, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error { return i.setTokens(m, token) }); err != nil {
 		return "", fmt.Errorf("store refreshed shopify token: %w", err)
 	}
-	s.merchants.forget(m.ID)
 	return token.AccessToken, nil
 }
 
@@ -402,15 +399,15 @@ func (i *ShopifyInstaller) refresh(ctx context.Context, m Merchant) (string, err
 // its Admin API access, and stops its Admin calls until then.
 func (i *ShopifyInstaller) markReinstall(ctx context.Context, m Merchant, reason string) error {
 	s := i.svc
-	if m.Settings == nil {
-		m.Settings = map[string]string{}
-	}
-	m.Settings[SettingShopifyReinstall] = s.now().UTC().Format(time.RFC3339) + " " + reason
-	m.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+	if _, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
+		if m.Settings == nil {
+			m.Settings = map[string]string{}
+		}
+		m.Settings[SettingShopifyReinstall] = s.now().UTC().Format(time.RFC3339) + " " + reason
+		return nil
+	}); err != nil {
 		return fmt.Errorf("mark shopify reinstall: %w", err)
 	}
-	s.merchants.forget(m.ID)
 	s.log.Warn("shopify token refresh refused; the merchant must reinstall the app", "merchant", m.ID, "shop", m.Domain, "reason", reason)
 	return errNeedsReinstall()
 }

@@ -453,10 +453,12 @@ func TestReinstallRevivesMerchant(t *testing.T) {
 	e := newInstallEnv(t)
 	ctx := context.Background()
 	first := e.install(t, "code-1")
-	m, _ := e.store.GetMerchant(ctx, first.MerchantID)
-	m.Status, m.Secrets = app.MerchantUninstalled, nil
-	m.Settings[app.SettingShopifyReinstall] = "2026-11-22T10:00:00Z refused"
-	if err := e.store.UpdateMerchant(ctx, m); err != nil {
+	m, err := e.store.UpdateMerchant(ctx, first.MerchantID, func(m *app.Merchant) error {
+		m.Status, m.Secrets = app.MerchantUninstalled, nil
+		m.Settings[app.SettingShopifyReinstall] = "2026-11-22T10:00:00Z refused"
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.store.DropJobs(ctx, m.ID); err != nil {
@@ -660,8 +662,7 @@ func TestReconcileQueuesMissedOrders(t *testing.T) {
 	}
 
 	// An uninstalled merchant's reconciliation stops.
-	m.Status = app.MerchantUninstalled
-	if err := e.store.UpdateMerchant(ctx, m); err != nil {
+	if _, err := e.store.UpdateMerchant(ctx, id, func(m *app.Merchant) error { m.Status = app.MerchantUninstalled; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	listings := len(e.admin.ordersSince)
@@ -674,4 +675,44 @@ func hmacHex(secret, message string) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(message))
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// The 6-hourly subscriptions job refreshes the token inside EnsureWebhooks
+// and then writes the shop's details: the write must not put back the
+// refresh token it read first (Shopify rotates them, so the next refresh
+// would be refused and the shop marked for reinstall), nor undo the
+// merchant's own name, country and time zone.
+func TestSubscriptionsJobKeepsRefreshedTokenAndOwnSettings(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	id := e.install(t, "code-1").MerchantID
+	name, tz := "Asha's own name", "Asia/Dubai"
+	if _, err := e.svc.UpdateSettings(ctx, id, app.SettingsInput{Name: &name, Timezone: &tz}); err != nil {
+		t.Fatal(err)
+	}
+
+	for turn := 1; turn <= 3; turn++ {
+		e.clock.Add(58 * time.Minute) // the token expires within the refresh margin
+		err := e.inst.HandleSubscriptionsJob(ctx, app.Job{Merchant: id, Kind: app.JobShopifySubscriptions})
+		var again *app.RetryAtError
+		if !errors.As(err, &again) || !again.At.Equal(e.clock.Now().Add(app.ShopifySubscriptionsEvery)) {
+			t.Fatalf("turn %d: HandleSubscriptionsJob() = %v; want to run again in 6 h", turn, err)
+		}
+		m, err := e.store.GetMerchant(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rt, _ := e.svc.MerchantSecret(m, "refresh_token"); rt != e.admin.refresh {
+			t.Fatalf("turn %d: stored refresh token = %q; want the rotated %q", turn, rt, e.admin.refresh)
+		}
+		if m.Settings[app.SettingShopifyReinstall] != "" {
+			t.Fatalf("turn %d: merchant marked for reinstall: %s", turn, m.Settings[app.SettingShopifyReinstall])
+		}
+		if m.Name != name || m.Timezone != tz || m.Country != "IN" {
+			t.Fatalf("turn %d: merchant = %q %q %q; want the merchant's own name and time zone kept", turn, m.Name, m.Country, m.Timezone)
+		}
+	}
+	if e.admin.refreshes != 3 {
+		t.Errorf("refreshes = %d; want 3, one a turn", e.admin.refreshes)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -147,13 +148,10 @@ type WooConnectOptions struct {
 	// ReturnURL is where WooCommerce sends the merchant's browser after
 	// the approval; default AppURL + "/admin/".
 	ReturnURL string
-	// AllowInsecure permits http:// and non-public store URLs
-	// (ALLOW_INSECURE_OUTBOUND).
+	// AllowInsecure permits a plain-http APP_URL for the callback
+	// (ALLOW_INSECURE_OUTBOUND, development only).
 	AllowInsecure bool
-	// CheckURL refuses store URLs production must not call (the outbound
-	// clients' rule: adapters.CheckURL).
-	CheckURL func(raw string, allowInsecure bool) (*url.URL, error)
-	REST     WooREST
+	REST          WooREST
 	// Orders writes COD decisions back to orders; nil leaves them alone.
 	Orders WooOrders
 }
@@ -216,24 +214,17 @@ func (c *WooConnector) ConnectURL(ctx context.Context, rawStoreURL string) (stri
 	return storeURL + "/wc-auth/v1/authorize?" + q.Encode(), nil
 }
 
-// checkStoreURL normalises a store URL (https:// added when no scheme is
-// given, as WooCommerce does) and refuses what production must not call.
+// checkStoreURL normalises a store URL a merchant typed and refuses what
+// production must not call.
 func (c *WooConnector) checkStoreURL(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
+	if strings.TrimSpace(raw) == "" {
 		return "", Invalid("store_url", "is required")
 	}
-	if !strings.Contains(raw, "://") {
-		raw = "https://" + raw
-	}
-	if c.opts.CheckURL == nil {
-		return "", errors.New("woocommerce connect: no URL check configured")
-	}
-	u, err := c.opts.CheckURL(raw, c.opts.AllowInsecure)
+	storeURL, err := c.svc.checkStoreURL(raw)
 	if err != nil {
 		return "", Invalid("store_url", "must be the store's public https:// address")
 	}
-	return u.Scheme + "://" + strings.ToLower(u.Host) + strings.TrimSuffix(u.EscapedPath(), "/"), nil
+	return storeURL, nil
 }
 
 func (c *WooConnector) connectToken(storeURL string) (string, error) {
@@ -418,29 +409,30 @@ func (c *WooConnector) startSync(ctx context.Context, m Merchant, secretChanged 
 // otherwise a new one is made and the webhooks are told (secretChanged).
 func (c *WooConnector) reconnect(ctx context.Context, m Merchant, storeURL string, in WooCallback) (Merchant, bool, error) {
 	s := c.svc
-	secret, err := s.MerchantSecret(m, "webhook_secret")
 	secretChanged := false
-	if err != nil || !validWooWebhookSecret(secret) {
-		secret = wooRandomSecret()
-		secretChanged = true
-	}
-	sealed := make(map[string]Sealed, len(m.Secrets)+3)
-	for name, value := range m.Secrets {
-		sealed[name] = value
-	}
-	for name, value := range map[string]string{"consumer_key": in.ConsumerKey, "consumer_secret": in.ConsumerSecret, "webhook_secret": secret} {
-		if sealed[name], err = s.keyring.Seal(value, secretContext(m.ID, name)); err != nil {
-			return Merchant{}, false, err
+	m, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
+		secret, err := s.MerchantSecret(*m, "webhook_secret")
+		secretChanged = err != nil || !validWooWebhookSecret(secret)
+		if secretChanged {
+			secret = wooRandomSecret()
 		}
-	}
-	m.Secrets = sealed
-	m.StoreURL = storeURL
-	m.Status = MerchantActive
-	m.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateMerchant(ctx, m); err != nil {
+		sealed := maps.Clone(m.Secrets)
+		if sealed == nil {
+			sealed = map[string]Sealed{}
+		}
+		for name, value := range map[string]string{"consumer_key": in.ConsumerKey, "consumer_secret": in.ConsumerSecret, "webhook_secret": secret} {
+			if sealed[name], err = s.keyring.Seal(value, secretContext(m.ID, name)); err != nil {
+				return err
+			}
+		}
+		m.Secrets = sealed
+		m.StoreURL = storeURL
+		m.Status = MerchantActive
+		return nil
+	})
+	if err != nil {
 		return Merchant{}, false, err
 	}
-	s.merchants.forget(m.ID)
 	return m, secretChanged, nil
 }
 

@@ -252,10 +252,18 @@ func newWooEnv(t *testing.T) *wooEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, Now: clock.Now})
-	env := &wooEnv{st: st, keyring: keyring, clock: clock, svc: svc, woo: newFakeWooStore(t)}
+	env := &wooEnv{st: st, keyring: keyring, clock: clock, woo: newFakeWooStore(t)}
+	env.svc = env.service(true)
 	env.conn = env.connector(true)
 	return env
+}
+
+// service builds the service over the env's store with main's URL check.
+func (e *wooEnv) service(allowInsecure bool) *app.Service {
+	return app.NewService(app.ServiceOptions{
+		Store: e.st, Keyring: e.keyring, Now: e.clock.Now,
+		CheckURL: func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, allowInsecure) },
+	})
 }
 
 // connector builds the connector as main does, with the real REST client
@@ -263,8 +271,12 @@ func newWooEnv(t *testing.T) *wooEnv {
 // allows insecure addresses, and allowInsecure only changes what the
 // connect page accepts.
 func (e *wooEnv) connector(allowInsecure bool) *app.WooConnector {
-	return app.NewWooConnector(e.svc, app.WooConnectOptions{
-		AppURL: wooAppURL, AllowInsecure: allowInsecure, CheckURL: adapters.CheckURL,
+	svc := e.svc
+	if !allowInsecure {
+		svc = e.service(false)
+	}
+	return app.NewWooConnector(svc, app.WooConnectOptions{
+		AppURL: wooAppURL, AllowInsecure: allowInsecure,
 		REST: woocommerce.NewREST(adapters.Options{AllowInsecure: true}),
 	})
 }
@@ -363,7 +375,7 @@ func TestWooConnectURLRefuses(t *testing.T) {
 		}
 	}
 	// WooCommerce posts keys only to an https callback.
-	plain := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: "http://bridge.example.com", CheckURL: adapters.CheckURL})
+	plain := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: "http://bridge.example.com"})
 	_, err := plain.ConnectURL(context.Background(), "https://shop.chai-point.in")
 	var ve *app.ValidationError
 	if !errors.As(err, &ve) || ve.Fields["app_url"] == "" {
@@ -710,9 +722,7 @@ func TestWooReconcileFailuresAndStops(t *testing.T) {
 	}
 
 	// An uninstalled merchant's chain stops, without calling the store.
-	stored, _ := env.st.GetMerchant(ctx, m.ID)
-	stored.Status = app.MerchantUninstalled
-	if err := env.st.UpdateMerchant(ctx, stored); err != nil {
+	if _, err := env.st.UpdateMerchant(ctx, m.ID, func(m *app.Merchant) error { m.Status = app.MerchantUninstalled; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	env.woo.mu.Lock()

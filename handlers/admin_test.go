@@ -30,6 +30,7 @@ func adminServer(t *testing.T) (*echo.Echo, app.Store, *app.Service) {
 	svc := app.NewService(app.ServiceOptions{
 		Store: st, Keyring: keyring, Logger: log, ShopifyAPIKey: shopifyAppKey, ShopifyAPISecret: shopifyAppSecret,
 		Providers: map[string]app.ProviderKit{app.ProviderSandbox: {New: func(map[string]string) (app.Provider, error) { return sandboxProvider{}, nil }}},
+		CheckURL:  strictURLs,
 	})
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
@@ -96,6 +97,14 @@ func TestAdminAPI(t *testing.T) {
 			[]string{`"quiet_hours":"22:00-08:00"`, `"cod_gateways":"Pay on delivery"`, `"timezone":"Asia/Kolkata"`}, nil},
 		{"settings: bad values", "PUT", "/api/admin/merchants/" + id + "/settings", operatorToken, `{"quiet_hours":"late","country":"India","timezone":"Mars/Olympus"}`, 422,
 			[]string{`"quiet_hours"`, `"country"`, `"timezone"`}, nil},
+		{"settings: control characters, made-up country, reminders a nanosecond apart", "PUT", "/api/admin/merchants/" + id + "/settings", operatorToken,
+			`{"name":"Kesar\u0000Kitchen\r\nX-Injected: 1","country":"XX","cod_reminders":"1ns,1ns,1ns"}`, 422,
+			[]string{`"name"`, `"country"`, `"cod_reminders"`}, nil},
+		{"settings: a name too long", "PUT", "/api/admin/merchants/" + id + "/settings", operatorToken, `{"name":"` + strings.Repeat("k", 101) + `"}`, 422, []string{`"name"`}, nil},
+		{"create: a store url on the metadata address", "POST", "/api/admin/merchants", operatorToken,
+			`{"platform":"woocommerce","store_url":"http://169.254.169.254/latest/meta-data","consumer_key":"ck_1","consumer_secret":"cs_1"}`, 422, []string{`"store_url"`}, nil},
+		{"create: a store url on loopback", "POST", "/api/admin/merchants", operatorToken,
+			`{"platform":"woocommerce","store_url":"https://127.0.0.1:8443"}`, 422, []string{`"store_url"`}, nil},
 		{"provider: unknown", "PUT", "/api/admin/merchants/" + id + "/provider", operatorToken, `{"provider":"carrier-pigeon"}`, 422, []string{"sandbox"}, nil},
 		{"test event", "POST", "/api/admin/merchants/" + id + "/test-events", operatorToken, `{"event":"order.placed","phone":"+919876543210","properties":{"order":{"number":"#1"}}}`, 200,
 			[]string{`"status":"sent"`, `"phone":"+91******3210"`, `"values":["Test","#1"]`}, []string{"9876543210\""}},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,11 +19,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
+	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/store/embedded"
 	"github.com/storebridge/storebridge/store/redisstore"
 	"github.com/storebridge/storebridge/store/redistest"
 )
+
+// strictURLs is main's outbound URL check as production runs it.
+func strictURLs(raw string) (*url.URL, error) { return adapters.CheckURL(raw, false) }
 
 const (
 	testSecretKey     = "handlers-test-secret-key-0123456789abcdef"
@@ -50,7 +55,7 @@ func newWebhookEnv(t *testing.T, st app.Store) *webhookEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, ShopifyAPISecret: shopifyAppSecret, Logger: log})
+	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, ShopifyAPISecret: shopifyAppSecret, Logger: log, CheckURL: strictURLs})
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
 	New(Options{Service: svc, Store: st, Metrics: metrics, Logger: log}).Register(e)

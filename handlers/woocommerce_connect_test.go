@@ -49,8 +49,11 @@ func newWooConnectEnv(t *testing.T) *wooConnectEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	env.svc = app.NewService(app.ServiceOptions{Store: env.store, Keyring: keyring, Logger: log, Now: env.clock})
-	woo := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: wooConnectAppURL, CheckURL: adapters.CheckURL})
+	env.svc = app.NewService(app.ServiceOptions{
+		Store: env.store, Keyring: keyring, Logger: log, Now: env.clock,
+		CheckURL: func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, false) },
+	})
+	woo := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: wooConnectAppURL})
 	metrics := NewMetrics(env.store, log)
 	env.e = NewEcho(log, metrics)
 	New(Options{Service: env.svc, WooConnect: woo, AppURL: wooConnectAppURL, Store: env.store, Metrics: metrics, Logger: log}).Register(env.e)

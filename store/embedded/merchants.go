@@ -17,6 +17,7 @@ func (s *Store) CreateMerchant(ctx context.Context, m app.Merchant) error {
 	if err := checkMerchant(m); err != nil {
 		return fmt.Errorf("embedded: create merchant: %w", err)
 	}
+	m.Version = 1
 	return s.update(ctx, "create merchant "+m.ID, func(tx *bolt.Tx) error {
 		if bucket(tx, bucketMerchants).Get([]byte(m.ID)) != nil {
 			return fmt.Errorf("id taken: %w", app.ErrConflict)
@@ -28,16 +29,28 @@ func (s *Store) CreateMerchant(ctx context.Context, m app.Merchant) error {
 	})
 }
 
-// UpdateMerchant replaces a stored merchant and moves its domain and API
-// key indexes when they change. ErrNotFound if absent, ErrConflict when the
-// new domain or key hash belongs to another merchant.
-func (s *Store) UpdateMerchant(ctx context.Context, m app.Merchant) error {
-	if err := checkMerchant(m); err != nil {
-		return fmt.Errorf("embedded: update merchant: %w", err)
-	}
-	return s.update(ctx, "update merchant "+m.ID, func(tx *bolt.Tx) error {
+// UpdateMerchant applies change to the stored merchant in one write
+// transaction and moves its domain and API key indexes when they change.
+// ErrNotFound if absent, ErrConflict when the new domain or key hash
+// belongs to another merchant.
+func (s *Store) UpdateMerchant(ctx context.Context, id string, change func(*app.Merchant) error) (app.Merchant, error) {
+	var m app.Merchant
+	err := s.update(ctx, "update merchant "+id, func(tx *bolt.Tx) error {
 		var old app.Merchant
-		if err := getJSON(bucket(tx, bucketMerchants), []byte(m.ID), &old); err != nil {
+		if err := getJSON(bucket(tx, bucketMerchants), []byte(id), &old); err != nil {
+			return err
+		}
+		// A second decode for change to own, so old stays as stored.
+		m = app.Merchant{}
+		if err := getJSON(bucket(tx, bucketMerchants), []byte(id), &m); err != nil {
+			return err
+		}
+		if err := change(&m); err != nil {
+			return err
+		}
+		m.ID = id
+		m.Version = old.Version + 1
+		if err := checkMerchant(m); err != nil {
 			return err
 		}
 		if err := claimMerchantIndexes(tx, m, old); err != nil {
@@ -45,6 +58,10 @@ func (s *Store) UpdateMerchant(ctx context.Context, m app.Merchant) error {
 		}
 		return putJSON(bucket(tx, bucketMerchants), []byte(m.ID), m)
 	})
+	if err != nil {
+		return app.Merchant{}, err
+	}
+	return m, nil
 }
 
 func checkMerchant(m app.Merchant) error {

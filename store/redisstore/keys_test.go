@@ -30,8 +30,9 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 		}
 		must("CreateMerchant", s.CreateMerchant(ctx, m))
 		m.Domain = id + "-new.myshopify.com"
-		must("UpdateMerchant", s.UpdateMerchant(ctx, m))
-		_, err := s.MerchantByDomain(ctx, m.Platform, m.Domain)
+		_, err := s.UpdateMerchant(ctx, id, func(stored *app.Merchant) error { stored.Domain = m.Domain; return nil })
+		must("UpdateMerchant", err)
+		_, err = s.MerchantByDomain(ctx, m.Platform, m.Domain)
 		must("MerchantByDomain", err)
 
 		_, err = s.Claim(ctx, id, "shopify:evt-"+id, time.Minute)

@@ -33,6 +33,7 @@ func (s *Store) CreateMerchant(ctx context.Context, m app.Merchant) error {
 	if err := requireID("id", m.ID); err != nil {
 		return err
 	}
+	m.Version = 1
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("redisstore: create merchant: %w", err)
@@ -93,25 +94,37 @@ func (s *Store) dropIndexes(ctx context.Context, id string, indexKeys []string) 
 	}
 }
 
-// UpdateMerchant takes any new index first, swaps the record if nobody else
-// changed it meanwhile, then drops the indexes the merchant no longer owns.
-func (s *Store) UpdateMerchant(ctx context.Context, m app.Merchant) error {
-	if err := requireID("id", m.ID); err != nil {
-		return err
+// UpdateMerchant reads the record, applies change, takes any new index,
+// swaps the record if nobody else changed it meanwhile (else reads again),
+// then drops the indexes the merchant no longer owns.
+func (s *Store) UpdateMerchant(ctx context.Context, id string, change func(*app.Merchant) error) (app.Merchant, error) {
+	if err := requireID("id", id); err != nil {
+		return app.Merchant{}, err
 	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("redisstore: update merchant: %w", err)
-	}
-	recordKey := s.keys.merchantRecord(m.ID)
+	recordKey := s.keys.merchantRecord(id)
 	for range maxSwapAttempts {
 		oldRaw, err := s.rdb.Get(ctx, recordKey).Result()
 		if err != nil {
-			return wrap("update merchant "+m.ID, err)
+			return app.Merchant{}, wrap("update merchant "+id, err)
 		}
-		var old app.Merchant
+		var old, m app.Merchant
 		if err := json.Unmarshal([]byte(oldRaw), &old); err != nil {
-			return fmt.Errorf("redisstore: update merchant %s: decode: %w", m.ID, err)
+			return app.Merchant{}, fmt.Errorf("redisstore: update merchant %s: decode: %w", id, err)
+		}
+		if err := json.Unmarshal([]byte(oldRaw), &m); err != nil { // a deep copy for change to own
+			return app.Merchant{}, fmt.Errorf("redisstore: update merchant %s: decode: %w", id, err)
+		}
+		if err := change(&m); err != nil {
+			return app.Merchant{}, err
+		}
+		m.ID = id
+		m.Version = old.Version + 1
+		if err := checkMerchant(m); err != nil {
+			return app.Merchant{}, fmt.Errorf("redisstore: update merchant %s: %w", id, err)
+		}
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return app.Merchant{}, fmt.Errorf("redisstore: update merchant %s: %w", id, err)
 		}
 		oldKeys, newKeys := s.uniqueKeys(old), s.uniqueKeys(m)
 		var added []string
@@ -120,34 +133,39 @@ func (s *Store) UpdateMerchant(ctx context.Context, m app.Merchant) error {
 				added = append(added, key)
 			}
 		}
-		taken, err := s.takeIndexes(ctx, m.ID, added)
+		taken, err := s.takeIndexes(ctx, id, added)
 		if err != nil {
-			return fmt.Errorf("redisstore: update merchant %s: %w", m.ID, err)
+			return app.Merchant{}, fmt.Errorf("redisstore: update merchant %s: %w", id, err)
 		}
 		swapped, err := s.scripts.swap.Run(ctx, s.rdb, []string{recordKey}, oldRaw, raw).Int()
 		if err != nil || swapped == 0 {
-			s.dropIndexes(ctx, m.ID, taken)
+			s.dropIndexes(ctx, id, taken)
 		}
 		if err != nil {
-			return wrap("update merchant "+m.ID, err)
+			return app.Merchant{}, wrap("update merchant "+id, err)
 		}
 		if swapped == 0 {
-			continue // changed or deleted since the read: read again
+			continue // changed or deleted since the read: read again, apply again
 		}
-		var released []string
 		for _, key := range oldKeys {
-			if !slices.Contains(newKeys, key) {
-				released = append(released, key)
+			if slices.Contains(newKeys, key) {
+				continue
+			}
+			if err := s.scripts.dropIfOwner.Run(ctx, s.rdb, []string{key}, id).Err(); err != nil {
+				return app.Merchant{}, wrap("update merchant "+id+": release index", err)
 			}
 		}
-		for _, key := range released {
-			if err := s.scripts.dropIfOwner.Run(ctx, s.rdb, []string{key}, m.ID).Err(); err != nil {
-				return wrap("update merchant "+m.ID+": release index", err)
-			}
-		}
-		return nil
+		return m, nil
 	}
-	return fmt.Errorf("redisstore: update merchant %s: too many concurrent updates: %w", m.ID, app.ErrConflict)
+	return app.Merchant{}, fmt.Errorf("redisstore: update merchant %s: too many concurrent updates: %w", id, app.ErrConflict)
+}
+
+// checkMerchant refuses a record the indexes could not hold.
+func checkMerchant(m app.Merchant) error {
+	if m.Platform == "" || m.Domain == "" {
+		return fmt.Errorf("platform and domain are required: %w", app.ErrConflict)
+	}
+	return nil
 }
 
 // GetMerchant reads one merchant.

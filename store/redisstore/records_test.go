@@ -76,14 +76,13 @@ func TestUpdateMerchantMovesDomain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	taken := a
-	taken.Domain = "b.example.in"
-	if err := s.UpdateMerchant(ctx, taken); !errors.Is(err, app.ErrConflict) {
+	if _, err := s.UpdateMerchant(ctx, a.ID, func(m *app.Merchant) error { m.Domain = "b.example.in"; return nil }); !errors.Is(err, app.ErrConflict) {
 		t.Fatalf("UpdateMerchant(to a taken domain) = %v; want ErrConflict", err)
 	}
-	moved := a
-	moved.Domain, moved.APIKeyHash = "a-new.example.in", "sha256-rotated"
-	if err := s.UpdateMerchant(ctx, moved); err != nil {
+	if _, err := s.UpdateMerchant(ctx, a.ID, func(m *app.Merchant) error {
+		m.Domain, m.APIKeyHash = "a-new.example.in", "sha256-rotated"
+		return nil
+	}); err != nil {
 		t.Fatalf("UpdateMerchant(move) = %v; want nil", err)
 	}
 	tests := []struct {

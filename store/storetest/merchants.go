@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +44,7 @@ func merchantCases() []testCase {
 			if err := s.CreateMerchant(ctx, want); err != nil {
 				t.Fatalf("CreateMerchant() = %v; want nil", err)
 			}
+			want.Version = 1
 			got, err := s.GetMerchant(ctx, "m1")
 			if err != nil {
 				t.Fatalf("GetMerchant(m1) = %v; want nil", err)
@@ -67,8 +70,9 @@ func merchantCases() []testCase {
 			if _, err := s.MerchantByAPIKeyHash(ctx, "nope"); !errors.Is(err, app.ErrNotFound) {
 				t.Errorf("MerchantByAPIKeyHash(nope) = %v; want ErrNotFound", err)
 			}
-			if err := s.UpdateMerchant(ctx, sampleMerchant(clock, "nope", "x.myshopify.com")); !errors.Is(err, app.ErrNotFound) {
-				t.Errorf("UpdateMerchant(nope) = %v; want ErrNotFound", err)
+			called := false
+			if _, err := s.UpdateMerchant(ctx, "nope", func(*app.Merchant) error { called = true; return nil }); !errors.Is(err, app.ErrNotFound) || called {
+				t.Errorf("UpdateMerchant(nope) = %v (change called: %v); want ErrNotFound, change not called", err, called)
 			}
 		}},
 		{"Merchant/Conflicts", func(t *testing.T, clock *Clock, s app.Store) {
@@ -106,14 +110,18 @@ func merchantCases() []testCase {
 		{"Merchant/UpdateMovesIndexes", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			m := sampleMerchant(clock, "m1", "old.myshopify.com")
+			m.Own = app.Profile{Name: "Asha's own"}
+			m.Synced = app.Profile{Country: "IN", Timezone: "Asia/Kolkata"}
 			if err := s.CreateMerchant(ctx, m); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.CreateMerchant(ctx, sampleMerchant(clock, "m2", "taken.myshopify.com")); err != nil {
 				t.Fatal(err)
 			}
-			m.Domain = "taken.myshopify.com"
-			if err := s.UpdateMerchant(ctx, m); !errors.Is(err, app.ErrConflict) {
+			if _, err := s.UpdateMerchant(ctx, "m1", func(m *app.Merchant) error {
+				m.Domain = "taken.myshopify.com"
+				return nil
+			}); !errors.Is(err, app.ErrConflict) {
 				t.Fatalf("UpdateMerchant(to taken domain) = %v; want ErrConflict", err)
 			}
 			m.Domain = "new.myshopify.com"
@@ -121,9 +129,15 @@ func merchantCases() []testCase {
 			m.Name = "Asha Naturals (renamed)"
 			m.Status = app.MerchantUninstalled
 			m.Secrets = nil
-			if err := s.UpdateMerchant(ctx, m); err != nil {
+			m.Version = 2 // the refused update wrote nothing
+			written, err := s.UpdateMerchant(ctx, "m1", func(stored *app.Merchant) error {
+				stored.Domain, stored.APIKeyHash, stored.Name, stored.Status, stored.Secrets = m.Domain, m.APIKeyHash, m.Name, m.Status, nil
+				return nil
+			})
+			if err != nil {
 				t.Fatalf("UpdateMerchant() = %v; want nil", err)
 			}
+			assertMerchant(t, written, m)
 			got, err := s.GetMerchant(ctx, "m1")
 			if err != nil {
 				t.Fatal(err)
@@ -140,6 +154,72 @@ func merchantCases() []testCase {
 			}
 			if got, err := s.MerchantByAPIKeyHash(ctx, "rotated"); err != nil || got.ID != "m1" {
 				t.Errorf("MerchantByAPIKeyHash(rotated) = %q, %v; want m1", got.ID, err)
+			}
+		}},
+		{"Merchant/UpdateAbortsOnError", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			m := sampleMerchant(clock, "m1", "one.myshopify.com")
+			if err := s.CreateMerchant(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			refusal := errors.New("refused")
+			if _, err := s.UpdateMerchant(ctx, "m1", func(m *app.Merchant) error {
+				m.Name = "half done"
+				return refusal
+			}); !errors.Is(err, refusal) {
+				t.Fatalf("UpdateMerchant(change fails) = %v; want the change's error", err)
+			}
+			got, err := s.GetMerchant(ctx, "m1")
+			m.Version = 1
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertMerchant(t, got, m)
+		}},
+		// Writers of different fields never undo each other: a token
+		// refresh and a settings change racing both survive.
+		{"Merchant/ConcurrentUpdatesAllSurvive", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			if err := s.CreateMerchant(ctx, sampleMerchant(clock, "m1", "one.myshopify.com")); err != nil {
+				t.Fatal(err)
+			}
+			const writers, each = 8, 5
+			var wg sync.WaitGroup
+			errs := make(chan error, writers*each)
+			for w := range writers {
+				wg.Go(func() {
+					for n := range each {
+						_, err := s.UpdateMerchant(ctx, "m1", func(m *app.Merchant) error {
+							if m.Settings == nil {
+								m.Settings = map[string]string{}
+							}
+							m.Settings[fmt.Sprintf("w%d-%d", w, n)] = "set"
+							return nil
+						})
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatalf("UpdateMerchant() under contention = %v; want nil", err)
+				}
+			}
+			got, err := s.GetMerchant(ctx, "m1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for w := range writers {
+				for n := range each {
+					if got.Settings[fmt.Sprintf("w%d-%d", w, n)] != "set" {
+						t.Errorf("setting w%d-%d lost: a concurrent write undid it", w, n)
+					}
+				}
+			}
+			if want := int64(1 + writers*each); got.Version != want {
+				t.Errorf("Version = %d; want %d (one per write)", got.Version, want)
 			}
 		}},
 		{"Merchant/ListOrderedByID", func(t *testing.T, clock *Clock, s app.Store) {
