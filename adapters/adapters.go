@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -63,7 +62,7 @@ func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 32
 	if !allowInsecure {
-		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}
+		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: refuseNonPublic}
 		transport.DialContext = dialer.DialContext
 		transport.Proxy = nil
 	}
@@ -80,51 +79,6 @@ func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
 		}
 	}
 	return client
-}
-
-func refusePrivate(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return err
-	}
-	if !IsPublic(addr) {
-		return fmt.Errorf("dial %s: %w", address, ErrForbiddenAddress)
-	}
-	return nil
-}
-
-// IsPublic reports whether addr is a globally routable unicast address.
-func IsPublic(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	if !addr.IsGlobalUnicast() || addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() {
-		return false
-	}
-	// Carrier-grade NAT, benchmarking and documentation ranges are not
-	// covered by IsPrivate but are not the public internet either.
-	for _, p := range nonPublicPrefixes() {
-		if p.Contains(addr) {
-			return false
-		}
-	}
-	return true
-}
-
-func nonPublicPrefixes() []netip.Prefix {
-	return []netip.Prefix{
-		netip.MustParsePrefix("100.64.0.0/10"),
-		netip.MustParsePrefix("192.0.0.0/24"),
-		netip.MustParsePrefix("192.0.2.0/24"),
-		netip.MustParsePrefix("198.18.0.0/15"),
-		netip.MustParsePrefix("198.51.100.0/24"),
-		netip.MustParsePrefix("203.0.113.0/24"),
-		netip.MustParsePrefix("240.0.0.0/4"),
-		netip.MustParsePrefix("64:ff9b::/96"),
-		netip.MustParsePrefix("2001:db8::/32"),
-	}
 }
 
 // CheckURL parses an outbound base URL given by a merchant or operator and

@@ -3,9 +3,11 @@ package adapters
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,20 +24,50 @@ func TestCheckURL(t *testing.T) {
 	}{
 		{"https://live-mt-server.wati.io/123456", false, true},
 		{"https://api.interakt.ai", false, true},
+		{"https://API.Interakt.AI/v1/public/message/", false, true},
+		{"https://graph.facebook.com/v24.0", false, true},
+		{"https://graph.facebook.com./v24.0", false, true},
+		{"https://shop.myshopify.com:443/", false, true},
+		{"https://1password.com/", false, true},
+		{"https://8.8.8.8/", false, true},
+		{"https://[2606:4700::1111]/", false, true},
 		{"http://api.interakt.ai", false, false},
 		{"http://127.0.0.1:8080", true, true},
-		{"https://127.0.0.1", false, false},
-		{"https://10.0.0.5/hook", false, false},
-		{"https://169.254.169.254/latest/meta-data", false, false},
-		{"https://[::1]/", false, false},
-		{"https://100.64.1.1/", false, false},
-		{"https://localhost/", false, false},
-		{"https://metadata.google.internal/", false, false},
-		{"https://intranet/", false, false},
 		{"https://user:pass@example.com/", false, false},
 		{"ftp://example.com/", false, false},
 		{"example.com/path", false, false},
-		{"https://8.8.8.8/", false, true},
+
+		// Addresses, IPv4 and IPv6, special-purpose or embedding IPv4.
+		{"https://127.0.0.1", false, false},
+		{"https://127.0.0.1:8443/", false, false},
+		{"https://10.0.0.5/hook", false, false},
+		{"https://169.254.169.254/latest/meta-data", false, false},
+		{"https://100.64.1.1/", false, false},
+		{"https://0.0.0.0/", false, false},
+		{"https://0.1.2.3/", false, false},
+		{"https://192.88.99.1/", false, false},
+		{"https://192.31.196.1/", false, false},
+		{"https://[::1]/", false, false},
+		{"https://[::1]:8443/", false, false},
+		{"https://[::]/", false, false},
+		{"https://[::127.0.0.1]/", false, false},
+		{"https://[::7f00:1]:28443/", false, false},
+		{"https://[::8.8.8.8]/", false, false},
+		{"https://[::ffff:127.0.0.1]/", false, false},
+		{"https://[::ffff:7f00:1]/", false, false},
+		{"https://[::ffff:8.8.8.8]/", false, false},
+		{"https://[::ffff:0:7f00:1]/", false, false},
+		{"https://[64:ff9b::7f00:1]/", false, false},
+		{"https://[64:ff9b:1::a00:1]/", false, false},
+		{"https://[2002:7f00:1::1]/", false, false},
+		{"https://[2001::1]/", false, false},
+		{"https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", false, false},
+		{"https://[100::1]/", false, false},
+		{"https://[fec0::1]/", false, false},
+		{"https://[3fff::1]/", false, false},
+		{"https://[5f00::1]/", false, false},
+		{"https://[fe80::1%25eth0]/", false, false},
+		{"https://[2606:4700::1111%25eth0]/", false, false},
 	}
 	for _, tc := range cases {
 		_, err := CheckURL(tc.raw, tc.insecure)
@@ -46,15 +78,97 @@ func TestCheckURL(t *testing.T) {
 }
 
 func TestIsPublic(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"8.8.8.8": true, "2606:4700::1111": true,
-		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
-		"169.254.169.254": false, "0.0.0.0": false, "::1": false, "fe80::1": false, "fc00::1": false,
-		"::ffff:127.0.0.1": false, "100.64.0.1": false, "198.18.0.1": false, "224.0.0.1": false,
-	} {
-		if got := IsPublic(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("IsPublic(%s) = %v; want %v", addr, got, want)
+	public := []string{
+		"8.8.8.8", "1.1.1.1", "157.240.1.35", "223.255.255.254",
+		"100.63.255.255", "100.128.0.1", "172.15.255.255", "172.32.0.1", "192.0.1.1",
+		"192.88.98.1", "192.167.255.255", "192.169.0.1", "198.17.255.255", "198.20.0.1",
+		"2606:4700::1111", "2001:4860:4860::8888", "2a03:2880:f12f:83:face:b00c:0:25de",
+		"2001:200::1", "2003::1", "2001:db9::1", "2620:4f:8001::1",
+	}
+	refused := []string{
+		// IPv4 Special-Purpose Address Registry, multicast, reserved.
+		"0.0.0.0", "0.1.2.3", "10.0.0.1", "10.255.255.255", "100.64.0.1", "100.127.255.254",
+		"127.0.0.1", "127.255.255.254", "169.254.169.254", "172.16.0.1", "172.31.255.255",
+		"192.0.0.1", "192.0.0.9", "192.0.0.170", "192.0.2.1", "192.31.196.1", "192.52.193.1",
+		"192.88.99.1", "192.168.1.1", "192.175.48.1", "198.18.0.1", "198.19.255.255",
+		"198.51.100.1", "203.0.113.1", "224.0.0.1", "239.255.255.250", "240.0.0.1",
+		"255.255.255.254", "255.255.255.255",
+		// IPv6 Special-Purpose Address Registry and the forms that embed IPv4.
+		"::", "::1", "::7f00:1", "::127.0.0.1", "::8.8.8.8", "::ffff:127.0.0.1",
+		"::ffff:8.8.8.8", "::ffff:0:7f00:1", "64:ff9b::7f00:1", "64:ff9b::808:808",
+		"64:ff9b:1::1", "100::1", "100::ffff:ffff:ffff:ffff", "2001::1",
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:1::1", "2001:2::1", "2001:3::1",
+		"2001:4:112::1", "2001:10::1", "2001:20::1", "2001:30::1", "2001:1ff:ffff::1",
+		"2001:db8::1", "2002::1", "2002:7f00:1::1", "2002:808:808::1", "2620:4f:8000::1",
+		"3fff::1", "3fff:fff:ffff::1", "5f00::1", "fc00::1", "fd12:3456::1", "fe80::1",
+		"febf::1", "fec0::1", "feff::1", "ff02::1", "ff0e::1", "4000::1", "ffff::1",
+		// Zones only make sense on scoped addresses.
+		"fe80::1%eth0", "2606:4700::1111%eth0",
+	}
+	for _, s := range public {
+		if !IsPublic(netip.MustParseAddr(s)) {
+			t.Errorf("IsPublic(%s) = false; want true", s)
 		}
+	}
+	for _, s := range refused {
+		if IsPublic(netip.MustParseAddr(s)) {
+			t.Errorf("IsPublic(%s) = true; want false", s)
+		}
+	}
+	if IsPublic(netip.Addr{}) {
+		t.Error("IsPublic(zero Addr) = true; want false")
+	}
+}
+
+// The dial guard judges the address the dialer is about to connect to,
+// after resolution, by the same table as IsPublic.
+func TestDialGuard(t *testing.T) {
+	for address, ok := range map[string]bool{
+		"8.8.8.8:443": true, "[2606:4700::1111]:443": true, "[2001:4860:4860::8888]:443": true,
+		"127.0.0.1:443": false, "[::1]:443": false, "[::7f00:1]:28443": false,
+		"[::127.0.0.1]:443": false, "[::ffff:127.0.0.1]:443": false, "[::ffff:8.8.8.8]:443": false,
+		"[64:ff9b::a00:1]:443": false, "[64:ff9b:1::1]:443": false, "[2002:a00:1::1]:443": false,
+		"[2001::1]:443": false, "[100::1]:443": false, "[fec0::1]:443": false,
+		"[fe80::1%eth0]:443": false, "[2606:4700::1111%eth0]:443": false,
+		"0.0.0.0:80": false, "169.254.169.254:80": false, "192.0.0.170:80": false,
+		"[3fff::1]:443": false, "[5f00::1]:443": false, "[ff02::1]:443": false,
+		"localhost:443": false, "garbage": false,
+	} {
+		err := refuseNonPublic("tcp", address, nil)
+		if (err == nil) != ok {
+			t.Errorf("refuseNonPublic(%q) = %v; want ok=%v", address, err, ok)
+		}
+	}
+}
+
+// Both layers refuse, each on its own: CheckURL the URL a merchant gives,
+// the dialer the address a literal (or a name) comes to.
+func TestGuardRefusesRealDials(t *testing.T) {
+	reached := make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached <- struct{}{} }))
+	defer srv.Close()
+	port := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	client := NewHTTPClient(time.Second, false)
+	for _, host := range []string{"127.0.0.1", "[::ffff:127.0.0.1]", "[::7f00:1]", "[::127.0.0.1]"} {
+		if _, err := CheckURL("https://"+host+":"+port+"/", false); err == nil {
+			t.Errorf("CheckURL(https://%s:%s/) = nil; want an error", host, port)
+		}
+		req, _ := NewRequest(context.Background(), "wati", http.MethodPost, "http://"+host+":"+port+"/", strings.NewReader("{}"))
+		_, err := Do(client, "wati", req)
+		var pe *app.ProviderError
+		if !errors.As(err, &pe) {
+			t.Errorf("Do(http://%s:%s/) = %v; want a ProviderError", host, port, err)
+		}
+		if strings.HasPrefix(host, "[") || host == "127.0.0.1" {
+			if !errors.Is(err, ErrForbiddenAddress) || app.IsRetryable(err) {
+				t.Errorf("Do(http://%s:%s/) = %v; want a permanent ErrForbiddenAddress", host, port, err)
+			}
+		}
+	}
+	select {
+	case <-reached:
+		t.Error("a refused address reached the server")
+	default:
 	}
 }
 
