@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -83,8 +82,9 @@ func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
 
 // CheckURL parses an outbound base URL given by a merchant or operator and
 // refuses what production must not call: anything but https, credentials in
-// the URL, and hosts that are IP literals or names of non-public addresses.
-// Names that resolve to private addresses are refused again when dialled.
+// the URL, non-public IP literals (IsPublic), IPv4 in any other spelling
+// (127.1, 0x7f000001), and names of this host or of private networks.
+// Names that resolve to non-public addresses are refused when dialled.
 func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" {
@@ -105,15 +105,7 @@ func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
 	if allowInsecure {
 		return u, nil
 	}
-	host := u.Hostname()
-	if addr, err := netip.ParseAddr(host); err == nil {
-		if !IsPublic(addr) {
-			return nil, ErrForbiddenAddress
-		}
-		return u, nil
-	}
-	lower := strings.ToLower(host)
-	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") || strings.HasSuffix(lower, ".local") || strings.HasSuffix(lower, ".internal") || !strings.Contains(lower, ".") {
+	if !publicHost(u.Hostname()) {
 		return nil, ErrForbiddenAddress
 	}
 	return u, nil

@@ -68,6 +68,41 @@ func TestCheckURL(t *testing.T) {
 		{"https://[5f00::1]/", false, false},
 		{"https://[fe80::1%25eth0]/", false, false},
 		{"https://[2606:4700::1111%25eth0]/", false, false},
+
+		// Names of this host or of private networks.
+		{"https://localhost/", false, false},
+		{"https://localhost./", false, false},
+		{"https://LOCALHOST/", false, false},
+		{"https://localhost.localdomain/", false, false},
+		{"https://app.localhost/", false, false},
+		{"https://printer.local/", false, false},
+		{"https://metadata.google.internal/", false, false},
+		{"https://metadata.google.internal./", false, false},
+		{"https://router.home.arpa/", false, false},
+		{"https://db.localdomain/", false, false},
+		{"https://intranet/", false, false},
+		{"https://intranet./", false, false},
+		{"https://a..b/", false, false},
+		{"https://ⓛocalhost/", false, false},
+		{"https://app.ⓛocalhost/", false, false},
+		{"https://ＬＯＣＡＬＨＯＳＴ.ｌｏｃａｌｄｏｍａｉｎ/", false, false},
+		{"https://127.0.0.①/", false, false},
+		{"https://127．0．0．1/", false, false},
+		{"https://münchen-shop.de/", false, true},
+
+		// IPv4 in the forms inet_aton, browsers and curl accept.
+		{"https://127.1/", false, false},
+		{"https://127.0.1/", false, false},
+		{"https://0177.0.0.1/", false, false},
+		{"https://0x7f.0.0.1/", false, false},
+		{"https://0X7F.0.0.1/", false, false},
+		{"https://2130706433/", false, false},
+		{"https://0x7f000001/", false, false},
+		{"https://017700000001/", false, false},
+		{"https://127.0.0.1./", false, false},
+		{"https://10.0.0.5./", false, false},
+		{"https://0x8.0x8.0x8.0x8/", false, false},
+		{"https://1.2.3.4.5/", false, false},
 	}
 	for _, tc := range cases {
 		_, err := CheckURL(tc.raw, tc.insecure)
@@ -149,10 +184,12 @@ func TestGuardRefusesRealDials(t *testing.T) {
 	defer srv.Close()
 	port := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
 	client := NewHTTPClient(time.Second, false)
-	for _, host := range []string{"127.0.0.1", "[::ffff:127.0.0.1]", "[::7f00:1]", "[::127.0.0.1]"} {
+	for _, host := range []string{"127.0.0.1", "[::ffff:127.0.0.1]", "[::7f00:1]", "[::127.0.0.1]", "127.1", "0x7f000001", "localhost"} {
 		if _, err := CheckURL("https://"+host+":"+port+"/", false); err == nil {
 			t.Errorf("CheckURL(https://%s:%s/) = nil; want an error", host, port)
 		}
+		// Names (127.1 is one to Go's resolver) may fail at DNS instead:
+		// either way nothing reaches the server.
 		req, _ := NewRequest(context.Background(), "wati", http.MethodPost, "http://"+host+":"+port+"/", strings.NewReader("{}"))
 		_, err := Do(client, "wati", req)
 		var pe *app.ProviderError

@@ -3,7 +3,12 @@ package adapters
 import (
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"syscall"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // nonPublic is every block IsPublic refuses. It follows IANA's IPv4 and
@@ -95,4 +100,65 @@ func refuseNonPublic(_, address string, _ syscall.RawConn) error {
 		return ErrForbiddenAddress
 	}
 	return nil
+}
+
+// privateSuffixes are names that never lead to a merchant's public API:
+// this host (RFC 6761 localhost, the localdomain convention), multicast
+// DNS (RFC 6762 .local), home networks (RFC 8375 home.arpa), ICANN's
+// private-use .internal, and the private TLDs RFC 6762 Appendix G lists.
+var privateSuffixes = []string{
+	"localhost", "localdomain", "local", "home.arpa", "internal",
+	"intranet", "private", "corp", "home", "lan",
+}
+
+// publicHost reports whether host, a URL's Hostname(), may be called in
+// production. Names are refused when they are single-label (completed by
+// search domains) or under a private suffix; whether a name resolves to a
+// public address is the dialer's question.
+func publicHost(host string) bool {
+	// net/http maps a non-ASCII host with this same profile before it
+	// dials, so ⓛocalhost and 127.0.0.① are judged as what they become.
+	if strings.ContainsFunc(host, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		ascii, err := idna.Lookup.ToASCII(host)
+		if err != nil {
+			return false
+		}
+		host = ascii
+	}
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if addr, err := netip.ParseAddr(name); err == nil {
+		return IsPublic(addr)
+	}
+	labels := strings.Split(name, ".")
+	if len(labels) < 2 || slices.Contains(labels, "") || strings.ContainsAny(name, ":%[]") {
+		return false
+	}
+	// A host whose last label is a number is an IPv4 address to the WHATWG
+	// URL parser, curl and inet_aton, which also read 127.1, 0x7f.1 and
+	// 2130706433 as 127.0.0.1. Go's resolver may do the same, so every
+	// such form but the canonical dotted quad (parsed above) is refused
+	// rather than decoded: no real name ends in a number, and a second
+	// IPv4 parser would be one more place to get wrong.
+	if numeric(labels[len(labels)-1]) {
+		return false
+	}
+	for _, s := range privateSuffixes {
+		if name == s || strings.HasSuffix(name, "."+s) {
+			return false
+		}
+	}
+	return true
+}
+
+// numeric reports whether label is decimal digits or 0x and hex digits,
+// the WHATWG URL standard's "ends in a number" test.
+func numeric(label string) bool {
+	digits := "0123456789"
+	if rest, ok := strings.CutPrefix(label, "0x"); ok {
+		label, digits = rest, "0123456789abcdef"
+		if label == "" {
+			return true
+		}
+	}
+	return label != "" && strings.Trim(label, digits) == ""
 }
