@@ -7,14 +7,17 @@ package adapters
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -30,6 +33,14 @@ const MaxResponseBody = 1 << 20
 // ErrForbiddenAddress is returned for a URL or connection that would reach
 // loopback, private, link-local or otherwise non-public addresses.
 var ErrForbiddenAddress = errors.New("address is not public")
+
+// Redirects the production client will not follow; the text is the
+// reason a caller sees.
+var (
+	errRedirect         = errors.New("redirect refused")
+	errTooManyRedirects = fmt.Errorf("%w: too many redirects", errRedirect)
+	errInsecureRedirect = fmt.Errorf("%w: only https is allowed", errRedirect)
+)
 
 // Options configure an outbound client.
 type Options struct {
@@ -69,10 +80,10 @@ func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
 	if !allowInsecure {
 		client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
-				return errors.New("too many redirects")
+				return errTooManyRedirects
 			}
 			if req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to %s: only https is allowed", req.URL.Scheme)
+				return errInsecureRedirect
 			}
 			return nil
 		}
@@ -157,38 +168,125 @@ type Response struct {
 
 // Do sends req with client and reads the answer. Failures to get an answer
 // (connection refused, timeout, a cancelled context) come back as a
-// retryable *app.ProviderError naming provider; any HTTP status is returned
-// as a Response for the caller to judge (see StatusError).
+// retryable *app.ProviderError naming provider, with a plain reason only
+// (see noAnswer); any HTTP status is returned as a Response for the caller
+// to judge (see StatusError).
 func Do(client *http.Client, provider string, req *http.Request) (Response, error) {
+	var p progress
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), p.trace()))
 	resp, err := client.Do(req)
 	if err != nil {
-		retryable := !errors.Is(err, ErrForbiddenAddress)
-		return Response{}, &app.ProviderError{Provider: provider, Retryable: retryable, Message: "request failed", Err: redactURL(err)}
+		pe := noAnswerError(provider, err, &p)
+		if resp != nil { // a refused redirect: its 3xx did come
+			pe.Status = resp.StatusCode
+		}
+		return Response{}, pe
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
 	// Drain a little more so the connection can be reused, but never much.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return Response{}, &app.ProviderError{Provider: provider, Status: resp.StatusCode, Retryable: true, Message: "reading the answer failed", Err: err}
+		return Response{}, &app.ProviderError{Provider: provider, Status: resp.StatusCode, Retryable: true, Message: "reading the answer failed", Err: classify(err, &p)}
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
-// redactURL cuts the path and query out of a transport error's URL: hook
-// URLs (Zapier's, a merchant's endpoint) carry secret tokens there.
-func redactURL(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
+// TransportError is the ProviderError for a request sent without Do (by
+// go-shopify's client) that got no answer: the same plain reasons as Do's.
+func TransportError(provider string, err error) *app.ProviderError {
+	return noAnswerError(provider, err, nil)
+}
+
+func noAnswerError(provider string, err error, p *progress) *app.ProviderError {
+	na := classify(err, p)
+	// A later try meets the guard, or the refused redirect, again.
+	retryable := !errors.Is(na, ErrForbiddenAddress) && !errors.Is(na, errRedirect)
+	return &app.ProviderError{Provider: provider, Retryable: retryable, Message: "request failed", Err: na}
+}
+
+// Reasons a request got no answer. They are all a caller learns: a
+// transport error names addresses, ports and OS errors ("dial tcp
+// [::7f00:1]:28443: connect: no route to host"), which would let a
+// merchant map the network behind the service through their delivery log.
+const (
+	reasonForbidden = "refused: not a public address"
+	reasonCancelled = "cancelled"
+	reasonTimeout   = "timed out"
+	reasonDNS       = "DNS lookup failed"
+	reasonTLS       = "TLS handshake failed"
+	reasonConnect   = "could not connect"
+	reasonLost      = "connection lost"
+)
+
+// noAnswer is the Err of a ProviderError for a request without a
+// (complete) answer: a plain reason, and for errors.Is only the cause a
+// caller may test (ErrForbiddenAddress, context.Canceled,
+// context.DeadlineExceeded, a refused redirect). The transport's error
+// itself is dropped, so nothing can print it.
+type noAnswer struct {
+	reason string
+	cause  error
+}
+
+func (e *noAnswer) Error() string { return e.reason }
+func (e *noAnswer) Unwrap() error { return e.cause }
+
+// classify reduces a transport error to a noAnswer; p, when the request
+// was traced, tells a failed connection from one lost after connecting.
+func classify(err error, p *progress) *noAnswer {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		return &noAnswer{reasonForbidden, ErrForbiddenAddress}
+	case errors.Is(err, errTooManyRedirects):
+		return &noAnswer{errTooManyRedirects.Error(), errTooManyRedirects}
+	case errors.Is(err, errInsecureRedirect):
+		return &noAnswer{errInsecureRedirect.Error(), errInsecureRedirect}
+	case errors.Is(err, context.Canceled):
+		return &noAnswer{reasonCancelled, context.Canceled}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return &noAnswer{reasonTimeout, context.DeadlineExceeded}
+	case errors.As(err, &dnsErr):
+		return &noAnswer{reasonDNS, nil}
+	case p != nil && p.tlsFailed.Load(), tlsFailure(err):
+		return &noAnswer{reasonTLS, nil}
 	}
-	redacted := *ue
-	if u, perr := url.Parse(ue.URL); perr == nil {
-		redacted.URL = u.Scheme + "://" + u.Host
-	} else {
-		redacted.URL = "(url)"
+	connected := p != nil && p.connected.Load()
+	if p == nil {
+		var op *net.OpError
+		connected = !errors.As(err, &op) || op.Op != "dial"
 	}
-	return &redacted
+	if connected {
+		return &noAnswer{reasonLost, nil}
+	}
+	return &noAnswer{reasonConnect, nil}
+}
+
+func tlsFailure(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	var alert tls.AlertError
+	return errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &alert)
+}
+
+// progress records how far one request got, from httptrace hooks the
+// transport may call on its own goroutines.
+type progress struct {
+	connected atomic.Bool // a connection, TLS included, was ready
+	tlsFailed atomic.Bool
+}
+
+func (p *progress) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { p.connected.Store(true) },
+		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+			if err != nil {
+				p.tlsFailed.Store(true)
+			}
+		},
+	}
 }
 
 // RetryableStatus reports whether an HTTP status is worth retrying: timeouts,

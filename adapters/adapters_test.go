@@ -2,13 +2,19 @@ package adapters
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -256,6 +262,115 @@ func TestDoClassifies(t *testing.T) {
 	req, _ = NewRequest(ctx, "meta", http.MethodGet, srv.URL, nil)
 	if _, err := Do(client, "meta", req); !app.IsRetryable(err) {
 		t.Errorf("Do(cancelled) = %v; want retryable", err)
+	}
+}
+
+// A request without an answer tells its caller a plain reason and nothing
+// of the address, port or OS error behind it.
+func TestDoNoAnswerReasons(t *testing.T) {
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	reset := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer reset.Close()
+	untrusted := httptest.NewUnstartedServer(http.NotFoundHandler())
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	untrusted.StartTLS()
+	defer untrusted.Close()
+	redirect := httptest.NewServer(http.RedirectHandler("http://example.com/", http.StatusFound))
+	defer redirect.Close()
+	open := httptest.NewServer(http.NotFoundHandler())
+	defer open.Close()
+
+	dev := NewHTTPClient(200*time.Millisecond, true)
+	production := NewHTTPClient(200*time.Millisecond, false)
+	// The production redirect rule on a client that may reach loopback.
+	followsHTTPS := NewHTTPClient(200*time.Millisecond, true)
+	followsHTTPS.CheckRedirect = production.CheckRedirect
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	cases := []struct {
+		name      string
+		client    *http.Client
+		ctx       context.Context
+		url       string
+		want      string
+		retryable bool
+		status    int
+	}{
+		{"refused port", dev, context.Background(), gone.URL, "could not connect", true, 0},
+		{"guard", production, context.Background(), open.URL, "refused: not a public address", false, 0},
+		{"no answer", dev, context.Background(), hang.URL, "timed out", true, 0},
+		{"reset after sending", dev, context.Background(), reset.URL, "connection lost", true, 0},
+		{"untrusted certificate", dev, context.Background(), untrusted.URL, "TLS handshake failed", true, 0},
+		{"cancelled", dev, cancelled, open.URL, "cancelled", true, 0},
+		{"redirect to http", followsHTTPS, context.Background(), redirect.URL, "redirect refused: only https is allowed", false, http.StatusFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := NewRequest(tc.ctx, "wati", http.MethodPost, tc.url+"/api/v1/sendTemplateMessage?token=s3cret", strings.NewReader(`{"a":1}`))
+			_, err := Do(tc.client, "wati", req)
+			var pe *app.ProviderError
+			if !errors.As(err, &pe) || pe.Retryable != tc.retryable || pe.Status != tc.status {
+				t.Fatalf("Do() = %#v; want retryable=%v, status %d", err, tc.retryable, tc.status)
+			}
+			if got := pe.Err.Error(); got != tc.want {
+				t.Errorf("Do() reason = %q (%v); want %q", got, err, tc.want)
+			}
+			assertPlain(t, err, tc.url)
+		})
+	}
+}
+
+// Errors of clients Do does not trace (go-shopify's) get the same reasons.
+func TestTransportError(t *testing.T) {
+	addr := &net.TCPAddr{IP: net.IPv6loopback, Port: 28443}
+	op := func(op string, err error) error {
+		return &url.Error{Op: "Post", URL: "https://[::7f00:1]:28443/hook?token=s3cret", Err: &net.OpError{Op: op, Net: "tcp", Addr: addr, Err: err}}
+	}
+	for want, err := range map[string]error{
+		"could not connect":             op("dial", syscall.EHOSTUNREACH),
+		"refused: not a public address": op("dial", ErrForbiddenAddress),
+		"DNS lookup failed":             op("dial", &net.DNSError{Err: "no such host", Name: "shop.example.com", Server: "10.0.0.2:53", IsNotFound: true}),
+		"connection lost":               op("read", syscall.ECONNRESET),
+		"timed out":                     op("read", os.ErrDeadlineExceeded),
+		"cancelled":                     &url.Error{Op: "Get", URL: "https://10.0.0.5/", Err: context.Canceled},
+		"TLS handshake failed":          &url.Error{Op: "Get", URL: "https://10.0.0.5/", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}},
+	} {
+		pe := TransportError("shopify", err)
+		if pe.Err == nil || pe.Err.Error() != want {
+			t.Errorf("TransportError(%v) reason = %v; want %q", err, pe.Err, want)
+		}
+		assertPlain(t, pe, "https://[::7f00:1]:28443")
+		if strings.Contains(pe.Error(), "10.0.0") || strings.Contains(pe.Error(), "shop.example.com") {
+			t.Errorf("TransportError(%v) = %q; shows an address", err, pe)
+		}
+	}
+}
+
+// assertPlain fails t when err's text shows the host or port of target,
+// or any part of a raw transport error.
+func assertPlain(t *testing.T, err error, target string) {
+	t.Helper()
+	u, perr := url.Parse(target)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	text := err.Error()
+	for _, leak := range []string{u.Hostname(), u.Port(), "dial", "tcp", "read ", "write ", "connect:", "s3cret", "sendTemplateMessage", "no route", "no such host"} {
+		if leak != "" && strings.Contains(text, leak) {
+			t.Errorf("error %q shows %q", text, leak)
+		}
 	}
 }
 

@@ -54,7 +54,10 @@ type ProviderError struct {
 	Code      string // the provider's own error code, when it gives one
 	Message   string // the provider's own message, trimmed
 	Retryable bool
-	Err       error // the underlying transport error, if any
+	// Err is the cause, if any. Error() prints it, so a transport failure
+	// is a plain reason ("timed out", "could not connect") that never
+	// names an address, a port or an OS error.
+	Err error
 }
 
 func (e *ProviderError) Error() string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +20,10 @@ type SendFunc func(ctx context.Context, serverURL string, timeout time.Duration)
 // TransportFailures checks what every provider adapter owes the worker when
 // the network fails: a provider that never answers yields a retryable error
 // without status once the client's timeout passes; a cancelled context
-// sends nothing and yields a retryable error wrapping context.Canceled; and
-// neither error shows any of secrets, since errors end up in logs and in
-// the delivery log.
+// sends nothing and yields a retryable error wrapping context.Canceled; a
+// port nobody listens on yields a retryable error; and no error shows any
+// of secrets, nor the provider's address, port or the transport's own
+// words, since errors end up in logs and in the merchant's delivery log.
 func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 	t.Helper()
 	t.Run("provider never answers", func(t *testing.T) {
@@ -36,6 +38,7 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 			t.Errorf("Send took %v with a 50ms client timeout", took)
 		}
 		assertNoSecret(t, err, secrets)
+		NoAddress(t, err, srv.URL)
 	})
 	t.Run("cancelled context", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
@@ -50,7 +53,37 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 			t.Fatalf("Send() = %v; want a retryable error wrapping context.Canceled", err)
 		}
 		assertNoSecret(t, err, secrets)
+		NoAddress(t, err, srv.URL)
 	})
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close() // its port now refuses connections
+		err := send(context.Background(), srv.URL, time.Second)
+		var pe *app.ProviderError
+		if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
+			t.Fatalf("Send() = %v; want a retryable error without status", err)
+		}
+		assertNoSecret(t, err, secrets)
+		NoAddress(t, err, srv.URL)
+	})
+}
+
+// NoAddress fails t when err's text shows serverURL's host or port,
+// or words of a raw dial or socket error ("dial tcp 10.0.0.5:443: connect:
+// no route to host"): such text lets a merchant map the network behind
+// the service.
+func NoAddress(t testing.TB, err error, serverURL string) {
+	t.Helper()
+	u, perr := url.Parse(serverURL)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	text := err.Error()
+	for _, leak := range []string{u.Host, u.Hostname(), ":" + u.Port(), "dial ", "tcp", "connect:", "read ", "write ", "refused by peer", "reset by peer", "no route"} {
+		if strings.Contains(text, leak) {
+			t.Errorf("error %q shows %q", text, leak)
+		}
+	}
 }
 
 func assertNoSecret(t *testing.T, err error, secrets []string) {
