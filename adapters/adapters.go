@@ -169,8 +169,9 @@ type Response struct {
 // Do sends req with client and reads the answer. Failures to get an answer
 // (connection refused, timeout, a cancelled context) come back as a
 // retryable *app.ProviderError naming provider, with a plain reason only
-// (see noAnswer); any HTTP status is returned as a Response for the caller
-// to judge (see StatusError).
+// (see noAnswer), and Ambiguous when the request had been written in full:
+// the provider may have acted on it. Any HTTP status is returned as a
+// Response for the caller to judge (see StatusError).
 func Do(client *http.Client, provider string, req *http.Request) (Response, error) {
 	var p progress
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), p.trace()))
@@ -180,6 +181,7 @@ func Do(client *http.Client, provider string, req *http.Request) (Response, erro
 		if resp != nil { // a refused redirect: its 3xx did come
 			pe.Status = resp.StatusCode
 		}
+		pe.Ambiguous = p.unanswered.Load()
 		return Response{}, pe
 	}
 	defer resp.Body.Close()
@@ -194,6 +196,8 @@ func Do(client *http.Client, provider string, req *http.Request) (Response, erro
 
 // TransportError is the ProviderError for a request sent without Do (by
 // go-shopify's client) that got no answer: the same plain reasons as Do's.
+// Untraced, it is never Ambiguous; its one caller lists orders, a read
+// that may safely run twice.
 func TransportError(provider string, err error) *app.ProviderError {
 	return noAnswerError(provider, err, nil)
 }
@@ -276,11 +280,18 @@ func tlsFailure(err error) bool {
 type progress struct {
 	connected atomic.Bool // a connection, TLS included, was ready
 	tlsFailed atomic.Bool
+	// unanswered: the request was written in full and no byte of an
+	// answer followed. Each attempt (the transport resends on its own
+	// only what the server cannot have processed) resets it, and the
+	// transport waits for its writer before it returns an error.
+	unanswered atomic.Bool
 }
 
 func (p *progress) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { p.connected.Store(true) },
+		GotConn:              func(httptrace.GotConnInfo) { p.connected.Store(true) },
+		WroteRequest:         func(info httptrace.WroteRequestInfo) { p.unanswered.Store(info.Err == nil) },
+		GotFirstResponseByte: func() { p.unanswered.Store(false) },
 		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
 			if err != nil {
 				p.tlsFailed.Store(true)

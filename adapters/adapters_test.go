@@ -266,8 +266,9 @@ func TestDoClassifies(t *testing.T) {
 }
 
 // A request without an answer tells its caller a plain reason and nothing
-// of the address, port or OS error behind it.
-func TestDoNoAnswerReasons(t *testing.T) {
+// of the address, port or OS error behind it, and whether the provider
+// may have got it (Ambiguous: a retry may send twice).
+func TestDoNoAnswer(t *testing.T) {
 	gone := httptest.NewServer(http.NotFoundHandler())
 	gone.Close()
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -275,13 +276,34 @@ func TestDoNoAnswerReasons(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	defer hang.Close()
-	reset := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Closes the connection once the headers are in, the body unread. The
+	// client had written the request in full by then, so to it this looks
+	// like a provider that acted and crashed: ambiguous.
+	closeUnread := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			conn.Close()
 		}
 	}))
-	defer reset.Close()
+	defer closeUnread.Close()
+	// Accepts and closes at once. Whether that is ambiguous depends on
+	// whether the client finished writing before it saw the close: a small
+	// request often does (ambiguous), one larger than the socket buffers
+	// never does, which is the case tested.
+	closeOnAccept, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeOnAccept.Close()
+	go func() {
+		for {
+			conn, err := closeOnAccept.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
 	untrusted := httptest.NewUnstartedServer(http.NotFoundHandler())
 	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
 	untrusted.StartTLS()
@@ -296,33 +318,41 @@ func TestDoNoAnswerReasons(t *testing.T) {
 	// The production redirect rule on a client that may reach loopback.
 	followsHTTPS := NewHTTPClient(200*time.Millisecond, true)
 	followsHTTPS.CheckRedirect = production.CheckRedirect
+	noDNS := NewHTTPClient(200*time.Millisecond, true)
+	noDNS.Transport.(*http.Transport).DialContext = (&net.Dialer{Resolver: &net.Resolver{PreferGo: true,
+		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no DNS server here") },
+	}}).DialContext
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 
+	small, large := `{"a":1}`, strings.Repeat("x", 16<<20)
 	cases := []struct {
 		name      string
 		client    *http.Client
 		ctx       context.Context
-		url       string
+		url, body string
 		want      string
 		retryable bool
+		ambiguous bool
 		status    int
 	}{
-		{"refused port", dev, context.Background(), gone.URL, "could not connect", true, 0},
-		{"guard", production, context.Background(), open.URL, "refused: not a public address", false, 0},
-		{"no answer", dev, context.Background(), hang.URL, "timed out", true, 0},
-		{"reset after sending", dev, context.Background(), reset.URL, "connection lost", true, 0},
-		{"untrusted certificate", dev, context.Background(), untrusted.URL, "TLS handshake failed", true, 0},
-		{"cancelled", dev, cancelled, open.URL, "cancelled", true, 0},
-		{"redirect to http", followsHTTPS, context.Background(), redirect.URL, "redirect refused: only https is allowed", false, http.StatusFound},
+		{"hangs after reading the body", dev, context.Background(), hang.URL, small, "timed out", true, true, 0},
+		{"closes before reading the body", dev, context.Background(), closeUnread.URL, small, "connection lost", true, true, 0},
+		{"closes on accept", dev, context.Background(), "http://" + closeOnAccept.Addr().String(), large, "connection lost", true, false, 0},
+		{"refused port", dev, context.Background(), gone.URL, small, "could not connect", true, false, 0},
+		{"guard", production, context.Background(), open.URL, small, "refused: not a public address", false, false, 0},
+		{"untrusted certificate", dev, context.Background(), untrusted.URL, small, "TLS handshake failed", true, false, 0},
+		{"DNS", noDNS, context.Background(), "http://shop.example.com:8443", small, "DNS lookup failed", true, false, 0},
+		{"cancelled before writing", dev, cancelled, open.URL, small, "cancelled", true, false, 0},
+		{"redirect to http", followsHTTPS, context.Background(), redirect.URL, small, "redirect refused: only https is allowed", false, false, http.StatusFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := NewRequest(tc.ctx, "wati", http.MethodPost, tc.url+"/api/v1/sendTemplateMessage?token=s3cret", strings.NewReader(`{"a":1}`))
+			req, _ := NewRequest(tc.ctx, "wati", http.MethodPost, tc.url+"/api/v1/sendTemplateMessage?token=s3cret", strings.NewReader(tc.body))
 			_, err := Do(tc.client, "wati", req)
 			var pe *app.ProviderError
-			if !errors.As(err, &pe) || pe.Retryable != tc.retryable || pe.Status != tc.status {
-				t.Fatalf("Do() = %#v; want retryable=%v, status %d", err, tc.retryable, tc.status)
+			if !errors.As(err, &pe) || pe.Retryable != tc.retryable || pe.Ambiguous != tc.ambiguous || pe.Status != tc.status {
+				t.Fatalf("Do() = %#v; want retryable=%v, ambiguous=%v, status %d", err, tc.retryable, tc.ambiguous, tc.status)
 			}
 			if got := pe.Err.Error(); got != tc.want {
 				t.Errorf("Do() reason = %q (%v); want %q", got, err, tc.want)
@@ -367,7 +397,7 @@ func assertPlain(t *testing.T, err error, target string) {
 		t.Fatal(perr)
 	}
 	text := err.Error()
-	for _, leak := range []string{u.Hostname(), u.Port(), "dial", "tcp", "read ", "write ", "connect:", "s3cret", "sendTemplateMessage", "no route", "no such host"} {
+	for _, leak := range []string{u.Hostname(), u.Port(), "dial", "tcp", "read ", "write ", "connect:", "s3cret", "sendTemplateMessage", "no route", "no DNS server", "no such host"} {
 		if leak != "" && strings.Contains(text, leak) {
 			t.Errorf("error %q shows %q", text, leak)
 		}

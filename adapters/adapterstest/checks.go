@@ -18,10 +18,11 @@ import (
 type SendFunc func(ctx context.Context, serverURL string, timeout time.Duration) error
 
 // TransportFailures checks what every provider adapter owes the worker when
-// the network fails: a provider that never answers yields a retryable error
-// without status once the client's timeout passes; a cancelled context
-// sends nothing and yields a retryable error wrapping context.Canceled; a
-// port nobody listens on yields a retryable error; and no error shows any
+// the network fails: a provider that never answers yields a retryable,
+// ambiguous error (it read the request) without status once the client's
+// timeout passes; a cancelled context sends nothing and yields a
+// retryable, unambiguous error wrapping context.Canceled; a port nobody
+// listens on yields a retryable, unambiguous error; and no error shows any
 // of secrets, nor the provider's address, port or the transport's own
 // words, since errors end up in logs and in the merchant's delivery log.
 func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
@@ -31,8 +32,8 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 		start := time.Now()
 		err := send(context.Background(), srv.URL, 50*time.Millisecond)
 		var pe *app.ProviderError
-		if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
-			t.Fatalf("Send() = %v; want a retryable error without status", err)
+		if !errors.As(err, &pe) || !pe.Retryable || !pe.Ambiguous || pe.Status != 0 {
+			t.Fatalf("Send() = %v (%+v); want a retryable, ambiguous error without status", err, pe)
 		}
 		if took := time.Since(start); took > 2*time.Second {
 			t.Errorf("Send took %v with a 50ms client timeout", took)
@@ -49,8 +50,8 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 		cancel()
 		err := send(ctx, srv.URL, time.Second)
 		var pe *app.ProviderError
-		if !errors.As(err, &pe) || !pe.Retryable || !errors.Is(err, context.Canceled) {
-			t.Fatalf("Send() = %v; want a retryable error wrapping context.Canceled", err)
+		if !errors.As(err, &pe) || !pe.Retryable || pe.Ambiguous || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Send() = %v (%+v); want a retryable, unambiguous error wrapping context.Canceled", err, pe)
 		}
 		assertNoSecret(t, err, secrets)
 		NoAddress(t, err, srv.URL)
@@ -60,8 +61,8 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 		srv.Close() // its port now refuses connections
 		err := send(context.Background(), srv.URL, time.Second)
 		var pe *app.ProviderError
-		if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 {
-			t.Fatalf("Send() = %v; want a retryable error without status", err)
+		if !errors.As(err, &pe) || !pe.Retryable || pe.Ambiguous || pe.Status != 0 {
+			t.Fatalf("Send() = %v (%+v); want a retryable, unambiguous error without status", err, pe)
 		}
 		assertNoSecret(t, err, secrets)
 		NoAddress(t, err, srv.URL)
