@@ -135,10 +135,10 @@ func publicHost(host string) bool {
 	}
 	// A host whose last label is a number is an IPv4 address to the WHATWG
 	// URL parser, curl and inet_aton, which also read 127.1, 0x7f.1 and
-	// 2130706433 as 127.0.0.1. Go's resolver may do the same, so every
-	// such form but the canonical dotted quad (parsed above) is refused
-	// rather than decoded: no real name ends in a number, and a second
-	// IPv4 parser would be one more place to get wrong.
+	// 2130706433 as 127.0.0.1, as does getaddrinfo when Go's resolver
+	// hands a name to the system. Every such form but the canonical dotted
+	// quad (parsed above) is refused rather than decoded: no real name
+	// ends in a number, and a second IPv4 parser is one more to get wrong.
 	if numeric(labels[len(labels)-1]) {
 		return false
 	}
