@@ -313,12 +313,15 @@ func TestDoNoAnswer(t *testing.T) {
 	open := httptest.NewServer(http.NotFoundHandler())
 	defer open.Close()
 
-	dev := NewHTTPClient(200*time.Millisecond, true)
-	production := NewHTTPClient(200*time.Millisecond, false)
+	// Generous timeouts, for -race on a loaded machine; only the hanging
+	// server waits for one.
+	dev := NewHTTPClient(5*time.Second, true)
+	impatient := NewHTTPClient(time.Second, true)
+	production := NewHTTPClient(5*time.Second, false)
 	// The production redirect rule on a client that may reach loopback.
-	followsHTTPS := NewHTTPClient(200*time.Millisecond, true)
+	followsHTTPS := NewHTTPClient(5*time.Second, true)
 	followsHTTPS.CheckRedirect = production.CheckRedirect
-	noDNS := NewHTTPClient(200*time.Millisecond, true)
+	noDNS := NewHTTPClient(5*time.Second, true)
 	noDNS.Transport.(*http.Transport).DialContext = (&net.Dialer{Resolver: &net.Resolver{PreferGo: true,
 		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no DNS server here") },
 	}}).DialContext
@@ -336,7 +339,7 @@ func TestDoNoAnswer(t *testing.T) {
 		ambiguous bool
 		status    int
 	}{
-		{"hangs after reading the body", dev, context.Background(), hang.URL, small, "timed out", true, true, 0},
+		{"hangs after reading the body", impatient, context.Background(), hang.URL, small, "timed out", true, true, 0},
 		{"closes before reading the body", dev, context.Background(), closeUnread.URL, small, "connection lost", true, true, 0},
 		{"closes on accept", dev, context.Background(), "http://" + closeOnAccept.Addr().String(), large, "connection lost", true, false, 0},
 		{"refused port", dev, context.Background(), gone.URL, small, "could not connect", true, false, 0},
