@@ -7,16 +7,17 @@ package adapters
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -32,6 +33,14 @@ const MaxResponseBody = 1 << 20
 // ErrForbiddenAddress is returned for a URL or connection that would reach
 // loopback, private, link-local or otherwise non-public addresses.
 var ErrForbiddenAddress = errors.New("address is not public")
+
+// Redirects the production client will not follow; the text is the
+// reason a caller sees.
+var (
+	errRedirect         = errors.New("redirect refused")
+	errTooManyRedirects = fmt.Errorf("%w: too many redirects", errRedirect)
+	errInsecureRedirect = fmt.Errorf("%w: only https is allowed", errRedirect)
+)
 
 // Options configure an outbound client.
 type Options struct {
@@ -63,7 +72,7 @@ func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 32
 	if !allowInsecure {
-		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: refusePrivate}
+		dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: refuseNonPublic}
 		transport.DialContext = dialer.DialContext
 		transport.Proxy = nil
 	}
@@ -71,10 +80,10 @@ func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
 	if !allowInsecure {
 		client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
-				return errors.New("too many redirects")
+				return errTooManyRedirects
 			}
 			if req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to %s: only https is allowed", req.URL.Scheme)
+				return errInsecureRedirect
 			}
 			return nil
 		}
@@ -82,55 +91,11 @@ func NewHTTPClient(timeout time.Duration, allowInsecure bool) *http.Client {
 	return client
 }
 
-func refusePrivate(network, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return err
-	}
-	if !IsPublic(addr) {
-		return fmt.Errorf("dial %s: %w", address, ErrForbiddenAddress)
-	}
-	return nil
-}
-
-// IsPublic reports whether addr is a globally routable unicast address.
-func IsPublic(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	if !addr.IsGlobalUnicast() || addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() {
-		return false
-	}
-	// Carrier-grade NAT, benchmarking and documentation ranges are not
-	// covered by IsPrivate but are not the public internet either.
-	for _, p := range nonPublicPrefixes() {
-		if p.Contains(addr) {
-			return false
-		}
-	}
-	return true
-}
-
-func nonPublicPrefixes() []netip.Prefix {
-	return []netip.Prefix{
-		netip.MustParsePrefix("100.64.0.0/10"),
-		netip.MustParsePrefix("192.0.0.0/24"),
-		netip.MustParsePrefix("192.0.2.0/24"),
-		netip.MustParsePrefix("198.18.0.0/15"),
-		netip.MustParsePrefix("198.51.100.0/24"),
-		netip.MustParsePrefix("203.0.113.0/24"),
-		netip.MustParsePrefix("240.0.0.0/4"),
-		netip.MustParsePrefix("64:ff9b::/96"),
-		netip.MustParsePrefix("2001:db8::/32"),
-	}
-}
-
 // CheckURL parses an outbound base URL given by a merchant or operator and
 // refuses what production must not call: anything but https, credentials in
-// the URL, and hosts that are IP literals or names of non-public addresses.
-// Names that resolve to private addresses are refused again when dialled.
+// the URL, non-public IP literals (IsPublic), IPv4 in any other spelling
+// (127.1, 0x7f000001), and names of this host or of private networks.
+// Names that resolve to non-public addresses are refused when dialled.
 func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" {
@@ -151,15 +116,7 @@ func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
 	if allowInsecure {
 		return u, nil
 	}
-	host := u.Hostname()
-	if addr, err := netip.ParseAddr(host); err == nil {
-		if !IsPublic(addr) {
-			return nil, ErrForbiddenAddress
-		}
-		return u, nil
-	}
-	lower := strings.ToLower(host)
-	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") || strings.HasSuffix(lower, ".local") || strings.HasSuffix(lower, ".internal") || !strings.Contains(lower, ".") {
+	if !publicHost(u.Hostname()) {
 		return nil, ErrForbiddenAddress
 	}
 	return u, nil
@@ -211,38 +168,136 @@ type Response struct {
 
 // Do sends req with client and reads the answer. Failures to get an answer
 // (connection refused, timeout, a cancelled context) come back as a
-// retryable *app.ProviderError naming provider; any HTTP status is returned
-// as a Response for the caller to judge (see StatusError).
+// retryable *app.ProviderError naming provider, with a plain reason only
+// (see noAnswer), and Ambiguous when the request had been written in full:
+// the provider may have acted on it. Any HTTP status is returned as a
+// Response for the caller to judge (see StatusError).
 func Do(client *http.Client, provider string, req *http.Request) (Response, error) {
+	var p progress
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), p.trace()))
 	resp, err := client.Do(req)
 	if err != nil {
-		retryable := !errors.Is(err, ErrForbiddenAddress)
-		return Response{}, &app.ProviderError{Provider: provider, Retryable: retryable, Message: "request failed", Err: redactURL(err)}
+		pe := noAnswerError(provider, err, &p)
+		if resp != nil { // a refused redirect: its 3xx did come
+			pe.Status = resp.StatusCode
+		}
+		pe.Ambiguous = p.unanswered.Load()
+		return Response{}, pe
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
 	// Drain a little more so the connection can be reused, but never much.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return Response{}, &app.ProviderError{Provider: provider, Status: resp.StatusCode, Retryable: true, Message: "reading the answer failed", Err: err}
+		return Response{}, &app.ProviderError{Provider: provider, Status: resp.StatusCode, Retryable: true, Message: "reading the answer failed", Err: classify(err, &p)}
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
-// redactURL cuts the path and query out of a transport error's URL: hook
-// URLs (Zapier's, a merchant's endpoint) carry secret tokens there.
-func redactURL(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
+// TransportError is the ProviderError for a request sent without Do (by
+// go-shopify's client) that got no answer: the same plain reasons as Do's.
+// Untraced, it is never Ambiguous; its one caller lists orders, a read
+// that may safely run twice.
+func TransportError(provider string, err error) *app.ProviderError {
+	return noAnswerError(provider, err, nil)
+}
+
+func noAnswerError(provider string, err error, p *progress) *app.ProviderError {
+	na := classify(err, p)
+	// A later try meets the guard, or the refused redirect, again.
+	retryable := !errors.Is(na, ErrForbiddenAddress) && !errors.Is(na, errRedirect)
+	return &app.ProviderError{Provider: provider, Retryable: retryable, Message: "request failed", Err: na}
+}
+
+// Reasons a request got no answer. They are all a caller learns: a
+// transport error names addresses, ports and OS errors ("dial tcp
+// [::7f00:1]:28443: connect: no route to host"), which would let a
+// merchant map the network behind the service through their delivery log.
+const (
+	reasonForbidden = "refused: not a public address"
+	reasonCancelled = "cancelled"
+	reasonTimeout   = "timed out"
+	reasonDNS       = "DNS lookup failed"
+	reasonTLS       = "TLS handshake failed"
+	reasonConnect   = "could not connect"
+	reasonLost      = "connection lost"
+)
+
+// noAnswer is the Err of a ProviderError for a request without a
+// (complete) answer: a plain reason, and for errors.Is only the cause a
+// caller may test (ErrForbiddenAddress, context.Canceled,
+// context.DeadlineExceeded, a refused redirect). The transport's error
+// itself is dropped, so nothing can print it.
+type noAnswer struct {
+	reason string
+	cause  error
+}
+
+func (e *noAnswer) Error() string { return e.reason }
+func (e *noAnswer) Unwrap() error { return e.cause }
+
+// classify reduces a transport error to a noAnswer; p, when the request
+// was traced, tells a failed connection from one lost after connecting.
+func classify(err error, p *progress) *noAnswer {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		return &noAnswer{reasonForbidden, ErrForbiddenAddress}
+	case errors.Is(err, errTooManyRedirects):
+		return &noAnswer{errTooManyRedirects.Error(), errTooManyRedirects}
+	case errors.Is(err, errInsecureRedirect):
+		return &noAnswer{errInsecureRedirect.Error(), errInsecureRedirect}
+	case errors.Is(err, context.Canceled):
+		return &noAnswer{reasonCancelled, context.Canceled}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return &noAnswer{reasonTimeout, context.DeadlineExceeded}
+	case errors.As(err, &dnsErr):
+		return &noAnswer{reasonDNS, nil}
+	case p != nil && p.tlsFailed.Load(), tlsFailure(err):
+		return &noAnswer{reasonTLS, nil}
 	}
-	redacted := *ue
-	if u, perr := url.Parse(ue.URL); perr == nil {
-		redacted.URL = u.Scheme + "://" + u.Host
-	} else {
-		redacted.URL = "(url)"
+	connected := p != nil && p.connected.Load()
+	if p == nil {
+		var op *net.OpError
+		connected = !errors.As(err, &op) || op.Op != "dial"
 	}
-	return &redacted
+	if connected {
+		return &noAnswer{reasonLost, nil}
+	}
+	return &noAnswer{reasonConnect, nil}
+}
+
+func tlsFailure(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	var alert tls.AlertError
+	return errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &alert)
+}
+
+// progress records how far one request got, from httptrace hooks the
+// transport may call on its own goroutines.
+type progress struct {
+	connected atomic.Bool // a connection, TLS included, was ready
+	tlsFailed atomic.Bool
+	// unanswered: the request was written in full and no byte of an
+	// answer followed. Each attempt (the transport resends on its own
+	// only what the server cannot have processed) resets it, and the
+	// transport waits for its writer before it returns an error.
+	unanswered atomic.Bool
+}
+
+func (p *progress) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn:              func(httptrace.GotConnInfo) { p.connected.Store(true) },
+		WroteRequest:         func(info httptrace.WroteRequestInfo) { p.unanswered.Store(info.Err == nil) },
+		GotFirstResponseByte: func() { p.unanswered.Store(false) },
+		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+			if err != nil {
+				p.tlsFailed.Store(true)
+			}
+		},
+	}
 }
 
 // RetryableStatus reports whether an HTTP status is worth retrying: timeouts,

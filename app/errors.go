@@ -54,7 +54,14 @@ type ProviderError struct {
 	Code      string // the provider's own error code, when it gives one
 	Message   string // the provider's own message, trimmed
 	Retryable bool
-	Err       error // the underlying transport error, if any
+	// Ambiguous: the request may have reached the provider: it was
+	// written in full and no answer came (a timeout, a reset after
+	// sending). A retry may send twice.
+	Ambiguous bool
+	// Err is the cause, if any. Error() prints it, so a transport failure
+	// is a plain reason ("timed out", "could not connect") that never
+	// names an address, a port or an OS error.
+	Err error
 }
 
 func (e *ProviderError) Error() string {

@@ -48,16 +48,23 @@ func Golden(t testing.TB, file string, got []byte) {
 }
 
 // HangingServer is a provider that reads the request and never answers,
-// until the client gives up (or 3 s pass), for timeout tests.
-func HangingServer(t testing.TB) *httptest.Server {
+// until the client gives up (or 3 s pass), for timeout tests. Each request
+// it read in full is reported on the channel: the client wrote it all.
+func HangingServer(t testing.TB) (*httptest.Server, <-chan struct{}) {
 	t.Helper()
+	read := make(chan struct{}, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // lets the server see the client hang up
+		if _, err := io.Copy(io.Discard, r.Body); err == nil {
+			select {
+			case read <- struct{}{}:
+			default:
+			}
+		}
 		select {
-		case <-r.Context().Done():
+		case <-r.Context().Done(): // lets the server see the client hang up
 		case <-time.After(3 * time.Second):
 		}
 	}))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, read
 }

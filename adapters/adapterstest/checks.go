@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,15 +18,17 @@ import (
 type SendFunc func(ctx context.Context, serverURL string, timeout time.Duration) error
 
 // TransportFailures checks what every provider adapter owes the worker when
-// the network fails: a provider that never answers yields a retryable error
-// without status once the client's timeout passes; a cancelled context
-// sends nothing and yields a retryable error wrapping context.Canceled; and
-// neither error shows any of secrets, since errors end up in logs and in
-// the delivery log.
+// the network fails: a provider that never answers yields a retryable
+// error without status once the client's timeout passes, ambiguous if it
+// had read the request; a cancelled context sends nothing and yields a
+// retryable, unambiguous error wrapping context.Canceled; a port nobody
+// listens on yields a retryable, unambiguous error; and no error shows any
+// of secrets, nor the provider's address, port or the transport's own
+// words, since errors end up in logs and in the merchant's delivery log.
 func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 	t.Helper()
 	t.Run("provider never answers", func(t *testing.T) {
-		srv := HangingServer(t)
+		srv, read := HangingServer(t)
 		start := time.Now()
 		err := send(context.Background(), srv.URL, 50*time.Millisecond)
 		var pe *app.ProviderError
@@ -35,7 +38,18 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 		if took := time.Since(start); took > 2*time.Second {
 			t.Errorf("Send took %v with a 50ms client timeout", took)
 		}
+		// Ambiguous once the request went out in full, as the server tells;
+		// on a loaded machine the 50ms may end before that.
+		select {
+		case <-read:
+			if !pe.Ambiguous {
+				t.Errorf("Send() = %+v; want Ambiguous: the provider read the request", pe)
+			}
+		case <-time.After(time.Second):
+			t.Log("the timeout passed before the request was written; Ambiguous not checked")
+		}
 		assertNoSecret(t, err, secrets)
+		NoAddress(t, err, srv.URL)
 	})
 	t.Run("cancelled context", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
@@ -46,11 +60,41 @@ func TransportFailures(t *testing.T, send SendFunc, secrets ...string) {
 		cancel()
 		err := send(ctx, srv.URL, time.Second)
 		var pe *app.ProviderError
-		if !errors.As(err, &pe) || !pe.Retryable || !errors.Is(err, context.Canceled) {
-			t.Fatalf("Send() = %v; want a retryable error wrapping context.Canceled", err)
+		if !errors.As(err, &pe) || !pe.Retryable || pe.Ambiguous || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Send() = %v (%+v); want a retryable, unambiguous error wrapping context.Canceled", err, pe)
 		}
 		assertNoSecret(t, err, secrets)
+		NoAddress(t, err, srv.URL)
 	})
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close() // its port now refuses connections
+		err := send(context.Background(), srv.URL, time.Second)
+		var pe *app.ProviderError
+		if !errors.As(err, &pe) || !pe.Retryable || pe.Ambiguous || pe.Status != 0 {
+			t.Fatalf("Send() = %v (%+v); want a retryable, unambiguous error without status", err, pe)
+		}
+		assertNoSecret(t, err, secrets)
+		NoAddress(t, err, srv.URL)
+	})
+}
+
+// NoAddress fails t when err's text shows serverURL's host or port,
+// or words of a raw dial or socket error ("dial tcp 10.0.0.5:443: connect:
+// no route to host"): such text lets a merchant map the network behind
+// the service.
+func NoAddress(t testing.TB, err error, serverURL string) {
+	t.Helper()
+	u, perr := url.Parse(serverURL)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	text := err.Error()
+	for _, leak := range []string{u.Host, u.Hostname(), ":" + u.Port(), "dial ", "tcp", "connect:", "read ", "write ", "refused by peer", "reset by peer", "no route"} {
+		if strings.Contains(text, leak) {
+			t.Errorf("error %q shows %q", text, leak)
+		}
+	}
 }
 
 func assertNoSecret(t *testing.T, err error, secrets []string) {

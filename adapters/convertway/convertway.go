@@ -189,7 +189,7 @@ func (c *Client) Send(ctx context.Context, m app.Message) (app.SendResult, error
 	}
 	resp, err := adapters.Do(c.http, Name, req)
 	if err != nil {
-		return app.SendResult{}, err // adapters.Do already cut the URL to its host
+		return app.SendResult{}, err // adapters.Do's error shows no URL or address
 	}
 	if resp.Status >= 200 && resp.Status <= 299 {
 		return app.SendResult{}, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -282,14 +281,5 @@ func goshopifyError(err error) error {
 		return &app.ProviderError{Provider: Name, Message: "undecodable answer (or larger than the cap)", Err: err}
 	}
 	// Transport failures: the connection, a timeout, a cancelled context.
-	return &app.ProviderError{Provider: Name, Retryable: !errors.Is(err, adapters.ErrForbiddenAddress), Message: "request failed", Err: redact(err)}
-}
-
-// redact drops the query of a transport error's URL.
-func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
+	return adapters.TransportError(Name, err)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -246,4 +247,5 @@ func TestOrdersUpdatedSinceErrors(t *testing.T) {
 	if !errors.As(err, &pe) || !pe.Retryable || strings.Contains(err.Error(), testToken) {
 		t.Fatalf("OrdersUpdatedSince(server gone) = %v; want a retryable ProviderError without the token", err)
 	}
+	adapterstest.NoAddress(t, err, srv.URL)
 }

@@ -227,7 +227,7 @@ func (c *Client) Verify(ctx context.Context) error {
 func (c *Client) do(req *http.Request) error {
 	resp, err := adapters.Do(c.http, Name, req)
 	if err != nil {
-		return err // adapters.Do already cut the URL to its host
+		return err // adapters.Do's error shows no URL or address
 	}
 	switch {
 	case resp.Status >= 200 && resp.Status <= 299:
