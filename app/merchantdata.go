@@ -27,8 +27,17 @@ type MerchantData interface {
 	// value stored before. advanced is false, and nothing changes, when the
 	// stored version is the same or newer: a stale or repeated update. The
 	// record expires ttl after its last advance. Used for the last status
-	// seen per order, where version is the platform's modification time.
-	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (previous string, advanced bool, err error)
+	// seen per order, where version is the platform's modification time,
+	// and for the stages of the COD flow.
+	//
+	// effects are the work the transition causes. When the record advances
+	// to a value other than the one stored, they are enqueued in the same
+	// atomic step (each as Enqueue would; one whose ID or Key is taken was
+	// queued before and is skipped), so a failure after the transition is
+	// recorded cannot lose its work, and a retry, which finds the
+	// transition recorded, cannot queue it twice. Effects must belong to
+	// merchant.
+	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration, effects ...Job) (previous string, advanced bool, err error)
 	// State reads what AdvanceState recorded for key, without changing it;
 	// ErrNotFound when nothing live is recorded.
 	State(ctx context.Context, merchant, key string) (value string, version int64, err error)

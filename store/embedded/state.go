@@ -24,9 +24,17 @@ type stateRecord struct {
 // stored, or nothing live is stored, and returns the value stored before.
 // An expired record counts as absent. A stale or repeated version changes
 // nothing, its expiry included.
-func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (string, bool, error) {
+func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration, effects ...app.Job) (string, bool, error) {
 	if err := checkClaim(merchant, key, ttl); err != nil {
 		return "", false, fmt.Errorf("embedded: advance state: %w", err)
+	}
+	for _, job := range effects {
+		if job.Merchant != merchant {
+			return "", false, fmt.Errorf("embedded: advance state: %w", app.Invalid("effects", "a job of another merchant"))
+		}
+		if err := checkJob(job); err != nil {
+			return "", false, fmt.Errorf("embedded: advance state: effect %s: %w", job.ID, err)
+		}
 	}
 	// Repeated and stale updates are common (platforms resend webhooks):
 	// answer them from a read transaction rather than commit nothing.
@@ -55,7 +63,20 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 		if !advanced {
 			return nil
 		}
-		return setState(tx, merchant, key, stateRecord{Version: version, Value: value, Expires: now.Add(ttl)})
+		if err := setState(tx, merchant, key, stateRecord{Version: version, Value: value, Expires: now.Add(ttl)}); err != nil {
+			return err
+		}
+		if live && rec.Value == value {
+			return nil // the same value, newer: nothing happened
+		}
+		for _, job := range effects {
+			// A job already there was queued by an earlier run of the same
+			// transition: skip it, keep the rest.
+			if err := enqueue(tx, now, job); err != nil && !errors.Is(err, app.ErrConflict) {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return "", false, err

@@ -96,8 +96,9 @@ func (s *Store) MapDelete(ctx context.Context, merchant, name string, fields ...
 }
 
 // AdvanceState stores value under key if version is newer than the stored
-// one, in one script, and answers the value stored before.
-func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration) (string, bool, error) {
+// one and enqueues the effects of a change, in one script on the
+// merchant's slot, and answers the value stored before.
+func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration, effects ...app.Job) (string, bool, error) {
 	if err := requireID("merchant", merchant); err != nil {
 		return "", false, err
 	}
@@ -107,13 +108,36 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 	if ttl <= 0 {
 		return "", false, app.Invalid("ttl", fmt.Sprintf("must be positive, got %s", ttl))
 	}
-	res, err := s.scripts.advanceState.Run(ctx, s.rdb, []string{s.keys.state(merchant, key)},
-		strconv.FormatInt(version, 10), value, positiveMS(ttl)).Slice()
+	keys := []string{s.keys.state(merchant, key)}
+	args := []any{strconv.FormatInt(version, 10), value, positiveMS(ttl)}
+	if len(effects) > 0 {
+		q := s.keys.queue(merchant)
+		keys = append(keys, q.jobs, q.due, q.keys, q.payload)
+		for _, job := range effects {
+			if job.Merchant != merchant {
+				return "", false, app.Invalid("effects", "a job of another merchant")
+			}
+			raw, due, err := s.newJob(job)
+			if err != nil {
+				return "", false, err
+			}
+			args = append(args, job.ID, raw, due, job.Key, job.Payload)
+		}
+		if err := s.noteMerchant(ctx, merchant); err != nil {
+			return "", false, wrap("advance state", err)
+		}
+	}
+	res, err := s.scripts.advanceState.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return "", false, wrap("advance state", err)
 	}
 	advanced, _ := res[0].(int64)
 	previous, _ := res[1].(string)
+	if lower, _ := res[2].(string); lower != "" {
+		if at, err := strconv.ParseInt(lower, 10, 64); err == nil {
+			s.lowerIndex(ctx, merchant, at)
+		}
+	}
 	return previous, advanced == 1, nil
 }
 

@@ -297,9 +297,14 @@ end
 return n
 `
 
-// advanceState: KEYS state; ARGV version, value, ttl ms. Versions are
-// decimal int64 strings, compared exactly (Lua numbers are doubles and
-// would round nanosecond times). Answers {advanced 0/1, previous value}.
+// advanceState: KEYS state, and with effects jobs, due, keys, payload;
+// ARGV version, value, ttl ms, then five per effect: id, record, due ms,
+// job key, payload. Versions are decimal int64 strings, compared exactly
+// (Lua numbers are doubles and would round nanosecond times). When the
+// record advances to another value, each effect whose id and key are free
+// is enqueued as enqueueFunc does (a taken one was queued before). Answers
+// {advanced 0/1, previous value, the earliest due ms among the effects
+// that became the merchant's earliest work, or ”}.
 const advanceStateLua = `
 local function newer(a, b)
   local an, bn = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
@@ -310,10 +315,25 @@ local function newer(a, b)
 end
 local cur = redis.call('HMGET', KEYS[1], 'v', 'value')
 local prev = cur[2] or ''
-if cur[1] and not newer(ARGV[1], cur[1]) then return {0, prev} end
+if cur[1] and not newer(ARGV[1], cur[1]) then return {0, prev, ''} end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'value', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {1, prev}
+local lower = ''
+if cur[1] and prev == ARGV[2] then return {1, prev, lower} end
+for i = 4, #ARGV, 5 do
+  local id, rec, due, key, payload = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  if redis.call('HEXISTS', KEYS[2], id) == 0 and (key == '' or redis.call('HEXISTS', KEYS[4], key) == 0) then
+    local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    redis.call('HSET', KEYS[2], id, rec)
+    if payload ~= '' then redis.call('HSET', KEYS[5], id, payload) end
+    redis.call('ZADD', KEYS[3], due, id)
+    if key ~= '' then redis.call('HSET', KEYS[4], key, id) end
+    if not first[2] or tonumber(due) < tonumber(first[2]) then
+      if lower == '' or tonumber(due) < tonumber(lower) then lower = due end
+    end
+  end
+end
+return {1, prev, lower}
 `
 
 // throttle: KEYS tat; ARGV now ms, emission interval µs, limit. GCRA (as

@@ -88,6 +88,55 @@ func merchantDataCases() []testCase {
 				t.Errorf("AdvanceState(other merchant) = %q, %v, %v; want a fresh record", prev, advanced, err)
 			}
 		}},
+		// A transition and the work it causes are recorded together: the
+		// effects are queued exactly when the record moves to a new value.
+		{"MerchantData/AdvanceStateQueuesEffects", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			effect := func(id, key string, due time.Duration) app.Job {
+				j := newJob(clock, "m1", id)
+				j.Key = key
+				if due > 0 {
+					j.DueAt = clock.Now().Add(due)
+				}
+				return j
+			}
+			advance := func(version int64, value string, wantAdvanced bool, effects ...app.Job) {
+				t.Helper()
+				if _, advanced, err := s.AdvanceState(ctx, "m1", "cod:order:5001", version, value, time.Hour, effects...); err != nil || advanced != wantAdvanced {
+					t.Fatalf("AdvanceState(v%d, %s, %d effects) = %v, %v; want advanced %v", version, value, len(effects), advanced, err, wantAdvanced)
+				}
+			}
+			advance(1, "pending", true, effect("hold", "cod:5001:hold", 0), effect("reminder", "cod:5001:reminder-1", 2*time.Hour))
+			// A retry of the same transition finds it recorded: nothing more.
+			advance(1, "pending", false, effect("hold-again", "cod:5001:hold-2", 0))
+			// A newer record of the same value is no transition either.
+			advance(2, "pending", true, effect("hold-newer", "cod:5001:hold-3", 0))
+			claimed := claimAll(t, s, 10)
+			if got := ids(claimed); !reflect.DeepEqual(got, []string{"hold"}) {
+				t.Fatalf("claimed after the transition = %v; want only its due effect [hold]", got)
+			}
+			if err := s.Ack(ctx, claimed[0]); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(2*time.Hour + time.Second)
+			if got := ids(claimAll(t, s, 10)); !reflect.DeepEqual(got, []string{"reminder"}) {
+				t.Fatalf("claimed two hours later = %v; want the scheduled effect [reminder]", got)
+			}
+			// An effect whose key is live was queued before: it is skipped
+			// and the others still go.
+			mustEnqueue(t, s, effect("live", "cod:5001:confirm", time.Hour))
+			advance(3, "confirmed", true, effect("confirm-dup", "cod:5001:confirm", 0), effect("decided", "cod:5001:decided", 0))
+			if got := ids(claimAll(t, s, 10)); !reflect.DeepEqual(got, []string{"decided"}) {
+				t.Fatalf("claimed after a transition with a taken key = %v; want [decided]", got)
+			}
+			other := newJob(clock, "m2", "elsewhere")
+			if _, _, err := s.AdvanceState(ctx, "m1", "cod:order:5002", 1, "pending", time.Hour, other); err == nil {
+				t.Errorf("AdvanceState(an effect of another merchant) = nil; want an error")
+			}
+			if _, _, err := s.State(ctx, "m1", "cod:order:5002"); !errors.Is(err, app.ErrNotFound) {
+				t.Errorf("State after a refused AdvanceState = %v; want ErrNotFound (nothing recorded)", err)
+			}
+		}},
 		{"MerchantData/AdvanceStateConcurrentOneWinner", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			var wg sync.WaitGroup
