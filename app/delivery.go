@@ -47,8 +47,14 @@ type Delivery struct {
 	// EventData is the event as it came (JSON), so a retry or a replay
 	// builds the message again from the merchant's current rule.
 	EventData []byte
-	Status    DeliveryStatus
+	Status DeliveryStatus
+	// Attempts counts the provider calls made, all told; RetryBase is how
+	// many were made before the merchant last asked for a retry (the retry
+	// schedule counts from there). Ambiguous counts the calls that may have
+	// reached the provider without an answer.
 	Attempts  int
+	RetryBase int `json:",omitempty"`
+	Ambiguous int `json:",omitempty"`
 	Error     string
 	// ProviderMessageID is the provider's id for the message (Meta's wamid),
 	// used to match the statuses the provider reports.

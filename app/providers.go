@@ -39,6 +39,10 @@ type ProviderKit struct {
 	Rate Rate
 	// NeedsPhone: the provider addresses customers by phone in every mode.
 	NeedsPhone bool
+	// Dedupes: the provider (or the receiver it posts to) drops a second
+	// message with the same delivery id, so an unanswered call can be
+	// retried without sending twice.
+	Dedupes bool
 }
 
 // Rate is a limit of Limit sends per Per.

@@ -5,16 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
 
 const (
-	// sendClaimTTL bounds how long a provider call may hold a delivery's
-	// send key: longer than any call's timeout.
+	// sendClaimTTL bounds how long a provider call may take before its
+	// attempt counts as abandoned (the worker died mid-call): longer than
+	// any call's timeout.
 	sendClaimTTL = 2 * time.Minute
-	// sentTTL remembers a sent delivery long after any lease could expire.
-	sentTTL = 30 * 24 * time.Hour
+	// attemptTTL keeps a delivery's attempt records long after any retry.
+	attemptTTL = 30 * 24 * time.Hour
+	// recordTries and recordWait bound how hard the outcome of a provider
+	// call is recorded before the job gives up and is retried: a message
+	// the provider took must not be sent again for want of one write.
+	recordTries = 4
+	recordWait  = 250 * time.Millisecond
+)
+
+// attemptKey names the record of a delivery's provider calls. Its version
+// is 2n while call n is under way and 2n+1 once its outcome is known, so
+// two workers holding the same job make call n once, and a run after a
+// crash can tell a call that was made from one that never was.
+func attemptKey(deliveryID string) string { return "attempt:" + deliveryID }
+
+// Outcomes of a provider call, as the attempt record keeps them.
+const (
+	attemptStarted = "started:" // then the start in unix ms
+	attemptSent    = "sent:"    // then the provider's message id
 )
 
 // finished statuses never go back to sending.
@@ -99,61 +118,186 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 		return d, RetryAt(s.now().Add(wait), "provider rate limit")
 	}
 
-	// The send key makes the provider call happen once even if two workers
-	// hold this job (a lease that ran out under a slow call).
-	sendKey := "send:" + d.ID
-	state, err := s.store.Claim(ctx, m.ID, sendKey, sendClaimTTL)
-	if err != nil {
+	attempt, abandoned, err := s.startAttempt(ctx, m, d)
+	if err == nil && abandoned {
+		// The previous call was made and never answered (its worker died
+		// mid-call): it counts as a call that may have been delivered.
+		d, err = s.noteAmbiguous(ctx, m, d, kit, attempt, msg, "the worker making it stopped before the provider answered")
+		if err != nil || finished(d.Status) {
+			return d, err
+		}
+		attempt, _, err = s.startAttempt(ctx, m, d)
+	}
+	if err != nil || attempt == 0 {
 		return d, err
-	}
-	if state == ClaimDone {
-		return d, nil
-	}
-	if state == ClaimInProgress {
-		return d, RetryAt(s.now().Add(sendClaimTTL), "being sent by another worker")
 	}
 	started := s.now()
 	result, sendErr := client.Send(ctx, msg)
 	s.observeSend(providerName(m), sendErr, s.now().Sub(started))
+	// The outcome is recorded even when the job's context ended meanwhile
+	// (a lost lease, a shutdown): the call was made.
+	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if sendErr == nil {
-		if err := s.store.Complete(ctx, m.ID, sendKey, sentTTL); err != nil {
-			s.log.Warn("marking a sent delivery failed", "delivery", d.ID, "err", err)
+		if err := s.recordSend(rec, m, d.ID, attempt, result); err != nil {
+			return d, err
 		}
 		count("sent")
-		d, err := s.moveDelivery(ctx, d, DeliverySent, "", func(d *Delivery) {
-			d.Attempts++
-			d.Values = msg.Values
-			d.ProviderMessageID = result.ProviderMessageID
-			d.Error = ""
-		})
+		d, err := s.markSent(rec, d, attempt, msg.Values, result.ProviderMessageID)
 		if err != nil || result.ProviderMessageID == "" {
 			return d, err
 		}
-		return d, s.applyEarlyStatus(ctx, m, d)
+		return d, s.applyEarlyStatus(rec, m, d)
 	}
-	if err := s.store.Release(ctx, m.ID, sendKey); err != nil {
-		s.log.Warn("releasing a delivery's send key failed", "delivery", d.ID, "err", err)
-	}
-	attempts := d.Attempts + 1
 	record := func(d *Delivery) {
-		d.Attempts = attempts
+		d.Attempts = attempt
 		d.Values = msg.Values
+	}
+	var pe *ProviderError
+	if errors.As(sendErr, &pe) && pe.Ambiguous {
+		d, err := s.noteAmbiguous(rec, m, d, kit, attempt, msg, sendErr.Error())
+		if err != nil || finished(d.Status) {
+			return d, err
+		}
+		return d, RetryAt(s.now().Add(s.retry.Delay(attempt-d.RetryBase)), "may have been sent: "+sendErr.Error())
 	}
 	if !IsRetryable(sendErr) {
 		count("failed")
 		s.log.Warn("delivery failed", "merchant", m.ID, "delivery", d.ID, "event", d.Event, "provider", providerName(m), "err", sendErr)
-		return s.moveDelivery(ctx, d, DeliveryFailed, sendErr.Error(), record)
+		return s.moveDeliveryFirmly(rec, d, DeliveryFailed, sendErr.Error(), record)
 	}
-	if attempts >= s.retry.Attempts() {
-		count("dead")
-		s.log.Warn("delivery dead after its last attempt", "merchant", m.ID, "delivery", d.ID, "event", d.Event, "provider", providerName(m), "attempts", attempts, "err", sendErr)
-		return s.moveDelivery(ctx, d, DeliveryDead, sendErr.Error(), record)
+	return s.retryLater(rec, m, d, attempt, sendErr.Error(), record)
+}
+
+// startAttempt records that provider call number attempt begins, so no
+// other worker makes it. It answers 0 when the call must not be made now
+// (another worker is making it, or it was made and its outcome is now
+// recorded), and abandoned, with the number of the call, when that call
+// was started and never answered: the caller records it and starts again.
+func (s *Service) startAttempt(ctx context.Context, m Merchant, d Delivery) (attempt int, abandoned bool, err error) {
+	attempt = d.Attempts + 1
+	now := s.now()
+	_, advanced, err := s.store.AdvanceState(ctx, m.ID, attemptKey(d.ID), int64(2*attempt), attemptStarted+strconv.FormatInt(now.UnixMilli(), 10), attemptTTL)
+	if err != nil || advanced {
+		return attempt, false, err
 	}
-	d, err = s.moveDelivery(ctx, d, DeliveryRetrying, sendErr.Error(), record)
+	value, version, err := s.store.State(ctx, m.ID, attemptKey(d.ID))
+	if err != nil {
+		return 0, false, err
+	}
+	switch {
+	case version == int64(2*attempt+1) && strings.HasPrefix(value, attemptSent):
+		// Made and answered; only the delivery record was not written.
+		_, err := s.markSent(ctx, d, attempt, nil, strings.TrimPrefix(value, attemptSent))
+		return 0, false, err
+	case version == int64(2*attempt):
+		startedMS, _ := strconv.ParseInt(strings.TrimPrefix(value, attemptStarted), 10, 64)
+		if started := time.UnixMilli(startedMS); now.Sub(started) < sendClaimTTL {
+			return 0, false, RetryAt(started.Add(sendClaimTTL), "being sent by another worker")
+		}
+		return attempt, true, nil
+	}
+	// The record is ahead of the delivery as read: read again shortly.
+	return 0, false, RetryAt(now.Add(time.Second), "the delivery moved on since it was read")
+}
+
+// recordSend keeps the provider's answer on the attempt record, trying
+// again a few times: it is what stops a retry from sending again.
+func (s *Service) recordSend(ctx context.Context, m Merchant, deliveryID string, attempt int, result SendResult) error {
+	return s.firmly(ctx, func() error {
+		_, _, err := s.store.AdvanceState(ctx, m.ID, attemptKey(deliveryID), int64(2*attempt+1), attemptSent+result.ProviderMessageID, attemptTTL)
+		return err
+	})
+}
+
+// markSent records a delivery as sent by call attempt.
+func (s *Service) markSent(ctx context.Context, d Delivery, attempt int, values []string, messageID string) (Delivery, error) {
+	return s.moveDeliveryFirmly(ctx, d, DeliverySent, "", func(d *Delivery) {
+		d.Attempts = max(d.Attempts, attempt)
+		if values != nil {
+			d.Values = values
+		}
+		if messageID != "" {
+			d.ProviderMessageID = messageID
+		}
+		d.Error = ""
+	})
+}
+
+// noteAmbiguous records call attempt as one that may have reached the
+// provider without an answer, and fails the delivery when no other call
+// may be made: more calls are made where the provider drops repeats of a
+// delivery, else one.
+func (s *Service) noteAmbiguous(ctx context.Context, m Merchant, d Delivery, kit ProviderKit, attempt int, msg Message, why string) (Delivery, error) {
+	s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: d.Event, Outcome: "ambiguous"}, 1)
+	s.log.Warn("a provider call may have been delivered without an answer", "merchant", m.ID, "delivery", d.ID, "provider", providerName(m), "attempt", attempt, "why", why)
+	record := func(d *Delivery) {
+		d.Attempts = max(d.Attempts, attempt)
+		d.Ambiguous++
+		d.Values = msg.Values
+	}
+	if !kit.Dedupes && d.Ambiguous+1 >= maxAmbiguous {
+		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: d.Event, Outcome: "failed"}, 1)
+		return s.moveDeliveryFirmly(ctx, d, DeliveryFailed, "not sent again: "+strconv.Itoa(d.Ambiguous+1)+" calls may have reached "+providerName(m)+" without an answer ("+why+")", record)
+	}
+	if attempt-d.RetryBase >= s.retry.Attempts() {
+		return s.retryLater(ctx, m, d, attempt, "may have been sent: "+why, record) // buries it
+	}
+	return s.moveDeliveryFirmly(ctx, d, DeliveryRetrying, "may have been sent: "+why, record)
+}
+
+// maxAmbiguous is how many calls that may have reached a provider without
+// dropping repeats are made in all: one unanswered call and one retry, so a
+// customer gets a message at most twice.
+const maxAmbiguous = 2
+
+// retryLater schedules the next call on the retry schedule, or buries the
+// delivery after its last attempt.
+func (s *Service) retryLater(ctx context.Context, m Merchant, d Delivery, attempt int, reason string, record func(*Delivery)) (Delivery, error) {
+	tries := attempt - d.RetryBase
+	if tries >= s.retry.Attempts() {
+		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: d.Event, Outcome: "dead"}, 1)
+		s.log.Warn("delivery dead after its last attempt", "merchant", m.ID, "delivery", d.ID, "event", d.Event, "provider", providerName(m), "attempts", attempt, "err", reason)
+		return s.moveDeliveryFirmly(ctx, d, DeliveryDead, reason, record)
+	}
+	d, err := s.moveDeliveryFirmly(ctx, d, DeliveryRetrying, reason, record)
 	if err != nil {
 		return d, err
 	}
-	return d, RetryAt(s.now().Add(s.retry.Delay(attempts)), sendErr.Error())
+	return d, RetryAt(s.now().Add(s.retry.Delay(tries)), reason)
+}
+
+// moveDeliveryFirmly is moveDelivery tried a few times: the provider call
+// it records was made.
+func (s *Service) moveDeliveryFirmly(ctx context.Context, d Delivery, status DeliveryStatus, note string, change func(*Delivery)) (Delivery, error) {
+	var out Delivery
+	err := s.firmly(ctx, func() error {
+		var err error
+		out, err = s.moveDelivery(ctx, d, status, note, change)
+		return err
+	})
+	if err != nil {
+		return d, err
+	}
+	return out, nil
+}
+
+// firmly runs write up to recordTries times, waiting between tries.
+func (s *Service) firmly(ctx context.Context, write func() error) error {
+	var err error
+	for try := range recordTries {
+		if err = write(); err == nil || !IsRetryable(err) {
+			return err
+		}
+		if try < recordTries-1 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(recordWait << try):
+			}
+		}
+	}
+	return err
 }
 
 // SendObserver is told how each provider call went, for metrics.
@@ -287,13 +431,13 @@ func (s *Service) RetryDelivery(ctx context.Context, merchantID, id string) (Del
 		return Delivery{}, &ValidationError{Fields: map[string]string{"status": fmt.Sprintf("a %s delivery cannot be retried", d.Status)}}
 	}
 	d, err = s.moveDelivery(ctx, d, DeliveryQueued, "queued again by the merchant", func(d *Delivery) {
-		d.Attempts = 0
+		// The retry schedule starts again; the attempt count goes on, as
+		// the attempt records do.
+		d.RetryBase = d.Attempts
+		d.Ambiguous = 0
 		d.Error = ""
 	})
 	if err != nil {
-		return Delivery{}, err
-	}
-	if err := s.store.Release(ctx, merchantID, "send:"+d.ID); err != nil {
 		return Delivery{}, err
 	}
 	return d, s.queueSend(ctx, merchantID, d.ID, s.now())

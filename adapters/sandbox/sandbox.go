@@ -1,7 +1,7 @@
 // Package sandbox is the provider that sends nothing: every message is
 // accepted and the delivery record (template, values, phone) is the
-// message. It is the default for the demo and for a merchant that has not
-// connected a provider yet, so rules can be tried before going live.
+// message. The demo uses it, and a merchant may choose it to try rules
+// before going live; a merchant with no provider gets nothing sent at all.
 package sandbox
 
 import (
@@ -39,4 +39,4 @@ func (Client) Send(ctx context.Context, m app.Message) (app.SendResult, error) {
 }
 
 // Kit is the sandbox's entry in the service's provider list.
-func Kit() app.ProviderKit { return app.ProviderKit{New: New} }
+func Kit() app.ProviderKit { return app.ProviderKit{New: New, Dedupes: true} }
