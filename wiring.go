@@ -64,6 +64,9 @@ func providerKits(allowInsecure bool) map[string]app.ProviderKit {
 		webhook.Name: {
 			New:  func(c map[string]string) (app.Provider, error) { return webhook.New(c, opts) },
 			Rate: app.Rate{Limit: 50, Per: time.Second},
+			// The delivery id is the Standard Webhooks webhook-id, which
+			// receivers are told to drop repeats of (adapters/webhook).
+			Dedupes: true,
 		},
 		sandbox.Name: sandbox.Kit(),
 	}
@@ -82,12 +85,4 @@ func defaultStatusMaps() map[app.Platform]map[string]string {
 }
 
 // registerJobs gives each job kind its handler.
-func registerJobs(w *app.Workers, svc *app.Service) {
-	w.Handle(app.JobShopifyWebhook, svc.HandleWebhookJob)
-	w.Handle(app.JobWooCommerceWebhook, svc.HandleWebhookJob)
-	w.Handle(app.JobSendDelivery, svc.HandleSendJob)
-	w.Handle(app.JobAPIEvent, svc.HandleAPIEventJob)
-	w.Handle(app.JobCODWriteBack, svc.HandleCODWriteBackJob)
-	w.Handle(app.JobCODReminder, svc.HandleCODReminderJob)
-	w.Handle(app.JobCODTimeout, svc.HandleCODTimeoutJob)
-}
+func registerJobs(w *app.Workers, svc *app.Service) { w.HandleAll(svc.JobHandlers()) }

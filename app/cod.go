@@ -16,6 +16,9 @@ const (
 	JobCODWriteBack = "cod.writeback"
 	JobCODReminder  = "cod.reminder"
 	JobCODTimeout   = "cod.timeout"
+	// JobCODDecided carries out a decision once it is recorded: the
+	// reminders and timeout stopped, the customer told.
+	JobCODDecided = "cod.decided"
 )
 
 // COD actions, as the customer's reply or the timeout decides them, and
@@ -134,14 +137,14 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 	if err != nil {
 		return err
 	}
-	if _, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStagePending, string(raw), codStateTTL); err != nil || !advanced {
+	// The latest order of a phone is what a bare "yes" answers; written
+	// first, as a repeat of it is harmless.
+	if _, _, err := s.store.AdvanceState(ctx, m.ID, codPhoneKey(order.Phone), now.UnixMilli(), orderID, codStateTTL); err != nil {
 		return err
 	}
-	if order.Phone != "" {
-		if _, _, err := s.store.AdvanceState(ctx, m.ID, codPhoneKey(order.Phone), now.UnixMilli(), orderID, codStateTTL); err != nil {
-			return err
-		}
-	}
+	// The hold, the reminders and the timeout are queued in the same step
+	// that records the order as pending: a retry finds it pending and
+	// queues nothing twice, and a failure after it loses none of them.
 	settings := codSettingsOf(m)
 	var jobs []Job
 	if settings.hold {
@@ -151,12 +154,11 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 		jobs = append(jobs, s.codJob(m.ID, JobCODReminder, codJobKey(orderID, "reminder-"+strconv.Itoa(i+1)), now.Add(after), codPayload{Order: orderID, Reminder: i + 1}))
 	}
 	jobs = append(jobs, s.codJob(m.ID, JobCODTimeout, codJobKey(orderID, "timeout"), now.Add(settings.timeout), codPayload{Order: orderID}))
-	for _, job := range jobs {
-		if err := s.store.Enqueue(ctx, job); err != nil && !errors.Is(err, ErrConflict) {
-			return err
-		}
+	_, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStagePending, string(raw), codStateTTL, jobs...)
+	if err == nil && advanced && s.wake != nil {
+		s.wake()
 	}
-	return nil
+	return err
 }
 
 type codPayload struct {
@@ -210,13 +212,15 @@ func (s *Service) codReply(ctx context.Context, m Merchant, r Reply) error {
 		}
 		orderID = id
 	}
-	return s.resolveCOD(ctx, m, orderID, action, "the customer replied on WhatsApp")
+	return s.resolveCOD(ctx, m, orderID, action, r.Phone, "the customer replied on WhatsApp")
 }
 
 // resolveCOD records the first decision on an order (later ones are
-// ignored), stops its reminders and timeout, queues the write-back and
-// sends the cod.confirmed or cod.cancelled message.
-func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID, action, why string) error {
+// ignored) and, in the same store step, queues the write-back and the job
+// that stops the reminders and tells the customer. from is the phone a
+// reply came from ("" for the timeout): a reply decides only the orders of
+// the phone that sent it, whatever order its button names.
+func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID, action, from, why string) error {
 	raw, version, err := s.store.State(ctx, m.ID, codOrderKey(orderID))
 	if errors.Is(err, ErrNotFound) || (err == nil && version != codStagePending) {
 		return nil // not ours, expired, or decided already
@@ -228,43 +232,84 @@ func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID, action, w
 	if err := json.Unmarshal([]byte(raw), &order); err != nil {
 		return Permanent(fmt.Errorf("cod state of order %s: %w", orderID, err))
 	}
+	if from != "" && from != order.Phone {
+		s.log.Warn("cod reply ignored: it came from another phone than the order's", "merchant", m.ID, "order", orderID, "from", MaskPhone(from))
+		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: EventCODConfirmationAsked, Outcome: "skipped.wrong_phone"}, 1)
+		return nil
+	}
 	order.State = map[string]string{CODConfirm: "confirmed", CODCancel: "cancelled", CODUnconfirmed: "unconfirmed"}[action]
 	next, err := json.Marshal(order)
 	if err != nil {
 		return err
 	}
-	if _, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStageResolved, string(next), codStateTTL); err != nil || !advanced {
-		return err // a concurrent reply decided first
-	}
-	for i := 1; i <= codMaxReminders; i++ {
-		if _, err := s.store.Cancel(ctx, m.ID, codJobKey(orderID, "reminder-"+strconv.Itoa(i))); err != nil {
-			return err
-		}
-	}
-	if _, err := s.store.Cancel(ctx, m.ID, codJobKey(orderID, "timeout")); err != nil {
-		return err
-	}
 	if action == CODCancel {
 		// The store will echo the cancellation as an order update: the
 		// customer already hears cod.cancelled, so order.cancelled is
-		// marked sent.
+		// marked sent. Before the decision is recorded, so no write-back
+		// can overtake it; should a concurrent reply decide otherwise, the
+		// cost is one order.cancelled message not sent.
 		if err := s.store.Complete(ctx, m.ID, "event:"+EventOrderCancelled+":order:"+orderID, eventDoneTTL); err != nil {
 			return err
 		}
 	}
-	writeBack := s.codJob(m.ID, JobCODWriteBack, codJobKey(orderID, action), s.now(), codPayload{Order: orderID, Action: action})
-	if err := s.store.Enqueue(ctx, writeBack); err != nil && !errors.Is(err, ErrConflict) {
-		return err
+	now := s.now()
+	decided := codPayload{Order: orderID, Action: action}
+	_, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStageResolved, string(next), codStateTTL,
+		s.codJob(m.ID, JobCODWriteBack, codJobKey(orderID, action), now, decided),
+		s.codJob(m.ID, JobCODDecided, codJobKey(orderID, "decided"), now, decided))
+	if err != nil || !advanced {
+		return err // !advanced: a concurrent reply decided first
 	}
 	if s.wake != nil {
 		s.wake()
 	}
 	s.log.Info("cod order decided", "merchant", m.ID, "order", orderID, "action", action, "why", why)
-	event := map[string]string{CODConfirm: EventCODConfirmed, CODCancel: EventCODCancelled, CODUnconfirmed: EventCODCancelled}[action]
-	if action == CODUnconfirmed && !codSettingsOf(m).cancelOnLapse {
-		return nil // only marked for the merchant: nothing to tell the customer
+	return nil
+}
+
+// HandleCODDecidedJob carries out a recorded decision: the reminders and
+// the timeout stop, and the customer hears cod.confirmed or cod.cancelled
+// (an order only marked unconfirmed tells no one). Each step is safe to
+// repeat, so a retry finishes what a failed run began.
+func (s *Service) HandleCODDecidedJob(ctx context.Context, job Job) error {
+	var p codPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return Permanent(err)
 	}
-	return s.ProcessEvents(ctx, m, []Event{codEvent(event, "order:"+orderID, order)})
+	for i := 1; i <= codMaxReminders; i++ {
+		if _, err := s.store.Cancel(ctx, job.Merchant, codJobKey(p.Order, "reminder-"+strconv.Itoa(i))); err != nil {
+			return err
+		}
+	}
+	if _, err := s.store.Cancel(ctx, job.Merchant, codJobKey(p.Order, "timeout")); err != nil {
+		return err
+	}
+	m, err := s.store.GetMerchant(ctx, job.Merchant)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil || m.Status != MerchantActive {
+		return err
+	}
+	if p.Action == CODUnconfirmed && !codSettingsOf(m).cancelOnLapse {
+		return nil // only marked for the merchant
+	}
+	raw, _, err := s.store.State(ctx, m.ID, codOrderKey(p.Order))
+	if errors.Is(err, ErrNotFound) {
+		return nil // redacted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	var order codOrder
+	if err := json.Unmarshal([]byte(raw), &order); err != nil {
+		return Permanent(fmt.Errorf("cod state of order %s: %w", p.Order, err))
+	}
+	event := EventCODCancelled
+	if p.Action == CODConfirm {
+		event = EventCODConfirmed
+	}
+	return s.ProcessEvents(ctx, m, []Event{codEvent(event, "order:"+p.Order, order)})
 }
 
 func codEvent(eventType, subject string, order codOrder) Event {
@@ -316,7 +361,7 @@ func (s *Service) HandleCODTimeoutJob(ctx context.Context, job Job) error {
 	if codSettingsOf(m).cancelOnLapse {
 		action = CODCancel
 	}
-	return s.resolveCOD(ctx, m, p.Order, action, "no answer before the timeout")
+	return s.resolveCOD(ctx, m, p.Order, action, "", "no answer before the timeout")
 }
 
 // HandleCODWriteBackJob writes a decision back to the store platform.

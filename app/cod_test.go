@@ -62,10 +62,7 @@ func newCODEnv(t *testing.T, settings map[string]string) (*deliveryEnv, *codWrit
 	}
 	w := app.NewWorkers(env.store, app.WorkerOptions{Concurrency: 4, Lease: 2 * time.Second, PollInterval: 10 * time.Millisecond, Now: env.now.Now})
 	// Both pools share the store: each must know every kind it may claim.
-	w.Handle(app.JobSendDelivery, env.svc.HandleSendJob)
-	w.Handle(app.JobCODWriteBack, env.svc.HandleCODWriteBackJob)
-	w.Handle(app.JobCODReminder, env.svc.HandleCODReminderJob)
-	w.Handle(app.JobCODTimeout, env.svc.HandleCODTimeoutJob)
+	w.HandleAll(env.svc.JobHandlers())
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = w.Run(runCtx); close(done) }()
@@ -118,7 +115,7 @@ func TestCODConfirmByButton(t *testing.T) {
 		return fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_confirmed]" && fmt.Sprint(writes.list()) == "[5001:hold 5001:confirm]"
 	})
 	// Neither the reminder nor the timeout comes after a decision.
-	env.now.Set(time.Now().Add(25 * time.Hour))
+	env.jump(t, time.Now().Add(25*time.Hour))
 	time.Sleep(200 * time.Millisecond)
 	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm cod_confirmed]" {
 		t.Errorf("messages after the decision = %s; want no reminder", got)
@@ -163,13 +160,13 @@ func TestCODReminderThenTimeout(t *testing.T) {
 	waitFor(t, "the request and the hold", func() bool {
 		return len(templatesSent(env)) == 1 && fmt.Sprint(writes.list()) == "[5003:hold]"
 	})
-	env.now.Set(start.Add(2*time.Hour + time.Second))
+	env.jump(t, start.Add(2*time.Hour+time.Second))
 	waitFor(t, "the reminder", func() bool { return fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_reminder]" })
 	_, sent := env.provider.state()
 	if len(sent[1].Buttons) != 2 {
 		t.Errorf("reminder buttons = %v; want Confirm and Cancel again", sent[1].Buttons)
 	}
-	env.now.Set(start.Add(24*time.Hour + time.Second))
+	env.jump(t, start.Add(24*time.Hour+time.Second))
 	deadline := time.Now().Add(10 * time.Second)
 	for fmt.Sprint(writes.list()) != "[5003:hold 5003:unconfirmed]" {
 		if time.Now().After(deadline) {

@@ -114,15 +114,24 @@ func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
 		}
 	}
 	w := app.NewWorkers(st, app.WorkerOptions{Concurrency: 4, Lease: 2 * time.Second, PollInterval: 10 * time.Millisecond, Backoff: app.Backoff{Waits: []time.Duration{20 * time.Millisecond}}, Now: clk.Now})
-	w.Handle(app.JobSendDelivery, svc.HandleSendJob)
-	w.Handle(app.JobCODWriteBack, svc.HandleCODWriteBackJob)
-	w.Handle(app.JobCODReminder, svc.HandleCODReminderJob)
-	w.Handle(app.JobCODTimeout, svc.HandleCODTimeoutJob)
+	w.HandleAll(svc.JobHandlers())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = w.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return &deliveryEnv{svc: svc, store: st, provider: p, merchant: m, now: clk}
+}
+
+// jump sets the clock to at once no job is running or due: a job held
+// across the jump would see its lease run out and run twice, which is the
+// clock's doing, not the code's.
+func (env *deliveryEnv) jump(t *testing.T, at time.Time) {
+	t.Helper()
+	waitFor(t, "the queue to settle before the clock moves", func() bool {
+		d, err := env.store.Depth(context.Background())
+		return err == nil && d.Running == 0 && d.Ready == 0
+	})
+	env.now.Set(at)
 }
 
 func orderEvent(number string, phone string) app.Event {
@@ -283,7 +292,7 @@ func TestMissingValueSkipsWithReason(t *testing.T) {
 func TestOptOutHonouredForMarketingOnly(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
 	ctx := context.Background()
-	env.now.Set(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)) // 17:30 in Kolkata: not quiet hours
+	env.jump(t, time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)) // 17:30 in Kolkata: not quiet hours
 	if err := env.store.MapSet(ctx, env.merchant.ID, "opt_outs", map[string]string{"+919876543210": "2026-11-20T10:00:00Z"}); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +316,7 @@ func TestMarketingWaitsForQuietHoursToEnd(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
 	ctx := context.Background()
 	// 23:00 in Kolkata: marketing waits until 09:00; orders go at once.
-	env.now.Set(time.Date(2026, 11, 22, 17, 30, 0, 0, time.UTC))
+	env.jump(t, time.Date(2026, 11, 22, 17, 30, 0, 0, time.UTC))
 	points := app.Event{Type: app.EventPointsEarned, Subject: "loyalty:tx-2", Customer: app.Customer{FirstName: "Riya", Phone: "+919876543210"}, Properties: map[string]any{"points": map[string]any{"amount": 50}}}
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{points, orderEvent("1049", "+919876543210")}); err != nil {
 		t.Fatal(err)
@@ -317,7 +326,7 @@ func TestMarketingWaitsForQuietHoursToEnd(t *testing.T) {
 	if _, sent := env.provider.state(); len(sent) != 1 {
 		t.Fatalf("sent during quiet hours = %d; want only the order", len(sent))
 	}
-	env.now.Set(time.Date(2026, 11, 23, 3, 31, 0, 0, time.UTC)) // 09:01 in Kolkata
+	env.jump(t, time.Date(2026, 11, 23, 3, 31, 0, 0, time.UTC)) // 09:01 in Kolkata
 	waitFor(t, "the points message after quiet hours", func() bool { _, sent := env.provider.state(); return len(sent) == 2 })
 }
 
@@ -357,7 +366,7 @@ func TestRateLimitHoldsUnderBurst(t *testing.T) {
 func TestTestEventSendsNow(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
 	ctx := context.Background()
-	env.now.Set(time.Date(2026, 11, 22, 17, 30, 0, 0, time.UTC)) // quiet hours do not hold a test
+	env.jump(t, time.Date(2026, 11, 22, 17, 30, 0, 0, time.UTC)) // quiet hours do not hold a test
 	d, err := env.svc.SendTestEvent(ctx, env.merchant.ID, app.TestEventInput{
 		Event: app.EventPointsEarned, Phone: "98765 43210", Properties: map[string]any{"amount": 100, "customer": map[string]any{"first_name": "Riya"}},
 	})
@@ -378,7 +387,7 @@ func TestTestEventSendsNow(t *testing.T) {
 
 func TestDelayedRuleWaits(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
-	env.now.Set(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
+	env.jump(t, time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
 	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-1", Customer: app.Customer{Phone: "+919876543210"}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-1/recover"}}}
 	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{cart}); err != nil {
 		t.Fatal(err)
@@ -387,7 +396,7 @@ func TestDelayedRuleWaits(t *testing.T) {
 	if calls, _ := env.provider.state(); calls != 0 {
 		t.Fatalf("sent before the rule's 1h delay: %d calls", calls)
 	}
-	env.now.Set(time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC))
+	env.jump(t, time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC))
 	waitFor(t, "the delayed reminder", func() bool { _, sent := env.provider.state(); return len(sent) == 1 })
 }
 
@@ -442,7 +451,7 @@ func TestStatusBeforeSendIsRecorded(t *testing.T) {
 func TestOrderEndsItsCartReminder(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
 	ctx := context.Background()
-	env.now.Set(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
+	env.jump(t, time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
 	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-7", Customer: app.Customer{Phone: "+919876543210"}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-7/recover"}}}
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart}); err != nil {
 		t.Fatal(err)
@@ -453,7 +462,7 @@ func TestOrderEndsItsCartReminder(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the order message", func() bool { _, sent := env.provider.state(); return len(sent) == 1 })
-	env.now.Set(time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC)) // the reminder's hour has come
+	env.jump(t, time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC)) // the reminder's hour has come
 	time.Sleep(200 * time.Millisecond)
 	if _, sent := env.provider.state(); len(sent) != 1 || sent[0].Template != "order_placed" {
 		t.Fatalf("sent %d messages; want only the order's, no cart reminder", len(sent))

@@ -7,12 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// JobSendDelivery sends one delivery.
-const JobSendDelivery = "delivery.send"
+// Job kinds of the delivery pipeline.
+const (
+	// JobSendDelivery sends one delivery.
+	JobSendDelivery = "delivery.send"
+	// JobProcessEvents turns the events of a recorded status change into
+	// deliveries; the change and this job are stored in one step.
+	JobProcessEvents = "events.process"
+)
 
 const (
 	// eventClaimTTL bounds how long a crashed worker can hold an event's
@@ -102,13 +109,10 @@ func (s *Service) HandleWebhookJob(ctx context.Context, job Job) error {
 	if m.Status != MerchantActive {
 		return nil
 	}
-	events := decoded.Events
 	if decoded.State != nil {
-		if events, err = s.eventsOfState(ctx, m, *decoded.State); err != nil {
-			return err
-		}
+		return s.recordStateChange(ctx, m, *decoded.State)
 	}
-	return s.ProcessEvents(ctx, m, events)
+	return s.ProcessEvents(ctx, m, decoded.Events)
 }
 
 // stateTTL is how long the last status of an order is kept.
@@ -121,27 +125,60 @@ const (
 	mapSeenStatuses = "seen_statuses"
 )
 
-// eventsOfState derives events from a state report: only a status newer
-// than and different from the last one seen is a transition.
-func (s *Service) eventsOfState(ctx context.Context, m Merchant, st StateReport) ([]Event, error) {
-	previous, advanced, err := s.store.AdvanceState(ctx, m.ID, st.Key+":status", st.Version, st.Status, stateTTL)
-	if err != nil {
-		return nil, err
-	}
-	if !advanced || previous == st.Status {
-		return nil, nil // stale, repeated, or a change that is not a status change
-	}
+// recordStateChange records a state report and, when the status moved,
+// queues its events in the same store step: a failure after the change is
+// recorded cannot lose them, and a retry, which finds the change recorded,
+// queues nothing twice. Only a status newer than and different from the
+// last one seen is a transition.
+func (s *Service) recordStateChange(ctx context.Context, m Merchant, st StateReport) error {
 	statusMap, err := s.store.MapAll(ctx, m.ID, mapStatusMap)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	events, mapped := st.Events(statusMap)
 	if !mapped && st.Status != "" {
 		if err := s.store.MapSet(ctx, m.ID, mapSeenStatuses, map[string]string{st.Status: s.now().UTC().Format(time.RFC3339)}); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return events, nil
+	var effects []Job
+	if len(events) > 0 {
+		payload, err := json.Marshal(events)
+		if err != nil {
+			return Permanent(err)
+		}
+		now := s.now()
+		// The id names the transition, so two runs of it make one job.
+		sum := sha256.Sum256([]byte(st.Key + "\x00" + strconv.FormatInt(st.Version, 10) + "\x00" + st.Status))
+		effects = append(effects, Job{
+			ID: "events-" + hex.EncodeToString(sum[:12]), Merchant: m.ID, Kind: JobProcessEvents,
+			Payload: payload, DueAt: now, CreatedAt: now,
+		})
+	}
+	_, advanced, err := s.store.AdvanceState(ctx, m.ID, st.Key+":status", st.Version, st.Status, stateTTL, effects...)
+	if err == nil && advanced && len(effects) > 0 && s.wake != nil {
+		s.wake()
+	}
+	return err
+}
+
+// HandleProcessEventsJob processes the events of a recorded status change.
+func (s *Service) HandleProcessEventsJob(ctx context.Context, job Job) error {
+	var events []Event
+	if err := jsonUnmarshal(job.Payload, &events); err != nil {
+		return Permanent(fmt.Errorf("stored events: %w", err))
+	}
+	cached, err := s.merchants.byID(ctx, job.Merchant)
+	if errors.Is(err, ErrNotFound) {
+		return Permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	if cached.Status != MerchantActive {
+		return nil
+	}
+	return s.ProcessEvents(ctx, cached.Merchant, events)
 }
 
 // ProcessEvents turns events into deliveries: once per event type and

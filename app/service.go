@@ -91,6 +91,22 @@ func NewService(opts ServiceOptions) *Service {
 	}
 }
 
+// JobHandlers are the handlers of the service's own job kinds, for the
+// workers: one list, so no kind the service queues goes unhandled.
+func (s *Service) JobHandlers() map[string]JobHandler {
+	return map[string]JobHandler{
+		JobShopifyWebhook:     s.HandleWebhookJob,
+		JobWooCommerceWebhook: s.HandleWebhookJob,
+		JobProcessEvents:      s.HandleProcessEventsJob,
+		JobSendDelivery:       s.HandleSendJob,
+		JobAPIEvent:           s.HandleAPIEventJob,
+		JobCODWriteBack:       s.HandleCODWriteBackJob,
+		JobCODReminder:        s.HandleCODReminderJob,
+		JobCODTimeout:         s.HandleCODTimeoutJob,
+		JobCODDecided:         s.HandleCODDecidedJob,
+	}
+}
+
 // counterFlushInterval is how often buffered statistics are written.
 const counterFlushInterval = time.Second
 

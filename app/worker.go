@@ -77,6 +77,13 @@ func NewWorkers(queue Queue, opts WorkerOptions) *Workers {
 // Handle registers the handler for a job kind.
 func (w *Workers) Handle(kind string, h JobHandler) { w.handlers[kind] = h }
 
+// HandleAll registers handlers by kind.
+func (w *Workers) HandleAll(handlers map[string]JobHandler) {
+	for kind, h := range handlers {
+		w.handlers[kind] = h
+	}
+}
+
 // Wake asks the pool to claim now instead of at its next poll, for work
 // enqueued by this process.
 func (w *Workers) Wake() {
