@@ -242,3 +242,28 @@ func TestCODReplyWords(t *testing.T) {
 		}
 	}
 }
+
+// A button names an order, but only that order's own customer decides it:
+// a reply from another phone naming the order changes nothing.
+func TestCODButtonFromAnotherPhoneDecidesNothing(t *testing.T) {
+	env, writes := newCODEnv(t, nil)
+	ctx := context.Background()
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{codOrder("5006")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request and the hold", func() bool {
+		return len(templatesSent(env)) == 1 && fmt.Sprint(writes.list()) == "[5006:hold]"
+	})
+	reply(t, env, app.Reply{Phone: "+919999900000", ButtonID: "cod:cancel:5006"})
+	time.Sleep(150 * time.Millisecond)
+	if got := fmt.Sprint(writes.list()); got != "[5006:hold]" {
+		t.Fatalf("write-backs after a stranger's Cancel = %s; want only the hold", got)
+	}
+	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm]" {
+		t.Fatalf("messages after a stranger's Cancel = %s; want none", got)
+	}
+	reply(t, env, app.Reply{Phone: "919845012345", ButtonID: "cod:confirm:5006"})
+	waitFor(t, "the customer's own decision", func() bool {
+		return fmt.Sprint(writes.list()) == "[5006:hold 5006:confirm]" && fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_confirmed]"
+	})
+}

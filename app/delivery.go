@@ -47,7 +47,7 @@ type Delivery struct {
 	// EventData is the event as it came (JSON), so a retry or a replay
 	// builds the message again from the merchant's current rule.
 	EventData []byte
-	Status DeliveryStatus
+	Status    DeliveryStatus
 	// Attempts counts the provider calls made, all told; RetryBase is how
 	// many were made before the merchant last asked for a retry (the retry
 	// schedule counts from there). Ambiguous counts the calls that may have
