@@ -114,6 +114,11 @@ func runDemo(ctx context.Context, once bool, getenv func(string) string, stdout 
 		return err
 	}
 	for _, m := range []map[string]any{shop, woo} {
+		// The sandbox is chosen, as a merchant would to try rules: with no
+		// provider nothing is sent at all.
+		if _, err := api.call(ctx, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/provider", map[string]any{"provider": "sandbox"}); err != nil {
+			return err
+		}
 		// The demo's stores are not real: the COD flow asks the customer,
 		// but holds nothing on a store that cannot be reached.
 		if _, err := api.call(ctx, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/settings", map[string]any{"cod_hold": "off"}); err != nil {

@@ -355,6 +355,7 @@ func TestRunOnRedisCluster(t *testing.T) {
 	// Merchants land on different nodes by their hash tags.
 	for i := range 6 {
 		m := admin(t, base, "POST", "/api/admin/merchants", map[string]any{"platform": "shopify", "shop_domain": fmt.Sprintf("cluster-%d.myshopify.com", i)}, 201)
+		admin(t, base, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/provider", map[string]any{"provider": "sandbox"}, 200)
 		admin(t, base, "PUT", "/api/admin/merchants/"+m["id"].(string)+"/rules/order.placed", map[string]any{"template": "order_placed", "variables": []string{"order.number"}}, 200)
 		test := admin(t, base, "POST", "/api/admin/merchants/"+m["id"].(string)+"/test-events", map[string]any{"event": "order.placed", "phone": "+919876543210", "properties": map[string]any{"order": map[string]any{"number": "#1"}}}, 200)
 		if test["status"] != "sent" {

@@ -110,6 +110,9 @@ func (s *Service) SendTestEvent(ctx context.Context, merchantID string, in TestE
 	if len(fields) > 0 {
 		return Delivery{}, &ValidationError{Fields: fields}
 	}
+	if providerName(m) == "" {
+		return Delivery{}, Invalid("provider", "no messaging provider is connected: connect one (or choose sandbox to try rules) first")
+	}
 	r, err := s.rule(ctx, m.ID, in.Event)
 	if errors.Is(err, ErrNotFound) {
 		return Delivery{}, Invalid("event", "has no rule yet: create the event's rule first")

@@ -118,8 +118,12 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 	if !ok || orderID == "" || e.Customer.Phone == "" {
 		return nil
 	}
-	// Only a merchant who set up the confirmation message gets the flow:
-	// holding orders nobody is asked about would stall every COD order.
+	// Only a merchant who set up the confirmation message, and connected a
+	// provider to send it, gets the flow: holding orders nobody is asked
+	// about would stall every COD order.
+	if providerName(m) == "" {
+		return nil
+	}
 	if r, err := s.rule(ctx, m.ID, EventCODConfirmationAsked); errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
 		return nil
 	} else if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -480,4 +481,63 @@ func TestOrderEndsItsCartReminder(t *testing.T) {
 	if counts[app.EventCartAbandoned]["skipped.recovered"] != 1 {
 		t.Errorf("cart counts = %v; want one skipped as recovered", counts[app.EventCartAbandoned])
 	}
+}
+
+// A merchant with no provider gets nothing sent, and is told: events are
+// recorded as skipped (no_provider), COD orders are not held, and the
+// once-only keys stay free, so the same event is sent once a provider is
+// connected.
+func TestNoProviderSendsNothingAndSpendsNothing(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	m, _, err := env.svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "no-provider.myshopify.com", Country: "IN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := &codWrites{}
+	env.svc.SetCODWriter(app.PlatformShopify, writes)
+	for event, tpl := range map[string]string{app.EventOrderPlaced: "order_placed", app.EventCODConfirmationAsked: "cod_confirm"} {
+		if _, err := env.svc.PutRule(ctx, m.ID, event, app.RuleInput{Template: tpl, Variables: []string{"order.number"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(m.Warnings()) == 0 {
+		t.Errorf("Warnings() of a merchant with no provider = none; want the merchant told nothing is sent")
+	}
+	events := []app.Event{orderEvent("#7001", "+919845012345"), codOrder("7001")}
+	if err := env.svc.ProcessEvents(ctx, m, events); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if calls, _ := env.provider.state(); calls != 0 {
+		t.Fatalf("provider calls with no provider connected = %d; want 0", calls)
+	}
+	if d, err := env.store.Depth(ctx); err != nil || d.Ready+d.Scheduled+d.Running != 0 {
+		t.Fatalf("queue with no provider = %+v, %v; want no send, no COD hold, reminder or timeout", d, err)
+	}
+	list, _, err := env.svc.Deliveries(ctx, m.ID, app.DeliveryFilter{})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("deliveries = %d, %v; want both events recorded", len(list), err)
+	}
+	for _, d := range list {
+		if d.Status != app.DeliverySkipped || !strings.Contains(d.Error, "no messaging provider") {
+			t.Errorf("delivery of %s = %s %q; want skipped for want of a provider", d.Event, d.Status, d.Error)
+		}
+	}
+	stats, err := env.svc.Stats(ctx, m.ID, "", "")
+	if err != nil || stats.Counts[app.EventOrderPlaced]["skipped.no_provider"] != 1 {
+		t.Errorf("stats = %v, %v; want order.placed skipped.no_provider 1", stats.Counts, err)
+	}
+
+	// Connected now: the same order's event, when it comes again, is sent.
+	if m, err = env.svc.SetProvider(ctx, m.ID, app.ProviderInput{Provider: "scripted", Credentials: map[string]string{"token": "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.svc.ProcessEvents(ctx, m, events[:1]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the order message once a provider is connected", func() bool {
+		_, sent := env.provider.state()
+		return len(sent) == 1 && sent[0].Template == "order_placed"
+	})
 }

@@ -334,7 +334,9 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 			return false, err
 		}
 		count("skipped." + skip.reason)
-		return skip.reason != "no_phone", nil
+		// Reasons a later copy of the event may not have (a phone, a
+		// provider connected meanwhile) leave its once-only key free.
+		return skip.reason != "no_phone" && skip.reason != skipNoProvider.reason, nil
 	}
 	due := now.Add(r.Delay)
 	note := ""
@@ -366,8 +368,9 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 					return errAlreadyMoved
 				}
 				old.Phone, old.CustomerID, old.EventID, old.EventData = d.Phone, d.CustomerID, d.EventID, d.EventData
+				old.Provider, old.Template = d.Provider, d.Template
 				old.Status, old.Error, old.UpdatedAt = DeliveryQueued, "", now
-				old.History = append(old.History, StatusChange{Status: DeliveryQueued, At: now, Note: "the event came again, now with a phone"})
+				old.History = append(old.History, StatusChange{Status: DeliveryQueued, At: now, Note: "the event came again, and can be sent now"})
 				return nil
 			}); errors.Is(err, errAlreadyMoved) {
 				return true, nil
@@ -403,6 +406,9 @@ type skip struct{ reason, detail string }
 
 // skipReason says why an event's message must not be sent, if it must not.
 func (s *Service) skipReason(ctx context.Context, m Merchant, r Rule, e Event) skip {
+	if providerName(m) == "" && !e.Test {
+		return skipNoProvider
+	}
 	needsPhone := r.Mode == ModeTemplate || m.Provider.CommonProperty == "" || m.Provider.CommonProperty == "phone"
 	if kit, ok := s.providers[providerName(m)]; ok && kit.NeedsPhone {
 		needsPhone = true

@@ -85,6 +85,22 @@ func (m *Merchant) applyProfile() {
 	m.Timezone = cmp.Or(m.Own.Timezone, m.Synced.Timezone, defaultTimezone(m.Country))
 }
 
+// Warnings are what a merchant must know about its setup before anything
+// reaches customers, for the admin home and the merchant view.
+func (m Merchant) Warnings() []string {
+	var out []string
+	if m.Provider.Name == "" {
+		out = append(out, "No messaging provider is connected: nothing is sent, events are recorded as skipped (no_provider), and cash-on-delivery orders are not held. Connect a provider, or choose sandbox to try rules.")
+	}
+	if m.Settings[SettingShopifyReinstall] != "" {
+		out = append(out, "Shopify refused to renew the app's access: reinstall the app to restore order sync and COD write-back.")
+	}
+	if m.Status != MerchantActive {
+		out = append(out, "The store uninstalled the app: nothing is processed.")
+	}
+	return out
+}
+
 // ProviderConfig is the messaging provider a merchant connected.
 type ProviderConfig struct {
 	Name           string // interakt, wati, clevertap, convertway, meta, webhook, sandbox

@@ -16,7 +16,8 @@ import (
 )
 
 // ProviderSandbox records messages in the delivery log instead of sending
-// them: the default for a merchant with no provider yet, and for the demo.
+// them: for the demo, and for a merchant who chooses it to try rules. It is
+// never chosen for a merchant: with no provider nothing is sent.
 const ProviderSandbox = "sandbox"
 
 // ProviderKit is what the service needs of one messaging provider: a
@@ -135,13 +136,14 @@ func (s *Service) providerCredentials(m Merchant) (map[string]string, error) {
 	return creds, nil
 }
 
-// providerName is the provider a merchant's messages go through.
-func providerName(m Merchant) string {
-	if m.Provider.Name == "" {
-		return ProviderSandbox
-	}
-	return m.Provider.Name
-}
+// providerName is the provider a merchant's messages go through; empty
+// when the merchant has connected none.
+func providerName(m Merchant) string { return m.Provider.Name }
+
+// skipNoProvider is why nothing is sent for a merchant with no provider:
+// not the sandbox, silently. The event's once-only key stays free, so a
+// later copy of it is sent once a provider is connected.
+var skipNoProvider = skip{"no_provider", "no messaging provider is connected: nothing was sent"}
 
 // clientCache keeps one provider client per merchant, rebuilt when the
 // merchant's provider settings change.

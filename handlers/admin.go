@@ -182,6 +182,7 @@ type merchantView struct {
 	Settings   map[string]string `json:"settings"`
 	Provider   providerView      `json:"provider"`
 	Webhooks   map[string]string `json:"webhooks"`
+	Warnings   []string          `json:"warnings"`
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
 }
@@ -200,6 +201,7 @@ func (h *Handlers) merchantView(m app.Merchant) merchantView {
 	v := merchantView{
 		ID: m.ID, Platform: m.Platform, Name: m.Name, Country: m.Country, Timezone: m.Timezone,
 		Status: string(m.Status), Secrets: map[string]string{}, Webhooks: map[string]string{}, Settings: m.Settings,
+		Warnings: append([]string{}, m.Warnings()...),
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 		Provider: providerView{Name: m.Provider.Name, CommonProperty: m.Provider.CommonProperty, Credentials: map[string]string{}},
 	}
@@ -215,9 +217,6 @@ func (h *Handlers) merchantView(m app.Merchant) merchantView {
 	}
 	for name := range m.Provider.Credentials {
 		v.Provider.Credentials[name] = masked
-	}
-	if v.Provider.Name == "" {
-		v.Provider.Name = app.ProviderSandbox
 	}
 	if !m.Provider.VerifiedAt.IsZero() {
 		at := m.Provider.VerifiedAt
@@ -512,7 +511,7 @@ func (h *Handlers) stats(c echo.Context) error {
 		}
 		s := eventStats{Skipped: map[string]int64{}}
 		// The contract's skipped reasons always show, zero or not.
-		for _, reason := range []string{"duplicate", "opted_out", "no_phone", "no_rule"} {
+		for _, reason := range []string{"duplicate", "opted_out", "no_phone", "no_rule", "no_provider", "no_consent"} {
 			s.Skipped[reason] = 0
 		}
 		for outcome, n := range outcomes {

@@ -78,6 +78,10 @@ func TestAdminAPI(t *testing.T) {
 		absent                          []string
 	}{
 		{"no token", "GET", "/api/admin/merchants/" + id, "", "", 401, []string{"bearer token"}, nil},
+		{"no provider: the merchant is told nothing is sent", "GET", "/api/admin/merchants/" + id, operatorToken, "", 200,
+			[]string{`"name":""`, `"warnings":["No messaging provider is connected: nothing is sent`}, nil},
+		{"test event without a provider", "POST", "/api/admin/merchants/" + id + "/test-events", operatorToken, `{"event":"order.placed","phone":"+919876543210"}`, 422, []string{`"provider"`}, nil},
+		{"choose the sandbox", "PUT", "/api/admin/merchants/" + id + "/provider", operatorToken, `{"provider":"sandbox"}`, 200, []string{`"name":"sandbox"`, `"warnings":[]`}, nil},
 		{"wrong token", "GET", "/api/admin/merchants/" + id, "guess", "", 401, nil, nil},
 		{"get merchant masks secrets", "GET", "/api/admin/merchants/" + id, operatorToken, "", 200,
 			[]string{`"access_token":"••••••••"`, `"shopify":"https://bridge.example.in/webhooks/shopify"`, `"name":"sandbox"`}, []string{"shpat_secret_value", "api_key"}},
