@@ -201,7 +201,7 @@ func (h *Handlers) merchantView(m app.Merchant) merchantView {
 	v := merchantView{
 		ID: m.ID, Platform: m.Platform, Name: m.Name, Country: m.Country, Timezone: m.Timezone,
 		Status: string(m.Status), Secrets: map[string]string{}, Webhooks: map[string]string{}, Settings: m.Settings,
-		Warnings: append([]string{}, m.Warnings()...),
+		Warnings:  append([]string{}, m.Warnings()...),
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 		Provider: providerView{Name: m.Provider.Name, CommonProperty: m.Provider.CommonProperty, Credentials: map[string]string{}},
 	}
