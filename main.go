@@ -51,6 +51,7 @@ const usage = `usage: storebridge [command] [flags]
 commands:
   serve [--role=all|web|worker]   HTTP server and workers (the default command)
   demo [--once]                   a tour: sandbox merchants, sample webhooks replayed, messages printed
+  reseal                          seal every stored secret again under the first SECRET_KEY
 
 configuration comes from the environment; see README.md`
 
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return serve(ctx, role, getenv, stdout)
 	case "demo", "demo-once":
 		return runDemo(ctx, command == "demo-once", getenv, stdout)
+	case "reseal":
+		return runReseal(ctx, getenv, stdout)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -108,6 +111,11 @@ func parseCommand(args []string, out io.Writer) (command, role string, err error
 			return "demo-once", "", nil
 		}
 		return "demo", "", nil
+	case "reseal":
+		if len(args) > 0 {
+			return "", "", fmt.Errorf("reseal: unexpected argument %q", args[0])
+		}
+		return command, "", nil
 	case "help", "-h", "--help":
 		return "help", "", nil
 	}
@@ -254,6 +262,47 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	<-serviceDone
 	log.Info("stopped")
 	return failure
+}
+
+// runReseal seals every stored secret under the first SECRET_KEY and says
+// whether the others can be removed.
+func runReseal(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if _, err := ensureSecretKey(&cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	keyring, err := app.NewKeyring(cfg.SecretKeys...)
+	if err != nil {
+		return &ConfigError{Variable: "SECRET_KEY", Reason: err.Error()}
+	}
+	log := newLogger(cfg, stdout)
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, Logger: log})
+	report, err := svc.Reseal(ctx)
+	fmt.Fprintf(stdout, "storebridge reseal: %d merchants read; %d values sealed again and %d status URL tokens stored under key %s\n",
+		report.Merchants, report.Resealed, report.Pinned, report.KeyID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !report.OldKeysCanGo():
+		fmt.Fprintf(stdout, "%d values open with no listed key (sealed with a key not in SECRET_KEY, or damaged): %s\nKeep every key you still have until they are set again.\n",
+			len(report.Unopened), strings.Join(report.Unopened, ", "))
+		return fmt.Errorf("reseal: %d values could not be opened", len(report.Unopened))
+	case len(report.OldKeyIDs) == 0:
+		fmt.Fprintln(stdout, "Only one key is listed: nothing else to remove.")
+	default:
+		fmt.Fprintf(stdout, "Every stored secret is sealed with key %s now. The older key(s) %s can be removed from SECRET_KEY once every instance runs with the new key first and %s have passed since (admin sessions and connect links signed with an older key stop working when it goes).\n",
+			report.KeyID, strings.Join(report.OldKeyIDs, ", "), app.SessionTTL)
+	}
+	return nil
 }
 
 func storeName(cfg Config) string {

@@ -20,7 +20,7 @@ import (
 // carry.
 func secretName(name string) bool {
 	switch name {
-	case "access_token", "refresh_token", "consumer_key", "consumer_secret", "webhook_secret":
+	case "access_token", "refresh_token", "consumer_key", "consumer_secret", "webhook_secret", statusTokenName:
 		return true
 	}
 	return false

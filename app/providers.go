@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
@@ -99,6 +101,19 @@ func (s *Service) SetProvider(ctx context.Context, merchantID string, in Provide
 	}
 	verified := s.now().UTC()
 	m, err := s.updateMerchant(ctx, merchantID, func(m *Merchant) error {
+		if _, stored := m.Secrets[statusTokenName]; !stored || m.Provider.Name != in.Provider {
+			// A new provider has a new status URL; the token is kept with
+			// the merchant from now on, so a key rotation never changes it.
+			token, err := s.keyring.Seal(s.legacyStatusToken(m.ID, in.Provider), secretContext(m.ID, statusTokenName))
+			if err != nil {
+				return err
+			}
+			m.Secrets = maps.Clone(m.Secrets)
+			if m.Secrets == nil {
+				m.Secrets = map[string]Sealed{}
+			}
+			m.Secrets[statusTokenName] = token
+		}
 		m.Provider = ProviderConfig{Name: in.Provider, CommonProperty: common, Credentials: sealed, VerifiedAt: verified}
 		return nil
 	})
@@ -190,10 +205,49 @@ func (s *Service) providerClient(m Merchant) (Provider, ProviderKit, error) {
 	return client, kit, nil
 }
 
-// ProviderWebhookToken is the secret that authenticates a provider's
-// webhooks to a merchant's status URL, for providers that sign nothing.
-func (s *Service) ProviderWebhookToken(merchantID, provider string) string {
-	mac := hmac.New(sha256.New, s.keyring.SigningKey())
+// statusTokenName is the merchant secret that authenticates its provider's
+// status and reply webhooks, for providers that sign nothing.
+const statusTokenName = "status_token"
+
+// derivedStatusToken is the status URL token of merchant and provider
+// under one signing key.
+func derivedStatusToken(key []byte, merchantID, provider string) string {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("provider-webhook\x00" + merchantID + "\x00" + provider))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+}
+
+// legacyStatusToken is the token of a merchant whose status token is not
+// stored yet: derived from the oldest listed key, the one the URLs shown
+// before a key rotation were made with, so a rotation does not change it.
+func (s *Service) legacyStatusToken(merchantID, provider string) string {
+	keys := s.keyring.VerificationKeys()
+	return derivedStatusToken(keys[len(keys)-1], merchantID, provider)
+}
+
+// ProviderStatusToken is the secret in a merchant's provider status URL:
+// the one stored with the merchant, which no key rotation changes.
+func (s *Service) ProviderStatusToken(m Merchant) string {
+	if token, err := s.MerchantSecret(m, statusTokenName); err == nil {
+		return token
+	}
+	return s.legacyStatusToken(m.ID, m.Provider.Name)
+}
+
+// statusTokenOK checks a status URL's token in constant time: the stored
+// one, or for a merchant without one the token under any listed key.
+func (s *Service) statusTokenOK(m Merchant, provider, token string) bool {
+	if token == "" {
+		return false
+	}
+	if stored, err := s.MerchantSecret(m, statusTokenName); err == nil {
+		return subtle.ConstantTimeCompare([]byte(token), []byte(stored)) == 1
+	}
+	ok := false
+	for _, key := range s.keyring.VerificationKeys() {
+		if subtle.ConstantTimeCompare([]byte(token), []byte(derivedStatusToken(key, m.ID, provider))) == 1 {
+			ok = true
+		}
+	}
+	return ok
 }

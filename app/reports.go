@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,7 +69,7 @@ func (s *Service) ReceiveProviderWebhook(ctx context.Context, in ProviderWebhook
 	}
 	// Either the provider's signature or the secret token of the URL we
 	// gave the merchant authenticates a webhook.
-	tokenOK := in.Token != "" && subtle.ConstantTimeCompare([]byte(in.Token), []byte(s.ProviderWebhookToken(m.ID, in.Provider))) == 1
+	tokenOK := s.statusTokenOK(m, in.Provider, in.Token)
 	if !tokenOK && (kit.VerifyWebhook == nil || kit.VerifyWebhook(creds, in.Header, in.Body) != nil) {
 		return ErrUnauthenticated
 	}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Sealed is a secret encrypted with AES-256-GCM, as "v1.<key id>.<base64 of
@@ -29,8 +31,9 @@ var ErrUnknownKey = errors.New("sealed with a secret key that is not loaded")
 // tokens.
 type Keyring struct {
 	current string
+	ids     []string // newest first, as listed
 	aeads   map[string]cipher.AEAD
-	signing []byte
+	signing [][]byte // newest first
 }
 
 // NewKeyring derives keys from one or more secret keys: the first seals and
@@ -62,13 +65,15 @@ func NewKeyring(secretKeys ...string) (*Keyring, error) {
 		}
 		id := hex.EncodeToString(idBytes)
 		k.aeads[id] = aead
+		k.ids = append(k.ids, id)
 		if i == 0 {
 			k.current = id
-			k.signing, err = hkdf.Key(sha256.New, []byte(secret), nil, "storebridge signing v1", 32)
-			if err != nil {
-				return nil, fmt.Errorf("keyring: derive signing key: %w", err)
-			}
 		}
+		signing, err := hkdf.Key(sha256.New, []byte(secret), nil, "storebridge signing v1", 32)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: derive signing key: %w", err)
+		}
+		k.signing = append(k.signing, signing)
 	}
 	return k, nil
 }
@@ -76,9 +81,26 @@ func NewKeyring(secretKeys ...string) (*Keyring, error) {
 // KeyID names the key that seals new values.
 func (k *Keyring) KeyID() string { return k.current }
 
-// SigningKey is the HMAC key for session tokens, derived apart from the
-// encryption key.
-func (k *Keyring) SigningKey() []byte { return k.signing }
+// SigningKey is the HMAC key that signs session and connect tokens,
+// derived from the newest secret key apart from its encryption key.
+func (k *Keyring) SigningKey() []byte { return k.signing[0] }
+
+// VerificationKeys are the signing keys of every listed secret key, newest
+// first: a token signed before a rotation still verifies while the old key
+// is listed.
+func (k *Keyring) VerificationKeys() [][]byte { return k.signing }
+
+// jwtKeys answers the verification keys for golang-jwt's keyfunc.
+func (k *Keyring) jwtKeys(*jwt.Token) (any, error) {
+	set := jwt.VerificationKeySet{}
+	for _, key := range k.signing {
+		set.Keys = append(set.Keys, key)
+	}
+	return set, nil
+}
+
+// KeyIDs names every listed key, newest first.
+func (k *Keyring) KeyIDs() []string { return k.ids }
 
 // Seal encrypts plaintext. context binds the ciphertext to where it is
 // stored (a merchant id and field name) so a sealed value copied elsewhere

@@ -45,9 +45,7 @@ func (s *Service) NewSession(merchantID string) (string, time.Time, error) {
 // id as audience, the shop in dest). Anything else is ErrUnauthenticated.
 func (s *Service) SessionMerchant(ctx context.Context, token string) (string, error) {
 	var ours sessionClaims
-	_, err := jwt.ParseWithClaims(token, &ours, func(*jwt.Token) (any, error) {
-		return s.keyring.SigningKey(), nil
-	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(sessionAudience),
+	_, err := jwt.ParseWithClaims(token, &ours, s.keyring.jwtKeys, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(sessionAudience),
 		jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now))
 	if err == nil && ours.Merchant != "" {
 		return signedInMerchant(s.merchants.byID(ctx, ours.Merchant))

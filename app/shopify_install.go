@@ -368,9 +368,7 @@ func (i *ShopifyInstaller) checkState(token, state, shop string) error {
 		return refuse(ErrUnauthenticated, "the install state cookie is missing or expired; start the install again")
 	}
 	var claims stateClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
-		return i.svc.keyring.SigningKey(), nil
-	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(shopifyStateAudience),
+	_, err := jwt.ParseWithClaims(token, &claims, i.svc.keyring.jwtKeys, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(shopifyStateAudience),
 		jwt.WithExpirationRequired(), jwt.WithTimeFunc(i.svc.now))
 	if err != nil {
 		return refuse(ErrUnauthenticated, "the install state cookie is invalid or expired; start the install again")

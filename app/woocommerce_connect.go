@@ -246,9 +246,7 @@ func (c *WooConnector) connectToken(storeURL string) (string, error) {
 
 func (c *WooConnector) verifyConnectToken(token string) (wooConnectClaims, error) {
 	var claims wooConnectClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
-		return c.svc.keyring.SigningKey(), nil
-	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(wooConnectAudience),
+	_, err := jwt.ParseWithClaims(token, &claims, c.svc.keyring.jwtKeys, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(wooConnectAudience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(c.svc.now))
 	if err != nil || claims.StoreURL == "" || claims.ID == "" {
 		return wooConnectClaims{}, fmt.Errorf("woocommerce connect token refused: %w", ErrUnauthenticated)

@@ -223,7 +223,7 @@ func (h *Handlers) merchantView(m app.Merchant) merchantView {
 		v.Provider.VerifiedAt = &at
 	}
 	if m.Provider.Name != "" && m.Provider.Name != app.ProviderSandbox {
-		v.Provider.StatusURL = h.appURL + "/webhooks/providers/" + m.Provider.Name + "/" + m.ID + "?token=" + h.svc.ProviderWebhookToken(m.ID, m.Provider.Name)
+		v.Provider.StatusURL = h.appURL + "/webhooks/providers/" + m.Provider.Name + "/" + m.ID + "?token=" + h.svc.ProviderStatusToken(m)
 	}
 	return v
 }
