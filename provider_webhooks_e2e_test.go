@@ -84,7 +84,7 @@ func TestEndToEndMetaStatusesAndReplies(t *testing.T) {
 		t.Fatalf("status_url = %q; want the merchant's provider webhook address with its token", statusURL)
 	}
 	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/rules/order.placed", map[string]any{"template": "order_placed", "language": "en_US", "variables": []string{"customer.first_name", "order.number"}}, 200)
-	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/rules/loyalty.points_earned", map[string]any{"template": "points_earned", "variables": []string{"amount"}}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/rules/loyalty.points_expiring", map[string]any{"template": "points_expiring", "variables": []string{"amount"}}, 200)
 
 	hook := base + "/webhooks/providers/meta/" + id
 	// Meta's subscription check.
@@ -152,7 +152,7 @@ func TestEndToEndMetaStatusesAndReplies(t *testing.T) {
 	if got := signed(stop, metaSignature(stop)); got != 200 {
 		t.Fatalf("STOP reply = %d; want 200", got)
 	}
-	test := admin(t, base, "POST", "/api/admin/merchants/"+id+"/test-events", map[string]any{"event": "loyalty.points_earned", "phone": "+919876543210", "properties": map[string]any{"amount": 100}}, 200)
+	test := admin(t, base, "POST", "/api/admin/merchants/"+id+"/test-events", map[string]any{"event": "loyalty.points_expiring", "phone": "+919876543210", "properties": map[string]any{"amount": 100}}, 200)
 	if test["status"] != "skipped" || !strings.Contains(test["error"].(string), "opted out") {
 		t.Errorf("marketing test send after STOP = %v; want skipped as opted out\nlogs:\n%s", test, logs)
 	}

@@ -12,6 +12,10 @@ import (
 // are atomic per counter, so concurrent webhooks do not queue on one lock.
 type counterBuffer struct {
 	counts sync.Map // Counter → *atomic.Int64
+	// flushing makes flushes take turns, so a read that flushes first
+	// (Stats) also waits for counts another flush took but has not
+	// written yet.
+	flushing sync.Mutex
 }
 
 func (b *counterBuffer) add(c Counter, n int64) {
@@ -28,6 +32,8 @@ func (b *counterBuffer) add(c Counter, n int64) {
 // that saw nothing since the last flush are dropped, so the map holds only
 // live ones.
 func (b *counterBuffer) flush(ctx context.Context, store StatsStore, today string) error {
+	b.flushing.Lock()
+	defer b.flushing.Unlock()
 	pending := map[Counter]int64{}
 	b.counts.Range(func(k, v any) bool {
 		if n := v.(*atomic.Int64).Swap(0); n != 0 {

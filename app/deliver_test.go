@@ -105,10 +105,11 @@ func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
 		t.Fatal(err)
 	}
 	for event, in := range map[string]app.RuleInput{
-		app.EventOrderPlaced:   {Template: "order_placed", Variables: []string{"user_name", "order.number", "order.total"}},
-		app.EventPointsEarned:  {Template: "points_earned", Variables: []string{"customer.first_name", "amount"}},
-		app.EventOrderShipped:  {Template: "order_shipped", Variables: []string{"order.tracking_url"}},
-		app.EventCartAbandoned: {Template: "cart_reminder", Variables: []string{"cart.recovery_url"}, Delay: "1h"},
+		app.EventOrderPlaced:    {Template: "order_placed", Variables: []string{"user_name", "order.number", "order.total"}},
+		app.EventPointsEarned:   {Template: "points_earned", Variables: []string{"customer.first_name", "amount"}},
+		app.EventPointsExpiring: {Template: "points_expiring", Variables: []string{"customer.first_name", "amount"}},
+		app.EventOrderShipped:   {Template: "order_shipped", Variables: []string{"order.tracking_url"}},
+		app.EventCartAbandoned:  {Template: "cart_reminder", Variables: []string{"cart.recovery_url"}, Delay: "1h"},
 	} {
 		if _, err := svc.PutRule(ctx, m.ID, event, in); err != nil {
 			t.Fatalf("PutRule(%s) = %v", event, err)
@@ -297,7 +298,7 @@ func TestOptOutHonouredForMarketingOnly(t *testing.T) {
 	if err := env.store.MapSet(ctx, env.merchant.ID, "opt_outs", map[string]string{"+919876543210": "2026-11-20T10:00:00Z"}); err != nil {
 		t.Fatal(err)
 	}
-	points := app.Event{Type: app.EventPointsEarned, Subject: "loyalty:tx-1", Customer: app.Customer{FirstName: "Riya", Phone: "+919876543210"}, Properties: map[string]any{"points": map[string]any{"amount": 100}}}
+	points := app.Event{Type: app.EventPointsExpiring, Subject: "loyalty:tx-1", Customer: app.Customer{FirstName: "Riya", Phone: "+919876543210", Consent: app.ConsentGranted}, Properties: map[string]any{"points": map[string]any{"amount": 100}}}
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{points, orderEvent("1048", "+919876543210")}); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestOptOutHonouredForMarketingOnly(t *testing.T) {
 		t.Errorf("sent %s; want only the transactional order_placed", sent[0].Template)
 	}
 	for _, d := range env.deliveries(t) {
-		if d.Event == app.EventPointsEarned && (d.Status != app.DeliverySkipped || !contains(d.Error, "opted out")) {
+		if d.Event == app.EventPointsExpiring && (d.Status != app.DeliverySkipped || !contains(d.Error, "opted out")) {
 			t.Errorf("points delivery = %s %q; want skipped as opted out", d.Status, d.Error)
 		}
 	}
@@ -318,7 +319,7 @@ func TestMarketingWaitsForQuietHoursToEnd(t *testing.T) {
 	ctx := context.Background()
 	// 23:00 in Kolkata: marketing waits until 09:00; orders go at once.
 	env.jump(t, time.Date(2026, 11, 22, 17, 30, 0, 0, time.UTC))
-	points := app.Event{Type: app.EventPointsEarned, Subject: "loyalty:tx-2", Customer: app.Customer{FirstName: "Riya", Phone: "+919876543210"}, Properties: map[string]any{"points": map[string]any{"amount": 50}}}
+	points := app.Event{Type: app.EventPointsExpiring, Subject: "loyalty:tx-2", Customer: app.Customer{FirstName: "Riya", Phone: "+919876543210", Consent: app.ConsentGranted}, Properties: map[string]any{"points": map[string]any{"amount": 50}}}
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{points, orderEvent("1049", "+919876543210")}); err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +390,7 @@ func TestTestEventSendsNow(t *testing.T) {
 func TestDelayedRuleWaits(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
 	env.jump(t, time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
-	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-1", Customer: app.Customer{Phone: "+919876543210"}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-1/recover"}}}
+	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-1", Customer: app.Customer{Phone: "+919876543210", Consent: app.ConsentGranted}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-1/recover"}}}
 	if err := env.svc.ProcessEvents(context.Background(), env.merchant, []app.Event{cart}); err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +454,7 @@ func TestOrderEndsItsCartReminder(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
 	ctx := context.Background()
 	env.jump(t, time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
-	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-7", Customer: app.Customer{Phone: "+919876543210"}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-7/recover"}}}
+	cart := app.Event{Type: app.EventCartAbandoned, Subject: "cart:tok-7", Customer: app.Customer{Phone: "+919876543210", Consent: app.ConsentGranted}, Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/tok-7/recover"}}}
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart}); err != nil {
 		t.Fatal(err)
 	}
@@ -540,4 +541,70 @@ func TestNoProviderSendsNothingAndSpendsNothing(t *testing.T) {
 		_, sent := env.provider.state()
 		return len(sent) == 1 && sent[0].Template == "order_placed"
 	})
+}
+
+// Marketing needs the customer's consent: a checkout that did not ask
+// sends no cart reminder (skipped no_consent), one given before counts, a
+// later refusal stops them again, and a merchant that collects consent on
+// its own documented basis sends without.
+func TestMarketingNeedsConsent(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	env.jump(t, time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
+	cart := func(token string, consent string) app.Event {
+		return app.Event{Type: app.EventCartAbandoned, Subject: "cart:" + token,
+			Customer:   app.Customer{Phone: "+919876543210", Consent: consent, ConsentSource: "test checkout"},
+			Properties: map[string]any{"cart": map[string]any{"recovery_url": "https://asha-naturals.myshopify.com/checkouts/" + token + "/recover"}}}
+	}
+	statusOf := func(subject string) app.Delivery {
+		t.Helper()
+		for _, d := range env.deliveries(t) {
+			if d.Subject == subject {
+				return d
+			}
+		}
+		t.Fatalf("no delivery for %s", subject)
+		return app.Delivery{}
+	}
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := statusOf("cart:c1"); d.Status != app.DeliverySkipped || !contains(d.Error, "opted in") {
+		t.Fatalf("cart reminder without consent = %s %q; want skipped no_consent", d.Status, d.Error)
+	}
+	// A later checkout where the customer ticked the box: recorded, and it
+	// holds for their next cart too.
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c2", app.ConsentGranted), cart("c3", "")}); err != nil {
+		t.Fatal(err)
+	}
+	env.jump(t, time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC))
+	waitFor(t, "both reminders once consent was given", func() bool { _, sent := env.provider.state(); return len(sent) == 2 })
+	// The store says they withdrew it: no more marketing.
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c4", app.ConsentDenied), cart("c5", "")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{"cart:c4", "cart:c5"} {
+		if d := statusOf(subject); d.Status != app.DeliverySkipped {
+			t.Errorf("%s after consent was withdrawn = %s; want skipped", subject, d.Status)
+		}
+	}
+	// A merchant collecting consent its own way says so, and on what basis.
+	assumed := "assumed"
+	if _, err := env.svc.UpdateSettings(ctx, env.merchant.ID, app.SettingsInput{MarketingConsent: &assumed}); err == nil {
+		t.Fatal("UpdateSettings(assumed, no basis) = nil; want the basis asked for")
+	}
+	basis := "Customers tick 'WhatsApp me updates' on our own checkout"
+	m, err := env.svc.UpdateSettings(ctx, env.merchant.ID, app.SettingsInput{MarketingConsent: &assumed, MarketingBasis: &basis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.svc.ProcessEvents(ctx, m, []app.Event{cart("c6", "")}); err != nil {
+		t.Fatal(err)
+	}
+	env.jump(t, time.Date(2026, 11, 22, 8, 0, 2, 0, time.UTC))
+	waitFor(t, "the reminder on the merchant's own basis", func() bool { _, sent := env.provider.state(); return len(sent) == 3 })
+	stats, err := env.svc.Stats(ctx, env.merchant.ID, "", "")
+	if err != nil || stats.Counts[app.EventCartAbandoned]["skipped.no_consent"] != 3 {
+		t.Errorf("cart counts = %v, %v; want three skipped no_consent", stats.Counts[app.EventCartAbandoned], err)
+	}
 }

@@ -42,7 +42,19 @@ type Customer struct {
 	// event is recorded as unable to reach the customer.
 	Phone        string
 	PhoneProblem string
+	// Consent is what the payload says of the customer's consent to
+	// marketing messages on their phone (ConsentGranted, ConsentDenied),
+	// or empty when it says nothing; ConsentSource names where it was
+	// given ("shopify checkout", "whatsapp reply").
+	Consent       string `json:",omitempty"`
+	ConsentSource string `json:",omitempty"`
 }
+
+// Consent states a payload or a reply can carry.
+const (
+	ConsentGranted = "granted"
+	ConsentDenied  = "denied"
+)
 
 // Name is the customer's full name.
 func (c Customer) Name() string {

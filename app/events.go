@@ -44,6 +44,8 @@ type DecodedWebhook struct {
 	State *StateReport
 	// Compliance is set for privacy requests and uninstalls.
 	Compliance *ComplianceRequest
+	// Consent is set for a store's word on a customer's marketing consent.
+	Consent *ConsentReport
 }
 
 // StateReport is a resource's state as a platform last sent it; events
@@ -108,6 +110,9 @@ func (s *Service) HandleWebhookJob(ctx context.Context, job Job) error {
 	}
 	if m.Status != MerchantActive {
 		return nil
+	}
+	if c := decoded.Consent; c != nil {
+		return s.recordConsent(ctx, m.ID, c.Phone, c.State, c.Source)
 	}
 	if decoded.State != nil {
 		return s.recordStateChange(ctx, m, *decoded.State)
@@ -208,6 +213,9 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 		e.OccurredAt = now.UTC()
 	}
 	enrichProperties(&e, m)
+	if err := s.recordConsent(ctx, m.ID, e.Customer.Phone, e.Customer.Consent, e.Customer.ConsentSource); err != nil {
+		return err
+	}
 	day := DayOf(now)
 	count := func(outcome string) {
 		s.counters.add(Counter{Merchant: m.ID, Day: day, Subject: e.Type, Outcome: outcome}, 1)
@@ -326,7 +334,10 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 		Provider: providerName(m), Template: r.Template, Status: DeliveryQueued,
 		Test: e.Test, EventData: data, CreatedAt: now, UpdatedAt: now,
 	}
-	skip := s.skipReason(ctx, m, r, e)
+	skip, err := s.skipReason(ctx, m, r, e)
+	if err != nil {
+		return false, err
+	}
 	if skip.reason != "" {
 		d.Status, d.Error = DeliverySkipped, skip.detail
 		d.History = []StatusChange{{Status: DeliverySkipped, At: now, Note: skip.detail}}
@@ -405,9 +416,9 @@ var errAlreadyMoved = errors.New("delivery already moved on")
 type skip struct{ reason, detail string }
 
 // skipReason says why an event's message must not be sent, if it must not.
-func (s *Service) skipReason(ctx context.Context, m Merchant, r Rule, e Event) skip {
+func (s *Service) skipReason(ctx context.Context, m Merchant, r Rule, e Event) (skip, error) {
 	if providerName(m) == "" && !e.Test {
-		return skipNoProvider
+		return skipNoProvider, nil
 	}
 	needsPhone := r.Mode == ModeTemplate || m.Provider.CommonProperty == "" || m.Provider.CommonProperty == "phone"
 	if kit, ok := s.providers[providerName(m)]; ok && kit.NeedsPhone {
@@ -418,14 +429,26 @@ func (s *Service) skipReason(ctx context.Context, m Merchant, r Rule, e Event) s
 		if e.Customer.PhoneProblem != "" {
 			detail += ": " + e.Customer.PhoneProblem
 		}
-		return skip{"no_phone", detail}
+		return skip{"no_phone", detail}, nil
 	}
-	if r.Category == CategoryMarketing && e.Customer.Phone != "" {
-		if _, err := s.store.MapGet(ctx, m.ID, mapOptOuts, e.Customer.Phone); err == nil {
-			return skip{"opted_out", "the customer opted out of marketing messages"}
-		}
+	if r.Category != CategoryMarketing || e.Customer.Phone == "" {
+		return skip{}, nil
 	}
-	return skip{}
+	// A store that cannot say whether the customer opted out or in fails
+	// the run (it is retried), rather than message them on a guess.
+	switch _, err := s.store.MapGet(ctx, m.ID, mapOptOuts, e.Customer.Phone); {
+	case err == nil:
+		return skip{"opted_out", "the customer opted out of marketing messages"}, nil
+	case !errors.Is(err, ErrNotFound):
+		return skip{}, err
+	}
+	if e.Test {
+		return skip{}, nil // the merchant's own phone, typed for the test
+	}
+	if ok, err := s.marketingAllowed(ctx, m, e); err != nil || !ok {
+		return skip{"no_consent", "the customer has not opted in to marketing messages"}, err
+	}
+	return skip{}, nil
 }
 
 // mapOptOuts holds the phones that asked for no marketing messages.

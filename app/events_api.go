@@ -35,6 +35,9 @@ type APICustomer struct {
 	LastName  string `json:"last_name"`
 	Email     string `json:"email"`
 	Phone     string `json:"phone"`
+	// MarketingConsent is the sender's word on the customer's consent to
+	// marketing messages: true (opted in), false (opted out), absent.
+	MarketingConsent *bool `json:"marketing_consent,omitempty"`
 }
 
 // MerchantByAPIKey finds the merchant an API key belongs to.
@@ -110,6 +113,12 @@ func (s *Service) HandleAPIEventJob(ctx context.Context, job Job) error {
 		return nil
 	}
 	customer := Customer{ID: in.Customer.ID, FirstName: in.Customer.FirstName, LastName: in.Customer.LastName, Email: in.Customer.Email}
+	if c := in.Customer.MarketingConsent; c != nil {
+		customer.Consent, customer.ConsentSource = ConsentDenied, "events api"
+		if *c {
+			customer.Consent = ConsentGranted
+		}
+	}
 	if raw := strings.TrimSpace(in.Customer.Phone); raw != "" {
 		if phone, err := NormalizePhone(raw, m.Country); err == nil {
 			customer.Phone = phone

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -244,6 +245,11 @@ type SettingsInput struct {
 	CODReminders     *string
 	CODTimeout       *string
 	CODTimeoutAction *string
+	// MarketingConsent is "required" (marketing only to customers who
+	// opted in) or "assumed" with MarketingBasis saying on what basis the
+	// merchant collects consent itself.
+	MarketingConsent *string
+	MarketingBasis   *string
 }
 
 // UpdateSettings validates and saves a merchant's settings. An empty name,
@@ -303,10 +309,28 @@ func (s *Service) UpdateSettings(ctx context.Context, merchantID string, in Sett
 			fields["cod_timeout_action"] = `must be "tag" (mark the order unconfirmed) or "cancel"`
 		}
 	}
+	if in.MarketingConsent != nil {
+		if v := strings.TrimSpace(*in.MarketingConsent); v == consentRequired || v == consentAssumed {
+			settings[SettingMarketingConsent] = v
+		} else {
+			fields["marketing_consent"] = `must be "required" (marketing only to customers who opted in) or "assumed" (with marketing_basis)`
+		}
+	}
+	if in.MarketingBasis != nil {
+		if v := strings.TrimSpace(*in.MarketingBasis); plainText(v, maxBasisLen) {
+			settings[SettingMarketingBasis] = v
+		} else {
+			fields["marketing_basis"] = fmt.Sprintf("must be up to %d characters of text", maxBasisLen)
+		}
+	}
 	if len(fields) > 0 {
 		return Merchant{}, &ValidationError{Fields: fields}
 	}
 	return s.updateMerchant(ctx, merchantID, func(m *Merchant) error {
+		if cmp.Or(settings[SettingMarketingConsent], m.Settings[SettingMarketingConsent]) == consentAssumed &&
+			cmp.Or(settings[SettingMarketingBasis], m.Settings[SettingMarketingBasis]) == "" {
+			return Invalid("marketing_basis", "say how customers consent to marketing messages when consent is assumed (your checkout's WhatsApp opt-in, a signed form...)")
+		}
 		if in.Name != nil {
 			m.Own.Name = own.Name
 		}
@@ -330,6 +354,9 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// maxBasisLen bounds the merchant's statement of its consent basis.
+const maxBasisLen = 500
 
 // maxCODGateways bounds the extra names that mean cash on delivery.
 const maxCODGateways = 10

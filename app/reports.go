@@ -261,7 +261,10 @@ func (s *Service) applyReply(ctx context.Context, m Merchant, r Reply) error {
 		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: "customers", Outcome: "opted_out"}, 1)
 		return s.store.MapSet(ctx, m.ID, mapOptOuts, map[string]string{phone: r.At.UTC().Format(time.RFC3339)})
 	case optIn(word):
-		return s.store.MapDelete(ctx, m.ID, mapOptOuts, phone)
+		if err := s.store.MapDelete(ctx, m.ID, mapOptOuts, phone); err != nil {
+			return err
+		}
+		return s.recordConsent(ctx, m.ID, phone, ConsentGranted, "whatsapp reply")
 	}
 	return s.codReply(ctx, m, r)
 }

@@ -77,9 +77,16 @@ func CanonicalVariable(path string) string {
 	return path
 }
 
-// DefaultCategory is an event type's category when a rule does not say.
+// DefaultCategory is an event type's category when a rule does not say:
+// what answers the customer's own order or account (orders, COD, points
+// the order earned or lost, a coupon they redeemed) is transactional; what
+// invites them to buy (carts, points about to expire, reviews, referrals,
+// milestones, anything pushed under another name) is marketing, which
+// needs their consent.
 func DefaultCategory(eventType string) string {
-	if strings.HasPrefix(eventType, "order.") || strings.HasPrefix(eventType, "cod.") {
+	switch {
+	case strings.HasPrefix(eventType, "order."), strings.HasPrefix(eventType, "cod."),
+		eventType == EventPointsEarned, eventType == EventPointsReversed, eventType == EventCouponCreated:
 		return CategoryTransactional
 	}
 	return CategoryMarketing

@@ -89,7 +89,9 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 	if err != nil {
 		return d, err
 	}
-	if reason := s.skipReason(ctx, m, r, e); reason.reason != "" {
+	if reason, err := s.skipReason(ctx, m, r, e); err != nil {
+		return d, err
+	} else if reason.reason != "" {
 		return skipWith(reason.reason, reason.detail)
 	}
 	if recovered, err := s.cartRecovered(ctx, m, e); err != nil {

@@ -246,6 +246,8 @@ type settingsRequest struct {
 	CODReminders     *string `json:"cod_reminders"`
 	CODTimeout       *string `json:"cod_timeout"`
 	CODTimeoutAction *string `json:"cod_timeout_action"`
+	MarketingConsent *string `json:"marketing_consent"`
+	MarketingBasis   *string `json:"marketing_basis"`
 }
 
 func (h *Handlers) putSettings(c echo.Context) error {

@@ -193,10 +193,16 @@ func EnumOfTopic(topic string) string {
 	return strings.ToUpper(strings.ReplaceAll(topic, "/", "_"))
 }
 
-// TopicOfEnum is the webhook topic of a GraphQL topic name. The first
-// underscore is the slash: every topic the app uses has a one-word
-// resource (ORDERS_PARTIALLY_FULFILLED is orders/partially_fulfilled).
+// TopicOfEnum is the webhook topic of a GraphQL topic name: the app's own
+// topic of that name, else the first underscore is the slash
+// (ORDERS_PARTIALLY_FULFILLED is orders/partially_fulfilled; only
+// CUSTOMERS_MARKETING_CONSENT_UPDATE has a resource of two words).
 func TopicOfEnum(enum string) string {
+	for _, topic := range app.ShopifyTopics() {
+		if EnumOfTopic(topic) == enum {
+			return topic
+		}
+	}
 	return strings.Replace(strings.ToLower(enum), "_", "/", 1)
 }
 

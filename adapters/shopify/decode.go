@@ -6,9 +6,12 @@
 package shopify
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
+	goshopify "github.com/bold-commerce/go-shopify/v4"
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -35,6 +38,13 @@ func Decode(m app.Merchant, env app.WebhookEnvelope) (app.DecodedWebhook, error)
 			Topic: env.Topic, CustomerID: c.CustomerID, Phone: c.CustomerPhone, Email: c.CustomerEmail, OrderIDs: c.OrderIDs,
 		}}, nil
 	}
+	if env.Topic == TopicMarketingConsent {
+		c, err := ParseMarketingConsent(env.Body, m.Country)
+		if err != nil {
+			return app.DecodedWebhook{}, app.Permanent(err)
+		}
+		return app.DecodedWebhook{Consent: c}, nil
+	}
 	result, err := Normalize(env.Topic, env.Body, OptionsFor(m))
 	if err != nil {
 		if errors.Is(err, ErrUnknownTopic) || errors.Is(err, ErrUnusable) {
@@ -43,6 +53,30 @@ func Decode(m app.Merchant, env app.WebhookEnvelope) (app.DecodedWebhook, error)
 		return app.DecodedWebhook{}, err
 	}
 	return app.DecodedWebhook{Events: result.Events}, nil
+}
+
+// TopicMarketingConsent tells of a customer's SMS marketing consent
+// changing (scope read_customers).
+const TopicMarketingConsent = "customers_marketing_consent/update"
+
+// ParseMarketingConsent reads a customers_marketing_consent/update body:
+// {id, phone, sms_marketing_consent: {state, ...}}. A consent without a
+// usable phone is nothing to keep (nil).
+func ParseMarketingConsent(body []byte, country string) (*app.ConsentReport, error) {
+	var c struct {
+		ID                  json.Number                    `json:"id"`
+		Phone               string                         `json:"phone"`
+		SMSMarketingConsent *goshopify.SMSMarketingConsent `json:"sms_marketing_consent"`
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("%w: marketing consent: %v", ErrUnusable, err)
+	}
+	state, source := customerConsent(&goshopify.Customer{SMSMarketingConsent: c.SMSMarketingConsent})
+	phone, err := app.NormalizePhone(c.Phone, country)
+	if state == "" || err != nil {
+		return nil, nil
+	}
+	return &app.ConsentReport{CustomerID: c.ID.String(), Phone: phone, State: state, Source: source}, nil
 }
 
 // OptionsFor reads a merchant's settings that shape its events: the

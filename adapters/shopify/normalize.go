@@ -321,6 +321,7 @@ func orderCustomer(o *order, opts Options) app.Customer {
 		c.FirstName, c.LastName = defAddr.FirstName, defAddr.LastName
 	}
 	c.Email = firstNonEmpty(o.Email, o.ContactEmail, c.Email)
+	c.Consent, c.ConsentSource = customerConsent(o.Customer)
 
 	ship, bill, def := addrCountry(o.ShippingAddress), addrCountry(o.BillingAddress), ""
 	if defAddr != nil {
@@ -335,6 +336,23 @@ func orderCustomer(o *order, opts Options) app.Customer {
 	}
 	c.Phone, c.PhoneProblem = app.PickPhone(cands, opts.Country)
 	return c
+}
+
+// customerConsent reads a customer's SMS marketing consent, the one Shopify
+// keeps for phone messages and the nearest to WhatsApp it has. Payloads
+// from API 2025-01 on leave it out of the embedded customer (shopify.md
+// §0.6): the customers_marketing_consent/update topic brings it instead.
+func customerConsent(c *goshopify.Customer) (state, source string) {
+	if c == nil || c.SMSMarketingConsent == nil {
+		return "", ""
+	}
+	switch strings.ToLower(c.SMSMarketingConsent.State) {
+	case "subscribed":
+		return app.ConsentGranted, "shopify customer (SMS marketing)"
+	case "unsubscribed", "redacted":
+		return app.ConsentDenied, "shopify customer (SMS marketing)"
+	}
+	return "", "" // not_subscribed, pending: no word either way
 }
 
 func normalizeFulfillment(topic string, f *fulfillment, opts Options) Result {
@@ -513,6 +531,11 @@ func normalizeCheckout(c *checkout, opts Options) Result {
 		}
 	}
 	cust.Email = firstNonEmpty(c.Email, cust.Email)
+	cust.Consent, cust.ConsentSource = customerConsent(c.Customer)
+	if c.BuyerAcceptsSmsMarketing {
+		// Ticked at this checkout: the newest word there is.
+		cust.Consent, cust.ConsentSource = app.ConsentGranted, "shopify checkout (SMS marketing)"
+	}
 	res.CustomerID = cust.ID
 	ship, bill, def := addrCountry(c.ShippingAddress), addrCountry(c.BillingAddress), ""
 	if defAddr != nil {

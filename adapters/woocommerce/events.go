@@ -196,5 +196,9 @@ func orderCustomer(o Order, opts Options) app.Customer {
 		{Field: "billing.phone", Raw: o.Billing.Phone, Countries: []string{o.Billing.Country, o.Shipping.Country}},
 		{Field: "shipping.phone", Raw: o.Shipping.Phone, Countries: []string{o.Shipping.Country, o.Billing.Country}},
 	}, opts.Country)
+	c.Consent = o.WhatsAppConsent()
+	if c.Consent != "" {
+		c.ConsentSource = "woocommerce checkout"
+	}
 	return c
 }

@@ -299,3 +299,18 @@ func FuzzOrderEvents(f *testing.F) {
 		}
 	})
 }
+
+// storebridge's checkout opt-in is an order meta entry: yes grants, no
+// refuses, absent says nothing.
+func TestOrderWhatsAppConsent(t *testing.T) {
+	o := decodeTestOrder(t, "order_cod_onhold.json")
+	if got := OrderEvent(o, app.EventOrderPlaced, inOpts()).Customer.Consent; got != "" {
+		t.Errorf("consent without the meta = %q; want none", got)
+	}
+	for value, want := range map[string]string{`"yes"`: app.ConsentGranted, `"no"`: app.ConsentDenied, `"maybe"`: ""} {
+		o.MetaData = []Meta{{Key: MetaWhatsAppConsent, Value: []byte(value)}}
+		if c := OrderEvent(o, app.EventOrderPlaced, inOpts()).Customer; c.Consent != want {
+			t.Errorf("consent with %s = %q; want %q", value, c.Consent, want)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/storebridge/storebridge/app"
 )
 
 // ErrUnusable wraps every body that cannot be decoded or lacks its id:
@@ -130,6 +132,29 @@ func parseGMT(s string) time.Time {
 		return t.UTC()
 	}
 	return time.Time{}
+}
+
+// MetaWhatsAppConsent is the order meta key storebridge's checkout field
+// writes: "yes" when the customer ticked the WhatsApp opt-in, "no" when
+// they left it clear.
+const MetaWhatsAppConsent = "_storebridge_whatsapp_optin"
+
+// WhatsAppConsent is the customer's answer to the checkout's WhatsApp
+// opt-in, app.ConsentGranted or app.ConsentDenied; empty when the order
+// does not say.
+func (o Order) WhatsAppConsent() string {
+	for _, m := range o.MetaData {
+		if m.Key != MetaWhatsAppConsent {
+			continue
+		}
+		switch strings.ToLower(metaString(m.Value)) {
+		case "yes", "1", "true", "on":
+			return app.ConsentGranted
+		case "no", "0", "false", "off":
+			return app.ConsentDenied
+		}
+	}
+	return ""
 }
 
 // Tracking is the shipment an order's meta data names.

@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storebridge/storebridge/app"
 )
 
-// maxSwapAttempts bounds the optimistic retries of one update.
-const maxSwapAttempts = 16
+// maxSwapAttempts bounds the optimistic retries of one update; a lost swap
+// waits a little, more each time, so racing writers spread out.
+const maxSwapAttempts = 64
 
 // uniqueKeys are the global unique index keys m owns.
 func (s *Store) uniqueKeys(m app.Merchant) []string {
@@ -102,7 +105,7 @@ func (s *Store) UpdateMerchant(ctx context.Context, id string, change func(*app.
 		return app.Merchant{}, err
 	}
 	recordKey := s.keys.merchantRecord(id)
-	for range maxSwapAttempts {
+	for attempt := range maxSwapAttempts {
 		oldRaw, err := s.rdb.Get(ctx, recordKey).Result()
 		if err != nil {
 			return app.Merchant{}, wrap("update merchant "+id, err)
@@ -145,7 +148,13 @@ func (s *Store) UpdateMerchant(ctx context.Context, id string, change func(*app.
 			return app.Merchant{}, wrap("update merchant "+id, err)
 		}
 		if swapped == 0 {
-			continue // changed or deleted since the read: read again, apply again
+			// Changed or deleted since the read: read again, apply again.
+			select {
+			case <-ctx.Done():
+				return app.Merchant{}, wrap("update merchant "+id, ctx.Err())
+			case <-time.After(time.Duration(rand.Int64N(int64(attempt+1))) * time.Millisecond):
+			}
+			continue
 		}
 		for _, key := range oldKeys {
 			if slices.Contains(newKeys, key) {
