@@ -134,6 +134,9 @@ type WooOrderPage struct {
 // WooREST is the WooCommerce REST API client the connector needs. Errors
 // are *ProviderError saying whether a retry may help.
 type WooREST interface {
+	// CheckKey proves the key pair reads and writes the store's REST API,
+	// changing nothing there.
+	CheckKey(ctx context.Context, store WooCredentials) error
 	ListWebhooks(ctx context.Context, store WooCredentials) ([]WooWebhook, error)
 	CreateWebhook(ctx context.Context, store WooCredentials, w WooWebhook) (WooWebhook, error)
 	UpdateWebhook(ctx context.Context, store WooCredentials, id int64, change WooWebhookUpdate) (WooWebhook, error)
