@@ -36,7 +36,9 @@ type e2eWooStore struct {
 	creates  int
 	updates  int
 	pings    []int // status of our answer to each ping
-	fails    []string
+	// keyChecks counts the empty batches of the connect's key check.
+	keyChecks int
+	fails     []string
 }
 
 func newE2EWooStore(t *testing.T) *e2eWooStore {
@@ -69,6 +71,16 @@ func (s *e2eWooStore) serve(w http.ResponseWriter, r *http.Request) {
 			list = append(list, view)
 		}
 		json.NewEncoder(w).Encode(list)
+	case r.Method == http.MethodPost && path == "webhooks/batch":
+		// The connect's key check: an empty batch, which changes nothing.
+		var in map[string][]any
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in["create"])+len(in["update"])+len(in["delete"]) > 0 {
+			s.fails = append(s.fails, fmt.Sprintf("batch: %v %v", in, err))
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.keyChecks++
+		io.WriteString(w, `[]`)
 	case r.Method == http.MethodPost && path == "webhooks":
 		var in map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in["topic"] == nil || in["delivery_url"] == nil {
@@ -223,6 +235,12 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 	status, answer := wcAuth(t, base, store.srv.URL)
 	if status != http.StatusOK {
 		t.Fatalf("callback = %d %s; want exactly 200 (anything else deletes the key)", status, answer)
+	}
+	store.mu.Lock()
+	checked := store.keyChecks
+	store.mu.Unlock()
+	if checked != 1 {
+		t.Fatalf("the store saw %d key checks before the callback answered; want 1", checked)
 	}
 	var connected struct {
 		MerchantID string `json:"merchant_id"`

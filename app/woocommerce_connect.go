@@ -40,6 +40,10 @@ const (
 	// WooConnectTokenTTL bounds the wc-auth round trip: the merchant may
 	// have to log in to WordPress before approving.
 	WooConnectTokenTTL = 30 * time.Minute
+	// wooKeyCheckTimeout bounds the key check inside the callback: the
+	// answer must be written within the server's 30 s write timeout, and
+	// WooCommerce waits 60 s for it.
+	wooKeyCheckTimeout = 20 * time.Second
 	// wooConnectAudience keeps the connect token from being accepted as any
 	// other token signed with the same key, and the other way round.
 	wooConnectAudience = "storebridge:woocommerce-connect"
@@ -77,6 +81,30 @@ const (
 
 	wooGMTLayout = "2006-01-02T15:04:05"
 )
+
+// Reasons a WooCommerce connect is refused; a WooConnectError wraps one.
+var (
+	// ErrWooStoreUnavailable: the store did not answer the key check
+	// (timeout, 5xx, throttled), so the key was not kept.
+	ErrWooStoreUnavailable = errors.New("the store did not answer the key check")
+)
+
+// WooConnectError is a refused connect step: Err says which kind, Reason
+// is safe to show, and the cause, if any, is kept for the log.
+type WooConnectError struct {
+	Err    error
+	Reason string
+	cause  error
+}
+
+func (e *WooConnectError) Error() string {
+	if e.cause != nil {
+		return "woocommerce connect: " + e.Reason + ": " + e.cause.Error()
+	}
+	return "woocommerce connect: " + e.Reason
+}
+
+func (e *WooConnectError) Unwrap() []error { return []error{e.Err, e.cause} }
 
 // WooTopics are the webhooks every connected store gets.
 func WooTopics() []string {
@@ -269,12 +297,15 @@ type WooCallback struct {
 	KeyPermissions string
 }
 
-// Callback verifies the connect token, stores the keys sealed (a new
+// Callback verifies the connect token, checks that the key reads and
+// writes the REST API of the token's store, stores the keys sealed (a new
 // merchant, or the existing one of that store on a reconnect) with a
 // webhook secret, and queues the webhooks' creation. Any error makes
 // WooCommerce delete the key it just issued: ErrUnauthenticated for a bad
-// or used token; a *ValidationError for a key we could not use; anything
-// else when the key could not be kept, so the merchant connects again.
+// or used token; a *ValidationError for a key we could not use or the
+// store refused; a *WooConnectError (ErrWooStoreUnavailable) for a key
+// the store did not answer about; anything else when the key could not
+// be kept, so the merchant connects again.
 func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, error) {
 	claims, err := c.verifyConnectToken(in.UserID)
 	if err != nil {
@@ -303,7 +334,7 @@ func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, 
 	if state != ClaimNew {
 		return Merchant{}, fmt.Errorf("woocommerce connect token already used: %w", ErrUnauthenticated)
 	}
-	m, err := c.connect(ctx, claims.StoreURL, in)
+	m, err := c.checkKeyAndConnect(ctx, claims.StoreURL, in)
 	if err != nil {
 		if relErr := s.store.Release(context.WithoutCancel(ctx), wooConnectScope, "token:"+claims.ID); relErr != nil {
 			s.log.Warn("releasing a woocommerce connect token failed", "err", relErr)
@@ -315,6 +346,48 @@ func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, 
 	}
 	s.log.Info("woocommerce store connected", "merchant", m.ID, "store", m.Domain, "key_id", in.KeyID)
 	return m, nil
+}
+
+// checkKeyAndConnect keeps the key only once it works at the store.
+func (c *WooConnector) checkKeyAndConnect(ctx context.Context, storeURL string, in WooCallback) (Merchant, error) {
+	if err := c.checkKey(ctx, storeURL, in); err != nil {
+		c.svc.log.Info("woocommerce key refused", "store", storeURL, "key_id", in.KeyID, "err", err)
+		return Merchant{}, err
+	}
+	return c.connect(ctx, storeURL, in)
+}
+
+// checkKey proves the posted key reads and writes the store's REST API at
+// the token's store URL, which is what the connector does with it. The
+// callback's key_permissions is only what the poster says.
+func (c *WooConnector) checkKey(ctx context.Context, storeURL string, in WooCallback) error {
+	if c.opts.REST == nil {
+		return errors.New("woocommerce connect: no REST client configured")
+	}
+	ctx, cancel := context.WithTimeout(ctx, wooKeyCheckTimeout)
+	defer cancel()
+	err := c.opts.REST.CheckKey(ctx, WooCredentials{StoreURL: storeURL, ConsumerKey: in.ConsumerKey, ConsumerSecret: in.ConsumerSecret})
+	if err == nil {
+		return nil
+	}
+	if IsRetryable(err) {
+		// The store timed out or failed (5xx, 429). Refused all the same:
+		// keeping a key nobody checked is the hole this check closes, and
+		// an answer of 200 is the only thing that makes WooCommerce keep
+		// it. Refused, WooCommerce deletes the key and shows the merchant
+		// an error; approving again, once the store answers, posts a new
+		// key with the same connect token (released by Callback).
+		return &WooConnectError{Err: ErrWooStoreUnavailable, Reason: "the store did not answer the key check; approve the connection again in a minute", cause: err}
+	}
+	msg := err.Error()
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		msg = pe.Message
+		if pe.Status == 401 || pe.Status == 403 {
+			return Invalid("consumer_key", "the store refused this key for reading and writing its REST API: "+msg)
+		}
+	}
+	return Invalid("store_url", "the store's REST API did not take the key check: "+msg)
 }
 
 // connect stores the keys and schedules the store's jobs.

@@ -34,15 +34,18 @@ const (
 )
 
 // fakeWooStore is a WooCommerce store's REST API as far as the connector
-// uses it. It checks what WooCommerce checks (Basic auth with the key
-// pair, routes, required fields, valid topics and statuses) and keeps
-// webhooks and orders in memory.
+// uses it. It checks what WooCommerce checks (Basic auth with a key pair
+// it issued, the key's permission for the method, routes, required
+// fields, valid topics and statuses) and keeps webhooks and orders in
+// memory.
 type fakeWooStore struct {
 	t   *testing.T
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	ck, cs   string
+	keys     map[string]fakeWooKey // consumer key → its secret and permissions
+	down     int                   // answer every request with this status
+	calls    []string              // "METHOD path?query by ck_…"
 	nextID   int64
 	webhooks []fakeWooWebhook
 	orders   []fakeWooOrder
@@ -51,6 +54,9 @@ type fakeWooStore struct {
 	queries  []url.Values
 	requests int
 }
+
+// fakeWooKey is an API key as wc-auth issued it.
+type fakeWooKey struct{ secret, perms string }
 
 type fakeWooWebhook struct {
 	ID          int64  `json:"id"`
@@ -70,7 +76,7 @@ type fakeWooOrder struct {
 var wooValidTopic = regexp.MustCompile(`^(order|coupon|customer|product)\.(created|updated|deleted|restored)$`)
 
 func newFakeWooStore(t *testing.T) *fakeWooStore {
-	f := &fakeWooStore{t: t, ck: wooCK, cs: wooCS, nextID: 100}
+	f := &fakeWooStore{t: t, keys: map[string]fakeWooKey{wooCK: {wooCS, "read_write"}}, nextID: 100}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -80,14 +86,43 @@ func (f *fakeWooStore) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
-	ck, cs, ok := r.BasicAuth()
-	if !ok || ck != f.ck || cs != f.cs {
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"code":"woocommerce_rest_authentication_error","message":"Invalid signature - provided signature does not match.","data":{"status":401}}`)
+	path := strings.TrimPrefix(r.URL.Path, "/wp-json/wc/v3/")
+	ck, cs, _ := r.BasicAuth()
+	f.calls = append(f.calls, strings.TrimSuffix(r.Method+" "+path+"?"+r.URL.RawQuery, "?")+" by "+ck)
+	if f.down != 0 {
+		w.WriteHeader(f.down)
+		io.WriteString(w, `<html>Service Unavailable</html>`)
 		return
 	}
-	path := strings.TrimPrefix(r.URL.Path, "/wp-json/wc/v3/")
+	// WC_REST_Authentication over HTTPS (woocommerce.md §2.1): an unknown
+	// key leaves the request anonymous and the route refuses it; a known
+	// key needs read for GET and write for POST and PUT. All are 401.
+	key, ok := f.keys[ck]
+	if !ok || key.secret != cs {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":"woocommerce_rest_cannot_view","message":"Sorry, you cannot list resources.","data":{"status":401}}`)
+		return
+	}
+	need := "write"
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		need = "read"
+	}
+	if key.perms != need && key.perms != "read_write" {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":"woocommerce_rest_authentication_error","message":"The API key provided does not have `+need+` permissions.","data":{"status":401}}`)
+		return
+	}
 	switch {
+	case r.Method == http.MethodPost && path == "webhooks/batch":
+		var batch map[string][]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if len(batch["create"])+len(batch["update"])+len(batch["delete"]) > 0 {
+			f.t.Errorf("fake woocommerce: a batch that changes webhooks: %v", batch)
+		}
+		io.WriteString(w, `[]`) // batch_items() with nothing to do
 	case r.Method == http.MethodGet && path == "webhooks":
 		list := make([]fakeWooWebhook, len(f.webhooks))
 		copy(list, f.webhooks)
@@ -196,6 +231,27 @@ func (f *fakeWooStore) putOrder(id int64, status string, modified time.Time) str
 	f.orders = slices.DeleteFunc(f.orders, func(o fakeWooOrder) bool { return o.id == id })
 	f.orders = append(f.orders, fakeWooOrder{id: id, modified: mod, body: body})
 	return body
+}
+
+// addKey issues another API key, as a second wc-auth approval would.
+func (f *fakeWooStore) addKey(ck, cs, perms string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys[ck] = fakeWooKey{cs, perms}
+}
+
+// revoke deletes a key, as the merchant would under Settings > Advanced >
+// REST API.
+func (f *fakeWooStore) revoke(ck string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, ck)
+}
+
+func (f *fakeWooStore) callLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 func (f *fakeWooStore) hooks() []fakeWooWebhook {
@@ -505,6 +561,7 @@ func TestWooCallbackStoresSealedKeysAndReconnects(t *testing.T) {
 	// A reconnect updates the same merchant, keeps its webhook secret and
 	// its cursor.
 	env.clock.Add(time.Hour)
+	env.woo.addKey("ck_second", "cs_second", "read_write")
 	again := env.connect(t, "ck_second", "cs_second")
 	if again.ID != m.ID {
 		t.Fatalf("reconnect made merchant %s; want %s updated", again.ID, m.ID)
@@ -515,6 +572,93 @@ func TestWooCallbackStoresSealedKeysAndReconnects(t *testing.T) {
 	cursor2, _ := env.st.MapGet(ctx, m.ID, "sync", "woocommerce_orders_modified_after")
 	if ck != "ck_second" || secret2 != secret || cursor2 != cursor {
 		t.Errorf("after reconnect: key %q, secret kept %v, cursor %q; want ck_second, the same secret, cursor %q", ck, secret2 == secret, cursor2, cursor)
+	}
+}
+
+// TestWooFirstConnectChecksTheKey: a store nobody connected yet needs no
+// session; the key is kept once it read and wrote the store's REST API
+// (changing nothing), and the store's webhooks are created as before.
+func TestWooFirstConnectChecksTheKey(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	m := env.connect(t, wooCK, wooCS)
+	want := []string{"GET webhooks?per_page=1 by " + wooCK, "POST webhooks/batch by " + wooCK}
+	if got := env.woo.callLog(); !slices.Equal(got, want) {
+		t.Fatalf("before the callback answered, the store saw %q; want the key checked: %q", got, want)
+	}
+	if err := env.conn.HandleWebhooksJob(ctx, env.jobs(t, app.JobWooWebhooks)[0]); err != nil {
+		t.Fatalf("HandleWebhooksJob() = %v", err)
+	}
+	var topics []string
+	for _, h := range env.woo.hooks() {
+		if h.DeliveryURL == env.conn.WebhookURL(m.ID) {
+			topics = append(topics, h.Topic)
+		}
+	}
+	if sort.Strings(topics); fmt.Sprint(topics) != "[coupon.created customer.created order.created order.deleted order.updated]" {
+		t.Errorf("webhooks to %s = %v; want one per topic", env.conn.WebhookURL(m.ID), topics)
+	}
+}
+
+// TestWooCallbackRefusesKeysTheStoreRefuses: a key is kept only once the
+// store took it for a read and a write. Whatever the callback claims, a
+// key the store did not issue, a wrong secret, or a key without read or
+// without write permission is refused, and nothing is stored.
+func TestWooCallbackRefusesKeysTheStoreRefuses(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	env.woo.addKey("ck_readonly0000000000000000000000000000000", "cs_readonly0000000000000000000000000000000", "read")
+	env.woo.addKey("ck_writeonly000000000000000000000000000000", "cs_writeonly000000000000000000000000000000", "write")
+	cases := []struct{ name, ck, cs string }{
+		{"a key of another store", "ck_attacker000000000000000000000000000000", "cs_attacker000000000000000000000000000000"},
+		{"a wrong secret", wooCK, "cs_guessed00000000000000000000000000000000"},
+		{"a read-only key sent as read_write", "ck_readonly0000000000000000000000000000000", "cs_readonly0000000000000000000000000000000"},
+		{"a write-only key sent as read_write", "ck_writeonly000000000000000000000000000000", "cs_writeonly000000000000000000000000000000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := env.conn.Callback(ctx, app.WooCallback{KeyID: 9, UserID: env.token(t, env.woo.srv.URL), ConsumerKey: tc.ck, ConsumerSecret: tc.cs, KeyPermissions: "read_write"})
+			var ve *app.ValidationError
+			if !errors.As(err, &ve) || ve.Fields["consumer_key"] == "" {
+				t.Errorf("Callback() = %v; want a validation error on consumer_key", err)
+			}
+		})
+	}
+	host := strings.TrimPrefix(env.woo.srv.URL, "http://")
+	if m, err := env.st.MerchantByDomain(ctx, app.PlatformWooCommerce, host); !errors.Is(err, app.ErrNotFound) {
+		t.Errorf("after refused keys, MerchantByDomain() = %s, %v; want ErrNotFound", m.ID, err)
+	}
+	if jobs := env.jobs(t, app.JobWooWebhooks); len(jobs) != 0 || env.woo.creates != 0 {
+		t.Errorf("%d webhooks jobs queued, %d webhooks created; want none", len(jobs), env.woo.creates)
+	}
+}
+
+// TestWooCallbackRefusesWhenTheStoreDoesNotAnswer: a key that could not
+// be checked is refused too (WooCommerce deletes it); the merchant
+// approves again, with the same connect token, once the store answers.
+func TestWooCallbackRefusesWhenTheStoreDoesNotAnswer(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	token := env.token(t, env.woo.srv.URL)
+	env.woo.mu.Lock()
+	env.woo.down = http.StatusServiceUnavailable
+	env.woo.mu.Unlock()
+	_, err := env.conn.Callback(ctx, app.WooCallback{KeyID: 9, UserID: token, ConsumerKey: wooCK, ConsumerSecret: wooCS, KeyPermissions: "read_write"})
+	var ve *app.ValidationError
+	if !errors.Is(err, app.ErrWooStoreUnavailable) || errors.As(err, &ve) {
+		t.Fatalf("Callback(store down) = %v; want ErrWooStoreUnavailable", err)
+	}
+	host := strings.TrimPrefix(env.woo.srv.URL, "http://")
+	if _, err := env.st.MerchantByDomain(ctx, app.PlatformWooCommerce, host); !errors.Is(err, app.ErrNotFound) {
+		t.Errorf("after a key that could not be checked, MerchantByDomain() = %v; want ErrNotFound", err)
+	}
+
+	env.woo.mu.Lock()
+	env.woo.down = 0
+	env.woo.mu.Unlock()
+	env.woo.addKey("ck_again00000000000000000000000000000000", "cs_again00000000000000000000000000000000", "read_write")
+	if _, err := env.conn.Callback(ctx, app.WooCallback{KeyID: 10, UserID: token, ConsumerKey: "ck_again00000000000000000000000000000000", ConsumerSecret: "cs_again00000000000000000000000000000000", KeyPermissions: "read_write"}); err != nil {
+		t.Errorf("Callback(store back, same token) = %v; want the store connected", err)
 	}
 }
 
@@ -699,9 +843,7 @@ func TestWooReconcileFailuresAndStops(t *testing.T) {
 
 	// The merchant revoked the key: permanent, noted once, tried again at
 	// the next turn.
-	env.woo.mu.Lock()
-	env.woo.cs = "cs_revoked"
-	env.woo.mu.Unlock()
+	env.woo.revoke(wooCK)
 	for range 2 {
 		err := env.conn.HandleReconcileJob(ctx, job)
 		var again *app.RetryAtError

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -50,7 +51,22 @@ func (h *Handlers) wooCallback(c echo.Context) error {
 		ConsumerSecret: req.ConsumerSecret, KeyPermissions: req.KeyPermissions,
 	})
 	if err != nil {
-		return err
+		return wooConnectError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "connected", "merchant_id": m.ID})
+}
+
+// wooConnectError gives a refused connect step its status and its reason;
+// other errors go to the error handler as they are.
+func wooConnectError(err error) error {
+	var refused *app.WooConnectError
+	if !errors.As(err, &refused) {
+		return err
+	}
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, app.ErrWooStoreUnavailable):
+		status = http.StatusBadGateway
+	}
+	return echo.NewHTTPError(status, refused.Reason).SetInternal(err)
 }
