@@ -184,11 +184,16 @@ func (s *e2eWooStore) counts() (hooks, creates, updates int, pings []int, fails 
 
 // wcAuth plays the merchant's browser and WooCommerce: follow our connect
 // redirect to the store's authorize page, then post the new key to the
-// callback_url it names, as WC_Auth::post_consumer_data() does.
-func wcAuth(t *testing.T, base, storeURL string) (status int, answer string) {
+// callback_url it names, as WC_Auth::post_consumer_data() does. bearer,
+// when set, is sent with the connect (a session, or ADMIN_TOKEN).
+func wcAuth(t *testing.T, base, storeURL, bearer string) (status int, answer string) {
 	t.Helper()
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(base + "/woocommerce/connect?store_url=" + url.QueryEscape(storeURL))
+	req, _ := http.NewRequest(http.MethodGet, base+"/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +237,7 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 		"ALLOW_INSECURE_OUTBOUND": "true",
 	})
 
-	status, answer := wcAuth(t, base, store.srv.URL)
+	status, answer := wcAuth(t, base, store.srv.URL, "")
 	if status != http.StatusOK {
 		t.Fatalf("callback = %d %s; want exactly 200 (anything else deletes the key)", status, answer)
 	}
@@ -274,8 +279,20 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 	}
 	waitForSends(t, sent, 1)
 
+	// The store is connected: without a session, nobody gets a connect
+	// for it.
+	resp, err := http.Get(base + "/woocommerce/connect?store_url=" + url.QueryEscape(store.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /woocommerce/connect of a connected store without a session = %d; want 401", resp.StatusCode)
+	}
+
 	// Order 728's webhook is lost, and WooCommerce disabled order.updated
-	// after failures. The merchant connects again: that reconciles now.
+	// after failures. The operator connects the store again: that
+	// reconciles now.
 	store.putOrder(728, "091234 56789", "processing", time.Now())
 	store.mu.Lock()
 	for _, h := range store.webhooks {
@@ -284,7 +301,7 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 		}
 	}
 	store.mu.Unlock()
-	if status, answer := wcAuth(t, base, store.srv.URL); status != http.StatusOK {
+	if status, answer := wcAuth(t, base, store.srv.URL, e2eAdminToken); status != http.StatusOK {
 		t.Fatalf("reconnect callback = %d %s; want 200", status, answer)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,9 +22,10 @@ import (
 )
 
 const (
-	wooConnectAppURL = "https://bridge.example.com"
-	wooConnectCK     = "ck_0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
-	wooConnectCS     = "cs_89abcdef0123456789abcdef0123456789abcdef"
+	wooConnectAppURL     = "https://bridge.example.com"
+	wooConnectAdminToken = "operator-token-for-the-woocommerce-connect-tests"
+	wooConnectCK         = "ck_0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+	wooConnectCS         = "cs_89abcdef0123456789abcdef0123456789abcdef"
 )
 
 type wooConnectEnv struct {
@@ -137,15 +139,23 @@ func newWooConnectEnv(t *testing.T) *wooConnectEnv {
 	})
 	metrics := NewMetrics(env.store, log)
 	env.e = NewEcho(log, metrics)
-	New(Options{Service: env.svc, WooConnect: woo, AppURL: wooConnectAppURL, Store: env.store, Metrics: metrics, Logger: log}).Register(env.e)
+	New(Options{Service: env.svc, WooConnect: woo, AppURL: wooConnectAppURL, AdminToken: wooConnectAdminToken, Store: env.store, Metrics: metrics, Logger: log}).Register(env.e)
 	return env
 }
 
-// connectToken follows GET /woocommerce/connect and returns the user_id
-// WooCommerce would echo.
+// connectToken follows GET /woocommerce/connect, without a session, and
+// returns the user_id WooCommerce would echo.
 func (w *wooConnectEnv) connectToken(t *testing.T, storeURL string) string {
 	t.Helper()
-	rec := serve(w.e, httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil))
+	return w.connectTokenWith(t, storeURL, func(*http.Request) {})
+}
+
+// connectTokenWith is connectToken with auth's credentials on the request.
+func (w *wooConnectEnv) connectTokenWith(t *testing.T, storeURL string, auth func(*http.Request)) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil)
+	auth(req)
+	rec := serve(w.e, req)
 	if rec.Code != http.StatusFound {
 		t.Fatalf("GET /woocommerce/connect = %d %s; want 302", rec.Code, rec.Body)
 	}
@@ -258,5 +268,104 @@ func TestWooCallback(t *testing.T) {
 		if _, err := env.store.MerchantByDomain(ctx, app.PlatformWooCommerce, domain); err == nil {
 			t.Errorf("a refused callback created a merchant for %s", domain)
 		}
+	}
+}
+
+func withCookie(session string) func(*http.Request) {
+	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: sessionCookie, Value: session}) }
+}
+
+func withBearer(token string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+}
+
+// TestWooReconnect: a connected store's keys are replaced only by a
+// connect started from its merchant's signed-in admin (or by the
+// operator). A stranger gets no connect token for it, and a token minted
+// before the store was connected is refused at the callback, with a key
+// that works at the store; the merchant's own reconnect replaces the keys.
+func TestWooReconnect(t *testing.T) {
+	env := newWooConnectEnv(t)
+	ctx := context.Background()
+	const shop = "https://shop.chai-point.in"
+	const secondCK, secondCS = "ck_second0000000000000000000000000000000000", "cs_second0000000000000000000000000000000000"
+	env.shops.issue("shop.chai-point.in", wooConnectCK, wooConnectCS, "read_write")
+	env.shops.issue("shop.chai-point.in", secondCK, secondCS, "read_write")
+	stale := env.connectToken(t, shop)
+	if rec := serve(env.e, callbackRequest(env.connectToken(t, shop), "read_write")); rec.Code != http.StatusOK {
+		t.Fatalf("first connect callback = %d %s; want 200", rec.Code, rec.Body)
+	}
+	m, err := env.store.MerchantByDomain(ctx, app.PlatformWooCommerce, "shop.chai-point.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, _, err := env.svc.NewSession(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := env.svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformWooCommerce, StoreURL: "https://other.chai-point.in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSession, _, err := env.svc.NewSession(other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name       string
+		auth       func(*http.Request)
+		wantStatus int
+	}{
+		{"no session", func(*http.Request) {}, 401},
+		{"a session that does not verify", withCookie("eyJhbGciOiJIUzI1NiJ9.e30.forged"), 401},
+		{"another merchant's session", withCookie(otherSession), 403},
+		{"another merchant's bearer", withBearer(otherSession), 403},
+		{"the merchant's session", withCookie(session), 302},
+		{"the merchant's bearer", withBearer(session), 302},
+		{"the operator", withBearer(wooConnectAdminToken), 302},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(shop), nil)
+			tc.auth(req)
+			rec := serve(env.e, req)
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("GET /woocommerce/connect = %d %s; want %d", rec.Code, rec.Body, tc.wantStatus)
+			}
+			if tc.wantStatus != 302 {
+				var body errorBody
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error == "" || strings.Contains(rec.Body.String(), m.ID) {
+					t.Errorf("body = %s; want a reason, and not the merchant's id", rec.Body)
+				}
+				return
+			}
+			// Back to the admin pages afterwards, with nothing secret in the
+			// address.
+			loc, _ := url.Parse(rec.Header().Get("Location"))
+			if rt := loc.Query().Get("return_url"); rt != wooConnectAppURL+"/admin/" {
+				t.Errorf("return_url = %q; want %s/admin/", rt, wooConnectAppURL)
+			}
+		})
+	}
+
+	// The stranger's token, minted before the store was connected, with a
+	// key that works at the store.
+	if rec := serve(env.e, keyCallbackRequest(stale, secondCK, secondCS, "read_write")); rec.Code != http.StatusForbidden {
+		t.Errorf("callback with a token minted without a session = %d %s; want 403", rec.Code, rec.Body)
+	}
+	after, _ := env.store.GetMerchant(ctx, m.ID)
+	if !maps.Equal(after.Secrets, m.Secrets) || after.Status != m.Status {
+		t.Fatalf("after the stranger's callback: secrets unchanged %v, status %s; want both unchanged", maps.Equal(after.Secrets, m.Secrets), after.Status)
+	}
+
+	// The merchant, signed in, connects the store again with a new key.
+	token := env.connectTokenWith(t, shop, withCookie(session))
+	if rec := serve(env.e, keyCallbackRequest(token, secondCK, secondCS, "read_write")); rec.Code != http.StatusOK {
+		t.Fatalf("the merchant's reconnect callback = %d %s; want 200", rec.Code, rec.Body)
+	}
+	after, _ = env.store.GetMerchant(ctx, m.ID)
+	if ck, err := env.svc.MerchantSecret(after, "consumer_key"); err != nil || ck != secondCK {
+		t.Errorf("consumer key after the merchant's reconnect = %q, %v; want %s", ck, err, secondCK)
 	}
 }
