@@ -36,7 +36,9 @@ type e2eWooStore struct {
 	creates  int
 	updates  int
 	pings    []int // status of our answer to each ping
-	fails    []string
+	// keyChecks counts the empty batches of the connect's key check.
+	keyChecks int
+	fails     []string
 }
 
 func newE2EWooStore(t *testing.T) *e2eWooStore {
@@ -69,6 +71,16 @@ func (s *e2eWooStore) serve(w http.ResponseWriter, r *http.Request) {
 			list = append(list, view)
 		}
 		json.NewEncoder(w).Encode(list)
+	case r.Method == http.MethodPost && path == "webhooks/batch":
+		// The connect's key check: an empty batch, which changes nothing.
+		var in map[string][]any
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in["create"])+len(in["update"])+len(in["delete"]) > 0 {
+			s.fails = append(s.fails, fmt.Sprintf("batch: %v %v", in, err))
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.keyChecks++
+		io.WriteString(w, `[]`)
 	case r.Method == http.MethodPost && path == "webhooks":
 		var in map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in["topic"] == nil || in["delivery_url"] == nil {
@@ -172,11 +184,16 @@ func (s *e2eWooStore) counts() (hooks, creates, updates int, pings []int, fails 
 
 // wcAuth plays the merchant's browser and WooCommerce: follow our connect
 // redirect to the store's authorize page, then post the new key to the
-// callback_url it names, as WC_Auth::post_consumer_data() does.
-func wcAuth(t *testing.T, base, storeURL string) (status int, answer string) {
+// callback_url it names, as WC_Auth::post_consumer_data() does. bearer,
+// when set, is sent with the connect (a session, or ADMIN_TOKEN).
+func wcAuth(t *testing.T, base, storeURL, bearer string) (status int, answer string) {
 	t.Helper()
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(base + "/woocommerce/connect?store_url=" + url.QueryEscape(storeURL))
+	req, _ := http.NewRequest(http.MethodGet, base+"/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +237,15 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 		"ALLOW_INSECURE_OUTBOUND": "true",
 	})
 
-	status, answer := wcAuth(t, base, store.srv.URL)
+	status, answer := wcAuth(t, base, store.srv.URL, "")
 	if status != http.StatusOK {
 		t.Fatalf("callback = %d %s; want exactly 200 (anything else deletes the key)", status, answer)
+	}
+	store.mu.Lock()
+	checked := store.keyChecks
+	store.mu.Unlock()
+	if checked != 1 {
+		t.Fatalf("the store saw %d key checks before the callback answered; want 1", checked)
 	}
 	var connected struct {
 		MerchantID string `json:"merchant_id"`
@@ -256,8 +279,20 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 	}
 	waitForSends(t, sent, 1)
 
+	// The store is connected: without a session, nobody gets a connect
+	// for it.
+	resp, err := http.Get(base + "/woocommerce/connect?store_url=" + url.QueryEscape(store.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /woocommerce/connect of a connected store without a session = %d; want 401", resp.StatusCode)
+	}
+
 	// Order 728's webhook is lost, and WooCommerce disabled order.updated
-	// after failures. The merchant connects again: that reconciles now.
+	// after failures. The operator connects the store again: that
+	// reconciles now.
 	store.putOrder(728, "091234 56789", "processing", time.Now())
 	store.mu.Lock()
 	for _, h := range store.webhooks {
@@ -266,7 +301,7 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 		}
 	}
 	store.mu.Unlock()
-	if status, answer := wcAuth(t, base, store.srv.URL); status != http.StatusOK {
+	if status, answer := wcAuth(t, base, store.srv.URL, e2eAdminToken); status != http.StatusOK {
 		t.Fatalf("reconnect callback = %d %s; want 200", status, answer)
 	}
 

@@ -40,6 +40,10 @@ const (
 	// WooConnectTokenTTL bounds the wc-auth round trip: the merchant may
 	// have to log in to WordPress before approving.
 	WooConnectTokenTTL = 30 * time.Minute
+	// wooKeyCheckTimeout bounds the key check inside the callback: the
+	// answer must be written within the server's 30 s write timeout, and
+	// WooCommerce waits 60 s for it.
+	wooKeyCheckTimeout = 20 * time.Second
 	// wooConnectAudience keeps the connect token from being accepted as any
 	// other token signed with the same key, and the other way round.
 	wooConnectAudience = "storebridge:woocommerce-connect"
@@ -77,6 +81,41 @@ const (
 
 	wooGMTLayout = "2006-01-02T15:04:05"
 )
+
+// Reasons a WooCommerce connect is refused; a WooConnectError wraps one.
+var (
+	// ErrWooStoreUnavailable: the store did not answer the key check
+	// (timeout, 5xx, throttled), so the key was not kept.
+	ErrWooStoreUnavailable = errors.New("the store did not answer the key check")
+	// ErrWooSessionRequired: the store is a merchant's, and its keys are
+	// replaced only from that merchant's signed-in admin.
+	ErrWooSessionRequired = errors.New("the store is connected: a reconnect needs its merchant's session")
+	// ErrWooNotStoreOwner: the connect was not started for the merchant
+	// whose store it is.
+	ErrWooNotStoreOwner = errors.New("the store is not this connect's merchant's")
+)
+
+// WooConnectError is a refused connect step: Err says which kind, Reason
+// is safe to show, and the cause, if any, is kept for the log.
+type WooConnectError struct {
+	Err    error
+	Reason string
+	cause  error
+}
+
+func (e *WooConnectError) Error() string {
+	if e.cause != nil {
+		return "woocommerce connect: " + e.Reason + ": " + e.cause.Error()
+	}
+	return "woocommerce connect: " + e.Reason
+}
+
+func (e *WooConnectError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.cause}
+}
 
 // WooTopics are the webhooks every connected store gets.
 func WooTopics() []string {
@@ -134,6 +173,9 @@ type WooOrderPage struct {
 // WooREST is the WooCommerce REST API client the connector needs. Errors
 // are *ProviderError saying whether a retry may help.
 type WooREST interface {
+	// CheckKey proves the key pair reads and writes the store's REST API,
+	// changing nothing there.
+	CheckKey(ctx context.Context, store WooCredentials) error
 	ListWebhooks(ctx context.Context, store WooCredentials) ([]WooWebhook, error)
 	CreateWebhook(ctx context.Context, store WooCredentials, w WooWebhook) (WooWebhook, error)
 	UpdateWebhook(ctx context.Context, store WooCredentials, id int64, change WooWebhookUpdate) (WooWebhook, error)
@@ -177,20 +219,91 @@ func (c *WooConnector) WebhookURL(merchantID string) string {
 	return c.opts.AppURL + "/webhooks/woocommerce/" + merchantID
 }
 
+// Who started a connect, as the token's "by" claim says. Keys of a store
+// that is already a merchant's are replaced only on a connect its
+// merchant or the operator started.
+//
+// A WordPress plugin asking for a reconnect from the store's own admin
+// would be one more kind ("plugin"): it would have to prove it runs on
+// that store (say, with a request signed by the key we hold) and would
+// then name the merchant as a session does. It is not built yet.
+const (
+	wooByVisitor  = "visitor"  // no session: a first connect only
+	wooByMerchant = "merchant" // the merchant's signed-in admin session
+	wooByOperator = "operator" // the operator's ADMIN_TOKEN
+)
+
+// WooConnectStarter is who asks for a connect, as the caller verified it.
+// The zero value is a visitor without a session, who may connect a store
+// that is nobody's yet.
+type WooConnectStarter struct {
+	// Merchant is the merchant whose admin session asked.
+	Merchant string
+	// Operator is the operator (ADMIN_TOKEN), who may act for any merchant.
+	Operator bool
+}
+
+func (w WooConnectStarter) kind() string {
+	switch {
+	case w.Operator:
+		return wooByOperator
+	case w.Merchant != "":
+		return wooByMerchant
+	}
+	return wooByVisitor
+}
+
 // wooConnectClaims bind the connect token (wc-auth's user_id) to the store
-// it was issued for.
+// it was issued for and, on a reconnect, to the store's merchant.
 type wooConnectClaims struct {
 	StoreURL string `json:"store_url"`
+	// Merchant is the merchant the store was when the connect started;
+	// empty on a first connect.
+	Merchant string `json:"mid,omitempty"`
+	// StartedBy is wooByVisitor, wooByMerchant or wooByOperator.
+	StartedBy string `json:"by"`
 	jwt.RegisteredClaims
+}
+
+// mayReconnect says whether a callback with this token may put new keys
+// on m, the merchant the store already is: only on a connect started for
+// m, by the operator or from m's own session; and a session's reconnect
+// keeps the store's address, so a signed-in merchant lured to the connect
+// of another WordPress on the same host does not move there.
+func (cl wooConnectClaims) mayReconnect(m Merchant) error {
+	if cl.Merchant == m.ID && (cl.StartedBy == wooByOperator || cl.StartedBy == wooByMerchant && cl.StoreURL == m.StoreURL) {
+		return nil
+	}
+	return &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "this store is already connected, and this connect was not started from its storebridge admin: sign in there and connect it again"}
 }
 
 // ConnectURL checks a store URL a merchant typed and returns the store's
 // wc-auth authorize address, carrying a signed token as user_id so the
-// callback knows which store posted its keys.
-func (c *WooConnector) ConnectURL(ctx context.Context, rawStoreURL string) (string, error) {
+// callback knows which store posted its keys. A store that is nobody's
+// yet may be connected by anyone; one that is a merchant's only by that
+// merchant's session (for the store at its address) or by the operator,
+// and the token then names the merchant.
+func (c *WooConnector) ConnectURL(ctx context.Context, rawStoreURL string, who WooConnectStarter) (string, error) {
 	storeURL, err := c.checkStoreURL(rawStoreURL)
 	if err != nil {
 		return "", err
+	}
+	owner, connected, err := c.storeMerchant(ctx, storeURL)
+	if err != nil {
+		return "", err
+	}
+	claims := wooConnectClaims{StoreURL: storeURL, StartedBy: who.kind()}
+	if connected {
+		switch {
+		case who.Operator:
+		case who.Merchant == "":
+			return "", &WooConnectError{Err: ErrWooSessionRequired, Reason: "this store is already connected: sign in to its storebridge admin and connect it again from there"}
+		case who.Merchant != owner.ID:
+			return "", &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "this store is connected to another storebridge account"}
+		case storeURL != owner.StoreURL:
+			return "", &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "a reconnect keeps the store's address, " + owner.StoreURL + "; ask the operator to move it"}
+		}
+		claims.Merchant = owner.ID
 	}
 	base, err := url.Parse(c.opts.AppURL)
 	if err != nil || base.Host == "" {
@@ -200,7 +313,7 @@ func (c *WooConnector) ConnectURL(ctx context.Context, rawStoreURL string) (stri
 		// WooCommerce refuses a callback_url that is not https (§2.2).
 		return "", Invalid("app_url", "must be https: WooCommerce posts the keys only to an https callback")
 	}
-	token, err := c.connectToken(storeURL)
+	token, err := c.connectToken(claims)
 	if err != nil {
 		return "", err
 	}
@@ -227,17 +340,32 @@ func (c *WooConnector) checkStoreURL(raw string) (string, error) {
 	return storeURL, nil
 }
 
-func (c *WooConnector) connectToken(storeURL string) (string, error) {
+// storeMerchant finds the merchant a store already is, by its host;
+// connected is false when the store is nobody's.
+func (c *WooConnector) storeMerchant(ctx context.Context, storeURL string) (m Merchant, connected bool, err error) {
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		return Merchant{}, false, fmt.Errorf("woocommerce connect: store url %q: %w", storeURL, err)
+	}
+	m, err = c.svc.store.MerchantByDomain(ctx, PlatformWooCommerce, strings.ToLower(u.Host))
+	if errors.Is(err, ErrNotFound) {
+		return Merchant{}, false, nil
+	}
+	if err != nil {
+		return Merchant{}, false, err
+	}
+	return m, true, nil
+}
+
+func (c *WooConnector) connectToken(claims wooConnectClaims) (string, error) {
 	now := c.svc.now()
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, wooConnectClaims{
-		StoreURL: storeURL,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Audience:  jwt.ClaimStrings{wooConnectAudience},
-			ID:        rand.Text(),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(WooConnectTokenTTL)),
-		},
-	}).SignedString(c.svc.keyring.SigningKey())
+	claims.RegisteredClaims = jwt.RegisteredClaims{
+		Audience:  jwt.ClaimStrings{wooConnectAudience},
+		ID:        rand.Text(),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(WooConnectTokenTTL)),
+	}
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(c.svc.keyring.SigningKey())
 	if err != nil {
 		return "", fmt.Errorf("woocommerce connect: sign token: %w", err)
 	}
@@ -248,7 +376,8 @@ func (c *WooConnector) verifyConnectToken(token string) (wooConnectClaims, error
 	var claims wooConnectClaims
 	_, err := jwt.ParseWithClaims(token, &claims, c.svc.keyring.jwtKeys, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(wooConnectAudience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(c.svc.now))
-	if err != nil || claims.StoreURL == "" || claims.ID == "" {
+	known := claims.StartedBy == wooByVisitor || claims.StartedBy == wooByMerchant || claims.StartedBy == wooByOperator
+	if err != nil || claims.StoreURL == "" || claims.ID == "" || !known {
 		return wooConnectClaims{}, fmt.Errorf("woocommerce connect token refused: %w", ErrUnauthenticated)
 	}
 	return claims, nil
@@ -264,12 +393,18 @@ type WooCallback struct {
 	KeyPermissions string
 }
 
-// Callback verifies the connect token, stores the keys sealed (a new
-// merchant, or the existing one of that store on a reconnect) with a
-// webhook secret, and queues the webhooks' creation. Any error makes
-// WooCommerce delete the key it just issued: ErrUnauthenticated for a bad
-// or used token; a *ValidationError for a key we could not use; anything
-// else when the key could not be kept, so the merchant connects again.
+// Callback verifies the connect token, checks that a store that is
+// already a merchant's is reconnected only as that merchant's connect
+// (mayReconnect), checks that the key reads and writes the REST API of
+// the token's store, stores the keys sealed (a new merchant, or the
+// existing one of that store on a reconnect) with a webhook secret, and
+// queues the webhooks' creation. Any error makes WooCommerce delete the
+// key it just issued: ErrUnauthenticated for a bad or used token; a
+// *WooConnectError for a connect not fit for the store's merchant
+// (ErrWooNotStoreOwner) or a key the store did not answer about
+// (ErrWooStoreUnavailable); a *ValidationError for a key we could not use
+// or the store refused; anything else when the key could not be kept, so
+// the merchant connects again.
 func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, error) {
 	claims, err := c.verifyConnectToken(in.UserID)
 	if err != nil {
@@ -298,8 +433,9 @@ func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, 
 	if state != ClaimNew {
 		return Merchant{}, fmt.Errorf("woocommerce connect token already used: %w", ErrUnauthenticated)
 	}
-	m, err := c.connect(ctx, claims.StoreURL, in)
+	m, err := c.connect(ctx, claims, in)
 	if err != nil {
+		s.log.Info("woocommerce connect refused", "store", claims.StoreURL, "by", claims.StartedBy, "key_id", in.KeyID, "err", err)
 		if relErr := s.store.Release(context.WithoutCancel(ctx), wooConnectScope, "token:"+claims.ID); relErr != nil {
 			s.log.Warn("releasing a woocommerce connect token failed", "err", relErr)
 		}
@@ -308,35 +444,82 @@ func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, 
 	if err := s.store.Complete(ctx, wooConnectScope, "token:"+claims.ID, WooConnectTokenTTL); err != nil {
 		s.log.Warn("marking a woocommerce connect token used failed", "merchant", m.ID, "err", err)
 	}
-	s.log.Info("woocommerce store connected", "merchant", m.ID, "store", m.Domain, "key_id", in.KeyID)
+	s.log.Info("woocommerce store connected", "merchant", m.ID, "store", m.Domain, "by", claims.StartedBy, "key_id", in.KeyID)
 	return m, nil
 }
 
-// connect stores the keys and schedules the store's jobs.
-func (c *WooConnector) connect(ctx context.Context, storeURL string, in WooCallback) (Merchant, error) {
-	s := c.svc
-	u, err := url.Parse(storeURL)
-	if err != nil {
-		return Merchant{}, fmt.Errorf("woocommerce connect: store url in token: %w", err)
+// checkKey proves the posted key reads and writes the store's REST API at
+// the token's store URL, which is what the connector does with it. The
+// callback's key_permissions is only what the poster says.
+func (c *WooConnector) checkKey(ctx context.Context, storeURL string, in WooCallback) error {
+	if c.opts.REST == nil {
+		return errors.New("woocommerce connect: no REST client configured")
 	}
-	domain := strings.ToLower(u.Host)
-	m, err := s.store.MerchantByDomain(ctx, PlatformWooCommerce, domain)
+	ctx, cancel := context.WithTimeout(ctx, wooKeyCheckTimeout)
+	defer cancel()
+	err := c.opts.REST.CheckKey(ctx, WooCredentials{StoreURL: storeURL, ConsumerKey: in.ConsumerKey, ConsumerSecret: in.ConsumerSecret})
+	if err == nil {
+		return nil
+	}
+	if IsRetryable(err) {
+		// The store timed out or failed (5xx, 429). Refused all the same:
+		// keeping a key nobody checked is the hole this check closes, and
+		// an answer of 200 is the only thing that makes WooCommerce keep
+		// it. Refused, WooCommerce deletes the key and shows the merchant
+		// an error; approving again, once the store answers, posts a new
+		// key with the same connect token (released by Callback).
+		return &WooConnectError{Err: ErrWooStoreUnavailable, Reason: "the store did not answer the key check; approve the connection again in a minute", cause: err}
+	}
+	msg := err.Error()
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		msg = pe.Message
+		if pe.Status == 401 || pe.Status == 403 {
+			return Invalid("consumer_key", "the store refused this key for reading and writing its REST API: "+msg)
+		}
+	}
+	return Invalid("store_url", "the store's REST API did not take the key check: "+msg)
+}
+
+// connect stores the keys of a connect fit for the store's merchant, once
+// they work at the store, and schedules the store's jobs.
+func (c *WooConnector) connect(ctx context.Context, claims wooConnectClaims, in WooCallback) (Merchant, error) {
+	s := c.svc
+	m, connected, err := c.storeMerchant(ctx, claims.StoreURL)
+	if err != nil {
+		return Merchant{}, err
+	}
+	// Refused before the key is tried: a token that may not use it sends
+	// nothing to any store. reconnect checks again, atomically.
+	if connected {
+		if err := claims.mayReconnect(m); err != nil {
+			return Merchant{}, err
+		}
+	}
+	if err := c.checkKey(ctx, claims.StoreURL, in); err != nil {
+		return Merchant{}, err
+	}
 	secretChanged := false
-	switch {
-	case errors.Is(err, ErrNotFound):
-		secret := wooRandomSecret()
+	if connected {
+		m, secretChanged, err = c.reconnect(ctx, m.ID, claims, in)
+	} else {
 		m, _, err = s.CreateMerchant(ctx, NewMerchant{
-			Platform: PlatformWooCommerce, StoreURL: storeURL,
-			Secrets: map[string]string{"consumer_key": in.ConsumerKey, "consumer_secret": in.ConsumerSecret, "webhook_secret": secret},
+			Platform: PlatformWooCommerce, StoreURL: claims.StoreURL,
+			Secrets: map[string]string{"consumer_key": in.ConsumerKey, "consumer_secret": in.ConsumerSecret, "webhook_secret": wooRandomSecret()},
 		})
 		if errors.Is(err, ErrConflict) {
-			// Another callback for the same store won the race: update it.
-			if m, err = s.store.MerchantByDomain(ctx, PlatformWooCommerce, domain); err == nil {
-				m, secretChanged, err = c.reconnect(ctx, m, storeURL, in)
+			// Another callback connected the same store meanwhile: this one
+			// is a reconnect now, and must be fit for it (a first connect's
+			// token is not).
+			var winner Merchant
+			switch winner, connected, err = c.storeMerchant(ctx, claims.StoreURL); {
+			case err != nil:
+			case !connected:
+				err = fmt.Errorf("store %s was connected and is gone: %w", claims.StoreURL, ErrConflict)
+			default:
+				m, secretChanged, err = c.reconnect(ctx, winner.ID, claims, in)
 			}
 		}
-	case err == nil:
-		m, secretChanged, err = c.reconnect(ctx, m, storeURL, in)
 	}
 	if err != nil {
 		return Merchant{}, fmt.Errorf("woocommerce connect: %w", err)
@@ -405,10 +588,13 @@ func (c *WooConnector) startSync(ctx context.Context, m Merchant, secretChanged 
 // reconnect puts new keys on an existing merchant. Its webhook secret is
 // kept when it is one we generated, so the store's webhooks keep verifying;
 // otherwise a new one is made and the webhooks are told (secretChanged).
-func (c *WooConnector) reconnect(ctx context.Context, m Merchant, storeURL string, in WooCallback) (Merchant, bool, error) {
+func (c *WooConnector) reconnect(ctx context.Context, merchantID string, claims wooConnectClaims, in WooCallback) (Merchant, bool, error) {
 	s := c.svc
 	secretChanged := false
-	m, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
+	m, err := s.updateMerchant(ctx, merchantID, func(m *Merchant) error {
+		if err := claims.mayReconnect(*m); err != nil {
+			return err
+		}
 		secret, err := s.MerchantSecret(*m, "webhook_secret")
 		secretChanged = err != nil || !validWooWebhookSecret(secret)
 		if secretChanged {
@@ -424,7 +610,7 @@ func (c *WooConnector) reconnect(ctx context.Context, m Merchant, storeURL strin
 			}
 		}
 		m.Secrets = sealed
-		m.StoreURL = storeURL
+		m.StoreURL = claims.StoreURL
 		m.Status = MerchantActive
 		return nil
 	})

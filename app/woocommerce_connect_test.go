@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,15 +36,23 @@ const (
 )
 
 // fakeWooStore is a WooCommerce store's REST API as far as the connector
-// uses it. It checks what WooCommerce checks (Basic auth with the key
-// pair, routes, required fields, valid topics and statuses) and keeps
-// webhooks and orders in memory.
+// uses it. It checks what WooCommerce checks (Basic auth with a key pair
+// it issued, the key's permission for the method, routes, required
+// fields, valid topics and statuses) and keeps webhooks and orders in
+// memory.
 type fakeWooStore struct {
 	t   *testing.T
 	srv *httptest.Server
 
+	// batchGate, when set, holds each key check's batch until its
+	// number of batches arrived.
+	batchGate atomic.Pointer[fakeWooGate]
+
 	mu       sync.Mutex
-	ck, cs   string
+	sites    map[string]*fakeWooStore // other WordPress sites on this host, by base path
+	keys     map[string]fakeWooKey    // consumer key → its secret and permissions
+	down     int                      // answer every request with this status
+	calls    []string                 // "METHOD path?query by ck_…"
 	nextID   int64
 	webhooks []fakeWooWebhook
 	orders   []fakeWooOrder
@@ -51,6 +61,25 @@ type fakeWooStore struct {
 	queries  []url.Values
 	requests int
 }
+
+// fakeWooGate lets n requests through together.
+type fakeWooGate struct {
+	mu      sync.Mutex
+	n       int
+	release chan struct{}
+}
+
+func (g *fakeWooGate) wait() {
+	g.mu.Lock()
+	if g.n--; g.n == 0 {
+		close(g.release)
+	}
+	g.mu.Unlock()
+	<-g.release
+}
+
+// fakeWooKey is an API key as wc-auth issued it.
+type fakeWooKey struct{ secret, perms string }
 
 type fakeWooWebhook struct {
 	ID          int64  `json:"id"`
@@ -70,24 +99,74 @@ type fakeWooOrder struct {
 var wooValidTopic = regexp.MustCompile(`^(order|coupon|customer|product)\.(created|updated|deleted|restored)$`)
 
 func newFakeWooStore(t *testing.T) *fakeWooStore {
-	f := &fakeWooStore{t: t, ck: wooCK, cs: wooCS, nextID: 100}
+	f := &fakeWooStore{t: t, sites: map[string]*fakeWooStore{}, keys: map[string]fakeWooKey{wooCK: {wooCS, "read_write"}}, nextID: 100}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-func (f *fakeWooStore) serve(w http.ResponseWriter, r *http.Request) {
+// site adds another WordPress on the same host under base, as shared
+// hosting or a multisite in subdirectories has: its own keys, webhooks and
+// orders, at srv.URL+base.
+func (f *fakeWooStore) site(base string) *fakeWooStore {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	s := &fakeWooStore{t: f.t, srv: f.srv, sites: map[string]*fakeWooStore{}, keys: map[string]fakeWooKey{}, nextID: 500}
+	f.sites[base] = s
+	return s
+}
+
+func (f *fakeWooStore) serve(w http.ResponseWriter, r *http.Request) {
+	if g := f.batchGate.Load(); g != nil && strings.HasSuffix(r.URL.Path, "/webhooks/batch") {
+		g.wait()
+	}
+	f.mu.Lock()
+	for base, site := range f.sites {
+		if strings.HasPrefix(r.URL.Path, base+"/") {
+			f.mu.Unlock()
+			http.StripPrefix(base, http.HandlerFunc(site.serve)).ServeHTTP(w, r)
+			return
+		}
+	}
+	defer f.mu.Unlock()
 	f.requests++
-	ck, cs, ok := r.BasicAuth()
-	if !ok || ck != f.ck || cs != f.cs {
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"code":"woocommerce_rest_authentication_error","message":"Invalid signature - provided signature does not match.","data":{"status":401}}`)
+	path := strings.TrimPrefix(r.URL.Path, "/wp-json/wc/v3/")
+	ck, cs, _ := r.BasicAuth()
+	f.calls = append(f.calls, strings.TrimSuffix(r.Method+" "+path+"?"+r.URL.RawQuery, "?")+" by "+ck)
+	if f.down != 0 {
+		w.WriteHeader(f.down)
+		io.WriteString(w, `<html>Service Unavailable</html>`)
 		return
 	}
-	path := strings.TrimPrefix(r.URL.Path, "/wp-json/wc/v3/")
+	// WC_REST_Authentication over HTTPS (woocommerce.md §2.1): an unknown
+	// key leaves the request anonymous and the route refuses it; a known
+	// key needs read for GET and write for POST and PUT. All are 401.
+	key, ok := f.keys[ck]
+	if !ok || key.secret != cs {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":"woocommerce_rest_cannot_view","message":"Sorry, you cannot list resources.","data":{"status":401}}`)
+		return
+	}
+	need := "write"
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		need = "read"
+	}
+	if key.perms != need && key.perms != "read_write" {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":"woocommerce_rest_authentication_error","message":"The API key provided does not have `+need+` permissions.","data":{"status":401}}`)
+		return
+	}
 	switch {
+	case r.Method == http.MethodPost && path == "webhooks/batch":
+		var batch map[string][]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if len(batch["create"])+len(batch["update"])+len(batch["delete"]) > 0 {
+			f.t.Errorf("fake woocommerce: a batch that changes webhooks: %v", batch)
+		}
+		io.WriteString(w, `[]`) // batch_items() with nothing to do
 	case r.Method == http.MethodGet && path == "webhooks":
 		list := make([]fakeWooWebhook, len(f.webhooks))
 		copy(list, f.webhooks)
@@ -198,6 +277,27 @@ func (f *fakeWooStore) putOrder(id int64, status string, modified time.Time) str
 	return body
 }
 
+// addKey issues another API key, as a second wc-auth approval would.
+func (f *fakeWooStore) addKey(ck, cs, perms string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys[ck] = fakeWooKey{cs, perms}
+}
+
+// revoke deletes a key, as the merchant would under Settings > Advanced >
+// REST API.
+func (f *fakeWooStore) revoke(ck string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, ck)
+}
+
+func (f *fakeWooStore) callLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
 func (f *fakeWooStore) hooks() []fakeWooWebhook {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -281,12 +381,19 @@ func (e *wooEnv) connector(allowInsecure bool) *app.WooConnector {
 	})
 }
 
-// connect runs the wc-auth round trip: the redirect, then the callback
-// WooCommerce posts with the token it was given as user_id.
+// connect runs the wc-auth round trip of a first connect, started
+// without a session: the redirect, then the callback WooCommerce posts
+// with the token it was given as user_id.
 func (e *wooEnv) connect(t *testing.T, ck, cs string) app.Merchant {
 	t.Helper()
+	return e.connectBy(t, app.WooConnectStarter{}, ck, cs)
+}
+
+// connectBy runs the round trip started by who.
+func (e *wooEnv) connectBy(t *testing.T, who app.WooConnectStarter, ck, cs string) app.Merchant {
+	t.Helper()
 	m, err := e.conn.Callback(context.Background(), app.WooCallback{
-		KeyID: 7, UserID: e.token(t, e.woo.srv.URL), ConsumerKey: ck, ConsumerSecret: cs, KeyPermissions: "read_write",
+		KeyID: 7, UserID: e.tokenBy(t, e.woo.srv.URL, who), ConsumerKey: ck, ConsumerSecret: cs, KeyPermissions: "read_write",
 	})
 	if err != nil {
 		t.Fatalf("Callback() = %v", err)
@@ -294,11 +401,17 @@ func (e *wooEnv) connect(t *testing.T, ck, cs string) app.Merchant {
 	return m
 }
 
+// token is the connect token of a visitor without a session.
 func (e *wooEnv) token(t *testing.T, storeURL string) string {
 	t.Helper()
-	target, err := e.conn.ConnectURL(context.Background(), storeURL)
+	return e.tokenBy(t, storeURL, app.WooConnectStarter{})
+}
+
+func (e *wooEnv) tokenBy(t *testing.T, storeURL string, who app.WooConnectStarter) string {
+	t.Helper()
+	target, err := e.conn.ConnectURL(context.Background(), storeURL, who)
 	if err != nil {
-		t.Fatalf("ConnectURL(%s) = %v", storeURL, err)
+		t.Fatalf("ConnectURL(%s, %+v) = %v", storeURL, who, err)
 	}
 	u, err := url.Parse(target)
 	if err != nil {
@@ -337,7 +450,7 @@ func TestWooConnectURL(t *testing.T) {
 		{env.woo.srv.URL, env.woo.srv.URL}, // http and loopback: allowed here (ALLOW_INSECURE_OUTBOUND)
 	}
 	for _, tc := range cases {
-		target, err := env.conn.ConnectURL(context.Background(), tc.in)
+		target, err := env.conn.ConnectURL(context.Background(), tc.in, app.WooConnectStarter{})
 		if err != nil {
 			t.Fatalf("ConnectURL(%q) = %v", tc.in, err)
 		}
@@ -361,6 +474,10 @@ func TestWooConnectURL(t *testing.T) {
 		if claims["store_url"] != tc.want || exp == nil || !exp.Equal(env.clock.Now().Add(app.WooConnectTokenTTL)) {
 			t.Errorf("token claims = %v; want store_url %s expiring in %s", claims, tc.want, app.WooConnectTokenTTL)
 		}
+		// A store nobody connected: a first connect, for no merchant.
+		if _, ok := claims["mid"]; ok || claims["by"] != "visitor" {
+			t.Errorf("token claims = %v; want by visitor and no merchant", claims)
+		}
 	}
 }
 
@@ -368,7 +485,7 @@ func TestWooConnectURLRefuses(t *testing.T) {
 	env := newWooEnv(t)
 	strict := env.connector(false)
 	for _, in := range []string{"", "http://shop.chai-point.in", "https://127.0.0.1", "https://localhost:8443", "https://192.168.1.20", "https://[::1]/", "ftp://shop.chai-point.in", "https://user:pw@shop.chai-point.in", env.woo.srv.URL} {
-		_, err := strict.ConnectURL(context.Background(), in)
+		_, err := strict.ConnectURL(context.Background(), in, app.WooConnectStarter{})
 		var ve *app.ValidationError
 		if !errors.As(err, &ve) || ve.Fields["store_url"] == "" {
 			t.Errorf("ConnectURL(%q) = %v; want a validation error on store_url", in, err)
@@ -376,7 +493,7 @@ func TestWooConnectURLRefuses(t *testing.T) {
 	}
 	// WooCommerce posts keys only to an https callback.
 	plain := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: "http://bridge.example.com"})
-	_, err := plain.ConnectURL(context.Background(), "https://shop.chai-point.in")
+	_, err := plain.ConnectURL(context.Background(), "https://shop.chai-point.in", app.WooConnectStarter{})
 	var ve *app.ValidationError
 	if !errors.As(err, &ve) || ve.Fields["app_url"] == "" {
 		t.Errorf("ConnectURL with an http APP_URL = %v; want a validation error on app_url", err)
@@ -394,7 +511,7 @@ func TestWooCallbackRefusesBadTokens(t *testing.T) {
 	}
 	now := env.clock.Now()
 	base := func() jwt.MapClaims {
-		return jwt.MapClaims{"store_url": env.woo.srv.URL, "aud": "storebridge:woocommerce-connect", "jti": "x1", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+		return jwt.MapClaims{"store_url": env.woo.srv.URL, "by": "visitor", "aud": "storebridge:woocommerce-connect", "jti": "x1", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
 	}
 	otherKey, _ := app.NewKeyring("another-secret-key-of-another-deploy-99")
 	good := env.token(t, env.woo.srv.URL)
@@ -417,6 +534,11 @@ func TestWooCallbackRefusesBadTokens(t *testing.T) {
 			return sign(env.keyring.SigningKey(), c, jwt.SigningMethodHS256)
 		}},
 		{"alg none", func() string { return sign(jwt.UnsafeAllowNoneSignatureType, base(), jwt.SigningMethodNone) }},
+		{"no starter", func() string {
+			c := base()
+			delete(c, "by")
+			return sign(env.keyring.SigningKey(), c, jwt.SigningMethodHS256)
+		}},
 		{"expired", func() string {
 			tok := env.token(t, env.woo.srv.URL)
 			env.clock.Add(app.WooConnectTokenTTL + time.Second)
@@ -502,10 +624,11 @@ func TestWooCallbackStoresSealedKeysAndReconnects(t *testing.T) {
 		t.Errorf("replayed Callback() = %v; want ErrUnauthenticated", err)
 	}
 
-	// A reconnect updates the same merchant, keeps its webhook secret and
-	// its cursor.
+	// A reconnect from the merchant's own admin session updates the same
+	// merchant, keeps its webhook secret and its cursor.
 	env.clock.Add(time.Hour)
-	again := env.connect(t, "ck_second", "cs_second")
+	env.woo.addKey("ck_second", "cs_second", "read_write")
+	again := env.connectBy(t, app.WooConnectStarter{Merchant: m.ID}, "ck_second", "cs_second")
 	if again.ID != m.ID {
 		t.Fatalf("reconnect made merchant %s; want %s updated", again.ID, m.ID)
 	}
@@ -515,6 +638,234 @@ func TestWooCallbackStoresSealedKeysAndReconnects(t *testing.T) {
 	cursor2, _ := env.st.MapGet(ctx, m.ID, "sync", "woocommerce_orders_modified_after")
 	if ck != "ck_second" || secret2 != secret || cursor2 != cursor {
 		t.Errorf("after reconnect: key %q, secret kept %v, cursor %q; want ck_second, the same secret, cursor %q", ck, secret2 == secret, cursor2, cursor)
+	}
+}
+
+// TestWooFirstConnectChecksTheKey: a store nobody connected yet needs no
+// session; the key is kept once it read and wrote the store's REST API
+// (changing nothing), and the store's webhooks are created as before.
+func TestWooFirstConnectChecksTheKey(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	m := env.connect(t, wooCK, wooCS)
+	want := []string{"GET webhooks?per_page=1 by " + wooCK, "POST webhooks/batch by " + wooCK}
+	if got := env.woo.callLog(); !slices.Equal(got, want) {
+		t.Fatalf("before the callback answered, the store saw %q; want the key checked: %q", got, want)
+	}
+	if err := env.conn.HandleWebhooksJob(ctx, env.jobs(t, app.JobWooWebhooks)[0]); err != nil {
+		t.Fatalf("HandleWebhooksJob() = %v", err)
+	}
+	var topics []string
+	for _, h := range env.woo.hooks() {
+		if h.DeliveryURL == env.conn.WebhookURL(m.ID) {
+			topics = append(topics, h.Topic)
+		}
+	}
+	if sort.Strings(topics); fmt.Sprint(topics) != "[coupon.created customer.created order.created order.deleted order.updated]" {
+		t.Errorf("webhooks to %s = %v; want one per topic", env.conn.WebhookURL(m.ID), topics)
+	}
+}
+
+// TestWooCallbackRefusesKeysTheStoreRefuses: a key is kept only once the
+// store took it for a read and a write. Whatever the callback claims, a
+// key the store did not issue, a wrong secret, or a key without read or
+// without write permission is refused, and nothing is stored.
+func TestWooCallbackRefusesKeysTheStoreRefuses(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	env.woo.addKey("ck_readonly0000000000000000000000000000000", "cs_readonly0000000000000000000000000000000", "read")
+	env.woo.addKey("ck_writeonly000000000000000000000000000000", "cs_writeonly000000000000000000000000000000", "write")
+	cases := []struct{ name, ck, cs string }{
+		{"a key of another store", "ck_attacker000000000000000000000000000000", "cs_attacker000000000000000000000000000000"},
+		{"a wrong secret", wooCK, "cs_guessed00000000000000000000000000000000"},
+		{"a read-only key sent as read_write", "ck_readonly0000000000000000000000000000000", "cs_readonly0000000000000000000000000000000"},
+		{"a write-only key sent as read_write", "ck_writeonly000000000000000000000000000000", "cs_writeonly000000000000000000000000000000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := env.conn.Callback(ctx, app.WooCallback{KeyID: 9, UserID: env.token(t, env.woo.srv.URL), ConsumerKey: tc.ck, ConsumerSecret: tc.cs, KeyPermissions: "read_write"})
+			var ve *app.ValidationError
+			if !errors.As(err, &ve) || ve.Fields["consumer_key"] == "" {
+				t.Errorf("Callback() = %v; want a validation error on consumer_key", err)
+			}
+		})
+	}
+	host := strings.TrimPrefix(env.woo.srv.URL, "http://")
+	if m, err := env.st.MerchantByDomain(ctx, app.PlatformWooCommerce, host); !errors.Is(err, app.ErrNotFound) {
+		t.Errorf("after refused keys, MerchantByDomain() = %s, %v; want ErrNotFound", m.ID, err)
+	}
+	if jobs := env.jobs(t, app.JobWooWebhooks); len(jobs) != 0 || env.woo.creates != 0 {
+		t.Errorf("%d webhooks jobs queued, %d webhooks created; want none", len(jobs), env.woo.creates)
+	}
+}
+
+// TestWooCallbackRefusesWhenTheStoreDoesNotAnswer: a key that could not
+// be checked is refused too (WooCommerce deletes it); the merchant
+// approves again, with the same connect token, once the store answers.
+func TestWooCallbackRefusesWhenTheStoreDoesNotAnswer(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	token := env.token(t, env.woo.srv.URL)
+	env.woo.mu.Lock()
+	env.woo.down = http.StatusServiceUnavailable
+	env.woo.mu.Unlock()
+	_, err := env.conn.Callback(ctx, app.WooCallback{KeyID: 9, UserID: token, ConsumerKey: wooCK, ConsumerSecret: wooCS, KeyPermissions: "read_write"})
+	var ve *app.ValidationError
+	if !errors.Is(err, app.ErrWooStoreUnavailable) || errors.As(err, &ve) {
+		t.Fatalf("Callback(store down) = %v; want ErrWooStoreUnavailable", err)
+	}
+	host := strings.TrimPrefix(env.woo.srv.URL, "http://")
+	if _, err := env.st.MerchantByDomain(ctx, app.PlatformWooCommerce, host); !errors.Is(err, app.ErrNotFound) {
+		t.Errorf("after a key that could not be checked, MerchantByDomain() = %v; want ErrNotFound", err)
+	}
+
+	env.woo.mu.Lock()
+	env.woo.down = 0
+	env.woo.mu.Unlock()
+	env.woo.addKey("ck_again00000000000000000000000000000000", "cs_again00000000000000000000000000000000", "read_write")
+	if _, err := env.conn.Callback(ctx, app.WooCallback{KeyID: 10, UserID: token, ConsumerKey: "ck_again00000000000000000000000000000000", ConsumerSecret: "cs_again00000000000000000000000000000000", KeyPermissions: "read_write"}); err != nil {
+		t.Errorf("Callback(store back, same token) = %v; want the store connected", err)
+	}
+}
+
+// TestWooConnectURLOfAConnectedStore: a store that is a merchant's is
+// connected again only from that merchant's signed-in admin, or by the
+// operator; the token then names the merchant and who started it.
+func TestWooConnectURLOfAConnectedStore(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	m := env.connect(t, wooCK, wooCS)
+	cases := []struct {
+		name     string
+		storeURL string
+		who      app.WooConnectStarter
+		wantErr  error
+		wantBy   string
+	}{
+		{"no session", env.woo.srv.URL, app.WooConnectStarter{}, app.ErrWooSessionRequired, ""},
+		// Same host, so the same merchant's store (a WordPress in another
+		// directory, on shared hosting).
+		{"no session, another path of its host", env.woo.srv.URL + "/evil", app.WooConnectStarter{}, app.ErrWooSessionRequired, ""},
+		{"another merchant's session", env.woo.srv.URL, app.WooConnectStarter{Merchant: "m_someone_else"}, app.ErrWooNotStoreOwner, ""},
+		// A merchant's session reconnects the store it has, not another
+		// WordPress on the same host.
+		{"its session, another path of its host", env.woo.srv.URL + "/evil", app.WooConnectStarter{Merchant: m.ID}, app.ErrWooNotStoreOwner, ""},
+		{"its session", env.woo.srv.URL, app.WooConnectStarter{Merchant: m.ID}, nil, "merchant"},
+		{"the operator", env.woo.srv.URL, app.WooConnectStarter{Operator: true}, nil, "operator"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target, err := env.conn.ConnectURL(ctx, tc.storeURL, tc.who)
+			if tc.wantErr != nil {
+				var refused *app.WooConnectError
+				if !errors.Is(err, tc.wantErr) || !errors.As(err, &refused) || refused.Reason == "" {
+					t.Fatalf("ConnectURL() = %q, %v; want %v with a reason", target, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ConnectURL() = %v", err)
+			}
+			u, _ := url.Parse(target)
+			claims := jwt.MapClaims{}
+			if _, err := jwt.ParseWithClaims(u.Query().Get("user_id"), claims, func(*jwt.Token) (any, error) { return env.keyring.SigningKey(), nil }, jwt.WithTimeFunc(env.clock.Now)); err != nil {
+				t.Fatal(err)
+			}
+			if claims["mid"] != m.ID || claims["by"] != tc.wantBy || claims["store_url"] != env.woo.srv.URL {
+				t.Errorf("token claims = %v; want mid %s, by %s", claims, m.ID, tc.wantBy)
+			}
+		})
+	}
+}
+
+// TestWooStrangerCannotReplaceAConnectedStoresKeys: connect tokens minted
+// without a session before the store was connected (the only ones a
+// stranger can still get for it) are refused at the callback, with keys
+// that work: the stranger's own WordPress on the same host, or a second
+// key of the store itself. The merchant keeps its keys, its address and
+// its status, and nothing is scheduled.
+func TestWooStrangerCannotReplaceAConnectedStoresKeys(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	evil := env.woo.site("/evil")
+	evil.addKey("ck_evil00000000000000000000000000000000000", "cs_evil00000000000000000000000000000000000", "read_write")
+	env.woo.addKey("ck_second0000000000000000000000000000000000", "cs_second0000000000000000000000000000000000", "read_write")
+	staleOwn := env.token(t, env.woo.srv.URL+"/evil")
+	staleStore := env.token(t, env.woo.srv.URL)
+	m := env.connect(t, wooCK, wooCS)
+	// The merchant disconnected meanwhile: nobody but them or the operator
+	// may bring the store back.
+	m, err := env.st.UpdateMerchant(ctx, m.ID, func(m *app.Merchant) error { m.Status = app.MerchantUninstalled; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.jobs(t, app.JobWooWebhooks) // the connect's own
+	before := env.woo.callLog()
+
+	cases := []struct{ name, token, ck, cs string }{
+		{"its own WordPress on the store's host", staleOwn, "ck_evil00000000000000000000000000000000000", "cs_evil00000000000000000000000000000000000"},
+		{"a working key of the store", staleStore, "ck_second0000000000000000000000000000000000", "cs_second0000000000000000000000000000000000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := env.conn.Callback(ctx, app.WooCallback{KeyID: 66, UserID: tc.token, ConsumerKey: tc.ck, ConsumerSecret: tc.cs, KeyPermissions: "read_write"})
+			if !errors.Is(err, app.ErrWooNotStoreOwner) {
+				t.Errorf("Callback() = %v; want ErrWooNotStoreOwner", err)
+			}
+		})
+	}
+	after, err := env.st.GetMerchant(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(after.Secrets, m.Secrets) || after.StoreURL != m.StoreURL || after.Status != app.MerchantUninstalled {
+		t.Errorf("after the stranger's callbacks: secrets unchanged %v, store %s, status %s; want the same secrets, %s, uninstalled",
+			maps.Equal(after.Secrets, m.Secrets), after.StoreURL, after.Status, m.StoreURL)
+	}
+	if jobs := env.jobs(t, app.JobWooWebhooks); len(jobs) != 0 {
+		t.Errorf("webhooks jobs queued: %v; want none", jobs)
+	}
+	// Refused before any request with the stranger's key.
+	if got := env.woo.callLog(); len(got) != len(before) || len(evil.callLog()) != 0 {
+		t.Errorf("the store saw %q, its neighbour %q; want nothing new", got[len(before):], evil.callLog())
+	}
+	host := strings.TrimPrefix(env.woo.srv.URL, "http://")
+	if got, err := env.st.MerchantByDomain(ctx, app.PlatformWooCommerce, host); err != nil || got.ID != m.ID {
+		t.Errorf("MerchantByDomain() = %s, %v; want %s alone", got.ID, err, m.ID)
+	}
+}
+
+// TestWooConcurrentFirstConnects: two visitors' callbacks for a store
+// nobody connected, both past the lookup and the key check when the first
+// creates the merchant. The second is then a connect of a store that is a
+// merchant's, started without its session, and is refused.
+func TestWooConcurrentFirstConnects(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	const otherCK, otherCS = "ck_other00000000000000000000000000000000000", "cs_other00000000000000000000000000000000000"
+	env.woo.addKey(otherCK, otherCS, "read_write")
+	tokens := []string{env.token(t, env.woo.srv.URL), env.token(t, env.woo.srv.URL)}
+	keys := [][2]string{{wooCK, wooCS}, {otherCK, otherCS}}
+	env.woo.batchGate.Store(&fakeWooGate{n: 2, release: make(chan struct{})})
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			_, errs[i] = env.conn.Callback(ctx, app.WooCallback{KeyID: int64(i), UserID: tokens[i], ConsumerKey: keys[i][0], ConsumerSecret: keys[i][1], KeyPermissions: "read_write"})
+		})
+	}
+	wg.Wait()
+	won := slices.Index(errs, nil)
+	if won < 0 || !errors.Is(errs[1-won], app.ErrWooNotStoreOwner) {
+		t.Fatalf("Callback() errors = %v; want one connected and one ErrWooNotStoreOwner", errs)
+	}
+	host := strings.TrimPrefix(env.woo.srv.URL, "http://")
+	m, err := env.st.MerchantByDomain(ctx, app.PlatformWooCommerce, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck, _ := env.svc.MerchantSecret(m, "consumer_key"); ck != keys[won][0] {
+		t.Errorf("consumer key = %q; want the winner's, %q", ck, keys[won][0])
 	}
 }
 
@@ -529,7 +880,7 @@ func TestWooReconnectRotatesAHandSetSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.woo.webhooks = []fakeWooWebhook{{ID: 5, Status: "active", Topic: "order.created", DeliveryURL: env.conn.WebhookURL(m.ID), secret: "short&amp;symbols"}}
-	env.connect(t, wooCK, wooCS)
+	env.connectBy(t, app.WooConnectStarter{Operator: true}, wooCK, wooCS)
 	if err := env.conn.HandleWebhooksJob(ctx, env.jobs(t, app.JobWooWebhooks)[0]); err != nil {
 		t.Fatalf("HandleWebhooksJob() = %v", err)
 	}
@@ -699,9 +1050,7 @@ func TestWooReconcileFailuresAndStops(t *testing.T) {
 
 	// The merchant revoked the key: permanent, noted once, tried again at
 	// the next turn.
-	env.woo.mu.Lock()
-	env.woo.cs = "cs_revoked"
-	env.woo.mu.Unlock()
+	env.woo.revoke(wooCK)
 	for range 2 {
 		err := env.conn.HandleReconcileJob(ctx, job)
 		var again *app.RetryAtError

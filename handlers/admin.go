@@ -20,12 +20,7 @@ const sessionCookie = "sb_session"
 // cookie or bearer, or a Shopify App Bridge session token.
 func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token, fromCookie := "", false
-		if bearer, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
-			token = strings.TrimSpace(bearer)
-		} else if cookie, err := c.Cookie(sessionCookie); err == nil {
-			token, fromCookie = cookie.Value, true
-		}
+		token, fromCookie := sessionToken(c)
 		if token == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="storebridge"`)
 			return echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token or session")
@@ -52,6 +47,17 @@ func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// sessionToken is the request's bearer token, else its session cookie.
+func sessionToken(c echo.Context) (token string, fromCookie bool) {
+	if bearer, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
+		return strings.TrimSpace(bearer), false
+	}
+	if cookie, err := c.Cookie(sessionCookie); err == nil {
+		return cookie.Value, true
+	}
+	return "", false
 }
 
 // sessionMayCall says whether a merchant's session may make this call:

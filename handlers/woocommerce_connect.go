@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"crypto/subtle"
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -16,15 +18,44 @@ func (h *Handlers) registerWooConnect(e *echo.Echo) {
 	e.POST("/woocommerce/callback", h.wooCallback)
 }
 
-// wooConnect sends the merchant to their store's wc-auth approval page.
+// wooConnect sends the merchant to their store's wc-auth approval page. A
+// store that is already connected is connected again only from its
+// merchant's signed-in admin, or by the operator.
 func (h *Handlers) wooConnect(c echo.Context) error {
-	target, err := h.woo.ConnectURL(c.Request().Context(), c.QueryParam("store_url"))
+	who, err := h.wooConnectStarter(c)
 	if err != nil {
 		return err
+	}
+	target, err := h.woo.ConnectURL(c.Request().Context(), c.QueryParam("store_url"), who)
+	if err != nil {
+		return wooConnectError(err)
 	}
 	// The address carries a live connect token: keep it out of caches.
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusFound, target)
+}
+
+// wooConnectStarter says who asks for a connect: the operator
+// (ADMIN_TOKEN as bearer), the merchant of an admin session (as adminAuth
+// takes it: our cookie or bearer, or a Shopify session token), or a
+// visitor with neither. A session that does not verify (expired, signed
+// out) counts as none: a visitor may still connect a new store.
+func (h *Handlers) wooConnectStarter(c echo.Context) (app.WooConnectStarter, error) {
+	token, _ := sessionToken(c)
+	if token == "" {
+		return app.WooConnectStarter{}, nil
+	}
+	if h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
+		return app.WooConnectStarter{Operator: true}, nil
+	}
+	merchant, err := h.svc.SessionMerchant(c.Request().Context(), token)
+	if errors.Is(err, app.ErrUnauthenticated) {
+		return app.WooConnectStarter{}, nil
+	}
+	if err != nil {
+		return app.WooConnectStarter{}, err
+	}
+	return app.WooConnectStarter{Merchant: merchant}, nil
 }
 
 // wooCallbackRequest is what WooCommerce posts once the merchant approved.
@@ -50,7 +81,26 @@ func (h *Handlers) wooCallback(c echo.Context) error {
 		ConsumerSecret: req.ConsumerSecret, KeyPermissions: req.KeyPermissions,
 	})
 	if err != nil {
-		return err
+		return wooConnectError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "connected", "merchant_id": m.ID})
+}
+
+// wooConnectError gives a refused connect step its status and its reason;
+// other errors go to the error handler as they are.
+func wooConnectError(err error) error {
+	var refused *app.WooConnectError
+	if !errors.As(err, &refused) {
+		return err
+	}
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, app.ErrWooSessionRequired):
+		status = http.StatusUnauthorized
+	case errors.Is(err, app.ErrWooNotStoreOwner):
+		status = http.StatusForbidden
+	case errors.Is(err, app.ErrWooStoreUnavailable):
+		status = http.StatusBadGateway
+	}
+	return echo.NewHTTPError(status, refused.Reason).SetInternal(err)
 }

@@ -3,7 +3,10 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,17 +17,93 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/woocommerce"
 	"github.com/storebridge/storebridge/app"
 )
 
-const wooConnectAppURL = "https://bridge.example.com"
+const (
+	wooConnectAppURL     = "https://bridge.example.com"
+	wooConnectAdminToken = "operator-token-for-the-woocommerce-connect-tests"
+	wooConnectCK         = "ck_0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+	wooConnectCS         = "cs_89abcdef0123456789abcdef0123456789abcdef"
+)
 
 type wooConnectEnv struct {
 	e     *echo.Echo
 	store app.Store
 	svc   *app.Service
+	shops *wooShops
 	mu    sync.Mutex
 	now   time.Time
+}
+
+// wooShops is every WooCommerce store of these tests behind one TLS
+// server, told apart by host: each checks Basic auth with the keys it
+// issued and the key's permission for the method, as
+// WC_REST_Authentication does over HTTPS (woocommerce.md §2.1), and serves
+// the two routes of the key check.
+type wooShops struct {
+	srv    *httptest.Server
+	client *http.Client
+	mu     sync.Mutex
+	keys   map[string]map[string][2]string // host → ck → secret, permissions
+	down   map[string]bool                 // host → answers 503
+}
+
+func newWooShops(t *testing.T) *wooShops {
+	t.Helper()
+	w := &wooShops{keys: map[string]map[string][2]string{}, down: map[string]bool{}}
+	w.srv = httptest.NewTLSServer(http.HandlerFunc(w.serve))
+	t.Cleanup(w.srv.Close)
+	// The REST client keeps the production URL rule (https, public
+	// names); only its dialer is pointed at the test server, whatever the
+	// host, and TLS checks the test certificate's name.
+	transport := w.srv.Client().Transport.(*http.Transport).Clone()
+	transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, w.srv.Listener.Addr().String())
+	}
+	transport.TLSClientConfig.ServerName = "example.com"
+	w.client = &http.Client{Transport: transport, Timeout: 5 * time.Second}
+	return w
+}
+
+// issue gives host a key, as a wc-auth approval there would.
+func (w *wooShops) issue(host, ck, cs, perms string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.keys[host] == nil {
+		w.keys[host] = map[string][2]string{}
+	}
+	w.keys[host][ck] = [2]string{cs, perms}
+}
+
+func (w *wooShops) serve(rw http.ResponseWriter, r *http.Request) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.down[r.Host] {
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	ck, cs, _ := r.BasicAuth()
+	key, ok := w.keys[r.Host][ck]
+	need := "write"
+	if r.Method == http.MethodGet {
+		need = "read"
+	}
+	if !ok || key[0] != cs || key[1] != need && key[1] != "read_write" {
+		rw.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(rw, `{"code":"woocommerce_rest_authentication_error","message":"The API key provided does not have `+need+` permissions.","data":{"status":401}}`)
+		return
+	}
+	switch r.Method + " " + r.URL.Path {
+	case "GET /wp-json/wc/v3/webhooks":
+		io.WriteString(rw, `[]`)
+	case "POST /wp-json/wc/v3/webhooks/batch":
+		io.WriteString(rw, `[]`)
+	default:
+		rw.WriteHeader(http.StatusNotFound)
+		io.WriteString(rw, `{"code":"rest_no_route","message":"No route was found matching the URL and request method.","data":{"status":404}}`)
+	}
 }
 
 func (w *wooConnectEnv) clock() time.Time {
@@ -53,18 +132,30 @@ func newWooConnectEnv(t *testing.T) *wooConnectEnv {
 		Store: env.store, Keyring: keyring, Logger: log, Now: env.clock,
 		CheckURL: func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, false) },
 	})
-	woo := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: wooConnectAppURL})
+	env.shops = newWooShops(t)
+	woo := app.NewWooConnector(env.svc, app.WooConnectOptions{
+		AppURL: wooConnectAppURL,
+		REST:   woocommerce.NewREST(adapters.Options{Client: env.shops.client}),
+	})
 	metrics := NewMetrics(env.store, log)
 	env.e = NewEcho(log, metrics)
-	New(Options{Service: env.svc, WooConnect: woo, AppURL: wooConnectAppURL, Store: env.store, Metrics: metrics, Logger: log}).Register(env.e)
+	New(Options{Service: env.svc, WooConnect: woo, AppURL: wooConnectAppURL, AdminToken: wooConnectAdminToken, Store: env.store, Metrics: metrics, Logger: log}).Register(env.e)
 	return env
 }
 
-// connectToken follows GET /woocommerce/connect and returns the user_id
-// WooCommerce would echo.
+// connectToken follows GET /woocommerce/connect, without a session, and
+// returns the user_id WooCommerce would echo.
 func (w *wooConnectEnv) connectToken(t *testing.T, storeURL string) string {
 	t.Helper()
-	rec := serve(w.e, httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil))
+	return w.connectTokenWith(t, storeURL, func(*http.Request) {})
+}
+
+// connectTokenWith is connectToken with auth's credentials on the request.
+func (w *wooConnectEnv) connectTokenWith(t *testing.T, storeURL string, auth func(*http.Request)) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil)
+	auth(req)
+	rec := serve(w.e, req)
 	if rec.Code != http.StatusFound {
 		t.Fatalf("GET /woocommerce/connect = %d %s; want 302", rec.Code, rec.Body)
 	}
@@ -116,7 +207,11 @@ func TestWooConnectRedirect(t *testing.T) {
 }
 
 func callbackRequest(token, perms string) *http.Request {
-	body := `{"key_id":41,"user_id":"` + token + `","consumer_key":"ck_0a1b2c3d4e5f60718293a4b5c6d7e8f901234567","consumer_secret":"cs_89abcdef0123456789abcdef0123456789abcdef","key_permissions":"` + perms + `"}`
+	return keyCallbackRequest(token, wooConnectCK, wooConnectCS, perms)
+}
+
+func keyCallbackRequest(token, ck, cs, perms string) *http.Request {
+	body := `{"key_id":41,"user_id":"` + token + `","consumer_key":"` + ck + `","consumer_secret":"` + cs + `","key_permissions":"` + perms + `"}`
 	req := httptest.NewRequest(http.MethodPost, "/woocommerce/callback", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json;charset=UTF-8") // as WooCommerce sends it
 	return req
@@ -125,10 +220,17 @@ func callbackRequest(token, perms string) *http.Request {
 func TestWooCallback(t *testing.T) {
 	env := newWooConnectEnv(t)
 	ctx := context.Background()
+	env.shops.issue("shop.chai-point.in", wooConnectCK, wooConnectCS, "read_write")
+	env.shops.issue("shop.chai-point.in", "ck_readonly", "cs_readonly", "read")
+	env.shops.issue("down.chai-point.in", wooConnectCK, wooConnectCS, "read_write")
+	env.shops.down["down.chai-point.in"] = true
 	expired := env.connectToken(t, "https://old.chai-point.in")
 	env.advance(app.WooConnectTokenTTL + time.Minute)
 	good := env.connectToken(t, "https://shop.chai-point.in")
 	readOnly := env.connectToken(t, "https://shop.chai-point.in")
+	notIssued := env.connectToken(t, "https://shop.chai-point.in")
+	readOnlyClaimed := env.connectToken(t, "https://shop.chai-point.in")
+	down := env.connectToken(t, "https://down.chai-point.in")
 
 	cases := []struct {
 		name       string
@@ -138,6 +240,10 @@ func TestWooCallback(t *testing.T) {
 		{"bad token", callbackRequest("eyJhbGciOiJIUzI1NiJ9.e30.bad", "read_write"), 401},
 		{"expired token", callbackRequest(expired, "read_write"), 401},
 		{"read only key", callbackRequest(readOnly, "read"), 422},
+		// The store decides what a key may do, not the callback.
+		{"key the store did not issue", keyCallbackRequest(notIssued, "ck_attacker", "cs_attacker", "read_write"), 422},
+		{"read only key sent as read_write", keyCallbackRequest(readOnlyClaimed, "ck_readonly", "cs_readonly", "read_write"), 422},
+		{"store down", callbackRequest(down, "read_write"), 502},
 		{"not json", httptest.NewRequest(http.MethodPost, "/woocommerce/callback", strings.NewReader("key_id=1")), 400},
 		{"good", callbackRequest(good, "read_write"), 200},
 		{"replayed", callbackRequest(good, "read_write"), 401},
@@ -158,7 +264,108 @@ func TestWooCallback(t *testing.T) {
 	if err != nil || ck != "ck_0a1b2c3d4e5f60718293a4b5c6d7e8f901234567" || strings.Contains(string(m.Secrets["consumer_secret"]), "89abcdef") {
 		t.Errorf("stored key = %q, %v; want the posted key, sealed", ck, err)
 	}
-	if _, err := env.store.MerchantByDomain(ctx, app.PlatformWooCommerce, "old.chai-point.in"); err == nil {
-		t.Error("an expired token created a merchant")
+	for _, domain := range []string{"old.chai-point.in", "down.chai-point.in"} {
+		if _, err := env.store.MerchantByDomain(ctx, app.PlatformWooCommerce, domain); err == nil {
+			t.Errorf("a refused callback created a merchant for %s", domain)
+		}
+	}
+}
+
+func withCookie(session string) func(*http.Request) {
+	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: sessionCookie, Value: session}) }
+}
+
+func withBearer(token string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+}
+
+// TestWooReconnect: a connected store's keys are replaced only by a
+// connect started from its merchant's signed-in admin (or by the
+// operator). A stranger gets no connect token for it, and a token minted
+// before the store was connected is refused at the callback, with a key
+// that works at the store; the merchant's own reconnect replaces the keys.
+func TestWooReconnect(t *testing.T) {
+	env := newWooConnectEnv(t)
+	ctx := context.Background()
+	const shop = "https://shop.chai-point.in"
+	const secondCK, secondCS = "ck_second0000000000000000000000000000000000", "cs_second0000000000000000000000000000000000"
+	env.shops.issue("shop.chai-point.in", wooConnectCK, wooConnectCS, "read_write")
+	env.shops.issue("shop.chai-point.in", secondCK, secondCS, "read_write")
+	stale := env.connectToken(t, shop)
+	if rec := serve(env.e, callbackRequest(env.connectToken(t, shop), "read_write")); rec.Code != http.StatusOK {
+		t.Fatalf("first connect callback = %d %s; want 200", rec.Code, rec.Body)
+	}
+	m, err := env.store.MerchantByDomain(ctx, app.PlatformWooCommerce, "shop.chai-point.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, _, err := env.svc.NewSession(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := env.svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformWooCommerce, StoreURL: "https://other.chai-point.in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSession, _, err := env.svc.NewSession(other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name       string
+		auth       func(*http.Request)
+		wantStatus int
+	}{
+		{"no session", func(*http.Request) {}, 401},
+		{"a session that does not verify", withCookie("eyJhbGciOiJIUzI1NiJ9.e30.forged"), 401},
+		{"another merchant's session", withCookie(otherSession), 403},
+		{"another merchant's bearer", withBearer(otherSession), 403},
+		{"the merchant's session", withCookie(session), 302},
+		{"the merchant's bearer", withBearer(session), 302},
+		{"the operator", withBearer(wooConnectAdminToken), 302},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/woocommerce/connect?store_url="+url.QueryEscape(shop), nil)
+			tc.auth(req)
+			rec := serve(env.e, req)
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("GET /woocommerce/connect = %d %s; want %d", rec.Code, rec.Body, tc.wantStatus)
+			}
+			if tc.wantStatus != 302 {
+				var body errorBody
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error == "" || strings.Contains(rec.Body.String(), m.ID) {
+					t.Errorf("body = %s; want a reason, and not the merchant's id", rec.Body)
+				}
+				return
+			}
+			// Back to the admin pages afterwards, with nothing secret in the
+			// address.
+			loc, _ := url.Parse(rec.Header().Get("Location"))
+			if rt := loc.Query().Get("return_url"); rt != wooConnectAppURL+"/admin/" {
+				t.Errorf("return_url = %q; want %s/admin/", rt, wooConnectAppURL)
+			}
+		})
+	}
+
+	// The stranger's token, minted before the store was connected, with a
+	// key that works at the store.
+	if rec := serve(env.e, keyCallbackRequest(stale, secondCK, secondCS, "read_write")); rec.Code != http.StatusForbidden {
+		t.Errorf("callback with a token minted without a session = %d %s; want 403", rec.Code, rec.Body)
+	}
+	after, _ := env.store.GetMerchant(ctx, m.ID)
+	if !maps.Equal(after.Secrets, m.Secrets) || after.Status != m.Status {
+		t.Fatalf("after the stranger's callback: secrets unchanged %v, status %s; want both unchanged", maps.Equal(after.Secrets, m.Secrets), after.Status)
+	}
+
+	// The merchant, signed in, connects the store again with a new key.
+	token := env.connectTokenWith(t, shop, withCookie(session))
+	if rec := serve(env.e, keyCallbackRequest(token, secondCK, secondCS, "read_write")); rec.Code != http.StatusOK {
+		t.Fatalf("the merchant's reconnect callback = %d %s; want 200", rec.Code, rec.Body)
+	}
+	after, _ = env.store.GetMerchant(ctx, m.ID)
+	if ck, err := env.svc.MerchantSecret(after, "consumer_key"); err != nil || ck != secondCK {
+		t.Errorf("consumer key after the merchant's reconnect = %q, %v; want %s", ck, err, secondCK)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,6 +92,50 @@ func (c *REST) UpdateWebhook(ctx context.Context, store app.WooCredentials, id i
 		return app.WooWebhook{}, err
 	}
 	return updated.app(), nil
+}
+
+// restBatch is the body of POST webhooks/batch. CheckKey sends it empty.
+type restBatch struct {
+	Create []restWebhook `json:"create"`
+	Update []restWebhook `json:"update"`
+	Delete []int64       `json:"delete"`
+}
+
+// CheckKey proves the key pair works at the store with read and write
+// permission, and changes nothing there. WooCommerce checks the key's
+// permission against the request method: GET needs read or read_write,
+// POST needs write or read_write, and a refusal is 401, as is an unknown
+// key or a wrong secret (woocommerce.md §2.1). So the read is a GET of one
+// webhook, and the write is an empty webhooks batch: the batch route takes
+// POST and needs the same manage_woocommerce rights as the webhooks the
+// connector creates next, and WC_REST_Controller::batch_items() with
+// nothing to create, update or delete does nothing and answers [].
+// A failure is the call's *app.ProviderError, its message saying which
+// step failed; Retryable tells a store that did not answer from a key it
+// refused.
+func (c *REST) CheckKey(ctx context.Context, store app.WooCredentials) error {
+	var hooks []restWebhook
+	if _, err := c.call(ctx, store, http.MethodGet, "webhooks", url.Values{"per_page": {"1"}}, nil, &hooks); err != nil {
+		return keyCheckError("read", err)
+	}
+	var answer json.RawMessage // any JSON: the API's, not a login page
+	empty := restBatch{Create: []restWebhook{}, Update: []restWebhook{}, Delete: []int64{}}
+	if _, err := c.call(ctx, store, http.MethodPost, "webhooks/batch", nil, empty, &answer); err != nil {
+		return keyCheckError("write", err)
+	}
+	return nil
+}
+
+// keyCheckError names the step of the key check that failed in the
+// ProviderError's message.
+func keyCheckError(step string, err error) error {
+	var pe *app.ProviderError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	named := *pe
+	named.Message = strings.TrimSuffix("key check, "+step+": "+pe.Message, ": ")
+	return &named
 }
 
 // restGMTLayout is the REST API's date format; dates_are_gmt makes the

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -219,5 +221,142 @@ func TestRESTRefusesInsecureStores(t *testing.T) {
 	insecure := woocommerce.NewREST(adapters.Options{Client: srv.Client(), AllowInsecure: true})
 	if _, err := insecure.ListWebhooks(context.Background(), app.WooCredentials{StoreURL: srv.URL, ConsumerKey: restCK, ConsumerSecret: restCS}); err != nil || calls.Load() != 1 {
 		t.Errorf("ListWebhooks(http, insecure allowed) = %v after %d calls; want one call, no error", err, calls.Load())
+	}
+}
+
+// wooKeyStore is a store behind TLS with several API keys, each with its
+// permissions, checked as WC_REST_Authentication does over HTTPS: a key
+// or secret it does not know is 401, and so is a key without read
+// permission on GET or without write permission on POST, PUT, PATCH and
+// DELETE (woocommerce.md §2.1). It serves the two routes of the key check
+// and records every request.
+type wooKeyStore struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	keys     map[string][2]string // ck → secret, permissions
+	seen     []string             // "METHOD path?query body"
+	batchErr int                  // answer the batch with this status
+}
+
+func newWooKeyStore(t *testing.T) *wooKeyStore {
+	t.Helper()
+	s := &wooKeyStore{keys: map[string][2]string{}}
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *wooKeyStore) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, strings.TrimSpace(r.Method+" "+r.URL.RequestURI()+" "+string(body)))
+	ck, cs, _ := r.BasicAuth()
+	key, ok := s.keys[ck]
+	if !ok || key[0] != cs {
+		// An unknown key leaves the request anonymous; the route's own
+		// check then refuses it (rest_authorization_required_code: 401).
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":"woocommerce_rest_cannot_view","message":"Sorry, you cannot list resources.","data":{"status":401}}`)
+		return
+	}
+	switch perms := key[1]; r.Method {
+	case http.MethodGet, http.MethodHead:
+		if perms != "read" && perms != "read_write" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"code":"woocommerce_rest_authentication_error","message":"The API key provided does not have read permissions.","data":{"status":401}}`)
+			return
+		}
+	default:
+		if perms != "write" && perms != "read_write" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"code":"woocommerce_rest_authentication_error","message":"The API key provided does not have write permissions.","data":{"status":401}}`)
+			return
+		}
+	}
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/wp-json/wc/v3/webhooks":
+		io.WriteString(w, `[{"id":3,"name":"Zapier","status":"active","topic":"order.created","delivery_url":"https://hooks.zapier.example/1"}]`)
+	case r.Method == http.MethodPost && r.URL.Path == "/wp-json/wc/v3/webhooks/batch":
+		if s.batchErr != 0 {
+			w.WriteHeader(s.batchErr)
+			io.WriteString(w, `<html>Service Unavailable</html>`)
+			return
+		}
+		// batch_items() with nothing to create, update or delete.
+		io.WriteString(w, `[]`)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"code":"rest_no_route","message":"No route was found matching the URL and request method.","data":{"status":404}}`)
+	}
+}
+
+func (s *wooKeyStore) requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
+}
+
+func TestRESTCheckKey(t *testing.T) {
+	store := newWooKeyStore(t)
+	store.keys = map[string][2]string{
+		"ck_rw": {"cs_rw", "read_write"},
+		"ck_r":  {"cs_r", "read"},
+		"ck_w":  {"cs_w", "write"},
+	}
+	client := woocommerce.NewREST(adapters.Options{Client: store.srv.Client(), AllowInsecure: true})
+	creds := func(ck, cs string) app.WooCredentials {
+		return app.WooCredentials{StoreURL: store.srv.URL, ConsumerKey: ck, ConsumerSecret: cs}
+	}
+	ctx := context.Background()
+
+	// A read_write key: one read of one webhook, one empty batch, nothing
+	// changed.
+	if err := client.CheckKey(ctx, creds("ck_rw", "cs_rw")); err != nil {
+		t.Fatalf("CheckKey(read_write key) = %v; want nil", err)
+	}
+	want := []string{
+		"GET /wp-json/wc/v3/webhooks?per_page=1",
+		`POST /wp-json/wc/v3/webhooks/batch {"create":[],"update":[],"delete":[]}`,
+	}
+	if got := store.requests(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests = %q; want %q", got, want)
+	}
+
+	cases := []struct {
+		name, ck, cs, wantIn string
+		wantRequests         int
+	}{
+		{"read only", "ck_r", "cs_r", "write permissions", 2},
+		{"write only", "ck_w", "cs_w", "read permissions", 1},
+		{"unknown key", "ck_someone_elses", "cs_rw", "cannot list", 1},
+		{"wrong secret", "ck_rw", "cs_guess", "cannot list", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(store.requests())
+			err := client.CheckKey(ctx, creds(tc.ck, tc.cs))
+			var pe *app.ProviderError
+			if !errors.As(err, &pe) || pe.Status != 401 || pe.Retryable || !strings.Contains(pe.Message, tc.wantIn) {
+				t.Fatalf("CheckKey(%s) = %v; want a permanent 401 saying %q", tc.name, err, tc.wantIn)
+			}
+			if n := len(store.requests()) - before; n != tc.wantRequests {
+				t.Errorf("CheckKey(%s) made %d requests; want %d", tc.name, n, tc.wantRequests)
+			}
+			if strings.Contains(err.Error(), tc.cs) {
+				t.Errorf("error %v shows the consumer secret", err)
+			}
+		})
+	}
+
+	// A store that fails for a passing reason: retryable, so the caller
+	// can tell it from a refused key.
+	store.mu.Lock()
+	store.batchErr = http.StatusServiceUnavailable
+	store.mu.Unlock()
+	err := client.CheckKey(ctx, creds("ck_rw", "cs_rw"))
+	var pe *app.ProviderError
+	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 503 {
+		t.Errorf("CheckKey(store answering 503) = %v; want a retryable 503", err)
 	}
 }
