@@ -16,8 +16,9 @@ import (
 const sessionCookie = "sb_session"
 
 // adminAuth admits the operator's bearer token (ADMIN_TOKEN: every
-// merchant) or a merchant's own session (that merchant only): our session
-// cookie or bearer, or a Shopify App Bridge session token.
+// merchant; never from the cookie) or a merchant's own session (that
+// merchant only): our session cookie or bearer, or a Shopify App Bridge
+// session token.
 func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, fromCookie := "", false
@@ -30,7 +31,10 @@ func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="storebridge"`)
 			return echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token or session")
 		}
-		if h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
+		// The operator's token counts only as a bearer header: a cookie
+		// rides along on cross-site requests, which the JSON-only guard
+		// below stops for sessions, not for the operator.
+		if !fromCookie && h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
 			return next(c)
 		}
 		merchant, err := h.svc.SessionMerchant(c.Request().Context(), token)
