@@ -461,6 +461,9 @@ func (i *ShopifyInstaller) storeInstall(ctx context.Context, shop string, token 
 	if err != nil {
 		return Merchant{}, false, fmt.Errorf("shopify install: %w", err)
 	}
+	// Webhooks and sessions of the shop work at once on this instance,
+	// whoever created the merchant.
+	s.merchants.forgetUnknown(PlatformShopify, shop)
 	return m, reinstalled, nil
 }
 
