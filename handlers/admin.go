@@ -21,6 +21,9 @@ const sessionCookie = "sb_session"
 // session token.
 func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := h.signInRefused(c); err != nil {
+			return err
+		}
 		token, fromCookie := "", false
 		if bearer, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
 			token = strings.TrimSpace(bearer)
@@ -41,7 +44,7 @@ func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if errors.Is(err, app.ErrUnauthenticated) {
 			// App Bridge fetches a fresh session token and retries.
 			c.Response().Header().Set("X-Shopify-Retry-Invalid-Session-Request", "1")
-			return echo.NewHTTPError(http.StatusUnauthorized, "wrong bearer token, or the session expired")
+			return h.signInFailed(c, echo.NewHTTPError(http.StatusUnauthorized, "wrong bearer token, or the session expired"))
 		}
 		if err != nil {
 			return err

@@ -116,8 +116,10 @@ func TestShopifyInstallOff(t *testing.T) {
 	}
 	// Handlers built without an installer at all answer the same.
 	log := slog.New(slog.DiscardHandler)
+	st := newEmbeddedStore(t)
+	keyring, _ := app.NewKeyring(testSecretKey)
 	bare := NewEcho(log, NewMetrics(nil, log))
-	New(Options{Metrics: NewMetrics(nil, log), Logger: log}).Register(bare)
+	New(Options{Service: app.NewService(app.ServiceOptions{Store: st, Keyring: keyring}), Metrics: NewMetrics(nil, log), Logger: log}).Register(bare)
 	if rec := get(bare, "/shopify/install?shop="+ashaShop, nil); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /shopify/install without an installer = %d; want 404", rec.Code)
 	}

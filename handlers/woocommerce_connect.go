@@ -7,13 +7,14 @@ import (
 	"github.com/storebridge/storebridge/app"
 )
 
-// registerWooConnect adds the WooCommerce connection routes.
-func (h *Handlers) registerWooConnect(e *echo.Echo) {
+// registerWooConnect adds the WooCommerce connection routes, behind
+// limit.
+func (h *Handlers) registerWooConnect(e *echo.Echo, limit echo.MiddlewareFunc) {
 	if h.woo == nil {
 		return
 	}
-	e.GET("/woocommerce/connect", h.wooConnect)
-	e.POST("/woocommerce/callback", h.wooCallback)
+	e.GET("/woocommerce/connect", h.wooConnect, limit)
+	e.POST("/woocommerce/callback", h.wooCallback, limit)
 }
 
 // wooConnect sends the merchant to their store's wc-auth approval page.
