@@ -2,12 +2,26 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 )
+
+// deepProperties nests levels maps: {"p":{"p":…{"p":1}}}.
+func deepProperties(levels int) string {
+	return strings.Repeat(`{"p":`, levels) + "1" + strings.Repeat("}", levels)
+}
+
+func manyKeys(n int) string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf(`"k%d":1`, i)
+	}
+	return "{" + strings.Join(keys, ",") + "}"
+}
 
 func manyVariables(n int) string {
 	vars := make([]string, n)
@@ -114,6 +128,82 @@ func TestRuleInputLimits(t *testing.T) {
 	}
 	runInputCases(t, func(method, path, body string) (int, string) {
 		rec := call(e, method, path, operatorToken, body)
+		return rec.Code, rec.Body.String()
+	}, cases)
+}
+
+func TestAdminInputLimits(t *testing.T) {
+	e, id := inputServer(t)
+	long := func(n int) string { return strings.Repeat("a", n) }
+	cases := []inputCase{
+		// Test events: the event, the phone and the properties bounded.
+		{"test event: event of 101", "POST", "/api/admin/merchants/" + id + "/test-events", `{"event":"loyalty.` + long(93) + `","phone":"+919876543210"}`, 422, "event"},
+		{"test event: phone of 33", "POST", "/api/admin/merchants/" + id + "/test-events", `{"event":"order.placed","phone":"+91` + strings.Repeat("9", 30) + `"}`, 422, "phone"},
+		{"test event: properties 6 deep", "POST", "/api/admin/merchants/" + id + "/test-events", `{"event":"order.placed","phone":"+919876543210","properties":` + deepProperties(6) + `}`, 422, "properties"},
+		{"test event: 101 properties", "POST", "/api/admin/merchants/" + id + "/test-events", `{"event":"order.placed","phone":"+919876543210","properties":` + manyKeys(101) + `}`, 422, "properties"},
+		{"test event: a value of 1001", "POST", "/api/admin/merchants/" + id + "/test-events", `{"event":"order.placed","phone":"+919876543210","properties":{"order":{"number":"` + long(1001) + `"}}}`, 422, "properties"},
+
+		// Status maps: entries bounded, names never echoed raw.
+		{"status map: 101 entries", "PUT", "/api/admin/merchants/" + id + "/status-map", manyStatuses(101), 422, "status_map"},
+		{"status map: 100 entries", "PUT", "/api/admin/merchants/" + id + "/status-map", manyStatuses(100), 200, ""},
+		{"status map: event of 101", "PUT", "/api/admin/merchants/" + id + "/status-map", `{"shipped":"order.` + long(95) + `"}`, 422, "shipped"},
+		{"status map: a status of 10 KB with control characters", "PUT", "/api/admin/merchants/" + id + "/status-map", `{"` + long(10_000) + `\u0000\r\n":"order.shipped"}`, 422, "status_map"},
+
+		// Delivery filters: the event must be an event name.
+		{"bulk retry: event with markup", "POST", "/api/admin/merchants/" + id + "/deliveries/retry", `{"status":"failed","event":"<script>"}`, 422, "event"},
+		{"bulk retry: event of 10 KB", "POST", "/api/admin/merchants/" + id + "/deliveries/retry", `{"status":"failed","event":"order.` + long(10_000) + `"}`, 422, "event"},
+		{"bulk retry: an event name", "POST", "/api/admin/merchants/" + id + "/deliveries/retry", `{"status":"failed","event":"order.placed"}`, 200, ""},
+		{"deliveries: event of 10 KB", "GET", "/api/admin/merchants/" + id + "/deliveries?event=order." + long(10_000), "", 422, "event"},
+	}
+	runInputCases(t, func(method, path, body string) (int, string) {
+		rec := call(e, method, path, operatorToken, body)
+		return rec.Code, rec.Body.String()
+	}, cases)
+}
+
+func manyStatuses(n int) string {
+	entries := make([]string, n)
+	for i := range entries {
+		entries[i] = fmt.Sprintf(`"custom-%d":"order.shipped"`, i)
+	}
+	return "{" + strings.Join(entries, ",") + "}"
+}
+
+func TestEventsAPIInputLimits(t *testing.T) {
+	e, _, _ := adminServer(t)
+	created := call(e, "POST", "/api/admin/merchants", operatorToken, `{"platform":"shopify","shop_domain":"kesar-kitchen.myshopify.com","country":"IN"}`)
+	var m map[string]any
+	_ = json.Unmarshal(created.Body.Bytes(), &m)
+	key := m["api_key"].(string)
+	long := func(n int) string { return strings.Repeat("a", n) }
+	event := func(id, customer, properties string) string {
+		return `{"id":"` + id + `","event":"loyalty.points_earned","customer":` + customer + `,"properties":` + properties + `}`
+	}
+	phone := `{"phone":"+919876543210"}`
+	cases := []inputCase{
+		{"a plain event", "POST", "/api/v1/events", event("txn-1", phone, `{"amount":100}`), 202, ""},
+		{"id with a line break", "POST", "/api/v1/events", event(`txn\n2`, phone, `{}`), 422, "id"},
+		{"id with NUL", "POST", "/api/v1/events", event(`txn\u00002`, phone, `{}`), 422, "id"},
+		{"id of 201", "POST", "/api/v1/events", event(long(201), phone, `{}`), 422, "id"},
+		{"id of 200", "POST", "/api/v1/events", event(long(200), phone, `{}`), 202, ""},
+		{"first name of 101", "POST", "/api/v1/events", event("txn-3", `{"phone":"+919876543210","first_name":"`+long(101)+`"}`, `{}`), 422, "customer.first_name"},
+		{"last name with a control character", "POST", "/api/v1/events", event("txn-4", `{"phone":"+919876543210","last_name":"Sharma\r\nX: 1"}`, `{}`), 422, "customer.last_name"},
+		{"email of 255", "POST", "/api/v1/events", event("txn-5", `{"email":"`+long(245)+`@example.in"}`, `{}`), 422, "customer.email"},
+		{"phone of 33", "POST", "/api/v1/events", event("txn-6", `{"phone":"+91`+strings.Repeat("9", 30)+`"}`, `{}`), 422, "customer.phone"},
+		{"customer id of 101", "POST", "/api/v1/events", event("txn-7", `{"id":"`+long(101)+`"}`, `{}`), 422, "customer.id"},
+		{"properties 5 deep", "POST", "/api/v1/events", event("txn-8", phone, deepProperties(5)), 202, ""},
+		{"properties 6 deep", "POST", "/api/v1/events", event("txn-9", phone, deepProperties(6)), 422, "properties"},
+		{"properties 6 deep through a dotted key", "POST", "/api/v1/events", event("txn-10", phone, `{"a.b.c":{"d":{"e":{"f":1}}}}`), 422, "properties"},
+		{"100 properties", "POST", "/api/v1/events", event("txn-11", phone, manyKeys(100)), 202, ""},
+		{"101 properties", "POST", "/api/v1/events", event("txn-12", phone, manyKeys(101)), 422, "properties"},
+		{"101 properties across levels", "POST", "/api/v1/events", event("txn-13", phone, `{"a":`+manyKeys(60)+`,"b":`+manyKeys(40)+`}`), 422, "properties"},
+		{"an array of 500 items", "POST", "/api/v1/events", event("txn-14", phone, `{"items":[`+strings.Repeat("1,", 499)+`1]}`), 422, "properties"},
+		{"a value of 1000", "POST", "/api/v1/events", event("txn-15", phone, `{"note":"`+long(1000)+`"}`), 202, ""},
+		{"a value of 1001", "POST", "/api/v1/events", event("txn-16", phone, `{"note":"`+long(1001)+`"}`), 422, "properties"},
+		{"a key of 101", "POST", "/api/v1/events", event("txn-17", phone, `{"`+long(101)+`":1}`), 422, "properties"},
+	}
+	runInputCases(t, func(method, path, body string) (int, string) {
+		rec := call(e, method, path, key, body)
 		return rec.Code, rec.Body.String()
 	}, cases)
 }
