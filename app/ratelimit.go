@@ -19,8 +19,9 @@ type RateLimit struct {
 }
 
 const (
-	// limitCheckTimeout bounds the store call behind a limit: a store
-	// that hangs holds no request longer than this.
+	// limitCheckTimeout bounds the store call behind a limit where the
+	// store honours the context (a pool wait, a dial); the Redis client's
+	// own 2 s read and write timeouts bound the rest.
 	limitCheckTimeout = 500 * time.Millisecond
 	// maxRefusals bounds the refusals remembered per instance.
 	maxRefusals = 10_000

@@ -62,12 +62,13 @@ func (s *downThrottle) Throttle(ctx context.Context, merchant, key string, limit
 }
 
 type limitEnv struct {
-	e       *echo.Echo
-	store   *downThrottle
-	svc     *app.Service
-	clock   *limitClock
-	apiKey  string
-	session string
+	e        *echo.Echo
+	store    *downThrottle
+	svc      *app.Service
+	clock    *limitClock
+	apiKey   string
+	merchant string
+	session  string
 }
 
 // limitBackends are both stores the shared throttle runs on.
@@ -111,7 +112,7 @@ func newLimitEnv(t *testing.T, backend, clientIPHeader string) *limitEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &limitEnv{e: e, store: wrapped, svc: svc, clock: clock, apiKey: apiKey, session: session}
+	return &limitEnv{e: e, store: wrapped, svc: svc, clock: clock, apiKey: apiKey, merchant: m.ID, session: session}
 }
 
 // from serves req as if it came from addr.
@@ -297,6 +298,26 @@ func TestFailedSignInsRateLimit(t *testing.T) {
 					t.Fatalf("operator call = %d %s; want 404 (signed in, no such merchant)", rec.Code, rec.Body)
 				}
 			}
+			// A session we signed that ran out is no guess: not counted,
+			// so a merchant's open tabs cannot lock the address.
+			expired, _, err := env.svc.NewSession("m_gone")
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.clock.Add(app.SessionTTL + time.Minute)
+			for range 20 {
+				if rec := env.from("203.0.113.7", adminRequest(expired)); rec.Code != http.StatusUnauthorized {
+					t.Fatalf("expired session = %d %s; want 401", rec.Code, rec.Body)
+				}
+			}
+			if rec := env.from("203.0.113.7", adminRequest(env.session)); rec.Code != http.StatusUnauthorized {
+				t.Fatalf("the merchant's session, now expired = %d; want 401", rec.Code)
+			}
+			session, _, err := env.svc.NewSession(env.merchant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.session = session
 			// 10 failed sign-ins a minute per address.
 			for i := range 10 {
 				if rec := env.from("203.0.113.7", adminRequest(fmt.Sprintf("guess-%d", i))); rec.Code != http.StatusUnauthorized {
