@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Config struct {
 	SecretKeys            []string        // SECRET_KEY: comma-separated, newest first
 	SecretKeyFile         string          // set when SECRET_KEY was generated into DATA_DIR
 	AdminToken            string          // ADMIN_TOKEN
+	ClientIPHeader        string          // CLIENT_IP_HEADER: set by the proxy in front; empty: the socket's peer
 	ShopifyAPIKey         string          // SHOPIFY_API_KEY
 	ShopifyAPISecret      string          // SHOPIFY_API_SECRET
 	ShopifyScopes         []string        // SHOPIFY_SCOPES
@@ -48,6 +50,9 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return e.Variable + ": " + e.Reason }
 
 const defaultRetrySchedule = "10s,1m,5m,30m,2h,6h"
+
+// headerName is an HTTP header name as CLIENT_IP_HEADER takes it.
+var headerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 // loadConfig reads every variable of the contract through getenv. It does
 // no I/O: a SECRET_KEY that must be generated is left to ensureSecretKey.
@@ -93,6 +98,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(cfg.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			fail("REDIS_URL", "must be a redis:// or rediss:// URL")
 		}
+	}
+	// Only a proxy every request passes through, and which replaces what
+	// the client sent, may name the client (Fly.io: Fly-Client-IP).
+	cfg.ClientIPHeader = get("CLIENT_IP_HEADER", "")
+	if h := cfg.ClientIPHeader; h != "" && !headerName.MatchString(h) {
+		fail("CLIENT_IP_HEADER", "%q is not a header name", h)
+	} else if strings.EqualFold(h, "X-Forwarded-For") {
+		fail("CLIENT_IP_HEADER", "X-Forwarded-For is a list a client can write to; name the header your proxy sets to the one client address (Fly.io: Fly-Client-IP)")
 	}
 	if strings.ContainsAny(cfg.RedisPrefix, "{} \t\n") {
 		fail("REDIS_PREFIX", "must not contain braces or spaces (they would break the hash tags)")

@@ -197,7 +197,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 
 	h := handlers.New(handlers.Options{
 		Service: svc, ShopifyInstall: shopifyInstaller, WooConnect: wooConnector,
-		AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken,
+		AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken, ClientIPHeader: cfg.ClientIPHeader,
 		Store: st, Metrics: metrics, Logger: log,
 	})
 	e := handlers.NewEcho(log, metrics)

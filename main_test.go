@@ -71,6 +71,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"redis prefix braces", map[string]string{"REDIS_PREFIX": "sb:{x}", "DATA_DIR": dir}, "REDIS_PREFIX"},
 		{"shopify key without secret", map[string]string{"SHOPIFY_API_KEY": "abc", "DATA_DIR": dir}, "SHOPIFY_API_SECRET"},
 		{"redis not answering", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32)}, "REDIS_URL"},
+		{"client ip header not a header name", map[string]string{"CLIENT_IP_HEADER": "Fly Client IP", "DATA_DIR": dir}, "CLIENT_IP_HEADER"},
+		{"client ip header a list the client writes to", map[string]string{"CLIENT_IP_HEADER": "x-forwarded-for", "DATA_DIR": dir}, "CLIENT_IP_HEADER"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -364,5 +366,33 @@ func TestRunOnRedisCluster(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("run() = %v", err)
+	}
+}
+
+// TestRunLimitsFailedSignInsPerClient: the limits are wired in, and with
+// CLIENT_IP_HEADER the proxy's header, not the socket, names the client.
+func TestRunLimitsFailedSignInsPerClient(t *testing.T) {
+	base, _, _ := startRun(t, map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_TOKEN": e2eAdminToken, "CLIENT_IP_HEADER": "Fly-Client-IP"})
+	signIn := func(client string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/admin/merchants/m_nobody", nil)
+		req.Header.Set("Authorization", "Bearer wrong-guess")
+		req.Header.Set("Fly-Client-IP", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := range 10 {
+		if status, _ := signIn("203.0.113.7"); status != http.StatusUnauthorized {
+			t.Fatalf("failed sign-in %d = %d; want 401", i+1, status)
+		}
+	}
+	if status, wait := signIn("203.0.113.7"); status != http.StatusTooManyRequests || wait == "" {
+		t.Errorf("failed sign-in 11 = %d (Retry-After %q); want 429 with Retry-After", status, wait)
+	}
+	if status, _ := signIn("198.51.100.9"); status != http.StatusUnauthorized {
+		t.Errorf("another client through the same proxy = %d; want 401", status)
 	}
 }

@@ -25,6 +25,10 @@ type StatusMapView struct {
 
 var statusSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
+// maxStatusMapEntries bounds a status map: stores have a few dozen
+// statuses at most.
+const maxStatusMapEntries = 100
+
 // StatusMap returns the merchant's status map and unmapped statuses.
 func (s *Service) StatusMap(ctx context.Context, merchantID string) (StatusMapView, error) {
 	m, err := s.store.GetMerchant(ctx, merchantID)
@@ -61,17 +65,22 @@ func (s *Service) PutStatusMap(ctx context.Context, merchantID string, entries m
 	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
 		return StatusMapView{}, err
 	}
+	if len(entries) > maxStatusMapEntries {
+		return StatusMapView{}, Invalid("status_map", fmt.Sprintf("must have at most %d entries", maxStatusMapEntries))
+	}
 	fields := map[string]string{}
 	clean := make(map[string]string, len(entries))
 	for status, event := range entries {
 		status = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(status)), "wc-")
 		event = strings.TrimSpace(event)
 		if !statusSlug.MatchString(status) {
-			fields[status] = "is not a status slug"
+			// Not echoed as a field name: it may be long or hold
+			// control characters.
+			fields["status_map"] = "every status must be a slug: lower-case letters, digits, - and _, at most 40"
 			continue
 		}
-		if event != "" && !eventTypePattern.MatchString(event) {
-			fields[status] = fmt.Sprintf("%q is not an event name", event)
+		if event != "" && !validEventType(event) {
+			fields[status] = fmt.Sprintf("must be an event name like order.shipped, at most %d characters", maxEventTypeLen)
 			continue
 		}
 		clean[status] = event
@@ -100,12 +109,18 @@ func (s *Service) SendTestEvent(ctx context.Context, merchantID string, in TestE
 		return Delivery{}, err
 	}
 	fields := map[string]string{}
-	if !eventTypePattern.MatchString(in.Event) {
-		fields["event"] = "must be an event name like loyalty.points_earned"
+	if !validEventType(in.Event) {
+		fields["event"] = fmt.Sprintf("must be an event name like loyalty.points_earned, at most %d characters", maxEventTypeLen)
 	}
-	phone, err := NormalizePhone(in.Phone, m.Country)
+	phone, err := "", errors.New("too long")
+	if len(in.Phone) <= maxPhoneLen {
+		phone, err = NormalizePhone(in.Phone, m.Country)
+	}
 	if err != nil {
 		fields["phone"] = "must be a phone number with its country code, like +919876543210"
+	}
+	if reason := checkProperties(in.Properties); reason != "" {
+		fields["properties"] = reason
 	}
 	if len(fields) > 0 {
 		return Delivery{}, &ValidationError{Fields: fields}
@@ -199,6 +214,9 @@ func (s *Service) Deliveries(ctx context.Context, merchantID string, f DeliveryF
 	}
 	if f.Status != "" && !knownStatus(f.Status) {
 		return nil, "", Invalid("status", "is not a delivery status")
+	}
+	if f.Event != "" && !validEventType(f.Event) {
+		return nil, "", Invalid("event", fmt.Sprintf("must be an event name like order.placed, at most %d characters", maxEventTypeLen))
 	}
 	if f.Limit < 0 || f.Limit > 500 {
 		return nil, "", Invalid("limit", "must be between 1 and 500")

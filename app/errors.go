@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Sentinel errors every layer maps to and from. Stores return ErrNotFound for
@@ -42,6 +43,16 @@ func (e *ValidationError) Error() string {
 // Invalid builds a ValidationError for one field.
 func Invalid(field, reason string) *ValidationError {
 	return &ValidationError{Fields: map[string]string{field: reason}}
+}
+
+// RateLimitedError says a caller used up a rate limit: handlers answer it
+// with 429 and Retry-After.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return "rate limited: retry after " + e.RetryAfter.String()
 }
 
 // ProviderError is what every outbound client (messaging providers, store

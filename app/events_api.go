@@ -12,6 +12,16 @@ import (
 // JobAPIEvent processes an event pushed to the events API.
 const JobAPIEvent = "api.event"
 
+// Bounds of a pushed event's id and customer (names: maxNameLen); the
+// email as RFC 5321 bounds an address, the phone with room for spaces and
+// punctuation around E.164's 15 digits.
+const (
+	maxAPIEventIDLen = 200
+	maxCustomerIDLen = 100
+	maxEmailLen      = 254
+	maxPhoneLen      = 32
+)
+
 // apiEventDoneTTL is how long a pushed event's id is remembered, so a
 // sender retrying after a timeout does not message the customer twice.
 const apiEventDoneTTL = 7 * 24 * time.Hour
@@ -63,14 +73,31 @@ func (s *Service) MerchantByAPIKey(ctx context.Context, key string) (Merchant, e
 func (s *Service) ReceiveEvent(ctx context.Context, m Merchant, in APIEvent) (WebhookOutcome, error) {
 	fields := map[string]string{}
 	in.ID = strings.TrimSpace(in.ID)
-	if in.ID == "" || len(in.ID) > 200 {
-		fields["id"] = "is required: your id for the event (1 to 200 characters), so a retry is not sent twice"
+	if in.ID == "" || !plainText(in.ID, maxAPIEventIDLen) {
+		fields["id"] = fmt.Sprintf("is required: your id for the event (1 to %d characters, no control characters), so a retry is not sent twice", maxAPIEventIDLen)
 	}
-	if !eventTypePattern.MatchString(in.Type) || len(in.Type) > 100 {
-		fields["event"] = "must be a dotted event name like loyalty.points_earned"
+	if !validEventType(in.Type) {
+		fields["event"] = fmt.Sprintf("must be a dotted event name like loyalty.points_earned, at most %d characters", maxEventTypeLen)
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"customer.id", in.Customer.ID, maxCustomerIDLen},
+		{"customer.first_name", in.Customer.FirstName, maxNameLen},
+		{"customer.last_name", in.Customer.LastName, maxNameLen},
+		{"customer.email", in.Customer.Email, maxEmailLen},
+		{"customer.phone", in.Customer.Phone, maxPhoneLen},
+	} {
+		if !plainText(f.value, f.max) {
+			fields[f.name] = fmt.Sprintf("must be at most %d characters, without control characters", f.max)
+		}
 	}
 	if strings.TrimSpace(in.Customer.Phone) == "" && strings.TrimSpace(in.Customer.Email) == "" && strings.TrimSpace(in.Customer.ID) == "" {
 		fields["customer"] = "needs a phone, an email or an id"
+	}
+	if reason := checkProperties(in.Properties); reason != "" {
+		fields["properties"] = reason
 	}
 	if len(fields) > 0 {
 		return "", &ValidationError{Fields: fields}

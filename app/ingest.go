@@ -167,7 +167,8 @@ func (s *Service) enqueueWebhook(ctx context.Context, key string, job Job, day s
 // signature. The app's client secret signs every webhook of a public app;
 // a merchant set up by hand (a custom app) carries its own webhook secret.
 func (s *Service) verifiedShopifyMerchant(ctx context.Context, in ShopifyWebhook) (Merchant, error) {
-	if in.HMAC == "" || in.Domain == "" {
+	// No merchant can have a domain that is not a shop's: no store read.
+	if in.HMAC == "" || !ValidShopDomain(in.Domain) {
 		return Merchant{}, ErrUnauthenticated
 	}
 	appSigned := s.shopifySecret != "" && verifyBase64HMAC(s.shopifySecret, in.Body, in.HMAC)

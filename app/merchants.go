@@ -66,7 +66,10 @@ func (s *Service) CreateMerchant(ctx context.Context, in NewMerchant) (Merchant,
 		}
 		m.Secrets[name] = sealed
 	}
-	if err := s.store.CreateMerchant(ctx, m); err != nil {
+	err = s.store.CreateMerchant(ctx, m)
+	// Created here or (a conflict) already elsewhere: the domain is known.
+	s.merchants.forgetUnknown(m.Platform, m.Domain)
+	if err != nil {
 		return Merchant{}, "", fmt.Errorf("create merchant: %w", err)
 	}
 	m.Version = 1

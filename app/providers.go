@@ -48,7 +48,8 @@ type ProviderKit struct {
 	Dedupes bool
 }
 
-// Rate is a limit of Limit sends per Per.
+// Rate is a limit of Limit sends (or requests) per Per, as the store's
+// throttle applies it: a burst of Limit at once, then Limit per Per.
 type Rate struct {
 	Limit int
 	Per   time.Duration

@@ -65,6 +65,29 @@ var customVariable = regexp.MustCompile(`^properties\.[a-z0-9_]+(\.[a-z0-9_]+)*$
 
 var eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+$`)
 
+// What a rule may name, as the providers take it. In template mode the
+// template is a WhatsApp template: lower-case letters, digits and
+// underscores, at most 512 (Meta's rule, which every provider here passes
+// through). In event mode it is the provider's own event name (CleverTap,
+// Interakt: "Order Placed"): letters of either case, digits, spaces and
+// _ . : -, starting with a letter or digit, at most 120 (CleverTap's key
+// limit). A language is a BCP-47-like code as WhatsApp names them (en,
+// en_US, pt_BR, zh-Hant), at most 15.
+var (
+	templateNamePattern  = regexp.MustCompile(`^[a-z0-9_]+$`)
+	providerEventPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _.:-]*$`)
+	languagePattern      = regexp.MustCompile(`^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$`)
+)
+
+const (
+	maxTemplateLen      = 512
+	maxProviderEventLen = 120
+	maxLanguageLen      = 15
+	// maxRuleVariables bounds a rule's variables: no template takes more.
+	maxRuleVariables = 20
+	maxVariableLen   = 100
+)
+
 // CanonicalVariable resolves the names Nector's merchants already use to
 // their property paths.
 func CanonicalVariable(path string) string {
@@ -113,23 +136,32 @@ func validateRule(event string, in RuleInput) (Rule, error) {
 		Template: strings.TrimSpace(in.Template),
 		Language: strings.TrimSpace(in.Language),
 	}
-	if !eventTypePattern.MatchString(event) || len(event) > 100 {
-		fields["event"] = "must be a dotted event name like order.placed"
+	if !validEventType(event) {
+		fields["event"] = fmt.Sprintf("must be a dotted event name like order.placed, at most %d characters", maxEventTypeLen)
 	}
 	if r.Mode == "" {
 		r.Mode = ModeTemplate
 	}
 	switch r.Mode {
 	case ModeTemplate:
-		if r.Template == "" {
+		switch {
+		case r.Template == "":
 			fields["template"] = "is required in template mode"
+		case len(r.Template) > maxTemplateLen || !templateNamePattern.MatchString(r.Template):
+			fields["template"] = fmt.Sprintf("must be a WhatsApp template name: lower-case letters, digits and underscores, at most %d", maxTemplateLen)
 		}
 		if r.Language == "" {
 			r.Language = "en"
 		}
 	case ModeEvent:
+		if r.Template != "" && (len(r.Template) > maxProviderEventLen || !providerEventPattern.MatchString(r.Template)) {
+			fields["template"] = fmt.Sprintf("must be the provider's event name: letters, digits, spaces and _ . : -, at most %d", maxProviderEventLen)
+		}
 	default:
 		fields["mode"] = "must be template or event"
+	}
+	if r.Language != "" && (len(r.Language) > maxLanguageLen || !languagePattern.MatchString(r.Language)) {
+		fields["language"] = fmt.Sprintf("must be a language code like en, en_US or pt_BR, at most %d characters", maxLanguageLen)
 	}
 	if r.Category == "" {
 		r.Category = DefaultCategory(event)
@@ -138,8 +170,16 @@ func validateRule(event string, in RuleInput) (Rule, error) {
 		fields["category"] = "must be transactional or marketing"
 	}
 	r.Variables = []string{}
+	if len(in.Variables) > maxRuleVariables {
+		fields["variables"] = fmt.Sprintf("must be at most %d", maxRuleVariables)
+		in.Variables = nil // one reason, not one per variable
+	}
 	for i, v := range in.Variables {
 		path := CanonicalVariable(strings.TrimSpace(v))
+		if len(path) > maxVariableLen {
+			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("must be at most %d characters", maxVariableLen)
+			continue
+		}
 		if !knownVariable(path) && !customVariable.MatchString(path) {
 			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("unknown variable %q", v)
 			continue

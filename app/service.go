@@ -17,6 +17,7 @@ type Service struct {
 	now               func() time.Time
 	log               *slog.Logger
 	merchants         *merchantCache
+	refusals          *expiringSet // rate limit refusals still running
 	counters          counterBuffer
 	shopifySecret     string
 	shopifyKey        string
@@ -79,6 +80,7 @@ func NewService(opts ServiceOptions) *Service {
 		now:               opts.Now,
 		log:               opts.Logger,
 		merchants:         newMerchantCache(opts.Store, opts.Keyring, opts.Now),
+		refusals:          newExpiringSet(maxRefusals),
 		shopifySecret:     opts.ShopifyAPISecret,
 		shopifyKey:        opts.ShopifyAPIKey,
 		wake:              opts.Wake,

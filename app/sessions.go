@@ -15,6 +15,12 @@ const SessionTTL = 12 * time.Hour
 
 const sessionAudience = "storebridge-admin"
 
+// ErrSessionEnded is the ErrUnauthenticated of a token a key we trust
+// signed (ours, or Shopify's with the app secret) that signs no one in any
+// more: expired, for another audience, or of a merchant gone or
+// uninstalled. It is no guess: limits on failed sign-ins do not count it.
+var ErrSessionEnded = fmt.Errorf("session ended: %w", ErrUnauthenticated)
+
 type sessionClaims struct {
 	Merchant string `json:"mid"`
 	jwt.RegisteredClaims
@@ -50,6 +56,10 @@ func (s *Service) SessionMerchant(ctx context.Context, token string) (string, er
 	if err == nil && ours.Merchant != "" {
 		return signedInMerchant(s.merchants.byID(ctx, ours.Merchant))
 	}
+	// The claims are checked only once the signature verified.
+	if errors.Is(err, jwt.ErrTokenInvalidClaims) {
+		return "", ErrSessionEnded
+	}
 	return s.shopifySessionMerchant(ctx, token)
 }
 
@@ -71,13 +81,16 @@ func (s *Service) shopifySessionMerchant(ctx context.Context, token string) (str
 		return []byte(s.shopifySecret), nil
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(s.shopifyKey),
 		jwt.WithExpirationRequired(), jwt.WithLeeway(10*time.Second), jwt.WithTimeFunc(s.now))
+	if errors.Is(err, jwt.ErrTokenInvalidClaims) {
+		return "", ErrSessionEnded
+	}
 	if err != nil {
 		return "", ErrUnauthenticated
 	}
 	dest, derr := url.Parse(claims.Dest)
 	iss, ierr := url.Parse(claims.Issuer)
 	if derr != nil || ierr != nil || dest.Hostname() == "" || dest.Hostname() != iss.Hostname() || !ValidShopDomain(dest.Hostname()) {
-		return "", ErrUnauthenticated
+		return "", ErrSessionEnded
 	}
 	return signedInMerchant(s.merchants.byDomain(ctx, PlatformShopify, dest.Hostname()))
 }
@@ -88,11 +101,11 @@ func (s *Service) shopifySessionMerchant(ctx context.Context, token string) (str
 func signedInMerchant(m cachedMerchant, err error) (string, error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return "", ErrUnauthenticated
+		return "", ErrSessionEnded
 	case err != nil:
 		return "", err
 	case m.Status != MerchantActive:
-		return "", ErrUnauthenticated
+		return "", ErrSessionEnded
 	}
 	return m.ID, nil
 }

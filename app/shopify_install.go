@@ -34,6 +34,8 @@ const (
 	// shopifyStateAudience keeps a state cookie from being accepted as any
 	// other token signed with the same key, and the other way round.
 	shopifyStateAudience = "storebridge:shopify-install"
+	// shopifyInstallScope is the claim scope of used state nonces.
+	shopifyInstallScope = "shopify-install"
 )
 
 // Merchant settings written by the install and the token refresh.
@@ -259,6 +261,35 @@ func (i *ShopifyInstaller) CompleteInstall(ctx context.Context, query url.Values
 	if code == "" {
 		return ShopifyInstallResult{}, refuse(ErrInvalidShop, "the callback carries no authorization code")
 	}
+	// A state opens one install. The browser drops the cookie, but a
+	// replay with cookie and query kept (within Shopify's timestamp
+	// window) must be refused too, on every instance. A failed install
+	// frees the nonce, so the merchant may simply try the callback again.
+	s := i.svc
+	key := "state:" + query.Get("state")
+	claim, err := s.store.Claim(ctx, shopifyInstallScope, key, ShopifyStateTTL)
+	if err != nil {
+		return ShopifyInstallResult{}, fmt.Errorf("shopify install: claim state: %w", err)
+	}
+	if claim != ClaimNew {
+		return ShopifyInstallResult{}, refuse(ErrUnauthenticated, "this install state was already used; start the install again")
+	}
+	result, err := i.install(ctx, shop, code)
+	if err != nil {
+		if relErr := s.store.Release(context.WithoutCancel(ctx), shopifyInstallScope, key); relErr != nil {
+			s.log.Warn("releasing a shopify install state failed", "shop", shop, "err", relErr)
+		}
+		return ShopifyInstallResult{}, err
+	}
+	if err := s.store.Complete(ctx, shopifyInstallScope, key, ShopifyStateTTL); err != nil {
+		s.log.Warn("marking a shopify install state used failed", "merchant", result.MerchantID, "err", err)
+	}
+	return result, nil
+}
+
+// install trades the callback's code for a token, checks the scopes
+// granted, stores the merchant and queues its webhook setup.
+func (i *ShopifyInstaller) install(ctx context.Context, shop, code string) (ShopifyInstallResult, error) {
 	token, err := i.opts.Admin.ExchangeCode(ctx, shop, code)
 	if err != nil {
 		if IsRetryable(err) {
@@ -428,6 +459,9 @@ func (i *ShopifyInstaller) storeInstall(ctx context.Context, shop string, token 
 	if err != nil {
 		return Merchant{}, false, fmt.Errorf("shopify install: %w", err)
 	}
+	// Webhooks and sessions of the shop work at once on this instance,
+	// whoever created the merchant.
+	s.merchants.forgetUnknown(PlatformShopify, shop)
 	return m, reinstalled, nil
 }
 

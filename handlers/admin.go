@@ -16,23 +16,34 @@ import (
 const sessionCookie = "sb_session"
 
 // adminAuth admits the operator's bearer token (ADMIN_TOKEN: every
-// merchant) or a merchant's own session (that merchant only): our session
-// cookie or bearer, or a Shopify App Bridge session token.
+// merchant; never from the cookie) or a merchant's own session (that
+// merchant only): our session cookie or bearer, or a Shopify App Bridge
+// session token.
 func (h *Handlers) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := h.signInRefused(c); err != nil {
+			return err
+		}
 		token, fromCookie := sessionToken(c)
 		if token == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="storebridge"`)
 			return echo.NewHTTPError(http.StatusUnauthorized, "missing bearer token or session")
 		}
-		if h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
+		// The operator's token counts only as a bearer header: a cookie
+		// rides along on cross-site requests, which the JSON-only guard
+		// below stops for sessions, not for the operator.
+		if !fromCookie && h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
 			return next(c)
 		}
 		merchant, err := h.svc.SessionMerchant(c.Request().Context(), token)
 		if errors.Is(err, app.ErrUnauthenticated) {
 			// App Bridge fetches a fresh session token and retries.
 			c.Response().Header().Set("X-Shopify-Retry-Invalid-Session-Request", "1")
-			return echo.NewHTTPError(http.StatusUnauthorized, "wrong bearer token, or the session expired")
+			refused := echo.NewHTTPError(http.StatusUnauthorized, "wrong bearer token, or the session expired")
+			if errors.Is(err, app.ErrSessionEnded) {
+				return refused // signed by a key we trust: no guess
+			}
+			return h.signInFailed(c, refused)
 		}
 		if err != nil {
 			return err

@@ -234,3 +234,31 @@ func TestMerchantSessions(t *testing.T) {
 		t.Errorf("JSON PUT with the session cookie = %d; want 200", got)
 	}
 }
+
+// The operator token is a bearer token only: as a cookie it would ride
+// along on a cross-site request, and the JSON-only guard is for sessions.
+func TestOperatorTokenIsNotACookie(t *testing.T) {
+	e, _, _ := adminServer(t)
+	created := call(e, "POST", "/api/admin/merchants", operatorToken, `{"platform":"shopify","shop_domain":"kesar-kitchen.myshopify.com"}`)
+	var m map[string]any
+	_ = json.Unmarshal(created.Body.Bytes(), &m)
+	id, _ := m["id"].(string)
+	cookieCall := func(method, path, contentType, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: operatorToken})
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := cookieCall("GET", "/api/admin/merchants/"+id, "", ""); rec.Code != http.StatusUnauthorized {
+		t.Errorf("GET with the operator token as cookie = %d %s; want 401", rec.Code, rec.Body)
+	}
+	if rec := cookieCall("PUT", "/api/admin/merchants/"+id+"/settings", "application/x-www-form-urlencoded", "quiet_hours=off"); rec.Code != http.StatusUnauthorized {
+		t.Errorf("form PUT with the operator token as cookie = %d %s; want 401", rec.Code, rec.Body)
+	}
+	after := call(e, "GET", "/api/admin/merchants/"+id, operatorToken, "")
+	if strings.Contains(after.Body.String(), `"quiet_hours":"off"`) {
+		t.Errorf("the cross-site form changed the settings: %s", after.Body)
+	}
+}

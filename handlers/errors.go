@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/app"
@@ -26,6 +28,10 @@ func ErrorHandler(log *slog.Logger, metrics *Metrics) echo.HTTPErrorHandler {
 		}
 		status, body := classify(err)
 		body.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+		var limited *app.RateLimitedError
+		if errors.As(err, &limited) {
+			c.Response().Header().Set("Retry-After", retryAfter(limited.RetryAfter))
+		}
 		if status >= 500 {
 			if errors.Is(err, app.ErrUnavailable) {
 				metrics.StoreError("request")
@@ -54,6 +60,8 @@ func classify(err error) (int, errorBody) {
 			msg = m
 		}
 		return he.Code, errorBody{Error: msg}
+	case errors.As(err, new(*app.RateLimitedError)):
+		return http.StatusTooManyRequests, errorBody{Error: "too many requests; retry after the time in Retry-After"}
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, errorBody{Error: "invalid input", Fields: ve.Fields}
 	case errors.Is(err, app.ErrUnauthenticated):
@@ -67,4 +75,10 @@ func classify(err error) (int, errorBody) {
 		return http.StatusServiceUnavailable, errorBody{Error: "temporarily unavailable, retry later"}
 	}
 	return http.StatusInternalServerError, errorBody{Error: "internal error"}
+}
+
+// retryAfter is a wait in whole seconds, rounded up: a client that waits
+// that long finds a free slot.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64(max((d+time.Second-1)/time.Second, 1)), 10)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -22,6 +23,7 @@ type Handlers struct {
 	woo        *app.WooConnector
 	appURL     string
 	adminToken string
+	clientIP   echo.IPExtractor
 	store      Pinger
 	metrics    *Metrics
 	log        *slog.Logger
@@ -38,14 +40,21 @@ type Options struct {
 	// AdminToken is the operator's bearer token; empty turns the operator
 	// API off.
 	AdminToken string
-	Store      Pinger
-	Metrics    *Metrics
-	Logger     *slog.Logger
+	// ClientIPHeader names the header a proxy in front of every request
+	// sets to the client's address (Fly.io: Fly-Client-IP); empty: the
+	// client is the socket's peer.
+	ClientIPHeader string
+	Store          Pinger
+	Metrics        *Metrics
+	Logger         *slog.Logger
 }
 
 // New returns the handlers.
 func New(opts Options) *Handlers {
-	return &Handlers{svc: opts.Service, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken, store: opts.Store, metrics: opts.Metrics, log: opts.Logger}
+	return &Handlers{
+		svc: opts.Service, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken,
+		clientIP: clientIP(opts.ClientIPHeader), store: opts.Store, metrics: opts.Metrics, log: opts.Logger,
+	}
 }
 
 // readyTimeout bounds the store check behind /readyz: a store that takes

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/storebridge/storebridge/app"
 )
 
 // BodyLimit is the largest request body accepted (1 MiB); larger ones get
@@ -58,15 +59,21 @@ func (h *Handlers) RegisterOps(e *echo.Echo) {
 
 // Register adds every route of the web role.
 func (h *Handlers) Register(e *echo.Echo) {
+	// c.RealIP() is the client for limits and logs; see clientIP.
+	e.IPExtractor = h.clientIP
 	h.RegisterOps(e)
+	// Webhooks are never rate limited (see the limits in ratelimit.go).
 	e.POST("/webhooks/shopify", h.shopifyWebhook)
 	e.POST("/webhooks/woocommerce/:merchant_id", h.wooCommerceWebhook)
-	h.registerShopifyInstall(e)
-	h.registerWooConnect(e)
+	connect := h.limit(app.RateLimit{Scope: "connect", Rule: app.Rate{Limit: connectLimit, Per: connectPer}}, clientAddress)
+	h.registerShopifyInstall(e, connect)
+	h.registerWooConnect(e, connect)
 	e.GET("/webhooks/providers/:provider/:merchant_id", h.providerHandshake)
 	e.POST("/webhooks/providers/:provider/:merchant_id", h.providerWebhook)
 
-	e.POST("/api/v1/events", h.pushEvent)
+	e.POST("/api/v1/events", h.pushEvent,
+		h.limit(app.RateLimit{Scope: "events-address", Rule: app.Rate{Limit: eventsAddressLimit, Per: eventsAddressPer}}, clientAddress),
+		h.limit(app.RateLimit{Scope: "events-key", Rule: app.Rate{Limit: eventsKeyLimit, Per: eventsKeyPer}}, apiKeyOf))
 
 	admin := e.Group("/api/admin", h.adminAuth)
 	admin.POST("/merchants", h.createMerchant)

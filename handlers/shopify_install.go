@@ -14,10 +14,11 @@ import (
 // to Shopify's callback.
 const shopifyStateCookie = "sb_shopify_state"
 
-// registerShopifyInstall adds the Shopify app's install routes.
-func (h *Handlers) registerShopifyInstall(e *echo.Echo) {
-	e.GET("/shopify/install", h.shopifyInstall)
-	e.GET("/shopify/callback", h.shopifyCallback)
+// registerShopifyInstall adds the Shopify app's install routes, behind
+// limit.
+func (h *Handlers) registerShopifyInstall(e *echo.Echo, limit echo.MiddlewareFunc) {
+	e.GET("/shopify/install", h.shopifyInstall, limit)
+	e.GET("/shopify/callback", h.shopifyCallback, limit)
 }
 
 // shopifyInstall starts the OAuth grant: the shop (and Shopify's signature

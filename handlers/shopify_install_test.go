@@ -116,8 +116,10 @@ func TestShopifyInstallOff(t *testing.T) {
 	}
 	// Handlers built without an installer at all answer the same.
 	log := slog.New(slog.DiscardHandler)
+	st := newEmbeddedStore(t)
+	keyring, _ := app.NewKeyring(testSecretKey)
 	bare := NewEcho(log, NewMetrics(nil, log))
-	New(Options{Metrics: NewMetrics(nil, log), Logger: log}).Register(bare)
+	New(Options{Service: app.NewService(app.ServiceOptions{Store: st, Keyring: keyring}), Metrics: NewMetrics(nil, log), Logger: log}).Register(bare)
 	if rec := get(bare, "/shopify/install?shop="+ashaShop, nil); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /shopify/install without an installer = %d; want 404", rec.Code)
 	}
@@ -235,5 +237,32 @@ func TestShopifyInstallRoutes(t *testing.T) {
 	e.ServeHTTP(own, req)
 	if own.Code != http.StatusOK {
 		t.Errorf("GET own merchant with the install's session = %d %s; want 200", own.Code, own.Body)
+	}
+}
+
+// A callback replayed with the same cookie and query (a browser's back
+// button, a copied URL, an attacker holding both) is refused, even while
+// Shopify's signature and timestamp still verify: the state's nonce is
+// used once, on every instance.
+func TestShopifyCallbackReplayRefused(t *testing.T) {
+	admin := &installAdmin{scope: "read_orders,read_customers"}
+	e, _ := newInstallServer(t, "https://sb.example.in", admin)
+	rec := get(e, "/shopify/install?shop="+ashaShop, nil)
+	if rec.Code != http.StatusFound {
+		t.Fatalf("GET /shopify/install = %d %s", rec.Code, rec.Body)
+	}
+	cookie := stateCookie(t, rec)
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	target := "/shopify/callback?" + signedQuery(url.Values{"shop": {ashaShop}, "code": {"good-code"}, "state": {loc.Query().Get("state")}}, 0)
+
+	if first := get(e, target, cookie); first.Code != http.StatusFound {
+		t.Fatalf("first callback = %d %s; want 302", first.Code, first.Body)
+	}
+	replay := get(e, target, cookie)
+	if replay.Code != http.StatusUnauthorized || !strings.Contains(replay.Body.String(), "state") {
+		t.Errorf("replayed callback = %d %s; want 401 about the state", replay.Code, replay.Body)
+	}
+	if admin.exchanges != 1 {
+		t.Errorf("codes exchanged = %d; want 1 (the replay must not reach Shopify)", admin.exchanges)
 	}
 }

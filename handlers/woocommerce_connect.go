@@ -9,13 +9,14 @@ import (
 	"github.com/storebridge/storebridge/app"
 )
 
-// registerWooConnect adds the WooCommerce connection routes.
-func (h *Handlers) registerWooConnect(e *echo.Echo) {
+// registerWooConnect adds the WooCommerce connection routes, behind
+// limit.
+func (h *Handlers) registerWooConnect(e *echo.Echo, limit echo.MiddlewareFunc) {
 	if h.woo == nil {
 		return
 	}
-	e.GET("/woocommerce/connect", h.wooConnect)
-	e.POST("/woocommerce/callback", h.wooCallback)
+	e.GET("/woocommerce/connect", h.wooConnect, limit)
+	e.POST("/woocommerce/callback", h.wooCallback, limit)
 }
 
 // wooConnect sends the merchant to their store's wc-auth approval page. A
@@ -41,11 +42,12 @@ func (h *Handlers) wooConnect(c echo.Context) error {
 // visitor with neither. A session that does not verify (expired, signed
 // out) counts as none: a visitor may still connect a new store.
 func (h *Handlers) wooConnectStarter(c echo.Context) (app.WooConnectStarter, error) {
-	token, _ := sessionToken(c)
+	token, fromCookie := sessionToken(c)
 	if token == "" {
 		return app.WooConnectStarter{}, nil
 	}
-	if h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
+	// As in adminAuth: the operator's token counts only as a bearer.
+	if !fromCookie && h.adminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(h.adminToken)) == 1 {
 		return app.WooConnectStarter{Operator: true}, nil
 	}
 	merchant, err := h.svc.SessionMerchant(c.Request().Context(), token)
