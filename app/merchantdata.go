@@ -49,6 +49,12 @@ type MerchantData interface {
 	// for a privacy redaction. Empty criteria match nothing. Returns how
 	// many were removed.
 	DeleteCustomerDeliveries(ctx context.Context, merchant string, match CustomerMatch) (int, error)
+
+	// CustomerDeliveries lists the delivery records of a customer, matched
+	// as DeleteCustomerDeliveries matches them, whole (values, statuses,
+	// history), newest first: at most limit, which must be positive. For
+	// a privacy export. Empty criteria match nothing.
+	CustomerDeliveries(ctx context.Context, merchant string, match CustomerMatch, limit int) ([]Delivery, error)
 }
 
 // CustomerMatch selects a customer's records: any record matching any

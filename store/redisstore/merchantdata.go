@@ -1,10 +1,13 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -343,4 +346,79 @@ func (s *Store) deleteDeliveries(ctx context.Context, op, merchant string, read 
 		return 0, wrap(op, err)
 	}
 	return n, nil
+}
+
+// CustomerDeliveries lists the merchant's deliveries matching any non-empty
+// criterion of match, newest first, at most limit. The phone, customer and
+// subject SETs give the candidates and the created-time index their order,
+// so only the records of the newest candidates are read; a candidate whose
+// record is gone or no longer matches (updated since) is passed over for
+// the next.
+func (s *Store) CustomerDeliveries(ctx context.Context, merchant string, match app.CustomerMatch, limit int) ([]app.Delivery, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit))
+	}
+	sets := s.customerSets(merchant, match)
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	ids, err := s.rdb.SUnion(ctx, sets...).Result()
+	if err != nil {
+		return nil, wrap("customer deliveries", err)
+	}
+	type candidate struct {
+		id    string
+		score float64
+	}
+	var candidates []candidate
+	index := s.keys.deliveryIndex(merchant)
+	for chunk := range slices.Chunk(ids, 500) {
+		scores := make([]*redis.FloatCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				scores[i] = p.ZScore(ctx, index, id)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, wrap("customer deliveries", err)
+		}
+		for i, id := range chunk {
+			if score, err := scores[i].Result(); err == nil {
+				candidates = append(candidates, candidate{id, score}) // no score: no record
+			}
+		}
+	}
+	slices.SortFunc(candidates, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), strings.Compare(b.id, a.id))
+	})
+	var out []app.Delivery
+	for len(candidates) > 0 && len(out) < limit {
+		n := min(len(candidates), maxListLimit)
+		chunk := make([]string, n)
+		for i, c := range candidates[:n] {
+			chunk[i] = c.id
+		}
+		candidates = candidates[n:]
+		found, _, err := s.readDeliveries(ctx, "customer deliveries", merchant, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range found {
+			if customerMatches(r.d, match) {
+				out = append(out, r.d)
+			}
+		}
+	}
+	slices.SortFunc(out, newestFirst)
+	return out[:min(len(out), limit)], nil
+}
+
+// newestFirst orders deliveries as the log lists them: by creation time,
+// then id, both descending.
+func newestFirst(a, b app.Delivery) int {
+	return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
 }

@@ -197,6 +197,61 @@ func merchantDataCases() []testCase {
 				t.Errorf("DeleteCustomerDeliveries(empty match) = %d, %v; want 0", n, err)
 			}
 		}},
+		{"MerchantData/CustomerDeliveries", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			mk := func(merchant, id, phone, customer, subject string) app.Delivery {
+				t.Helper()
+				clock.Advance(10 * time.Millisecond) // newest first is creation order
+				d := sampleDelivery(clock, merchant, id, app.EventOrderPlaced, app.DeliverySent)
+				d.Phone, d.CustomerID, d.Subject = phone, customer, subject
+				d.Values = []string{"Riya", "#" + id}
+				if err := s.CreateDelivery(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			const riya, arjun = "+919876543210", "+14155550100"
+			d1 := mk("m1", "d1", riya, "7712398123", "order:1")
+			mk("m1", "d2", riya, "", "")                   // a test message: the phone alone
+			mk("m1", "d3", arjun, "7712398123", "order:3") // the customer id
+			mk("m1", "d4", arjun, "", "order:4")           // an order named in the request
+			mk("m1", "d5", arjun, "5550001", "order:5")    // another customer
+			mk("m2", "d6", riya, "7712398123", "order:1")  // another merchant
+			// d7 was Riya's and moves to Arjun: the old phone no longer finds it.
+			mk("m1", "d7", riya, "", "order:7")
+			if _, err := s.UpdateDelivery(ctx, "m1", "d7", func(d *app.Delivery) error {
+				d.Phone = arjun
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			match := app.CustomerMatch{Phone: riya, CustomerID: "7712398123", Subjects: []string{"order:4", "order:nope", ""}}
+			got, err := s.CustomerDeliveries(ctx, "m1", match, 100)
+			if want := []string{"d4", "d3", "d2", "d1"}; err != nil || !reflect.DeepEqual(ids2(got), want) {
+				t.Fatalf("CustomerDeliveries() = %v, %v; want %v, newest first", ids2(got), err, want)
+			}
+			if last := got[len(got)-1]; !reflect.DeepEqual(last.Values, d1.Values) || len(last.History) != 1 || last.History[0].Status != app.DeliverySent || last.Phone != riya {
+				t.Errorf("CustomerDeliveries() record = %+v; want the whole record as stored", last)
+			}
+			got, err = s.CustomerDeliveries(ctx, "m1", match, 2)
+			if want := []string{"d4", "d3"}; err != nil || !reflect.DeepEqual(ids2(got), want) {
+				t.Errorf("CustomerDeliveries(limit 2) = %v, %v; want %v", ids2(got), err, want)
+			}
+			got, err = s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{Subjects: []string{"order:7"}}, 10)
+			if err != nil || len(got) != 1 || got[0].Phone != arjun {
+				t.Errorf("CustomerDeliveries(order:7) = %+v, %v; want d7 as updated", got, err)
+			}
+			if got, err := s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{}, 10); err != nil || len(got) != 0 {
+				t.Errorf("CustomerDeliveries(empty match) = %v, %v; want none", ids2(got), err)
+			}
+			if got, err := s.CustomerDeliveries(ctx, "m3", match, 10); err != nil || len(got) != 0 {
+				t.Errorf("CustomerDeliveries(merchant without deliveries) = %v, %v; want none", ids2(got), err)
+			}
+			var ve *app.ValidationError
+			if _, err := s.CustomerDeliveries(ctx, "m1", match, 0); !errors.As(err, &ve) {
+				t.Errorf("CustomerDeliveries(limit 0) = %v; want a validation error", err)
+			}
+		}},
 	}
 }
 
