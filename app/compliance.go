@@ -1,14 +1,6 @@
 package app
 
-import (
-	"context"
-	"encoding/json"
-	"time"
-)
-
-// mapDataRequests keeps the privacy data requests a platform forwarded, for
-// the merchant to answer from the delivery log.
-const mapDataRequests = "data_requests"
+import "context"
 
 // mapReplies keeps each customer's last reply, by phone.
 const mapReplies = "replies"
@@ -23,14 +15,7 @@ func (s *Service) handleCompliance(ctx context.Context, m Merchant, req Complian
 	case "shop/redact":
 		return s.redactShop(ctx, m)
 	case "customers/data_request":
-		raw, err := json.Marshal(struct {
-			ComplianceRequest
-			ReceivedAt time.Time `json:"received_at"`
-		}{req, s.now().UTC()})
-		if err != nil {
-			return Permanent(err)
-		}
-		return s.store.MapSet(ctx, m.ID, mapDataRequests, map[string]string{NewID(s.now()): string(raw)})
+		return s.recordDataRequest(ctx, m, req)
 	}
 	return Permanent(errUnknownCompliance(req.Topic))
 }
