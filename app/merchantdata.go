@@ -33,6 +33,11 @@ type MerchantData interface {
 	// ErrNotFound when nothing live is recorded.
 	State(ctx context.Context, merchant, key string) (value string, version int64, err error)
 
+	// DeleteStates removes what AdvanceState recorded for keys, so the next
+	// AdvanceState starts afresh; absent keys are ignored. For a privacy
+	// redaction.
+	DeleteStates(ctx context.Context, merchant string, keys ...string) error
+
 	// Throttle takes one slot of a rate limit shared by every instance: a
 	// GCRA allowing a burst of limit, then limit per window sustained.
 	// It answers 0 when the slot was taken now, or how long to wait before

@@ -141,6 +141,24 @@ func (s *Store) State(ctx context.Context, merchant, key string) (string, int64,
 	return value, version, nil
 }
 
+// DeleteStates deletes the state records of keys in one DEL (one slot:
+// one merchant).
+func (s *Store) DeleteStates(ctx context.Context, merchant string, keys ...string) error {
+	if err := requireID("merchant", merchant); err != nil {
+		return err
+	}
+	var records []string
+	for _, key := range keys {
+		if key != "" {
+			records = append(records, s.keys.state(merchant, key))
+		}
+	}
+	if len(records) == 0 {
+		return nil
+	}
+	return wrap("delete states", s.rdb.Del(ctx, records...).Err())
+}
+
 // Throttle takes a slot of the GCRA limit of limit per window on key, on
 // the server, so every instance shares it. The store's clock gives now.
 func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (time.Duration, error) {

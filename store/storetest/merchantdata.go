@@ -111,6 +111,38 @@ func merchantDataCases() []testCase {
 				t.Errorf("concurrent AdvanceState() of one version advanced %d times; want 1", wins)
 			}
 		}},
+		{"MerchantData/DeleteStates", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			for _, key := range []string{"cod:order:1", "cod:phone:+919876543210", "cod:order:2"} {
+				if _, _, err := s.AdvanceState(ctx, "m1", key, 5, "v", time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := s.AdvanceState(ctx, "m2", "cod:order:1", 5, "other merchant", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteStates(ctx, "m1", "cod:order:1", "cod:phone:+919876543210", "never:there"); err != nil {
+				t.Fatalf("DeleteStates() = %v", err)
+			}
+			for _, key := range []string{"cod:order:1", "cod:phone:+919876543210"} {
+				if _, _, err := s.State(ctx, "m1", key); !errors.Is(err, app.ErrNotFound) {
+					t.Errorf("State(%s) after DeleteStates = %v; want ErrNotFound", key, err)
+				}
+			}
+			if v, _, err := s.State(ctx, "m1", "cod:order:2"); err != nil || v != "v" {
+				t.Errorf("State(kept key) = %q, %v; want it untouched", v, err)
+			}
+			if v, _, err := s.State(ctx, "m2", "cod:order:1"); err != nil || v != "other merchant" {
+				t.Errorf("State(other merchant) = %q, %v; want it untouched", v, err)
+			}
+			// Deleted means forgotten: a lower version is news again.
+			if prev, advanced, err := s.AdvanceState(ctx, "m1", "cod:order:1", 1, "again", time.Hour); err != nil || prev != "" || !advanced {
+				t.Errorf("AdvanceState() after DeleteStates = %q, %v, %v; want a fresh record", prev, advanced, err)
+			}
+			if err := s.DeleteStates(ctx, "m1"); err != nil {
+				t.Errorf("DeleteStates(no keys) = %v; want nil", err)
+			}
+		}},
 		{"MerchantData/Throttle", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			taken := 0
