@@ -43,28 +43,64 @@ func (s *Service) uninstall(ctx context.Context, m Merchant) error {
 	return nil
 }
 
+// redactLimit bounds the deliveries a customer redaction reads for the
+// phones and orders they name; every matching delivery is deleted however
+// many there are.
+const redactLimit = 5000
+
 // redactCustomer deletes what we keep of one customer: their deliveries
-// (found by phone, customer id and orders) and their last reply.
+// (found by phone, customer id and orders), and the last reply, opt-out
+// and COD state of every phone and order that is theirs (the request's
+// and those on their deliveries, as the export finds them), and their data
+// requests. The deliveries go last: a run that fails before finds them
+// again on its retry, with the phones and orders they name. The event
+// claims of their orders ("event:<type>:order:<id>") stay: they name an
+// order and an event type, nothing of the person, and they keep a late
+// platform retry from messaging the customer again.
 func (s *Service) redactCustomer(ctx context.Context, m Merchant, req ComplianceRequest) error {
-	match := CustomerMatch{CustomerID: req.CustomerID}
-	if req.Phone != "" {
-		if phone, err := NormalizePhone(req.Phone, m.Country); err == nil {
-			match.Phone = phone
-		}
-	}
-	for _, id := range req.OrderIDs {
-		match.Subjects = append(match.Subjects, "order:"+id)
-	}
-	n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, match)
+	who := CustomerIdentity{CustomerID: req.CustomerID, Phone: phoneOf(req.Phone, m.Country), Email: req.Email, OrderIDs: req.OrderIDs}
+	found, err := s.customerRecords(ctx, m, who, redactLimit)
 	if err != nil {
 		return err
 	}
-	if match.Phone != "" {
-		if err := s.store.MapDelete(ctx, m.ID, mapReplies, match.Phone); err != nil {
+	if len(found.phones) > 0 {
+		for _, name := range []string{mapReplies, mapOptOuts} {
+			if err := s.store.MapDelete(ctx, m.ID, name, found.phones...); err != nil {
+				return err
+			}
+		}
+	}
+	var states []string
+	for _, phone := range found.phones {
+		states = append(states, codPhoneKey(phone))
+	}
+	for _, id := range found.orders {
+		states = append(states, codOrderKey(id))
+	}
+	if err := s.store.DeleteStates(ctx, m.ID, states...); err != nil {
+		return err
+	}
+	requests, err := s.dataRequests(ctx, m)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, r := range requests {
+		if r.about(who) {
+			ids = append(ids, r.ID)
+		}
+	}
+	for _, name := range []string{mapDataRequests, mapDataRequestsAnswered} {
+		if err := s.store.MapDelete(ctx, m.ID, name, ids...); err != nil {
 			return err
 		}
 	}
-	s.log.Info("customer redacted", "merchant", m.ID, "deliveries_deleted", n)
+	n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, who.match())
+	if err != nil {
+		return err
+	}
+	s.log.Info("customer redacted", "merchant", m.ID, "deliveries_deleted", n,
+		"phones", len(found.phones), "orders", len(found.orders), "data_requests", len(ids))
 	return nil
 }
 

@@ -63,6 +63,18 @@ type CustomerIdentity struct {
 	OrderIDs   []string
 }
 
+// match selects the customer's deliveries: by phone, customer id, and the
+// orders named.
+func (who CustomerIdentity) match() CustomerMatch {
+	match := CustomerMatch{Phone: who.Phone, CustomerID: who.CustomerID}
+	for _, id := range who.OrderIDs {
+		if id != "" {
+			match.Subjects = append(match.Subjects, "order:"+id)
+		}
+	}
+	return match
+}
+
 // LoyaltyExporter is the loyalty engine's part of a privacy export: what
 // it holds of the customer (points, tiers, coupons), as a value that
 // encodes to JSON, or nil when it holds nothing. No engine exists yet, so
@@ -404,12 +416,10 @@ func (s *Service) customerRecords(ctx context.Context, m Merchant, who CustomerI
 		}
 	}
 	addPhone(who.Phone)
-	match := CustomerMatch{Phone: who.Phone, CustomerID: who.CustomerID}
 	for _, id := range who.OrderIDs {
 		addOrder(id)
-		match.Subjects = append(match.Subjects, "order:"+id)
 	}
-	if match.Phone != "" || match.CustomerID != "" || len(match.Subjects) > 0 {
+	if match := who.match(); match.Phone != "" || match.CustomerID != "" || len(match.Subjects) > 0 {
 		var err error
 		if found.deliveries, err = s.store.CustomerDeliveries(ctx, m.ID, match, limit); err != nil {
 			return customerRecordsFound{}, err

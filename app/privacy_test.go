@@ -382,3 +382,70 @@ func TestDataExportAsksTheLoyaltyRecords(t *testing.T) {
 		t.Errorf("exported loyalty = %s; want the loyalty records' answer", got)
 	}
 }
+
+// redact is a customers/redact payload of the shopper.
+func (c shopper) redact() string {
+	return fmt.Sprintf(`{"shop_id":66123456,"shop_domain":%q,"customer":{"id":%s,"email":%q,"phone":%q},"orders_to_redact":[%s]}`,
+		privacyShop, c.id, c.email, c.local[2], strings.Join(c.orders, ","))
+}
+
+// findTraces lists the traces found in a backend's dump.
+func findTraces(dump []byte, traces []string) []string {
+	var found []string
+	for _, trace := range traces {
+		if bytes.Contains(dump, []byte(trace)) {
+			found = append(found, trace)
+		}
+	}
+	return found
+}
+
+// customers/redact leaves nothing of the customer in the store (their
+// deliveries, last reply, opt-out, COD states, data requests), read key by
+// key and value by value, and everything of another customer.
+func TestCustomerRedactLeavesNoTrace(t *testing.T) {
+	for name, open := range privacyBackends() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, dump := open(t)
+			env := newPrivacyEnv(t, st)
+			env.shop(t, riya, arjun)
+			env.webhook(t, "customers/data_request", riya.dataRequest("91234"))
+			env.webhook(t, "customers/data_request", arjun.dataRequest("91235"))
+			env.drain(t)
+			if _, err := env.svc.ExportDataRequest(ctx, env.m.ID, "91234"); err != nil {
+				t.Fatal(err)
+			}
+			before, err := env.svc.ExportCustomer(ctx, env.m.ID, app.CustomerIdentity{Phone: arjun.e164})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			env.webhook(t, "customers/redact", riya.redact())
+			env.drain(t)
+
+			after, err := env.svc.ExportCustomer(ctx, env.m.ID, app.CustomerIdentity{Phone: arjun.e164})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after.Deliveries) != 4 || len(after.Replies) != 1 || len(after.OptOuts) != 1 || len(after.CODOrders) != 1 || len(after.DataRequests) != 1 {
+				t.Errorf("Arjun after Riya's redaction: %d deliveries, %d replies, %d opt-outs, %d COD orders, %d data requests; want 4, 1, 1, 1, 1",
+					len(after.Deliveries), len(after.Replies), len(after.OptOuts), len(after.CODOrders), len(after.DataRequests))
+			}
+			if got, want := exportIDs(after), exportIDs(before); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("Arjun's deliveries after Riya's redaction = %q; want %q", got, want)
+			}
+			requests, err := env.svc.DataRequests(ctx, env.m.ID)
+			if err != nil || len(requests) != 1 || requests[0].ID != "91235" {
+				t.Errorf("DataRequests() after the redaction = %+v, %v; want Arjun's alone", requests, err)
+			}
+			raw := dump()
+			if left := findTraces(raw, riya.traces()); len(left) > 0 {
+				t.Errorf("the %s store still holds %q of the redacted customer", name, left)
+			}
+			if kept := findTraces(raw, []string{arjun.e164, arjun.email}); len(kept) != 2 {
+				t.Errorf("the %s store holds %q of the other customer; want both phone and email kept", name, kept)
+			}
+		})
+	}
+}
