@@ -49,6 +49,16 @@ type MerchantData interface {
 	// returns how many it removed.
 	DropJobs(ctx context.Context, merchant string) (int, error)
 
+	// PurgeMerchantData deletes every record the store keeps under the
+	// merchant except the merchant record (with its domain and API key
+	// indexes) and the statistics: deliveries with every index, named
+	// maps, states, idempotency claims, throttles, and every job no worker
+	// holds (due, scheduled, dead, or whose lease ran out) with its
+	// payload. A job a worker holds at that moment is left for the worker
+	// to settle. It works in bounded batches and answers how many records
+	// it deleted: 0 when nothing was left. For shop/redact.
+	PurgeMerchantData(ctx context.Context, merchant string) (int, error)
+
 	// DeleteCustomerDeliveries removes the delivery records of a customer,
 	// matched by phone, by customer id or by subject (e.g. "order:123"),
 	// for a privacy redaction. Empty criteria match nothing. Returns how

@@ -208,6 +208,63 @@ func (s *Store) DropJobs(ctx context.Context, merchant string) (int, error) {
 	}
 }
 
+// purgeBatch bounds the keys one UNLINK of PurgeMerchantData deletes (the
+// SCAN's page) and the jobs of each kind one purge script removes.
+const purgeBatch = 500
+
+// PurgeMerchantData deletes the merchant's jobs no worker holds, script by
+// script, then every other key of the merchant but its record and its
+// statistics, page by page of a SCAN over the merchant's key prefix. The
+// SCAN walks the whole keyspace of the server (on a cluster, of the node
+// that owns the merchant's slot) to find them: a cost a shop's redaction,
+// once in its life, can bear. Keys written while it runs may be missed; a
+// second call finds them.
+func (s *Store) PurgeMerchantData(ctx context.Context, merchant string) (int, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	total := 0
+	q := s.keys.queue(merchant)
+	for {
+		n, err := s.scripts.purgeJobs.Run(ctx, s.rdb, []string{q.due, q.lease, q.jobs, q.payload, q.dead, q.keys},
+			msOf(s.now()), purgeBatch).Int()
+		if err != nil {
+			return total, wrap("purge merchant data", err)
+		}
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	var node redis.Cmdable = s.rdb
+	if cluster, ok := s.rdb.(*redis.ClusterClient); ok {
+		master, err := cluster.MasterForKey(ctx, s.keys.merchantRecord(merchant))
+		if err != nil {
+			return total, wrap("purge merchant data", err)
+		}
+		node = master
+	}
+	pattern := s.keys.merchantPattern(merchant)
+	var cursor uint64
+	for {
+		page, next, err := node.Scan(ctx, cursor, pattern, purgeBatch).Result()
+		if err != nil {
+			return total, wrap("purge merchant data", err)
+		}
+		doomed := slices.DeleteFunc(page, func(key string) bool { return s.keys.purgeKeeps(merchant, key) })
+		if len(doomed) > 0 {
+			n, err := s.rdb.Unlink(ctx, doomed...).Result() // one slot: one merchant
+			if err != nil {
+				return total, wrap("purge merchant data", err)
+			}
+			total += int(n)
+		}
+		if cursor = next; cursor == 0 {
+			return total, nil
+		}
+	}
+}
+
 // DeleteCustomerDeliveries deletes the merchant's deliveries matching any
 // non-empty criterion of match, found through the phone, customer and
 // subject SETs, with every index entry. Each round reads the SETs and the

@@ -284,6 +284,178 @@ func merchantDataCases() []testCase {
 				t.Errorf("CustomerDeliveries(limit 0) = %v; want a validation error", err)
 			}
 		}},
+		{"MerchantData/PurgeMerchantData", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			must := func(what string, err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s = %v", what, err)
+				}
+			}
+			const phone = "+919876543210"
+			day := app.DayOf(clock.Now())
+			seed := func(merchant, domain string) {
+				must("CreateMerchant", s.CreateMerchant(ctx, sampleMerchant(clock, merchant, domain)))
+				for i, subject := range []string{"order:1", "", "cart:tok"} {
+					d := sampleDelivery(clock, merchant, fmt.Sprint(merchant, "-d", i), app.EventOrderPlaced, app.DeliverySent)
+					d.Subject, d.CustomerID, d.ProviderMessageID = subject, "7712398123", fmt.Sprint("wamid.", merchant, i)
+					d.Test = subject == ""
+					d.Values = []string{phone}
+					must("CreateDelivery", s.CreateDelivery(ctx, d))
+				}
+				for _, name := range []string{"replies", "opt_outs", "rules"} {
+					must("MapSet", s.MapSet(ctx, merchant, name, map[string]string{phone: `{"Text":"STOP"}`}))
+				}
+				_, _, err := s.AdvanceState(ctx, merchant, "cod:phone:"+phone, 1, "1", time.Hour)
+				must("AdvanceState", err)
+				_, err = s.Claim(ctx, merchant, "event:order.placed:order:1", time.Hour)
+				must("Claim", err)
+				must("Complete", s.Complete(ctx, merchant, "event:order.placed:order:1", time.Hour))
+				_, err = s.Throttle(ctx, merchant, "pair:"+phone, 1, time.Hour)
+				must("Throttle", err)
+				must("Incr", s.Incr(ctx, 1, app.Counter{Merchant: merchant, Day: day, Subject: app.EventOrderPlaced, Outcome: "sent"}))
+			}
+			seed("m1", "purged.myshopify.com")
+			// m1's jobs: one dead, one whose lease ran out, one a worker
+			// holds, one due, one scheduled with a key.
+			mustEnqueue(t, s, newJob(clock, "m1", "dead"))
+			dead := claimAll(t, s, 1)
+			must("Bury", s.Bury(ctx, dead[0], "unusable"))
+			mustEnqueue(t, s, newJob(clock, "m1", "lapsed"), newJob(clock, "m1", "held"))
+			claimed := claimAll(t, s, 2)
+			if len(claimed) != 2 {
+				t.Fatalf("claimed %v; want lapsed and held", ids(claimed))
+			}
+			held := claimed[1]
+			if held.ID != "held" {
+				held = claimed[0]
+			}
+			must("Extend", s.Extend(ctx, held, 24*time.Hour))
+			clock.Advance(2 * lease)
+			scheduled := newJob(clock, "m1", "scheduled")
+			scheduled.Key, scheduled.DueAt = "cod:1:timeout", clock.Now().Add(time.Hour)
+			mustEnqueue(t, s, newJob(clock, "m1", "due"), scheduled)
+			seed("m2", "kept.myshopify.com")
+			mustEnqueue(t, s, newJob(clock, "m2", "m2-due"))
+
+			n, err := s.PurgeMerchantData(ctx, "m1")
+			if err != nil || n == 0 {
+				t.Fatalf("PurgeMerchantData() = %d, %v; want records deleted", n, err)
+			}
+
+			if m, err := s.GetMerchant(ctx, "m1"); err != nil || m.Domain != "purged.myshopify.com" {
+				t.Errorf("GetMerchant() after the purge = %+v, %v; want the record kept", m, err)
+			}
+			if m, err := s.MerchantByDomain(ctx, app.PlatformShopify, "purged.myshopify.com"); err != nil || m.ID != "m1" {
+				t.Errorf("MerchantByDomain() after the purge = %q, %v; want m1 still found", m.ID, err)
+			}
+			if counts, err := s.Counts(ctx, "m1", day, day); err != nil || counts[app.EventOrderPlaced]["sent"] != 1 {
+				t.Errorf("Counts() after the purge = %v, %v; want the statistics kept", counts, err)
+			}
+			if list, _, err := s.ListDeliveries(ctx, "m1", app.DeliveryFilter{}); err != nil || len(list) != 0 {
+				t.Errorf("ListDeliveries() after the purge = %v, %v; want none", ids2(list), err)
+			}
+			for _, f := range []app.DeliveryFilter{{Status: app.DeliverySent}, {Event: app.EventOrderPlaced}} {
+				if list, _, err := s.ListDeliveries(ctx, "m1", f); err != nil || len(list) != 0 {
+					t.Errorf("ListDeliveries(%+v) after the purge = %v, %v; want none", f, ids2(list), err)
+				}
+			}
+			if list, err := s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{Phone: phone, CustomerID: "7712398123", Subjects: []string{"order:1", "cart:tok"}}, 10); err != nil || len(list) != 0 {
+				t.Errorf("CustomerDeliveries() after the purge = %v, %v; want none", ids2(list), err)
+			}
+			if _, err := s.DeliveryByProviderMessageID(ctx, "m1", "wamid.m10"); !errors.Is(err, app.ErrNotFound) {
+				t.Errorf("DeliveryByProviderMessageID() after the purge = %v; want ErrNotFound", err)
+			}
+			for _, name := range []string{"replies", "opt_outs", "rules"} {
+				if all, err := s.MapAll(ctx, "m1", name); err != nil || len(all) != 0 {
+					t.Errorf("MapAll(%s) after the purge = %v, %v; want empty", name, all, err)
+				}
+			}
+			if _, _, err := s.State(ctx, "m1", "cod:phone:"+phone); !errors.Is(err, app.ErrNotFound) {
+				t.Errorf("State() after the purge = %v; want ErrNotFound", err)
+			}
+			if state, err := s.Claim(ctx, "m1", "event:order.placed:order:1", time.Hour); err != nil || state != app.ClaimNew {
+				t.Errorf("Claim() after the purge = %v, %v; want the key free", state, err)
+			}
+			if wait, err := s.Throttle(ctx, "m1", "pair:"+phone, 1, time.Hour); err != nil || wait != 0 {
+				t.Errorf("Throttle() after the purge = %s, %v; want the limit forgotten", wait, err)
+			}
+			if jobs, err := s.DeadJobs(ctx, "m1", 10); err != nil || len(jobs) != 0 {
+				t.Errorf("DeadJobs() after the purge = %v, %v; want none", ids(jobs), err)
+			}
+			if cancelled, err := s.Cancel(ctx, "m1", scheduled.Key); err != nil || cancelled {
+				t.Errorf("Cancel(scheduled) after the purge = %v, %v; want it gone", cancelled, err)
+			}
+			if list, _, err := s.ListDeliveries(ctx, "m2", app.DeliveryFilter{}); err != nil || len(list) != 3 {
+				t.Errorf("m2's deliveries after m1's purge = %v, %v; want all 3", ids2(list), err)
+			}
+			if all, err := s.MapAll(ctx, "m2", "replies"); err != nil || len(all) != 1 {
+				t.Errorf("m2's replies after m1's purge = %v, %v; want kept", all, err)
+			}
+			if _, _, err := s.State(ctx, "m2", "cod:phone:"+phone); err != nil {
+				t.Errorf("m2's state after m1's purge = %v; want kept", err)
+			}
+			if state, err := s.Claim(ctx, "m2", "event:order.placed:order:1", time.Hour); err != nil || state != app.ClaimDone {
+				t.Errorf("m2's claim after m1's purge = %v, %v; want done", state, err)
+			}
+			if wait, err := s.Throttle(ctx, "m2", "pair:"+phone, 1, time.Hour); err != nil || wait == 0 {
+				t.Errorf("m2's throttle after m1's purge = %s, %v; want still taken", wait, err)
+			}
+			clock.Advance(2 * time.Hour)
+			if got := ids(claimAll(t, s, 10)); len(got) != 1 || got[0] != "m2-due" {
+				t.Errorf("jobs due after the purge = %v; want only m2's (none of m1's, the lapsed one neither)", got)
+			}
+			if err := s.Ack(ctx, held); err != nil {
+				t.Errorf("Ack(held job) after the purge = %v; want its worker to settle it", err)
+			}
+			mustEnqueue(t, s, scheduled) // its key is free again
+
+			if n, err := s.PurgeMerchantData(ctx, "m1"); err != nil || n == 0 {
+				t.Errorf("PurgeMerchantData() again = %d, %v; want what was written since deleted", n, err)
+			}
+			if n, err := s.PurgeMerchantData(ctx, "m1"); err != nil || n != 0 {
+				t.Errorf("PurgeMerchantData() a third time = %d, %v; want 0", n, err)
+			}
+		}},
+		{"MerchantData/PurgeMerchantDataInBatches", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			// More records than one batch of either backend deletes.
+			const n = 1200
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 16)
+			fields := map[string]string{}
+			for i := range n {
+				fields[fmt.Sprintf("+9198765%05d", i)] = "STOP"
+				wg.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					d := sampleDelivery(clock, "m1", fmt.Sprint("d", i), app.EventOrderPlaced, app.DeliverySent)
+					d.Phone, d.Subject = fmt.Sprintf("+9198765%05d", i), fmt.Sprint("order:", i)
+					if err := s.CreateDelivery(ctx, d); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if err := s.MapSet(ctx, "m1", "opt_outs", fields); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.PurgeMerchantData(ctx, "m1"); err != nil || got < n {
+				t.Fatalf("PurgeMerchantData() = %d, %v; want at least %d records deleted", got, err, n)
+			}
+			if list, _, err := s.ListDeliveries(ctx, "m1", app.DeliveryFilter{Limit: 500}); err != nil || len(list) != 0 {
+				t.Errorf("ListDeliveries() after the purge = %d deliveries, %v; want none", len(list), err)
+			}
+			if list, err := s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{Phone: "+919876501199", Subjects: []string{"order:0"}}, 10); err != nil || len(list) != 0 {
+				t.Errorf("CustomerDeliveries() after the purge = %v, %v; want none", ids2(list), err)
+			}
+			if all, err := s.MapAll(ctx, "m1", "opt_outs"); err != nil || len(all) != 0 {
+				t.Errorf("MapAll() after the purge = %d fields, %v; want none", len(all), err)
+			}
+			if got, err := s.PurgeMerchantData(ctx, "m1"); err != nil || got != 0 {
+				t.Errorf("PurgeMerchantData() again = %d, %v; want 0", got, err)
+			}
+		}},
 	}
 }
 
