@@ -104,47 +104,34 @@ func (s *Service) redactCustomer(ctx context.Context, m Merchant, req Compliance
 	return nil
 }
 
-// redactShop deletes every customer record of a shop that uninstalled 48
-// hours ago, and its settings; the merchant record stays, without
-// credentials, so a late webhook is still recognised and ignored.
+// redactShop erases a shop that uninstalled 48 hours ago: every record the
+// store keeps of the merchant but the merchant record and the statistics,
+// which count messages and name no one. That is every delivery (test
+// messages and those with no subject included) with its indexes, the
+// replies, opt-outs, data requests and other maps, the COD, cart and
+// status states, the throttles, and the jobs no worker holds, dead ones
+// included, whose payloads are the shop's webhooks. The event and webhook
+// claims go too: they name only orders, carts and event ids, but their one
+// use, keeping a platform's retry from messaging a customer twice, ends
+// with the shop, and a shop that installs again starts afresh. The
+// merchant record stays, without credentials, so a late webhook is still
+// recognised and ignored.
 func (s *Service) redactShop(ctx context.Context, m Merchant) error {
 	if m.Status == MerchantActive {
 		return nil // reinstalled since: Shopify says the request is void
 	}
-	deleted := 0
-	for {
-		page, _, err := s.store.ListDeliveries(ctx, m.ID, DeliveryFilter{Limit: 500})
-		if err != nil {
-			return err
-		}
-		if len(page) == 0 {
-			break
-		}
-		match := CustomerMatch{}
-		for _, d := range page {
-			match.Subjects = append(match.Subjects, d.Subject)
-		}
-		n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, match)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break // records without a subject cannot be matched; stop rather than loop
-		}
-		deleted += n
-	}
-	for _, name := range []string{mapReplies, mapDataRequests, mapOptOuts} {
-		if err := s.store.MapReplace(ctx, m.ID, name, nil); err != nil {
-			return err
-		}
-	}
 	if _, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
 		m.Provider.Credentials = nil
+		m.Secrets = nil
 		return nil
 	}); err != nil {
 		return err
 	}
 	s.clients.forget(m.ID)
-	s.log.Info("shop redacted", "merchant", m.ID, "deliveries_deleted", deleted)
+	n, err := s.store.PurgeMerchantData(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("shop redacted", "merchant", m.ID, "records_deleted", n)
 	return nil
 }

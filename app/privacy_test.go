@@ -449,3 +449,96 @@ func TestCustomerRedactLeavesNoTrace(t *testing.T) {
 		})
 	}
 }
+
+// claimWebhook claims the next due job, which must be the webhook of
+// topic, for the test to run it by hand while the others wait.
+func (env *privacyEnv) claimWebhook(t *testing.T, topic string) app.Job {
+	t.Helper()
+	jobs, err := env.st.ClaimJobs(context.Background(), time.Minute, 1)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("ClaimJobs() = %d jobs, %v; want the %s webhook", len(jobs), err, topic)
+	}
+	if e, err := app.DecodeWebhookEnvelope(jobs[0].Payload); err != nil || e.Topic != topic {
+		t.Fatalf("job claimed = %+v, %v; want the %s webhook", e, err, topic)
+	}
+	return jobs[0]
+}
+
+// shop/redact, 48 hours after the uninstall, leaves nothing of any of the
+// shop's customers, read key by key and value by value: deliveries with
+// and without subjects (test messages), replies, opt-outs, COD states,
+// data requests, and the webhook payloads of dead and queued jobs. The
+// merchant record stays, without credentials, and a late webhook is
+// recognised and ignored.
+func TestShopRedactLeavesNoTrace(t *testing.T) {
+	for name, open := range privacyBackends() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, dump := open(t)
+			env := newPrivacyEnv(t, st)
+			env.shop(t, riya, arjun)
+			env.webhook(t, "customers/data_request", riya.dataRequest("91234"))
+			// An order webhook no decoder can use is kept in the dead
+			// letters, the customer's phone and email in its payload.
+			env.webhook(t, "orders/create", fmt.Sprintf(`{"name":"#1003","email":%q,"phone":%q}`, riya.email, riya.local[0]))
+			env.drain(t)
+			if dead, err := st.DeadJobs(ctx, env.m.ID, 10); err != nil || len(dead) != 1 {
+				t.Fatalf("dead jobs = %d, %v; want the unusable order", len(dead), err)
+			}
+			if _, err := env.svc.ExportDataRequest(ctx, env.m.ID, "91234"); err != nil {
+				t.Fatal(err)
+			}
+			// A worker holds an order webhook when the shop uninstalls, and
+			// puts it back after: it waits in the queue with its payload.
+			env.webhook(t, "orders/create", arjun.order("2003", false))
+			held := env.claimWebhook(t, "orders/create")
+			env.webhook(t, "app/uninstalled", fmt.Sprintf(`{"id":66123456,"myshopify_domain":%q}`, privacyShop))
+			env.drain(t)
+			if err := st.Retry(ctx, held, time.Now().Add(time.Hour), "store unavailable"); err != nil {
+				t.Fatal(err)
+			}
+			// Two days on: shop/redact, and a customers/redact queued
+			// behind it.
+			env.webhook(t, "shop/redact", fmt.Sprintf(`{"shop_id":66123456,"shop_domain":%q}`, privacyShop))
+			time.Sleep(5 * time.Millisecond)
+			env.webhook(t, "customers/redact", arjun.redact())
+			redact := env.claimWebhook(t, "shop/redact")
+			if err := env.svc.HandleWebhookJob(ctx, redact); err != nil {
+				t.Fatalf("HandleWebhookJob(shop/redact) = %v", err)
+			}
+			if err := st.Ack(ctx, redact); err != nil {
+				t.Fatal(err)
+			}
+
+			m, err := st.GetMerchant(ctx, env.m.ID)
+			if err != nil || m.Status != app.MerchantUninstalled || len(m.Provider.Credentials) != 0 || len(m.Secrets) != 0 {
+				t.Errorf("merchant after shop/redact = %+v, %v; want it kept, uninstalled, without credentials", m, err)
+			}
+			late := riya.order("1004", false)
+			if outcome, err := env.svc.ReceiveShopifyWebhook(ctx, app.ShopifyWebhook{
+				Domain: privacyShop, Topic: "orders/create", HMAC: shopifySign(env.secret, []byte(late)), EventID: "ev-late", Body: []byte(late),
+			}); err != nil || outcome != app.WebhookIgnored {
+				t.Errorf("a late webhook after shop/redact = %v, %v; want it recognised and ignored", outcome, err)
+			}
+			if err := env.svc.FlushCounters(ctx); err != nil {
+				t.Fatal(err)
+			}
+			day := app.DayOf(time.Now())
+			if counts, err := st.Counts(ctx, env.m.ID, day, day); err != nil || counts[app.EventOrderPlaced]["received"] == 0 {
+				t.Errorf("statistics after shop/redact = %v, %v; want them kept (they name no one)", counts, err)
+			}
+			if depth, err := st.Depth(ctx); err != nil || depth != (app.QueueDepth{}) {
+				t.Errorf("queue after shop/redact = %+v, %v; want nothing left of the shop", depth, err)
+			}
+			raw := dump()
+			if !bytes.Contains(raw, []byte(env.m.ID)) || !bytes.Contains(raw, []byte(privacyShop)) {
+				t.Fatalf("the %s dump does not hold the merchant record: it reads the wrong bytes", name)
+			}
+			for _, c := range []shopper{riya, arjun} {
+				if left := findTraces(raw, c.traces()); len(left) > 0 {
+					t.Errorf("the %s store still holds %q of %s", name, left, c.name)
+				}
+			}
+		})
+	}
+}
