@@ -450,7 +450,7 @@ func (s *Store) CustomerDeliveries(ctx context.Context, merchant string, match a
 	}
 	var candidates []candidate
 	index := s.keys.deliveryIndex(merchant)
-	for chunk := range slices.Chunk(ids, 500) {
+	for chunk := range slices.Chunk(ids, maxListLimit) {
 		scores := make([]*redis.FloatCmd, len(chunk))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range chunk {
@@ -462,9 +462,14 @@ func (s *Store) CustomerDeliveries(ctx context.Context, merchant string, match a
 			return nil, wrap("customer deliveries", err)
 		}
 		for i, id := range chunk {
-			if score, err := scores[i].Result(); err == nil {
-				candidates = append(candidates, candidate{id, score}) // no score: no record
+			score, err := scores[i].Result()
+			switch {
+			case errors.Is(err, redis.Nil):
+				continue // not in the index: no record
+			case err != nil:
+				return nil, wrap("customer deliveries", err)
 			}
+			candidates = append(candidates, candidate{id, score})
 		}
 	}
 	slices.SortFunc(candidates, func(a, b candidate) int {
