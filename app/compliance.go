@@ -1,14 +1,6 @@
 package app
 
-import (
-	"context"
-	"encoding/json"
-	"time"
-)
-
-// mapDataRequests keeps the privacy data requests a platform forwarded, for
-// the merchant to answer from the delivery log.
-const mapDataRequests = "data_requests"
+import "context"
 
 // mapReplies keeps each customer's last reply, by phone.
 const mapReplies = "replies"
@@ -23,14 +15,7 @@ func (s *Service) handleCompliance(ctx context.Context, m Merchant, req Complian
 	case "shop/redact":
 		return s.redactShop(ctx, m)
 	case "customers/data_request":
-		raw, err := json.Marshal(struct {
-			ComplianceRequest
-			ReceivedAt time.Time `json:"received_at"`
-		}{req, s.now().UTC()})
-		if err != nil {
-			return Permanent(err)
-		}
-		return s.store.MapSet(ctx, m.ID, mapDataRequests, map[string]string{NewID(s.now()): string(raw)})
+		return s.recordDataRequest(ctx, m, req)
 	}
 	return Permanent(errUnknownCompliance(req.Topic))
 }
@@ -58,72 +43,95 @@ func (s *Service) uninstall(ctx context.Context, m Merchant) error {
 	return nil
 }
 
+// redactLimit bounds the deliveries a customer redaction reads for the
+// phones and orders they name; every matching delivery is deleted however
+// many there are.
+const redactLimit = 5000
+
 // redactCustomer deletes what we keep of one customer: their deliveries
-// (found by phone, customer id and orders) and their last reply.
+// (found by phone, customer id and orders), and the last reply, opt-out
+// and COD state of every phone and order that is theirs (the request's
+// and those on their deliveries, as the export finds them), and their data
+// requests. The deliveries go last: a run that fails before finds them
+// again on its retry, with the phones and orders they name. The event
+// claims of their orders ("event:<type>:order:<id>") stay: they name an
+// order and an event type, nothing of the person, and they keep a late
+// platform retry from messaging the customer again.
 func (s *Service) redactCustomer(ctx context.Context, m Merchant, req ComplianceRequest) error {
-	match := CustomerMatch{CustomerID: req.CustomerID}
-	if req.Phone != "" {
-		if phone, err := NormalizePhone(req.Phone, m.Country); err == nil {
-			match.Phone = phone
-		}
-	}
-	for _, id := range req.OrderIDs {
-		match.Subjects = append(match.Subjects, "order:"+id)
-	}
-	n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, match)
+	who := CustomerIdentity{CustomerID: req.CustomerID, Phone: phoneOf(req.Phone, m.Country), Email: req.Email, OrderIDs: req.OrderIDs}
+	found, err := s.customerRecords(ctx, m, who, redactLimit)
 	if err != nil {
 		return err
 	}
-	if match.Phone != "" {
-		if err := s.store.MapDelete(ctx, m.ID, mapReplies, match.Phone); err != nil {
+	if len(found.phones) > 0 {
+		for _, name := range []string{mapReplies, mapOptOuts} {
+			if err := s.store.MapDelete(ctx, m.ID, name, found.phones...); err != nil {
+				return err
+			}
+		}
+	}
+	var states []string
+	for _, phone := range found.phones {
+		states = append(states, codPhoneKey(phone))
+	}
+	for _, id := range found.orders {
+		states = append(states, codOrderKey(id))
+	}
+	if err := s.store.DeleteStates(ctx, m.ID, states...); err != nil {
+		return err
+	}
+	requests, err := s.dataRequests(ctx, m)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, r := range requests {
+		if r.about(who) {
+			ids = append(ids, r.ID)
+		}
+	}
+	for _, name := range []string{mapDataRequests, mapDataRequestsAnswered} {
+		if err := s.store.MapDelete(ctx, m.ID, name, ids...); err != nil {
 			return err
 		}
 	}
-	s.log.Info("customer redacted", "merchant", m.ID, "deliveries_deleted", n)
+	n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, who.match())
+	if err != nil {
+		return err
+	}
+	s.log.Info("customer redacted", "merchant", m.ID, "deliveries_deleted", n,
+		"phones", len(found.phones), "orders", len(found.orders), "data_requests", len(ids))
 	return nil
 }
 
-// redactShop deletes every customer record of a shop that uninstalled 48
-// hours ago, and its settings; the merchant record stays, without
-// credentials, so a late webhook is still recognised and ignored.
+// redactShop erases a shop that uninstalled 48 hours ago: every record the
+// store keeps of the merchant but the merchant record and the statistics,
+// which count messages and name no one. That is every delivery (test
+// messages and those with no subject included) with its indexes, the
+// replies, opt-outs, data requests and other maps, the COD, cart and
+// status states, the throttles, and the jobs no worker holds, dead ones
+// included, whose payloads are the shop's webhooks. The event and webhook
+// claims go too: they name only orders, carts and event ids, but their one
+// use, keeping a platform's retry from messaging a customer twice, ends
+// with the shop, and a shop that installs again starts afresh. The
+// merchant record stays, without credentials, so a late webhook is still
+// recognised and ignored.
 func (s *Service) redactShop(ctx context.Context, m Merchant) error {
 	if m.Status == MerchantActive {
 		return nil // reinstalled since: Shopify says the request is void
 	}
-	deleted := 0
-	for {
-		page, _, err := s.store.ListDeliveries(ctx, m.ID, DeliveryFilter{Limit: 500})
-		if err != nil {
-			return err
-		}
-		if len(page) == 0 {
-			break
-		}
-		match := CustomerMatch{}
-		for _, d := range page {
-			match.Subjects = append(match.Subjects, d.Subject)
-		}
-		n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, match)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break // records without a subject cannot be matched; stop rather than loop
-		}
-		deleted += n
-	}
-	for _, name := range []string{mapReplies, mapDataRequests, mapOptOuts} {
-		if err := s.store.MapReplace(ctx, m.ID, name, nil); err != nil {
-			return err
-		}
-	}
 	if _, err := s.updateMerchant(ctx, m.ID, func(m *Merchant) error {
 		m.Provider.Credentials = nil
+		m.Secrets = nil
 		return nil
 	}); err != nil {
 		return err
 	}
 	s.clients.forget(m.ID)
-	s.log.Info("shop redacted", "merchant", m.ID, "deliveries_deleted", deleted)
+	n, err := s.store.PurgeMerchantData(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("shop redacted", "merchant", m.ID, "records_deleted", n)
 	return nil
 }

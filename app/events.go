@@ -66,6 +66,9 @@ type ComplianceRequest struct {
 	Phone      string
 	Email      string
 	OrderIDs   []string
+	// RequestID is the platform's id of a customers/data_request, when it
+	// gives one.
+	RequestID string
 }
 
 // WebhookDecoder reads one platform's queued webhooks. Unusable payloads

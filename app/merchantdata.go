@@ -42,6 +42,11 @@ type MerchantData interface {
 	// ErrNotFound when nothing live is recorded.
 	State(ctx context.Context, merchant, key string) (value string, version int64, err error)
 
+	// DeleteStates removes what AdvanceState recorded for keys, so the next
+	// AdvanceState starts afresh; absent keys are ignored. For a privacy
+	// redaction.
+	DeleteStates(ctx context.Context, merchant string, keys ...string) error
+
 	// Throttle takes one slot of a rate limit shared by every instance: a
 	// GCRA allowing a burst of limit, then limit per window sustained.
 	// It answers 0 when the slot was taken now, or how long to wait before
@@ -53,11 +58,27 @@ type MerchantData interface {
 	// returns how many it removed.
 	DropJobs(ctx context.Context, merchant string) (int, error)
 
+	// PurgeMerchantData deletes every record the store keeps under the
+	// merchant except the merchant record (with its domain and API key
+	// indexes) and the statistics: deliveries with every index, named
+	// maps, states, idempotency claims, throttles, and every job no worker
+	// holds (due, scheduled, dead, or whose lease ran out) with its
+	// payload. A job a worker holds at that moment is left for the worker
+	// to settle. It works in bounded batches and answers how many records
+	// it deleted: 0 when nothing was left. For shop/redact.
+	PurgeMerchantData(ctx context.Context, merchant string) (int, error)
+
 	// DeleteCustomerDeliveries removes the delivery records of a customer,
 	// matched by phone, by customer id or by subject (e.g. "order:123"),
 	// for a privacy redaction. Empty criteria match nothing. Returns how
 	// many were removed.
 	DeleteCustomerDeliveries(ctx context.Context, merchant string, match CustomerMatch) (int, error)
+
+	// CustomerDeliveries lists the delivery records of a customer, matched
+	// as DeleteCustomerDeliveries matches them, whole (values, statuses,
+	// history), newest first: at most limit, which must be positive. For
+	// a privacy export. Empty criteria match nothing.
+	CustomerDeliveries(ctx context.Context, merchant string, match CustomerMatch, limit int) ([]Delivery, error)
 }
 
 // CustomerMatch selects a customer's records: any record matching any

@@ -29,6 +29,7 @@ type Service struct {
 	retry             Backoff
 	observer          SendObserver
 	codWriters        map[Platform]CODWriter
+	loyalty           LoyaltyExporter
 	checkURL          func(raw string) (*url.URL, error)
 }
 

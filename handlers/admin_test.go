@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
+	"github.com/storebridge/storebridge/adapters/shopify"
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -30,6 +31,7 @@ func adminServer(t *testing.T) (*echo.Echo, app.Store, *app.Service) {
 	svc := app.NewService(app.ServiceOptions{
 		Store: st, Keyring: keyring, Logger: log, ShopifyAPIKey: shopifyAppKey, ShopifyAPISecret: shopifyAppSecret,
 		Providers: map[string]app.ProviderKit{app.ProviderSandbox: {New: func(map[string]string) (app.Provider, error) { return sandboxProvider{}, nil }}},
+		Decoders:  map[app.Platform]app.WebhookDecoder{app.PlatformShopify: shopify.Decode},
 		CheckURL:  strictURLs,
 	})
 	metrics := NewMetrics(st, log)

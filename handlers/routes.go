@@ -89,4 +89,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.POST("/merchants/:id/deliveries/retry", h.retryDeliveries)
 	admin.POST("/deliveries/:id/retry", h.retryDelivery)
 	admin.GET("/merchants/:id/stats", h.stats)
+	admin.GET("/merchants/:id/data-requests", h.listDataRequests)
+	admin.GET("/merchants/:id/data-requests/:request/export", h.exportDataRequest)
+	admin.GET("/merchants/:id/customers/export", h.exportCustomer)
 }

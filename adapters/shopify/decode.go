@@ -36,6 +36,7 @@ func Decode(m app.Merchant, env app.WebhookEnvelope) (app.DecodedWebhook, error)
 		}
 		return app.DecodedWebhook{Compliance: &app.ComplianceRequest{
 			Topic: env.Topic, CustomerID: c.CustomerID, Phone: c.CustomerPhone, Email: c.CustomerEmail, OrderIDs: c.OrderIDs,
+			RequestID: c.DataRequestID,
 		}}, nil
 	}
 	if env.Topic == TopicMarketingConsent {

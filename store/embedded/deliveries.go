@@ -2,10 +2,13 @@ package embedded
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -256,6 +259,61 @@ func customerPrefix(merchant, value string) []byte {
 	return appendPart(merchantPrefix(merchant), value)
 }
 
+// customerLookup is one criterion of a CustomerMatch: a customer index
+// and the value to find in it.
+type customerLookup struct{ index, value string }
+
+// customerLookups lists match's non-empty criteria that can be in an
+// index (longer values never are).
+func customerLookups(match app.CustomerMatch) []customerLookup {
+	var lookups []customerLookup
+	add := func(index, value string) {
+		if value != "" && len(value) <= maxPart {
+			lookups = append(lookups, customerLookup{index, value})
+		}
+	}
+	add(bucketDeliveryPhone, match.Phone)
+	add(bucketDeliveryCustomer, match.CustomerID)
+	for _, subject := range match.Subjects {
+		add(bucketDeliverySubject, subject)
+	}
+	return lookups
+}
+
+// customerMatches reports whether d has one of the values looked up.
+func customerMatches(d app.Delivery, lookups []customerLookup) bool {
+	for _, l := range lookups {
+		switch {
+		case l.index == bucketDeliveryPhone && d.Phone == l.value,
+			l.index == bucketDeliveryCustomer && d.CustomerID == l.value,
+			l.index == bucketDeliverySubject && d.Subject == l.value:
+			return true
+		}
+	}
+	return false
+}
+
+// customerEntry is an entry of a customer index: where it is and the
+// delivery it names.
+type customerEntry struct {
+	index string
+	key   []byte
+	id    string
+}
+
+// customerEntries lists the index entries of the merchant's lookups.
+func customerEntries(tx *bolt.Tx, merchant string, lookups []customerLookup) []customerEntry {
+	var entries []customerEntry
+	for _, l := range lookups {
+		prefix := customerPrefix(merchant, l.value)
+		c := bucket(tx, l.index).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			entries = append(entries, customerEntry{l.index, bytes.Clone(k), string(k[len(prefix):])})
+		}
+	}
+	return entries
+}
+
 // DeleteCustomerDeliveries deletes the merchant's deliveries whose phone,
 // customer id or subject is one of match's non-empty criteria, with their
 // index entries, and answers how many. It walks the customer indexes, so
@@ -264,60 +322,14 @@ func (s *Store) DeleteCustomerDeliveries(ctx context.Context, merchant string, m
 	if err := required("merchant", merchant); err != nil {
 		return 0, fmt.Errorf("embedded: delete customer deliveries: %w", err)
 	}
-	type lookup struct{ index, value string }
-	var lookups []lookup
-	for index, value := range map[string]string{bucketDeliveryPhone: match.Phone, bucketDeliveryCustomer: match.CustomerID} {
-		if value != "" {
-			lookups = append(lookups, lookup{index, value})
-		}
-	}
-	for _, subject := range match.Subjects {
-		if subject != "" {
-			lookups = append(lookups, lookup{bucketDeliverySubject, subject})
-		}
-	}
+	lookups := customerLookups(match)
 	if len(lookups) == 0 {
 		return 0, nil
-	}
-	matches := func(d app.Delivery) bool {
-		for _, l := range lookups {
-			switch l.index {
-			case bucketDeliveryPhone:
-				if d.Phone == l.value {
-					return true
-				}
-			case bucketDeliveryCustomer:
-				if d.CustomerID == l.value {
-					return true
-				}
-			case bucketDeliverySubject:
-				if d.Subject == l.value {
-					return true
-				}
-			}
-		}
-		return false
 	}
 	deleted := 0
 	err := s.update(ctx, "delete customer deliveries", func(tx *bolt.Tx) error {
 		deleted = 0
-		type entry struct {
-			index string
-			key   []byte
-			id    string
-		}
-		var entries []entry
-		for _, l := range lookups {
-			if len(l.value) > maxPart {
-				continue // never indexed, so never matched
-			}
-			prefix := customerPrefix(merchant, l.value)
-			c := bucket(tx, l.index).Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				entries = append(entries, entry{l.index, bytes.Clone(k), string(k[len(prefix):])})
-			}
-		}
-		for _, e := range entries {
+		for _, e := range customerEntries(tx, merchant, lookups) {
 			// Every entry found goes: either its record goes too, or it is
 			// stale (the record is gone or no longer has the value, as when
 			// a build without these indexes changed it).
@@ -330,7 +342,7 @@ func (s *Store) DeleteCustomerDeliveries(ctx context.Context, merchant string, m
 				continue // deleted already, or a stale entry
 			case err != nil:
 				return err
-			case !matches(d):
+			case !customerMatches(d, lookups):
 				continue
 			}
 			if err := deleteDelivery(tx, d); err != nil {
@@ -344,6 +356,51 @@ func (s *Store) DeleteCustomerDeliveries(ctx context.Context, merchant string, m
 		return 0, err
 	}
 	return deleted, nil
+}
+
+// CustomerDeliveries lists the merchant's deliveries whose phone, customer
+// id or subject is one of match's non-empty criteria, newest first, at
+// most limit, in one read transaction over the customer indexes.
+func (s *Store) CustomerDeliveries(ctx context.Context, merchant string, match app.CustomerMatch, limit int) ([]app.Delivery, error) {
+	if err := required("merchant", merchant); err != nil {
+		return nil, fmt.Errorf("embedded: customer deliveries: %w", err)
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("embedded: customer deliveries: %w", app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit)))
+	}
+	lookups := customerLookups(match)
+	if len(lookups) == 0 {
+		return nil, nil
+	}
+	var list []app.Delivery
+	err := s.view(ctx, "customer deliveries", func(tx *bolt.Tx) error {
+		list = nil
+		seen := map[string]bool{}
+		for _, e := range customerEntries(tx, merchant, lookups) {
+			if seen[e.id] {
+				continue
+			}
+			seen[e.id] = true
+			var d app.Delivery
+			switch err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, e.id), &d); {
+			case errors.Is(err, app.ErrNotFound):
+				continue // a stale entry
+			case err != nil:
+				return err
+			}
+			if customerMatches(d, lookups) {
+				list = append(list, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list, func(a, b app.Delivery) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
+	})
+	return list[:min(len(list), limit)], nil
 }
 
 // PurgeDeliveries deletes up to limit of the merchant's deliveries created

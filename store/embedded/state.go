@@ -102,6 +102,28 @@ func (s *Store) State(ctx context.Context, merchant, key string) (string, int64,
 	return rec.Value, rec.Version, nil
 }
 
+// DeleteStates deletes the records of keys, with their expiry entries, in
+// one transaction.
+func (s *Store) DeleteStates(ctx context.Context, merchant string, keys ...string) error {
+	if err := required("merchant", merchant); err != nil {
+		return fmt.Errorf("embedded: delete states: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.batch(ctx, "delete states", func(tx *bolt.Tx) error {
+		for _, key := range keys {
+			if key == "" || len(key) > maxPart {
+				continue // never stored
+			}
+			if err := deleteState(tx, merchant, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // loadState returns the live record of key, or the zero record and false
 // when there is none or it expired.
 func loadState(tx *bolt.Tx, now time.Time, merchant, key string) (stateRecord, bool, error) {

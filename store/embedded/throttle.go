@@ -87,3 +87,14 @@ func (t *throttles) sweep(now time.Time) {
 	}
 	t.nextSweep = max(2*len(t.tat), minThrottleSweep)
 }
+
+// forget drops the merchant's keys, for PurgeMerchantData.
+func (t *throttles) forget(merchant string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.tat {
+		if k.merchant == merchant {
+			delete(t.tat, k)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package redisstore
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Every key the store writes is built here. A merchant's keys share the hash
 // tag {<merchant id>} so that a Redis Cluster keeps them in one slot and the
@@ -35,6 +38,10 @@ import "time"
 //	idx:apikey:<hash>            merchant id owning the API key hash
 //	{queue}:merchants            ZSET merchant id → earliest time it may have work
 //	{queue}:known                SET of merchant ids that ever had a job
+//
+// PurgeMerchantData finds a merchant's keys with SCAN MATCH m:{id}:* (on a
+// cluster, on the node that owns the merchant's slot), so every key of a
+// merchant must start with merchant(id).
 const (
 	// DefaultPrefix starts every key when Options.Prefix is empty.
 	DefaultPrefix = "sb:"
@@ -56,6 +63,30 @@ func (k keys) domainIndex(platform, domain string) string {
 	return k.prefix + "idx:domain:" + platform + ":" + domain
 }
 func (k keys) apiKeyIndex(hash string) string { return k.prefix + "idx:apikey:" + hash }
+
+// merchantPattern matches every key of merchant id in SCAN, the glob
+// characters of the prefix and the id taken literally.
+func (k keys) merchantPattern(id string) string { return globEscape(k.merchant(id)) + "*" }
+
+// purgeKeeps reports whether PurgeMerchantData leaves key, one of merchant
+// id's: the merchant record and the statistics stay, and the queue's
+// structures are purged job by job, since a job a worker holds stays.
+func (k keys) purgeKeeps(id, key string) bool {
+	rest, ok := strings.CutPrefix(key, k.merchant(id))
+	return !ok || rest == "merchant" || strings.HasPrefix(rest, "stats:") || strings.HasPrefix(rest, "q:")
+}
+
+// globEscape escapes the characters SCAN MATCH reads as a pattern.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 func (k keys) idempotency(merchant, key string) string { return k.merchant(merchant) + "idem:" + key }
 

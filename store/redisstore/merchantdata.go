@@ -1,10 +1,13 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -162,6 +165,24 @@ func (s *Store) State(ctx context.Context, merchant, key string) (string, int64,
 	return value, version, nil
 }
 
+// DeleteStates deletes the state records of keys in one DEL (one slot:
+// one merchant).
+func (s *Store) DeleteStates(ctx context.Context, merchant string, keys ...string) error {
+	if err := requireID("merchant", merchant); err != nil {
+		return err
+	}
+	var records []string
+	for _, key := range keys {
+		if key != "" {
+			records = append(records, s.keys.state(merchant, key))
+		}
+	}
+	if len(records) == 0 {
+		return nil
+	}
+	return wrap("delete states", s.rdb.Del(ctx, records...).Err())
+}
+
 // Throttle takes a slot of the GCRA limit of limit per window on key, on
 // the server, so every instance shares it. The store's clock gives now.
 func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (time.Duration, error) {
@@ -206,6 +227,63 @@ func (s *Store) DropJobs(ctx context.Context, merchant string) (int, error) {
 		}
 		total += n
 		if n < dropJobsBatch {
+			return total, nil
+		}
+	}
+}
+
+// purgeBatch bounds the keys one UNLINK of PurgeMerchantData deletes (the
+// SCAN's page) and the jobs of each kind one purge script removes.
+const purgeBatch = 500
+
+// PurgeMerchantData deletes the merchant's jobs no worker holds, script by
+// script, then every other key of the merchant but its record and its
+// statistics, page by page of a SCAN over the merchant's key prefix. The
+// SCAN walks the whole keyspace of the server (on a cluster, of the node
+// that owns the merchant's slot) to find them: a cost a shop's redaction,
+// once in its life, can bear. Keys written while it runs may be missed; a
+// second call finds them.
+func (s *Store) PurgeMerchantData(ctx context.Context, merchant string) (int, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	total := 0
+	q := s.keys.queue(merchant)
+	for {
+		n, err := s.scripts.purgeJobs.Run(ctx, s.rdb, []string{q.due, q.lease, q.jobs, q.payload, q.dead, q.keys},
+			msOf(s.now()), purgeBatch).Int()
+		if err != nil {
+			return total, wrap("purge merchant data", err)
+		}
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	var node redis.Cmdable = s.rdb
+	if cluster, ok := s.rdb.(*redis.ClusterClient); ok {
+		master, err := cluster.MasterForKey(ctx, s.keys.merchantRecord(merchant))
+		if err != nil {
+			return total, wrap("purge merchant data", err)
+		}
+		node = master
+	}
+	pattern := s.keys.merchantPattern(merchant)
+	var cursor uint64
+	for {
+		page, next, err := node.Scan(ctx, cursor, pattern, purgeBatch).Result()
+		if err != nil {
+			return total, wrap("purge merchant data", err)
+		}
+		doomed := slices.DeleteFunc(page, func(key string) bool { return s.keys.purgeKeeps(merchant, key) })
+		if len(doomed) > 0 {
+			n, err := s.rdb.Unlink(ctx, doomed...).Result() // one slot: one merchant
+			if err != nil {
+				return total, wrap("purge merchant data", err)
+			}
+			total += int(n)
+		}
+		if cursor = next; cursor == 0 {
 			return total, nil
 		}
 	}
@@ -367,4 +445,84 @@ func (s *Store) deleteDeliveries(ctx context.Context, op, merchant string, read 
 		return 0, wrap(op, err)
 	}
 	return n, nil
+}
+
+// CustomerDeliveries lists the merchant's deliveries matching any non-empty
+// criterion of match, newest first, at most limit. The phone, customer and
+// subject SETs give the candidates and the created-time index their order,
+// so only the records of the newest candidates are read; a candidate whose
+// record is gone or no longer matches (updated since) is passed over for
+// the next.
+func (s *Store) CustomerDeliveries(ctx context.Context, merchant string, match app.CustomerMatch, limit int) ([]app.Delivery, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit))
+	}
+	sets := s.customerSets(merchant, match)
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	ids, err := s.rdb.SUnion(ctx, sets...).Result()
+	if err != nil {
+		return nil, wrap("customer deliveries", err)
+	}
+	type candidate struct {
+		id    string
+		score float64
+	}
+	var candidates []candidate
+	index := s.keys.deliveryIndex(merchant)
+	for chunk := range slices.Chunk(ids, maxListLimit) {
+		scores := make([]*redis.FloatCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				scores[i] = p.ZScore(ctx, index, id)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, wrap("customer deliveries", err)
+		}
+		for i, id := range chunk {
+			score, err := scores[i].Result()
+			switch {
+			case errors.Is(err, redis.Nil):
+				continue // not in the index: no record
+			case err != nil:
+				return nil, wrap("customer deliveries", err)
+			}
+			candidates = append(candidates, candidate{id, score})
+		}
+	}
+	slices.SortFunc(candidates, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), strings.Compare(b.id, a.id))
+	})
+	var out []app.Delivery
+	for len(candidates) > 0 && len(out) < limit {
+		n := min(len(candidates), maxListLimit)
+		chunk := make([]string, n)
+		for i, c := range candidates[:n] {
+			chunk[i] = c.id
+		}
+		candidates = candidates[n:]
+		found, _, err := s.readDeliveries(ctx, "customer deliveries", merchant, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range found {
+			if customerMatches(r.d, match) {
+				out = append(out, r.d)
+			}
+		}
+	}
+	slices.SortFunc(out, newestFirst)
+	return out[:min(len(out), limit)], nil
+}
+
+// newestFirst orders deliveries as the log lists them: by creation time,
+// then id, both descending.
+func newestFirst(a, b app.Delivery) int {
+	return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
 }

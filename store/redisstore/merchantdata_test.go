@@ -386,3 +386,43 @@ func isInvalid(err error) bool {
 	var v *app.ValidationError
 	return errors.As(err, &v)
 }
+
+// A purge finds its merchant's keys by a SCAN pattern: glob characters in
+// the prefix are taken literally, so it finds its own keys and none of
+// another deployment's on the same server.
+func TestPurgeMerchantDataTakesThePrefixLiterally(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := uniquePrefix()
+	for _, tc := range []struct{ purged, kept string }{
+		{base + "[ab]:", base + "a:"},
+		{base + "*:", base + "zz:"},
+		{base + "?:", base + "q:"},
+		{base + `\:`, base + `\\:`},
+	} {
+		purged := New(newClient(sharedAddr), Options{Prefix: tc.purged})
+		kept := New(newClient(sharedAddr), Options{Prefix: tc.kept})
+		t.Cleanup(func() {
+			for _, s := range []*Store{purged, kept} {
+				if err := deleteKeys(s.rdb, globEscape(s.keys.prefix)); err != nil {
+					t.Error(err)
+				}
+				s.Close()
+			}
+		})
+		for _, s := range []*Store{purged, kept} {
+			if err := s.MapSet(ctx, "m1", "replies", map[string]string{"+919876543210": "STOP"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := purged.PurgeMerchantData(ctx, "m1"); err != nil {
+			t.Fatalf("PurgeMerchantData(prefix %q) = %v", tc.purged, err)
+		}
+		if all, _ := purged.MapAll(ctx, "m1", "replies"); len(all) != 0 {
+			t.Errorf("prefix %q: replies after the purge = %v; want none", tc.purged, all)
+		}
+		if all, _ := kept.MapAll(ctx, "m1", "replies"); len(all) != 1 {
+			t.Errorf("prefix %q kept %v after a purge under prefix %q; want it untouched", tc.kept, all, tc.purged)
+		}
+	}
+}

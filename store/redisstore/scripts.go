@@ -254,6 +254,29 @@ end
 return #ids
 `
 
+// purgeJobs: KEYS due, lease, jobs, payload, dead, keys; ARGV now ms, max.
+// Removes up to max waiting jobs, up to max dead ones and up to max whose
+// lease ran out by now, with their records, payloads and keys; jobs under
+// a live lease stay. Answers how many it removed.
+const purgeJobsLua = dropKeyFunc + `
+local max = tonumber(ARGV[2])
+local n = 0
+local function purge(set, ids)
+  for _, id in ipairs(ids) do
+    local raw = redis.call('HGET', KEYS[3], id)
+    if raw then dropKey(KEYS[6], cjson.decode(raw), id) end
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('ZREM', set, id)
+    n = n + 1
+  end
+end
+purge(KEYS[1], redis.call('ZRANGE', KEYS[1], 0, max - 1))
+purge(KEYS[5], redis.call('ZRANGE', KEYS[5], 0, max - 1))
+purge(KEYS[2], redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, max))
+return n
+`
+
 // createDelivery: KEYS record, index, status set, event set, message ids,
 // phone set, customer set, subject set; ARGV record, created ms, id,
 // provider message id, phone, customer id, subject. The last three SETs are
@@ -381,7 +404,7 @@ type scripts struct {
 	ack, extend, retry, bury, requeueDead     *redis.Script
 	cancel, createDelivery                    *redis.Script
 	swap, takeIndex, dropIfOwner              *redis.Script
-	dropJobs, deleteDeliveries                *redis.Script
+	dropJobs, deleteDeliveries, purgeJobs     *redis.Script
 	advanceState, throttle                    *redis.Script
 }
 
@@ -404,6 +427,7 @@ func newScripts() scripts {
 		takeIndex:        redis.NewScript(takeIndexLua),
 		dropIfOwner:      redis.NewScript(dropIfOwnerLua),
 		dropJobs:         redis.NewScript(dropJobsLua),
+		purgeJobs:        redis.NewScript(purgeJobsLua),
 		deleteDeliveries: redis.NewScript(deleteDeliveriesLua),
 		advanceState:     redis.NewScript(advanceStateLua),
 		throttle:         redis.NewScript(throttleLua),

@@ -160,6 +160,38 @@ func merchantDataCases() []testCase {
 				t.Errorf("concurrent AdvanceState() of one version advanced %d times; want 1", wins)
 			}
 		}},
+		{"MerchantData/DeleteStates", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			for _, key := range []string{"cod:order:1", "cod:phone:+919876543210", "cod:order:2"} {
+				if _, _, err := s.AdvanceState(ctx, "m1", key, 5, "v", time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := s.AdvanceState(ctx, "m2", "cod:order:1", 5, "other merchant", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteStates(ctx, "m1", "cod:order:1", "cod:phone:+919876543210", "never:there"); err != nil {
+				t.Fatalf("DeleteStates() = %v", err)
+			}
+			for _, key := range []string{"cod:order:1", "cod:phone:+919876543210"} {
+				if _, _, err := s.State(ctx, "m1", key); !errors.Is(err, app.ErrNotFound) {
+					t.Errorf("State(%s) after DeleteStates = %v; want ErrNotFound", key, err)
+				}
+			}
+			if v, _, err := s.State(ctx, "m1", "cod:order:2"); err != nil || v != "v" {
+				t.Errorf("State(kept key) = %q, %v; want it untouched", v, err)
+			}
+			if v, _, err := s.State(ctx, "m2", "cod:order:1"); err != nil || v != "other merchant" {
+				t.Errorf("State(other merchant) = %q, %v; want it untouched", v, err)
+			}
+			// Deleted means forgotten: a lower version is news again.
+			if prev, advanced, err := s.AdvanceState(ctx, "m1", "cod:order:1", 1, "again", time.Hour); err != nil || prev != "" || !advanced {
+				t.Errorf("AdvanceState() after DeleteStates = %q, %v, %v; want a fresh record", prev, advanced, err)
+			}
+			if err := s.DeleteStates(ctx, "m1"); err != nil {
+				t.Errorf("DeleteStates(no keys) = %v; want nil", err)
+			}
+		}},
 		{"MerchantData/Throttle", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			taken := 0
@@ -244,6 +276,233 @@ func merchantDataCases() []testCase {
 			}
 			if n, err := s.DeleteCustomerDeliveries(ctx, "m1", app.CustomerMatch{}); err != nil || n != 0 {
 				t.Errorf("DeleteCustomerDeliveries(empty match) = %d, %v; want 0", n, err)
+			}
+		}},
+		{"MerchantData/CustomerDeliveries", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			mk := func(merchant, id, phone, customer, subject string) app.Delivery {
+				t.Helper()
+				clock.Advance(10 * time.Millisecond) // newest first is creation order
+				d := sampleDelivery(clock, merchant, id, app.EventOrderPlaced, app.DeliverySent)
+				d.Phone, d.CustomerID, d.Subject = phone, customer, subject
+				d.Values = []string{"Riya", "#" + id}
+				if err := s.CreateDelivery(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			const riya, arjun = "+919876543210", "+14155550100"
+			d1 := mk("m1", "d1", riya, "7712398123", "order:1")
+			mk("m1", "d2", riya, "", "")                   // a test message: the phone alone
+			mk("m1", "d3", arjun, "7712398123", "order:3") // the customer id
+			mk("m1", "d4", arjun, "", "order:4")           // an order named in the request
+			mk("m1", "d5", arjun, "5550001", "order:5")    // another customer
+			mk("m2", "d6", riya, "7712398123", "order:1")  // another merchant
+			// d7 was Riya's and moves to Arjun: the old phone no longer finds it.
+			mk("m1", "d7", riya, "", "order:7")
+			if _, err := s.UpdateDelivery(ctx, "m1", "d7", func(d *app.Delivery) error {
+				d.Phone = arjun
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			match := app.CustomerMatch{Phone: riya, CustomerID: "7712398123", Subjects: []string{"order:4", "order:nope", ""}}
+			got, err := s.CustomerDeliveries(ctx, "m1", match, 100)
+			if want := []string{"d4", "d3", "d2", "d1"}; err != nil || !reflect.DeepEqual(ids2(got), want) {
+				t.Fatalf("CustomerDeliveries() = %v, %v; want %v, newest first", ids2(got), err, want)
+			}
+			if last := got[len(got)-1]; !reflect.DeepEqual(last.Values, d1.Values) || len(last.History) != 1 || last.History[0].Status != app.DeliverySent || last.Phone != riya {
+				t.Errorf("CustomerDeliveries() record = %+v; want the whole record as stored", last)
+			}
+			got, err = s.CustomerDeliveries(ctx, "m1", match, 2)
+			if want := []string{"d4", "d3"}; err != nil || !reflect.DeepEqual(ids2(got), want) {
+				t.Errorf("CustomerDeliveries(limit 2) = %v, %v; want %v", ids2(got), err, want)
+			}
+			got, err = s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{Subjects: []string{"order:7"}}, 10)
+			if err != nil || len(got) != 1 || got[0].Phone != arjun {
+				t.Errorf("CustomerDeliveries(order:7) = %+v, %v; want d7 as updated", got, err)
+			}
+			if got, err := s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{}, 10); err != nil || len(got) != 0 {
+				t.Errorf("CustomerDeliveries(empty match) = %v, %v; want none", ids2(got), err)
+			}
+			if got, err := s.CustomerDeliveries(ctx, "m3", match, 10); err != nil || len(got) != 0 {
+				t.Errorf("CustomerDeliveries(merchant without deliveries) = %v, %v; want none", ids2(got), err)
+			}
+			var ve *app.ValidationError
+			if _, err := s.CustomerDeliveries(ctx, "m1", match, 0); !errors.As(err, &ve) {
+				t.Errorf("CustomerDeliveries(limit 0) = %v; want a validation error", err)
+			}
+		}},
+		{"MerchantData/PurgeMerchantData", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			must := func(what string, err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s = %v", what, err)
+				}
+			}
+			const phone = "+919876543210"
+			day := app.DayOf(clock.Now())
+			seed := func(merchant, domain string) {
+				must("CreateMerchant", s.CreateMerchant(ctx, sampleMerchant(clock, merchant, domain)))
+				for i, subject := range []string{"order:1", "", "cart:tok"} {
+					d := sampleDelivery(clock, merchant, fmt.Sprint(merchant, "-d", i), app.EventOrderPlaced, app.DeliverySent)
+					d.Subject, d.CustomerID, d.ProviderMessageID = subject, "7712398123", fmt.Sprint("wamid.", merchant, i)
+					d.Test = subject == ""
+					d.Values = []string{phone}
+					must("CreateDelivery", s.CreateDelivery(ctx, d))
+				}
+				for _, name := range []string{"replies", "opt_outs", "rules"} {
+					must("MapSet", s.MapSet(ctx, merchant, name, map[string]string{phone: `{"Text":"STOP"}`}))
+				}
+				_, _, err := s.AdvanceState(ctx, merchant, "cod:phone:"+phone, 1, "1", time.Hour)
+				must("AdvanceState", err)
+				_, err = s.Claim(ctx, merchant, "event:order.placed:order:1", time.Hour)
+				must("Claim", err)
+				must("Complete", s.Complete(ctx, merchant, "event:order.placed:order:1", time.Hour))
+				_, err = s.Throttle(ctx, merchant, "pair:"+phone, 1, time.Hour)
+				must("Throttle", err)
+				must("Incr", s.Incr(ctx, 1, app.Counter{Merchant: merchant, Day: day, Subject: app.EventOrderPlaced, Outcome: "sent"}))
+			}
+			seed("m1", "purged.myshopify.com")
+			// m1's jobs: one dead, one whose lease ran out, one a worker
+			// holds, one due, one scheduled with a key.
+			mustEnqueue(t, s, newJob(clock, "m1", "dead"))
+			dead := claimAll(t, s, 1)
+			must("Bury", s.Bury(ctx, dead[0], "unusable"))
+			mustEnqueue(t, s, newJob(clock, "m1", "lapsed"), newJob(clock, "m1", "held"))
+			claimed := claimAll(t, s, 2)
+			if len(claimed) != 2 {
+				t.Fatalf("claimed %v; want lapsed and held", ids(claimed))
+			}
+			held := claimed[1]
+			if held.ID != "held" {
+				held = claimed[0]
+			}
+			must("Extend", s.Extend(ctx, held, 24*time.Hour))
+			clock.Advance(2 * lease)
+			scheduled := newJob(clock, "m1", "scheduled")
+			scheduled.Key, scheduled.DueAt = "cod:1:timeout", clock.Now().Add(time.Hour)
+			mustEnqueue(t, s, newJob(clock, "m1", "due"), scheduled)
+			seed("m2", "kept.myshopify.com")
+			mustEnqueue(t, s, newJob(clock, "m2", "m2-due"))
+
+			n, err := s.PurgeMerchantData(ctx, "m1")
+			if err != nil || n == 0 {
+				t.Fatalf("PurgeMerchantData() = %d, %v; want records deleted", n, err)
+			}
+
+			if m, err := s.GetMerchant(ctx, "m1"); err != nil || m.Domain != "purged.myshopify.com" {
+				t.Errorf("GetMerchant() after the purge = %+v, %v; want the record kept", m, err)
+			}
+			if m, err := s.MerchantByDomain(ctx, app.PlatformShopify, "purged.myshopify.com"); err != nil || m.ID != "m1" {
+				t.Errorf("MerchantByDomain() after the purge = %q, %v; want m1 still found", m.ID, err)
+			}
+			if counts, err := s.Counts(ctx, "m1", day, day); err != nil || counts[app.EventOrderPlaced]["sent"] != 1 {
+				t.Errorf("Counts() after the purge = %v, %v; want the statistics kept", counts, err)
+			}
+			if list, _, err := s.ListDeliveries(ctx, "m1", app.DeliveryFilter{}); err != nil || len(list) != 0 {
+				t.Errorf("ListDeliveries() after the purge = %v, %v; want none", ids2(list), err)
+			}
+			for _, f := range []app.DeliveryFilter{{Status: app.DeliverySent}, {Event: app.EventOrderPlaced}} {
+				if list, _, err := s.ListDeliveries(ctx, "m1", f); err != nil || len(list) != 0 {
+					t.Errorf("ListDeliveries(%+v) after the purge = %v, %v; want none", f, ids2(list), err)
+				}
+			}
+			if list, err := s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{Phone: phone, CustomerID: "7712398123", Subjects: []string{"order:1", "cart:tok"}}, 10); err != nil || len(list) != 0 {
+				t.Errorf("CustomerDeliveries() after the purge = %v, %v; want none", ids2(list), err)
+			}
+			if _, err := s.DeliveryByProviderMessageID(ctx, "m1", "wamid.m10"); !errors.Is(err, app.ErrNotFound) {
+				t.Errorf("DeliveryByProviderMessageID() after the purge = %v; want ErrNotFound", err)
+			}
+			for _, name := range []string{"replies", "opt_outs", "rules"} {
+				if all, err := s.MapAll(ctx, "m1", name); err != nil || len(all) != 0 {
+					t.Errorf("MapAll(%s) after the purge = %v, %v; want empty", name, all, err)
+				}
+			}
+			if _, _, err := s.State(ctx, "m1", "cod:phone:"+phone); !errors.Is(err, app.ErrNotFound) {
+				t.Errorf("State() after the purge = %v; want ErrNotFound", err)
+			}
+			if state, err := s.Claim(ctx, "m1", "event:order.placed:order:1", time.Hour); err != nil || state != app.ClaimNew {
+				t.Errorf("Claim() after the purge = %v, %v; want the key free", state, err)
+			}
+			if wait, err := s.Throttle(ctx, "m1", "pair:"+phone, 1, time.Hour); err != nil || wait != 0 {
+				t.Errorf("Throttle() after the purge = %s, %v; want the limit forgotten", wait, err)
+			}
+			if jobs, err := s.DeadJobs(ctx, "m1", 10); err != nil || len(jobs) != 0 {
+				t.Errorf("DeadJobs() after the purge = %v, %v; want none", ids(jobs), err)
+			}
+			if cancelled, err := s.Cancel(ctx, "m1", scheduled.Key); err != nil || cancelled {
+				t.Errorf("Cancel(scheduled) after the purge = %v, %v; want it gone", cancelled, err)
+			}
+			if list, _, err := s.ListDeliveries(ctx, "m2", app.DeliveryFilter{}); err != nil || len(list) != 3 {
+				t.Errorf("m2's deliveries after m1's purge = %v, %v; want all 3", ids2(list), err)
+			}
+			if all, err := s.MapAll(ctx, "m2", "replies"); err != nil || len(all) != 1 {
+				t.Errorf("m2's replies after m1's purge = %v, %v; want kept", all, err)
+			}
+			if _, _, err := s.State(ctx, "m2", "cod:phone:"+phone); err != nil {
+				t.Errorf("m2's state after m1's purge = %v; want kept", err)
+			}
+			if state, err := s.Claim(ctx, "m2", "event:order.placed:order:1", time.Hour); err != nil || state != app.ClaimDone {
+				t.Errorf("m2's claim after m1's purge = %v, %v; want done", state, err)
+			}
+			if wait, err := s.Throttle(ctx, "m2", "pair:"+phone, 1, time.Hour); err != nil || wait == 0 {
+				t.Errorf("m2's throttle after m1's purge = %s, %v; want still taken", wait, err)
+			}
+			clock.Advance(2 * time.Hour)
+			if got := ids(claimAll(t, s, 10)); len(got) != 1 || got[0] != "m2-due" {
+				t.Errorf("jobs due after the purge = %v; want only m2's (none of m1's, the lapsed one neither)", got)
+			}
+			if err := s.Ack(ctx, held); err != nil {
+				t.Errorf("Ack(held job) after the purge = %v; want its worker to settle it", err)
+			}
+			mustEnqueue(t, s, scheduled) // its key is free again
+
+			if n, err := s.PurgeMerchantData(ctx, "m1"); err != nil || n == 0 {
+				t.Errorf("PurgeMerchantData() again = %d, %v; want what was written since deleted", n, err)
+			}
+			if n, err := s.PurgeMerchantData(ctx, "m1"); err != nil || n != 0 {
+				t.Errorf("PurgeMerchantData() a third time = %d, %v; want 0", n, err)
+			}
+		}},
+		{"MerchantData/PurgeMerchantDataInBatches", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			// More records than one batch of either backend deletes.
+			const n = 1200
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 16)
+			fields := map[string]string{}
+			for i := range n {
+				fields[fmt.Sprintf("+9198765%05d", i)] = "STOP"
+				wg.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					d := sampleDelivery(clock, "m1", fmt.Sprint("d", i), app.EventOrderPlaced, app.DeliverySent)
+					d.Phone, d.Subject = fmt.Sprintf("+9198765%05d", i), fmt.Sprint("order:", i)
+					if err := s.CreateDelivery(ctx, d); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if err := s.MapSet(ctx, "m1", "opt_outs", fields); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.PurgeMerchantData(ctx, "m1"); err != nil || got < n {
+				t.Fatalf("PurgeMerchantData() = %d, %v; want at least %d records deleted", got, err, n)
+			}
+			if list, _, err := s.ListDeliveries(ctx, "m1", app.DeliveryFilter{Limit: 500}); err != nil || len(list) != 0 {
+				t.Errorf("ListDeliveries() after the purge = %d deliveries, %v; want none", len(list), err)
+			}
+			if list, err := s.CustomerDeliveries(ctx, "m1", app.CustomerMatch{Phone: "+919876501199", Subjects: []string{"order:0"}}, 10); err != nil || len(list) != 0 {
+				t.Errorf("CustomerDeliveries() after the purge = %v, %v; want none", ids2(list), err)
+			}
+			if all, err := s.MapAll(ctx, "m1", "opt_outs"); err != nil || len(all) != 0 {
+				t.Errorf("MapAll() after the purge = %d fields, %v; want none", len(all), err)
+			}
+			if got, err := s.PurgeMerchantData(ctx, "m1"); err != nil || got != 0 {
+				t.Errorf("PurgeMerchantData() again = %d, %v; want 0", got, err)
 			}
 		}},
 	}
