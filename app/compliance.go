@@ -64,7 +64,7 @@ func (s *Service) redactCustomer(ctx context.Context, m Merchant, req Compliance
 		return err
 	}
 	if len(found.phones) > 0 {
-		for _, name := range []string{mapReplies, mapOptOuts} {
+		for _, name := range []string{mapReplies, mapOptOuts, mapConsents} {
 			if err := s.store.MapDelete(ctx, m.ID, name, found.phones...); err != nil {
 				return err
 			}

@@ -102,6 +102,7 @@ type CustomerExport struct {
 	DeliveriesTruncated bool               `json:"deliveries_truncated"`
 	Replies             []ExportedReply    `json:"replies"`
 	OptOuts             []ExportedOptOut   `json:"opt_outs"`
+	Consents            []ExportedConsent  `json:"marketing_consents"`
 	CODOrders           []ExportedCODOrder `json:"cod_orders"`
 	DataRequests        []DataRequest      `json:"data_requests"`
 	Loyalty             any                `json:"loyalty"`
@@ -163,6 +164,15 @@ type ExportedReply struct {
 type ExportedOptOut struct {
 	Phone string    `json:"phone"`
 	At    time.Time `json:"opted_out_at"`
+}
+
+// ExportedConsent is the customer's consent to marketing messages, as last
+// given or refused.
+type ExportedConsent struct {
+	Phone  string    `json:"phone"`
+	State  string    `json:"state"`
+	Source string    `json:"source"`
+	At     time.Time `json:"at"`
 }
 
 // ExportedCODOrder is the Cash-on-Delivery confirmation of an order.
@@ -332,7 +342,7 @@ func (s *Service) exportCustomer(ctx context.Context, m Merchant, who CustomerId
 		GeneratedAt: s.now().UTC(),
 		Merchant:    ExportMerchant{ID: m.ID, Name: m.Name, Platform: m.Platform, Domain: m.Domain},
 		Customer:    ExportedCustomer{ID: who.CustomerID, Phone: who.Phone, Email: who.Email},
-		Deliveries:  []ExportedDelivery{}, Replies: []ExportedReply{}, OptOuts: []ExportedOptOut{},
+		Deliveries:  []ExportedDelivery{}, Replies: []ExportedReply{}, OptOuts: []ExportedOptOut{}, Consents: []ExportedConsent{},
 		CODOrders: []ExportedCODOrder{}, DataRequests: []DataRequest{},
 	}
 	found, err := s.customerRecords(ctx, m, who, exportDeliveryLimit+1)
@@ -359,6 +369,11 @@ func (s *Service) exportCustomer(ctx context.Context, m Merchant, who CustomerId
 			x.OptOuts = append(x.OptOuts, ExportedOptOut{Phone: phone, At: at})
 		} else if !errors.Is(err, ErrNotFound) {
 			return CustomerExport{}, err
+		}
+		if c, err := s.consentOf(ctx, m.ID, phone); err != nil {
+			return CustomerExport{}, err
+		} else if c.State != "" {
+			x.Consents = append(x.Consents, ExportedConsent{Phone: phone, State: c.State, Source: c.Source, At: c.At})
 		}
 	}
 	for _, id := range found.orders {

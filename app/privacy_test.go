@@ -148,13 +148,7 @@ func newPrivacyEnv(t *testing.T, st app.Store) *privacyEnv {
 			t.Fatalf("PutRule(%s) = %v", event, err)
 		}
 	}
-	env.handler = map[string]app.JobHandler{
-		app.JobShopifyWebhook: env.svc.HandleWebhookJob,
-		app.JobSendDelivery:   env.svc.HandleSendJob,
-		app.JobCODWriteBack:   env.svc.HandleCODWriteBackJob,
-		app.JobCODReminder:    env.svc.HandleCODReminderJob,
-		app.JobCODTimeout:     env.svc.HandleCODTimeoutJob,
-	}
+	env.handler = env.svc.JobHandlers()
 	return env
 }
 

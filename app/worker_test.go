@@ -158,13 +158,15 @@ func TestWorkersKeepLeaseOfSlowJob(t *testing.T) {
 	q := newQueue(t)
 	obs := &outcomes{}
 	opts := fastOptions(obs)
-	opts.Lease = 300 * time.Millisecond
+	// A lease long enough that an extension (every third of it) lands in
+	// time on a loaded machine, a job outliving it twice over.
+	opts.Lease = time.Second
 	w := app.NewWorkers(q, opts)
 	var calls atomic.Int32
 	w.Handle("slow", func(ctx context.Context, job app.Job) error {
 		calls.Add(1)
 		select {
-		case <-time.After(time.Second): // three leases long
+		case <-time.After(2500 * time.Millisecond):
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()

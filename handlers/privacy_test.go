@@ -23,6 +23,9 @@ func TestDataRequestAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := m.ID
+	if rec := call(e, "PUT", "/api/admin/merchants/"+id+"/provider", operatorToken, `{"provider":"sandbox"}`); rec.Code != 200 {
+		t.Fatalf("provider = %d %s", rec.Code, rec.Body)
+	}
 	if rec := call(e, "PUT", "/api/admin/merchants/"+id+"/rules/order.placed", operatorToken, `{"template":"order_placed","variables":["order.number"]}`); rec.Code != 200 {
 		t.Fatalf("rule = %d %s", rec.Code, rec.Body)
 	}
