@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,9 +37,22 @@ func (o *outcomes) count(key string) int {
 	return o.got[key]
 }
 
+// memDir is a temporary folder on tmpfs where there is one: the worker
+// tests time leases, and an fsync stalled behind other packages' disk
+// writes would outlast them.
+func memDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "storebridge-test-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func newQueue(t *testing.T) app.Store {
 	t.Helper()
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "q.db"), embedded.Options{})
+	st, err := embedded.Open(filepath.Join(memDir(t), "q.db"), embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
