@@ -81,6 +81,13 @@ func (c *clock) Set(t time.Time) {
 
 func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
 	t.Helper()
+	return newDeliveryEnvWith(t, app.ProviderKit{Rate: rate})
+}
+
+// newDeliveryEnvWith is newDeliveryEnv with the scripted provider's kit as
+// given (its rate, whether it drops repeats).
+func newDeliveryEnvWith(t *testing.T, kit app.ProviderKit) *deliveryEnv {
+	t.Helper()
 	clk := &clock{}
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
 	if err != nil {
@@ -89,12 +96,11 @@ func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
 	t.Cleanup(func() { st.Close() })
 	keyring, _ := app.NewKeyring(keyA)
 	p := &scriptedProvider{}
+	kit.New = func(map[string]string) (app.Provider, error) { return p, nil }
 	svc := app.NewService(app.ServiceOptions{
 		Store: st, Keyring: keyring, Now: clk.Now,
-		Providers: map[string]app.ProviderKit{
-			"scripted": {New: func(map[string]string) (app.Provider, error) { return p, nil }, Rate: rate},
-		},
-		Retry: app.Backoff{Waits: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}},
+		Providers: map[string]app.ProviderKit{"scripted": kit},
+		Retry:     app.Backoff{Waits: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}},
 	})
 	ctx := context.Background()
 	m, _, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "asha-naturals.myshopify.com", Name: "Asha Naturals", Country: "IN", Timezone: "Asia/Kolkata"})
@@ -606,5 +612,78 @@ func TestMarketingNeedsConsent(t *testing.T) {
 	stats, err := env.svc.Stats(ctx, env.merchant.ID, "", "")
 	if err != nil || stats.Counts[app.EventCartAbandoned]["skipped.no_consent"] != 3 {
 		t.Errorf("cart counts = %v, %v; want three skipped no_consent", stats.Counts[app.EventCartAbandoned], err)
+	}
+}
+
+// A call that may have reached the provider without an answer is counted
+// ambiguous and retried once at most: the customer gets the message at
+// most twice. Where the provider drops repeats, retries go on.
+func TestAmbiguousSendsAreBounded(t *testing.T) {
+	ambiguous := &app.ProviderError{Provider: "scripted", Retryable: true, Ambiguous: true, Message: "request failed: timed out"}
+	for _, tc := range []struct {
+		name      string
+		dedupes   bool
+		want      app.DeliveryStatus
+		calls     int
+		ambiguous int64
+	}{
+		{"provider without dedupe", false, app.DeliveryFailed, 2, 2},
+		{"provider that drops repeats", true, app.DeliverySent, 3, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newDeliveryEnvWith(t, app.ProviderKit{Dedupes: tc.dedupes})
+			env.provider.script = []error{ambiguous, ambiguous}
+			ctx := context.Background()
+			if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{orderEvent("1090", "+919876543210")}); err != nil {
+				t.Fatal(err)
+			}
+			d := env.waitDelivery(t, tc.want)
+			if calls, _ := env.provider.state(); calls != tc.calls {
+				t.Errorf("provider calls = %d; want %d", calls, tc.calls)
+			}
+			if d.Ambiguous != 2 || (tc.want == app.DeliveryFailed && !contains(d.Error, "not sent again")) {
+				t.Errorf("delivery = %s, %d ambiguous, %q; want two ambiguous calls recorded", d.Status, d.Ambiguous, d.Error)
+			}
+			stats, err := env.svc.Stats(ctx, env.merchant.ID, "", "")
+			if err != nil || stats.Counts[app.EventOrderPlaced]["ambiguous"] != tc.ambiguous {
+				t.Errorf("stats = %v, %v; want ambiguous %d", stats.Counts[app.EventOrderPlaced], err, tc.ambiguous)
+			}
+		})
+	}
+}
+
+// A worker that dies in the middle of a provider call leaves its attempt
+// started and unanswered: the next worker, once the call's time is up,
+// counts it ambiguous and makes one more call, not a silent second one.
+func TestWorkerDyingMidCallIsAmbiguous(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(stuck) })
+	first := true
+	var mu sync.Mutex
+	env.provider.onSend = func(app.Message) {
+		mu.Lock()
+		block := first
+		first = false
+		mu.Unlock()
+		if block {
+			<-stuck // the worker never comes back from this call
+		}
+	}
+	ctx := context.Background()
+	start := time.Now()
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{orderEvent("1091", "+919876543210")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first call to start", func() bool { calls, _ := env.provider.state(); return calls == 1 })
+	env.now.Set(start.Add(3 * time.Second)) // the lease runs out: another worker takes the job
+	time.Sleep(300 * time.Millisecond)
+	if calls, _ := env.provider.state(); calls != 1 {
+		t.Fatalf("provider calls while the first may still be under way = %d; want 1", calls)
+	}
+	env.now.Set(start.Add(5 * time.Minute)) // past any call's time
+	d := env.waitDelivery(t, app.DeliverySent)
+	if calls, _ := env.provider.state(); calls != 2 || d.Ambiguous != 1 || d.Attempts != 2 {
+		t.Errorf("after the abandoned call: %d provider calls, delivery %d ambiguous, %d attempts; want 2, 1, 2", calls, d.Ambiguous, d.Attempts)
 	}
 }

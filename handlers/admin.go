@@ -502,12 +502,15 @@ func (h *Handlers) retryDeliveries(c echo.Context) error {
 }
 
 type eventStats struct {
-	Received  int64            `json:"received"`
-	Sent      int64            `json:"sent"`
-	Delivered int64            `json:"delivered"`
-	Read      int64            `json:"read"`
-	Failed    int64            `json:"failed"`
-	Dead      int64            `json:"dead"`
+	Received  int64 `json:"received"`
+	Sent      int64 `json:"sent"`
+	Delivered int64 `json:"delivered"`
+	Read      int64 `json:"read"`
+	Failed    int64 `json:"failed"`
+	Dead      int64 `json:"dead"`
+	// Ambiguous counts provider calls that may have been delivered
+	// without an answer (README, Guarantees).
+	Ambiguous int64            `json:"ambiguous"`
 	Skipped   map[string]int64 `json:"skipped"`
 }
 
@@ -547,6 +550,8 @@ func (h *Handlers) stats(c echo.Context) error {
 				s.Failed = n
 			case "dead":
 				s.Dead = n
+			case "ambiguous":
+				s.Ambiguous = n
 			default:
 				if reason, ok := strings.CutPrefix(outcome, "skipped."); ok {
 					s.Skipped[reason] += n
