@@ -81,9 +81,17 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	cfg.Port = port
 
+	// Webhook addresses registered with the platforms and OAuth redirects
+	// are built from APP_URL: in production (REDIS_URL) a localhost default
+	// would register addresses no platform can reach, so it must be given,
+	// and be https, which Shopify requires.
 	appURL := get("APP_URL", fmt.Sprintf("http://localhost:%d", port))
 	if u, err := url.Parse(appURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		fail("APP_URL", "%q is not an absolute http(s) URL", appURL)
+	} else if cfg.RedisURL != "" && get("APP_URL", "") == "" {
+		fail("APP_URL", "is required when REDIS_URL is set: the public https:// address platforms send webhooks to (e.g. https://<app>.fly.dev)")
+	} else if cfg.RedisURL != "" && u.Scheme != "https" {
+		fail("APP_URL", "%q must be https:// when REDIS_URL is set", appURL)
 	} else {
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		cfg.AppURL = u

@@ -66,6 +66,7 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	redis := redistest.Start(b, redistest.Options{})
 	base, logs := loadStartRun(b, map[string]string{
 		"REDIS_URL":               redis.URL(),
+		"APP_URL":                 e2eAppURL,
 		"REDIS_PREFIX":            "load:",
 		"SECRET_KEY":              strings.Repeat("l0ad-k3y-", 5),
 		"ADMIN_TOKEN":             e2eAdminToken,

@@ -63,14 +63,16 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"port out of range", map[string]string{"PORT": "70000", "DATA_DIR": dir}, "PORT"},
 		{"secret key required with redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "DATA_DIR": dir}, "SECRET_KEY"},
 		{"secret key too short", map[string]string{"SECRET_KEY": "short", "DATA_DIR": dir}, "SECRET_KEY"},
-		{"redis url scheme", map[string]string{"REDIS_URL": "http://x", "SECRET_KEY": strings.Repeat("k", 32)}, "REDIS_URL"},
+		{"redis url scheme", map[string]string{"REDIS_URL": "http://x", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": e2eAppURL}, "REDIS_URL"},
 		{"retry schedule", map[string]string{"DELIVERY_RETRY_SCHEDULE": "10s,soon", "DATA_DIR": dir}, "DELIVERY_RETRY_SCHEDULE"},
 		{"log format", map[string]string{"LOG_FORMAT": "xml", "DATA_DIR": dir}, "LOG_FORMAT"},
 		{"allow insecure", map[string]string{"ALLOW_INSECURE_OUTBOUND": "maybe", "DATA_DIR": dir}, "ALLOW_INSECURE_OUTBOUND"},
 		{"app url", map[string]string{"APP_URL": "not a url", "DATA_DIR": dir}, "APP_URL"},
 		{"redis prefix braces", map[string]string{"REDIS_PREFIX": "sb:{x}", "DATA_DIR": dir}, "REDIS_PREFIX"},
 		{"shopify key without secret", map[string]string{"SHOPIFY_API_KEY": "abc", "DATA_DIR": dir}, "SHOPIFY_API_SECRET"},
-		{"redis not answering", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32)}, "REDIS_URL"},
+		{"redis not answering", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": e2eAppURL}, "REDIS_URL"},
+		{"app url required with redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32)}, "APP_URL"},
+		{"app url https with redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": "http://bridge.example.com"}, "APP_URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +84,26 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 				t.Fatalf("run() = %v; want an error naming %s", err, tc.variable)
 			}
 		})
+	}
+}
+
+// TestAppURLDefault: without REDIS_URL (go run . with no environment) the
+// public URL defaults to localhost; with it, the value given is kept.
+func TestAppURLDefault(t *testing.T) {
+	cases := []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{}, "http://localhost:8080"},
+		{map[string]string{"PORT": "9000"}, "http://localhost:9000"},
+		{map[string]string{"APP_URL": "http://192.168.1.5:8080/"}, "http://192.168.1.5:8080"},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": "https://bridge.example.com/"}, "https://bridge.example.com"},
+	}
+	for _, tc := range cases {
+		cfg, err := loadConfig(env(tc.vars))
+		if err != nil || cfg.AppURL.String() != tc.want {
+			t.Errorf("loadConfig(%v).AppURL = %v, %v; want %s", tc.vars, cfg.AppURL, err, tc.want)
+		}
 	}
 }
 
@@ -183,6 +205,7 @@ func TestRunReadyzFollowsRedis(t *testing.T) {
 		"REDIS_URL":    redis.URL(),
 		"REDIS_PREFIX": "test:readyz:",
 		"SECRET_KEY":   strings.Repeat("s3cret-", 6),
+		"APP_URL":      e2eAppURL,
 	})
 	waitStatus(t, base+"/readyz", http.StatusOK)
 	redis.Kill()
@@ -236,7 +259,7 @@ func TestRunEmbeddedGeneratesSecretKeyOnce(t *testing.T) {
 func TestRunWorkerRoleServesOnlyOps(t *testing.T) {
 	redis := redistest.Start(t, redistest.Options{})
 	base, _, _ := startRun(t, map[string]string{
-		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "test:worker:", "SECRET_KEY": strings.Repeat("s3cret-", 6),
+		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "test:worker:", "SECRET_KEY": strings.Repeat("s3cret-", 6), "APP_URL": e2eAppURL,
 	}, "serve", "--role=worker")
 	waitStatus(t, base+"/readyz", http.StatusOK)
 	if got := getStatus(t, base+"/metrics"); got != http.StatusOK {
@@ -286,6 +309,18 @@ func TestFlyConfigMatchesBinary(t *testing.T) {
 		if !routes["GET "+p[1]] {
 			t.Errorf("fly.toml checks %s, which the binary does not serve", p[1])
 		}
+	}
+
+	// [env] with the secrets the deploy steps set must be a configuration
+	// the binary starts with in production.
+	vars := map[string]string{"REDIS_URL": "rediss://default:x@fly-storebridge.upstash.io:6379", "SECRET_KEY": strings.Repeat("s3cret-", 6)}
+	for _, kv := range regexp.MustCompile(`(?m)^\s*([A-Z_]+)\s*=\s*"([^"]*)"`).FindAllStringSubmatch(tomlSection(text, "env"), -1) {
+		vars[kv[1]] = kv[2]
+	}
+	if cfg, err := loadConfig(env(vars)); err != nil {
+		t.Errorf("fly.toml [env] with REDIS_URL and SECRET_KEY: loadConfig() = %v; want a configuration that starts", err)
+	} else if cfg.AppURL.Scheme != "https" || strings.Contains(cfg.AppURL.Host, "localhost") {
+		t.Errorf("fly.toml APP_URL = %s; want the app's public https:// address", cfg.AppURL)
 	}
 
 	kill := regexp.MustCompile(`(?m)^kill_timeout\s*=\s*(\d+)`).FindStringSubmatch(text)
@@ -349,7 +384,7 @@ func TestDemo(t *testing.T) {
 func TestRunOnRedisCluster(t *testing.T) {
 	addrs := redistest.StartCluster(t, 3)
 	base, logs, stop := startRun(t, map[string]string{
-		"REDIS_URL": "redis://" + addrs[0], "SECRET_KEY": strings.Repeat("s3cret-", 6), "ADMIN_TOKEN": e2eAdminToken,
+		"REDIS_URL": "redis://" + addrs[0], "SECRET_KEY": strings.Repeat("s3cret-", 6), "ADMIN_TOKEN": e2eAdminToken, "APP_URL": e2eAppURL,
 	})
 	waitStatus(t, base+"/readyz", http.StatusOK)
 	// Merchants land on different nodes by their hash tags.
