@@ -25,6 +25,7 @@ type Config struct {
 	AppURL                *url.URL        // APP_URL
 	RedisURL              string          // REDIS_URL; empty: embedded store
 	RedisPrefix           string          // REDIS_PREFIX
+	RedisUnsafeOK         bool            // REDIS_UNSAFE_OK: start on a Redis that may lose data
 	DataDir               string          // DATA_DIR
 	SecretKeys            []string        // SECRET_KEY: comma-separated, newest first
 	SecretKeyFile         string          // set when SECRET_KEY was generated into DATA_DIR
@@ -101,6 +102,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(cfg.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			fail("REDIS_URL", "must be a redis:// or rediss:// URL")
 		}
+	}
+	if raw := get("REDIS_UNSAFE_OK", "false"); raw != "" {
+		ok, err := strconv.ParseBool(raw)
+		if err != nil {
+			fail("REDIS_UNSAFE_OK", "%q is not true or false", raw)
+		}
+		cfg.RedisUnsafeOK = ok
 	}
 	if strings.ContainsAny(cfg.RedisPrefix, "{} \t\n") {
 		fail("REDIS_PREFIX", "must not contain braces or spaces (they would break the hash tags)")

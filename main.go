@@ -286,6 +286,10 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (Store, error)
 		err := st.Ping(pingCtx)
 		cancel()
 		if err == nil {
+			if err := checkRedisServer(ctx, st, cfg.RedisUnsafeOK, log); err != nil {
+				st.Close()
+				return nil, err
+			}
 			return redisStore{st}, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

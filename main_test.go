@@ -200,7 +200,7 @@ func waitStatus(t *testing.T, url string, want int) {
 }
 
 func TestRunReadyzFollowsRedis(t *testing.T) {
-	redis := redistest.Start(t, redistest.Options{})
+	redis := redistest.Start(t, redistest.Options{Save: redistest.PersistentSave})
 	base, logs, stop := startRun(t, map[string]string{
 		"REDIS_URL":    redis.URL(),
 		"REDIS_PREFIX": "test:readyz:",
@@ -257,7 +257,7 @@ func TestRunEmbeddedGeneratesSecretKeyOnce(t *testing.T) {
 }
 
 func TestRunWorkerRoleServesOnlyOps(t *testing.T) {
-	redis := redistest.Start(t, redistest.Options{})
+	redis := redistest.Start(t, redistest.Options{Save: redistest.PersistentSave})
 	base, _, _ := startRun(t, map[string]string{
 		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "test:worker:", "SECRET_KEY": strings.Repeat("s3cret-", 6), "APP_URL": e2eAppURL,
 	}, "serve", "--role=worker")
@@ -268,8 +268,8 @@ func TestRunWorkerRoleServesOnlyOps(t *testing.T) {
 }
 
 // TestFlyConfigMatchesBinary keeps fly.toml honest: every process command
-// parses as this binary's command line, and every checked path is a route
-// of the role that serves it.
+// parses as this binary's command line, every checked path is a route of
+// the role that serves it, and [env] with the deploy secrets loads.
 func TestFlyConfigMatchesBinary(t *testing.T) {
 	raw, err := os.ReadFile("fly.toml")
 	if err != nil {

@@ -42,6 +42,17 @@ func TestConformanceOnCluster(t *testing.T) {
 	if err != nil || used.Load() < 2 {
 		t.Errorf("masters holding keys after the suite = %d, %v; want the keys spread over at least 2 of 3", used.Load(), err)
 	}
+
+	// Each master keeps its own slots: the settings are read from all.
+	settings, err := New(rdb, Options{}).ServerSettings(context.Background())
+	if err != nil || len(settings) != 3 {
+		t.Fatalf("ServerSettings() on the cluster = %+v, %v; want 3 masters", settings, err)
+	}
+	for _, s := range settings {
+		if s.Addr == "" || s.MaxmemoryPolicy != "noeviction" || s.Persistence != PersistenceOn {
+			t.Errorf("ServerSettings() of a master = %+v; want its address, noeviction, persistence on", s)
+		}
+	}
 }
 
 // clusterStore leaves the shared cluster client open when a case ends.
