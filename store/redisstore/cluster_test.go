@@ -24,8 +24,10 @@ func TestConformanceOnCluster(t *testing.T) {
 	if err := rdb.ForEachShard(ready, func(ctx context.Context, shard *redis.Client) error { return shard.Ping(ctx).Err() }); err != nil {
 		t.Fatalf("cluster not ready: %v", err)
 	}
-	storetest.Run(t, func(t *testing.T, now func() time.Time) app.Store {
-		s := New(rdb, Options{Prefix: uniquePrefix(), Now: now})
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) app.Store {
+		opts := clocked(clock)
+		opts.Prefix = uniquePrefix()
+		s := New(rdb, opts)
 		return clusterStore{s}
 	})
 	// The merchants' hash tags spread the suite's keys over the nodes: the
