@@ -30,6 +30,8 @@ type Config struct {
 	SecretKeys            []string        // SECRET_KEY: comma-separated, newest first
 	SecretKeyFile         string          // set when SECRET_KEY was generated into DATA_DIR
 	AdminToken            string          // ADMIN_TOKEN
+	MetricsPort           int             // METRICS_PORT; 0: no port of its own
+	MetricsToken          string          // METRICS_TOKEN
 	ShopifyAPIKey         string          // SHOPIFY_API_KEY
 	ShopifyAPISecret      string          // SHOPIFY_API_SECRET
 	ShopifyScopes         []string        // SHOPIFY_SCOPES
@@ -65,12 +67,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	cfg := Config{
-		Host:        get("HOST", "0.0.0.0"),
-		RedisURL:    get("REDIS_URL", ""),
-		RedisPrefix: get("REDIS_PREFIX", "sb:"),
-		DataDir:     get("DATA_DIR", "./data"),
-		AdminToken:  get("ADMIN_TOKEN", ""),
-		LogFormat:   get("LOG_FORMAT", "text"),
+		Host:         get("HOST", "0.0.0.0"),
+		RedisURL:     get("REDIS_URL", ""),
+		RedisPrefix:  get("REDIS_PREFIX", "sb:"),
+		DataDir:      get("DATA_DIR", "./data"),
+		AdminToken:   get("ADMIN_TOKEN", ""),
+		MetricsToken: get("METRICS_TOKEN", ""),
+		LogFormat:    get("LOG_FORMAT", "text"),
 	}
 
 	if ip := net.ParseIP(cfg.Host); ip == nil && cfg.Host != "localhost" {
@@ -81,6 +84,15 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		fail("PORT", "%q is not a port number (1-65535)", getenv("PORT"))
 	}
 	cfg.Port = port
+	if raw := get("METRICS_PORT", ""); raw != "" {
+		metricsPort, err := strconv.Atoi(raw)
+		if err != nil || metricsPort < 1 || metricsPort > 65535 {
+			fail("METRICS_PORT", "%q is not a port number (1-65535)", raw)
+		} else if metricsPort == port {
+			fail("METRICS_PORT", "%d is PORT too; /metrics moves to a port of its own", metricsPort)
+		}
+		cfg.MetricsPort = metricsPort
+	}
 
 	// Webhook addresses registered with the platforms and OAuth redirects
 	// are built from APP_URL: in production (REDIS_URL) a localhost default
