@@ -26,11 +26,14 @@ type Config struct {
 	AppURL                *url.URL        // APP_URL
 	RedisURL              string          // REDIS_URL; empty: embedded store
 	RedisPrefix           string          // REDIS_PREFIX
+	RedisUnsafeOK         bool            // REDIS_UNSAFE_OK: start on a Redis that may lose data
 	DataDir               string          // DATA_DIR
 	SecretKeys            []string        // SECRET_KEY: comma-separated, newest first
 	SecretKeyFile         string          // set when SECRET_KEY was generated into DATA_DIR
 	AdminToken            string          // ADMIN_TOKEN
 	ClientIPHeader        string          // CLIENT_IP_HEADER: set by the proxy in front; empty: the socket's peer
+	MetricsPort           int             // METRICS_PORT; 0: no port of its own
+	MetricsToken          string          // METRICS_TOKEN
 	ShopifyAPIKey         string          // SHOPIFY_API_KEY
 	ShopifyAPISecret      string          // SHOPIFY_API_SECRET
 	ShopifyScopes         []string        // SHOPIFY_SCOPES
@@ -69,12 +72,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	cfg := Config{
-		Host:        get("HOST", "0.0.0.0"),
-		RedisURL:    get("REDIS_URL", ""),
-		RedisPrefix: get("REDIS_PREFIX", "sb:"),
-		DataDir:     get("DATA_DIR", "./data"),
-		AdminToken:  get("ADMIN_TOKEN", ""),
-		LogFormat:   get("LOG_FORMAT", "text"),
+		Host:         get("HOST", "0.0.0.0"),
+		RedisURL:     get("REDIS_URL", ""),
+		RedisPrefix:  get("REDIS_PREFIX", "sb:"),
+		DataDir:      get("DATA_DIR", "./data"),
+		AdminToken:   get("ADMIN_TOKEN", ""),
+		MetricsToken: get("METRICS_TOKEN", ""),
+		LogFormat:    get("LOG_FORMAT", "text"),
 	}
 
 	if ip := net.ParseIP(cfg.Host); ip == nil && cfg.Host != "localhost" {
@@ -85,10 +89,27 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		fail("PORT", "%q is not a port number (1-65535)", getenv("PORT"))
 	}
 	cfg.Port = port
+	if raw := get("METRICS_PORT", ""); raw != "" {
+		metricsPort, err := strconv.Atoi(raw)
+		if err != nil || metricsPort < 1 || metricsPort > 65535 {
+			fail("METRICS_PORT", "%q is not a port number (1-65535)", raw)
+		} else if metricsPort == port {
+			fail("METRICS_PORT", "%d is PORT too; /metrics moves to a port of its own", metricsPort)
+		}
+		cfg.MetricsPort = metricsPort
+	}
 
+	// Webhook addresses registered with the platforms and OAuth redirects
+	// are built from APP_URL: in production (REDIS_URL) a localhost default
+	// would register addresses no platform can reach, so it must be given,
+	// and be https, which Shopify requires.
 	appURL := get("APP_URL", fmt.Sprintf("http://localhost:%d", port))
 	if u, err := url.Parse(appURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		fail("APP_URL", "%q is not an absolute http(s) URL", appURL)
+	} else if cfg.RedisURL != "" && get("APP_URL", "") == "" {
+		fail("APP_URL", "is required when REDIS_URL is set: the public https:// address platforms send webhooks to (e.g. https://<app>.fly.dev)")
+	} else if cfg.RedisURL != "" && u.Scheme != "https" {
+		fail("APP_URL", "%q must be https:// when REDIS_URL is set", appURL)
 	} else {
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		cfg.AppURL = u
@@ -106,6 +127,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		fail("CLIENT_IP_HEADER", "%q is not a header name", h)
 	} else if strings.EqualFold(h, "X-Forwarded-For") {
 		fail("CLIENT_IP_HEADER", "X-Forwarded-For is a list a client can write to; name the header your proxy sets to the one client address (Fly.io: Fly-Client-IP)")
+	}
+	if raw := get("REDIS_UNSAFE_OK", "false"); raw != "" {
+		ok, err := strconv.ParseBool(raw)
+		if err != nil {
+			fail("REDIS_UNSAFE_OK", "%q is not true or false", raw)
+		}
+		cfg.RedisUnsafeOK = ok
 	}
 	if strings.ContainsAny(cfg.RedisPrefix, "{} \t\n") {
 		fail("REDIS_PREFIX", "must not contain braces or spaces (they would break the hash tags)")

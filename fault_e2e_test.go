@@ -19,7 +19,7 @@ func TestEndToEndSurvivesRedisRestart(t *testing.T) {
 	redis := redistest.Start(t, redistest.Options{AppendOnly: true})
 	interakt, sent := fakeInterakt(t)
 	base, logs, _ := startRun(t, map[string]string{
-		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "fault:", "SECRET_KEY": strings.Repeat("f4ult-", 7),
+		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "fault:", "SECRET_KEY": strings.Repeat("f4ult-", 7), "APP_URL": e2eAppURL,
 		"ADMIN_TOKEN": e2eAdminToken, "SHOPIFY_API_KEY": "k", "SHOPIFY_API_SECRET": e2eShopifySecret,
 		"ALLOW_INSECURE_OUTBOUND": "true",
 	})

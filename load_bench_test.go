@@ -63,9 +63,10 @@ func BenchmarkEndToEndLoad(b *testing.B) {
 func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain time.Duration) {
 	b.StopTimer()
 	provider := newLoadInterakt(b)
-	redis := redistest.Start(b, redistest.Options{})
+	redis := redistest.Start(b, redistest.Options{Save: redistest.PersistentSave})
 	base, logs := loadStartRun(b, map[string]string{
 		"REDIS_URL":               redis.URL(),
+		"APP_URL":                 e2eAppURL,
 		"REDIS_PREFIX":            "load:",
 		"SECRET_KEY":              strings.Repeat("l0ad-k3y-", 5),
 		"ADMIN_TOKEN":             e2eAdminToken,

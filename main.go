@@ -202,32 +202,42 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	})
 	e := handlers.NewEcho(log, metrics)
 	if role == "worker" {
-		h.RegisterOps(e) // health and metrics only, for checks and scraping
+		h.RegisterOps(e) // health only, for the checks
 	} else {
 		h.Register(e)
+	}
+	if metricsOnMainPort(cfg) {
+		h.RegisterMetrics(e, cfg.MetricsToken)
 	}
 
 	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return &ConfigError{Variable: "PORT", Reason: err.Error()}
 	}
-	server := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	servers := []*http.Server{newHTTPServer(e, log)}
+	listeners := []net.Listener{listener}
+	if cfg.MetricsPort != 0 {
+		metricsListener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.MetricsPort)))
+		if err != nil {
+			listener.Close()
+			return &ConfigError{Variable: "METRICS_PORT", Reason: err.Error()}
+		}
+		me := handlers.NewEcho(log, metrics)
+		h.RegisterMetrics(me, cfg.MetricsToken)
+		servers, listeners = append(servers, newHTTPServer(me, log)), append(listeners, metricsListener)
 	}
-	log.Info("storebridge started", "role", role, "addr", listener.Addr().String(), "store", storeName(cfg), "app_url", cfg.AppURL.String())
+	log.Info("storebridge started", "role", role, "addr", listener.Addr().String(), "store", storeName(cfg), "app_url", cfg.AppURL.String(),
+		"metrics", metricsWhere(cfg, listeners))
 
 	var wg sync.WaitGroup
-	serveErr := make(chan error, 1)
-	wg.Go(func() {
-		if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
-		}
-	})
+	serveErr := make(chan error, len(servers))
+	for i, server := range servers {
+		wg.Go(func() {
+			if err := server.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		})
+	}
 	workerCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
 	serviceCtx, stopService := context.WithCancel(context.WithoutCancel(ctx))
@@ -252,8 +262,10 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	stopWorkers()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	if err := server.Shutdown(shutdownCtx); err != nil {
-		log.Warn("HTTP shutdown did not finish in time", "err", err)
+	for _, server := range servers {
+		if err := server.Shutdown(shutdownCtx); err != nil {
+			log.Warn("HTTP shutdown did not finish in time", "err", err)
+		}
 	}
 	wg.Wait()
 	// The service stops last, after requests and jobs, so their counts are
@@ -305,6 +317,41 @@ func runReseal(ctx context.Context, getenv func(string) string, stdout io.Writer
 	return nil
 }
 
+// newHTTPServer serves handler with every timeout set.
+func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// metricsOnMainPort says whether the main port serves /metrics: not when
+// METRICS_PORT takes it, and in production (REDIS_URL) only behind
+// METRICS_TOKEN, so the web role does not publish its internals to the
+// internet by default.
+func metricsOnMainPort(cfg Config) bool {
+	return cfg.MetricsPort == 0 && (cfg.RedisURL == "" || cfg.MetricsToken != "")
+}
+
+// metricsWhere says, for the start log, where /metrics is served.
+func metricsWhere(cfg Config, listeners []net.Listener) string {
+	token := ""
+	if cfg.MetricsToken != "" {
+		token = ", METRICS_TOKEN required"
+	}
+	switch {
+	case cfg.MetricsPort != 0:
+		return listeners[len(listeners)-1].Addr().String() + token
+	case metricsOnMainPort(cfg):
+		return "main port" + token
+	}
+	return "off: set METRICS_PORT (a port not exposed to the internet) or METRICS_TOKEN"
+}
+
 func storeName(cfg Config) string {
 	if cfg.RedisURL != "" {
 		return "redis"
@@ -338,6 +385,10 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (Store, error)
 		err := st.Ping(pingCtx)
 		cancel()
 		if err == nil {
+			if err := checkRedisServer(ctx, st, cfg.RedisUnsafeOK, log); err != nil {
+				st.Close()
+				return nil, err
+			}
 			return redisStore{st}, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,14 +64,18 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"port out of range", map[string]string{"PORT": "70000", "DATA_DIR": dir}, "PORT"},
 		{"secret key required with redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "DATA_DIR": dir}, "SECRET_KEY"},
 		{"secret key too short", map[string]string{"SECRET_KEY": "short", "DATA_DIR": dir}, "SECRET_KEY"},
-		{"redis url scheme", map[string]string{"REDIS_URL": "http://x", "SECRET_KEY": strings.Repeat("k", 32)}, "REDIS_URL"},
+		{"redis url scheme", map[string]string{"REDIS_URL": "http://x", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": e2eAppURL}, "REDIS_URL"},
 		{"retry schedule", map[string]string{"DELIVERY_RETRY_SCHEDULE": "10s,soon", "DATA_DIR": dir}, "DELIVERY_RETRY_SCHEDULE"},
 		{"log format", map[string]string{"LOG_FORMAT": "xml", "DATA_DIR": dir}, "LOG_FORMAT"},
 		{"allow insecure", map[string]string{"ALLOW_INSECURE_OUTBOUND": "maybe", "DATA_DIR": dir}, "ALLOW_INSECURE_OUTBOUND"},
 		{"app url", map[string]string{"APP_URL": "not a url", "DATA_DIR": dir}, "APP_URL"},
 		{"redis prefix braces", map[string]string{"REDIS_PREFIX": "sb:{x}", "DATA_DIR": dir}, "REDIS_PREFIX"},
 		{"shopify key without secret", map[string]string{"SHOPIFY_API_KEY": "abc", "DATA_DIR": dir}, "SHOPIFY_API_SECRET"},
-		{"redis not answering", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32)}, "REDIS_URL"},
+		{"redis not answering", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": e2eAppURL}, "REDIS_URL"},
+		{"metrics port not a number", map[string]string{"METRICS_PORT": "ninety", "DATA_DIR": dir}, "METRICS_PORT"},
+		{"metrics port is the main port", map[string]string{"METRICS_PORT": "8080", "DATA_DIR": dir}, "METRICS_PORT"},
+		{"app url required with redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32)}, "APP_URL"},
+		{"app url https with redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": "http://bridge.example.com"}, "APP_URL"},
 		{"client ip header not a header name", map[string]string{"CLIENT_IP_HEADER": "Fly Client IP", "DATA_DIR": dir}, "CLIENT_IP_HEADER"},
 		{"client ip header a list the client writes to", map[string]string{"CLIENT_IP_HEADER": "x-forwarded-for", "DATA_DIR": dir}, "CLIENT_IP_HEADER"},
 	}
@@ -84,6 +89,26 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 				t.Fatalf("run() = %v; want an error naming %s", err, tc.variable)
 			}
 		})
+	}
+}
+
+// TestAppURLDefault: without REDIS_URL (go run . with no environment) the
+// public URL defaults to localhost; with it, the value given is kept.
+func TestAppURLDefault(t *testing.T) {
+	cases := []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{}, "http://localhost:8080"},
+		{map[string]string{"PORT": "9000"}, "http://localhost:9000"},
+		{map[string]string{"APP_URL": "http://192.168.1.5:8080/"}, "http://192.168.1.5:8080"},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": "https://bridge.example.com/"}, "https://bridge.example.com"},
+	}
+	for _, tc := range cases {
+		cfg, err := loadConfig(env(tc.vars))
+		if err != nil || cfg.AppURL.String() != tc.want {
+			t.Errorf("loadConfig(%v).AppURL = %v, %v; want %s", tc.vars, cfg.AppURL, err, tc.want)
+		}
 	}
 }
 
@@ -180,11 +205,12 @@ func waitStatus(t *testing.T, url string, want int) {
 }
 
 func TestRunReadyzFollowsRedis(t *testing.T) {
-	redis := redistest.Start(t, redistest.Options{})
+	redis := redistest.Start(t, redistest.Options{Save: redistest.PersistentSave})
 	base, logs, stop := startRun(t, map[string]string{
 		"REDIS_URL":    redis.URL(),
 		"REDIS_PREFIX": "test:readyz:",
 		"SECRET_KEY":   strings.Repeat("s3cret-", 6),
+		"APP_URL":      e2eAppURL,
 	})
 	waitStatus(t, base+"/readyz", http.StatusOK)
 	redis.Kill()
@@ -236,19 +262,96 @@ func TestRunEmbeddedGeneratesSecretKeyOnce(t *testing.T) {
 }
 
 func TestRunWorkerRoleServesOnlyOps(t *testing.T) {
-	redis := redistest.Start(t, redistest.Options{})
+	redis := redistest.Start(t, redistest.Options{Save: redistest.PersistentSave})
+	metricsPort := freePort(t)
 	base, _, _ := startRun(t, map[string]string{
-		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "test:worker:", "SECRET_KEY": strings.Repeat("s3cret-", 6),
+		"REDIS_URL": redis.URL(), "REDIS_PREFIX": "test:worker:", "SECRET_KEY": strings.Repeat("s3cret-", 6), "APP_URL": e2eAppURL,
+		"METRICS_PORT": strconv.Itoa(metricsPort),
 	}, "serve", "--role=worker")
 	waitStatus(t, base+"/readyz", http.StatusOK)
-	if got := getStatus(t, base+"/metrics"); got != http.StatusOK {
-		t.Errorf("GET /metrics on a worker = %d; want 200", got)
+	if got := getStatus(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); got != http.StatusOK {
+		t.Errorf("GET /metrics on a worker's METRICS_PORT = %d; want 200", got)
+	}
+	if got := getStatus(t, base+"/webhooks/shopify"); got != http.StatusNotFound && got != http.StatusMethodNotAllowed {
+		t.Errorf("GET /webhooks/shopify on a worker = %d; want no such route", got)
 	}
 }
 
+// TestRunMetricsStayOffThePublicPort: in production (REDIS_URL) /metrics
+// is not on the public port unless METRICS_TOKEN guards it; METRICS_PORT
+// serves it on a port of its own, which the graceful stop closes too.
+func TestRunMetricsStayOffThePublicPort(t *testing.T) {
+	redis := redistest.Start(t, redistest.Options{Save: redistest.PersistentSave})
+	const token = "metrics-token-for-tests-42"
+	get := func(t *testing.T, url, auth string) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	vars := func(prefix string, more ...string) map[string]string {
+		v := redisVars(redis.URL())
+		v["REDIS_PREFIX"] = prefix
+		for i := 0; i+1 < len(more); i += 2 {
+			v[more[i]] = more[i+1]
+		}
+		return v
+	}
+
+	t.Run("neither set", func(t *testing.T) {
+		base, _, _ := startRun(t, vars("test:m1:"))
+		if got := get(t, base+"/metrics", ""); got != http.StatusNotFound {
+			t.Errorf("GET /metrics on the public port in production = %d; want 404", got)
+		}
+		if got := get(t, base+"/readyz", ""); got != http.StatusOK {
+			t.Errorf("GET /readyz = %d; want 200 (the checks stay on the main port)", got)
+		}
+	})
+	t.Run("token", func(t *testing.T) {
+		base, _, _ := startRun(t, vars("test:m2:", "METRICS_TOKEN", token))
+		for auth, want := range map[string]int{"": 401, "Bearer wrong": 401, "Bearer " + token: 200} {
+			if got := get(t, base+"/metrics", auth); got != want {
+				t.Errorf("GET /metrics with Authorization %q = %d; want %d", auth, got, want)
+			}
+		}
+	})
+	t.Run("own port", func(t *testing.T) {
+		port := freePort(t)
+		metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+		base, _, stop := startRun(t, vars("test:m3:", "METRICS_PORT", strconv.Itoa(port)))
+		if got := get(t, metricsURL, ""); got != http.StatusOK {
+			t.Errorf("GET /metrics on METRICS_PORT = %d; want 200", got)
+		}
+		if got := get(t, base+"/metrics", ""); got != http.StatusNotFound {
+			t.Errorf("GET /metrics on the public port with METRICS_PORT set = %d; want 404", got)
+		}
+		if got := get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), ""); got != http.StatusNotFound {
+			t.Errorf("GET /readyz on METRICS_PORT = %d; want 404 (only /metrics there)", got)
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("run() = %v", err)
+		}
+		if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+			conn.Close()
+			t.Error("METRICS_PORT still accepts connections after the stop")
+		}
+	})
+}
+
 // TestFlyConfigMatchesBinary keeps fly.toml honest: every process command
-// parses as this binary's command line, and every checked path is a route
-// of the role that serves it.
+// parses as this binary's command line, every checked path is a route of
+// the role that serves it, and [env] with the deploy secrets loads.
 func TestFlyConfigMatchesBinary(t *testing.T) {
 	raw, err := os.ReadFile("fly.toml")
 	if err != nil {
@@ -275,19 +378,58 @@ func TestFlyConfigMatchesBinary(t *testing.T) {
 
 	h := handlers.New(handlers.Options{Metrics: handlers.NewMetrics(nil, nil)})
 	e := handlers.NewEcho(nil, handlers.NewMetrics(nil, nil))
-	h.RegisterOps(e) // what a worker serves; the web role adds to it
+	h.RegisterOps(e) // what a worker serves on its main port; the web role adds to it
 	routes := map[string]bool{}
 	for _, r := range e.Routes() {
 		routes[r.Method+" "+r.Path] = true
 	}
-	paths := regexp.MustCompile(`(?m)^\s*path\s*=\s*"([^"]+)"`).FindAllStringSubmatch(text, -1)
+	pathRE := regexp.MustCompile(`(?m)^\s*path\s*=\s*"([^"]+)"`)
+	metricsSection := tomlSection(text, "metrics")
+	paths := pathRE.FindAllStringSubmatch(strings.Replace(text, metricsSection, "", 1), -1)
 	if len(paths) == 0 {
 		t.Fatal("fly.toml has no check paths")
 	}
 	for _, p := range paths {
 		if !routes["GET "+p[1]] {
-			t.Errorf("fly.toml checks %s, which the binary does not serve", p[1])
+			t.Errorf("fly.toml checks %s, which the binary does not serve on the main port", p[1])
 		}
+	}
+
+	// [env] with the secrets the deploy steps set must be a configuration
+	// the binary starts with in production.
+	vars := map[string]string{"REDIS_URL": "rediss://default:x@fly-storebridge.upstash.io:6379", "SECRET_KEY": strings.Repeat("s3cret-", 6)}
+	for _, kv := range regexp.MustCompile(`(?m)^\s*([A-Z_]+)\s*=\s*"([^"]*)"`).FindAllStringSubmatch(tomlSection(text, "env"), -1) {
+		vars[kv[1]] = kv[2]
+	}
+	cfg, err := loadConfig(env(vars))
+	if err != nil {
+		t.Fatalf("fly.toml [env] with REDIS_URL and SECRET_KEY: loadConfig() = %v; want a configuration that starts", err)
+	}
+	if cfg.AppURL.Scheme != "https" || strings.Contains(cfg.AppURL.Host, "localhost") {
+		t.Errorf("fly.toml APP_URL = %s; want the app's public https:// address", cfg.AppURL)
+	}
+
+	// Fly's scraper sends no headers: it must find /metrics on
+	// METRICS_PORT, a port the HTTP service does not expose.
+	metricsPort := regexp.MustCompile(`(?m)^\s*port\s*=\s*(\d+)`).FindStringSubmatch(metricsSection)
+	metricsPath := pathRE.FindStringSubmatch(metricsSection)
+	if metricsPort == nil || metricsPath == nil || metricsPort[1] != strconv.Itoa(cfg.MetricsPort) {
+		t.Errorf("fly.toml [metrics] = %q; want port = METRICS_PORT (%d) and a path", metricsSection, cfg.MetricsPort)
+	}
+	if internal := regexp.MustCompile(`(?m)^\s*internal_port\s*=\s*(\d+)`).FindStringSubmatch(text); internal == nil || internal[1] != strconv.Itoa(cfg.Port) || cfg.MetricsPort == cfg.Port {
+		t.Errorf("fly.toml internal_port = %v; want PORT (%d), apart from METRICS_PORT", internal, cfg.Port)
+	}
+	if cfg.MetricsToken != "" || metricsOnMainPort(cfg) {
+		t.Error("fly.toml: /metrics must be served on METRICS_PORT without a token, which Fly's scraper cannot send")
+	}
+	me := handlers.NewEcho(nil, handlers.NewMetrics(nil, nil))
+	h.RegisterMetrics(me, cfg.MetricsToken)
+	rec := httptest.NewRecorder()
+	if metricsPath != nil {
+		me.ServeHTTP(rec, httptest.NewRequest("GET", metricsPath[1], nil))
+	}
+	if rec.Code != http.StatusOK {
+		t.Errorf("GET %v on the metrics port = %d; want 200", metricsPath, rec.Code)
 	}
 
 	kill := regexp.MustCompile(`(?m)^kill_timeout\s*=\s*(\d+)`).FindStringSubmatch(text)
@@ -304,11 +446,11 @@ func TestFlyConfigMatchesBinary(t *testing.T) {
 
 // tomlSection returns the lines of a [name] table up to the next header.
 func tomlSection(text, name string) string {
-	start := strings.Index(text, "["+name+"]")
-	if start < 0 {
+	header := regexp.MustCompile(`(?m)^\s*\[` + regexp.QuoteMeta(name) + `\]\s*$`).FindStringIndex(text)
+	if header == nil {
 		return ""
 	}
-	rest := text[start+len(name)+2:]
+	rest := text[header[1]:]
 	if next := regexp.MustCompile(`(?m)^\s*\[`).FindStringIndex(rest); next != nil {
 		rest = rest[:next[0]]
 	}
@@ -351,7 +493,7 @@ func TestDemo(t *testing.T) {
 func TestRunOnRedisCluster(t *testing.T) {
 	addrs := redistest.StartCluster(t, 3)
 	base, logs, stop := startRun(t, map[string]string{
-		"REDIS_URL": "redis://" + addrs[0], "SECRET_KEY": strings.Repeat("s3cret-", 6), "ADMIN_TOKEN": e2eAdminToken,
+		"REDIS_URL": "redis://" + addrs[0], "SECRET_KEY": strings.Repeat("s3cret-", 6), "ADMIN_TOKEN": e2eAdminToken, "APP_URL": e2eAppURL,
 	})
 	waitStatus(t, base+"/readyz", http.StatusOK)
 	// Merchants land on different nodes by their hash tags.

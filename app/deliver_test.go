@@ -73,6 +73,13 @@ func (c *clock) Now() time.Time {
 	return time.Now().Add(c.offset)
 }
 
+// Offset is how far the clock is from real time.
+func (c *clock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}
+
 func (c *clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -191,7 +191,7 @@ const (
 // in progress, idempotency keys) on the server's real clock, which the
 // test cannot move, so pass shortens every TTL by the same step.
 // done throws the store away.
-type openStore func(t *testing.T, now func() time.Time) (st app.Store, pass func(time.Duration) error, done func())
+type openStore func(t *testing.T, clk *clock) (st app.Store, pass func(time.Duration) error, done func())
 
 // backendsForFaults opens a fresh store per run on each backend.
 func backendsForFaults(t *testing.T) map[string]openStore {
@@ -200,23 +200,25 @@ func backendsForFaults(t *testing.T) map[string]openStore {
 	t.Cleanup(func() { rdb.Close() })
 	var n atomic.Int64
 	return map[string]openStore{
-		"embedded": func(t *testing.T, now func() time.Time) (app.Store, func(time.Duration) error, func()) {
+		"embedded": func(t *testing.T, clk *clock) (app.Store, func(time.Duration) error, func()) {
 			// Each run commits a few hundred times: on tmpfs an fsync is
 			// free, so the sweep takes seconds, not minutes.
 			dir, err := os.MkdirTemp("/dev/shm", "storebridge-faults-")
 			if err != nil {
 				dir = t.TempDir()
 			}
-			st, err := embedded.Open(filepath.Join(dir, "f.db"), embedded.Options{Now: now})
+			st, err := embedded.Open(filepath.Join(dir, "f.db"), embedded.Options{Now: clk.Now})
 			if err != nil {
 				t.Error(err)
 				return nil, nil, nil
 			}
 			return st, func(time.Duration) error { return nil }, func() { st.Close(); os.RemoveAll(dir) }
 		},
-		"redis": func(t *testing.T, now func() time.Time) (app.Store, func(time.Duration) error, func()) {
+		"redis": func(t *testing.T, clk *clock) (app.Store, func(time.Duration) error, func()) {
 			prefix := fmt.Sprintf("fault%d:", n.Add(1))
-			st := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Now: now})
+			// The queue decides leases and due times on the server's
+			// clock: the test's clock moves it by the same offset.
+			st := redisstore.New(rdb, redisstore.Options{Prefix: prefix, Now: clk.Now, ServerClockOffset: clk.Offset})
 			return st, func(d time.Duration) error { return passRedisTime(rdb, prefix, d) }, func() { deleteRedisPrefix(rdb, prefix) }
 		},
 	}
@@ -270,7 +272,7 @@ func passRedisTime(rdb *redis.Client, prefix string, d time.Duration) error {
 func newFaultEnv(t *testing.T, open openStore) *faultEnv {
 	t.Helper()
 	clk := &clock{}
-	st, pass, done := open(t, clk.Now)
+	st, pass, done := open(t, clk)
 	fs := &faultyStore{Store: st}
 	keyring, _ := app.NewKeyring(keyA)
 	p := &scriptedProvider{}

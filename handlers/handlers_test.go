@@ -30,7 +30,9 @@ func newTestServer(t *testing.T, st *fakeStore) (*echo.Echo, *strings.Builder) {
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
-	New(Options{Store: st, Metrics: metrics, Logger: log}).Register(e)
+	h := New(Options{Store: st, Metrics: metrics, Logger: log})
+	h.Register(e)
+	h.RegisterMetrics(e, "")
 	// Routes that exist only to drive the shared middleware and error
 	// handler from the outside.
 	e.POST("/test/echo", func(c echo.Context) error {
@@ -110,6 +112,39 @@ func TestRoutes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With a token, /metrics answers only the scraper that bears it.
+func TestMetricsToken(t *testing.T) {
+	const token = "scrape-token-0123456789"
+	metrics := NewMetrics(&fakeStore{}, nil)
+	e := NewEcho(nil, metrics)
+	h := New(Options{Store: &fakeStore{}, Metrics: metrics})
+	h.RegisterOps(e)
+	h.RegisterMetrics(e, token)
+	cases := []struct {
+		name, auth string
+		want       int
+	}{
+		{"no token", "", 401},
+		{"wrong token", "Bearer not-" + token, 401},
+		{"token not as bearer", token, 401},
+		{"token", "Bearer " + token, 200},
+	}
+	for _, tc := range cases {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("GET /metrics with %s = %d; want %d", tc.name, rec.Code, tc.want)
+		}
+		if tc.want == 401 && (rec.Header().Get("WWW-Authenticate") == "" || strings.Contains(rec.Body.String(), "go_goroutines")) {
+			t.Errorf("GET /metrics with %s: WWW-Authenticate %q, body %s; want a challenge and no metrics", tc.name, rec.Header().Get("WWW-Authenticate"), rec.Body)
+		}
 	}
 }
 

@@ -2,9 +2,12 @@ package handlers
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
@@ -49,12 +52,37 @@ func requestIDs() func() string {
 	return func() string { return p + strconv.FormatUint(n.Add(1), 36) }
 }
 
-// RegisterOps adds the routes every role serves: liveness, readiness and
-// metrics.
+// RegisterOps adds the routes every role serves on its main port, for
+// the platform's checks: liveness and readiness.
 func (h *Handlers) RegisterOps(e *echo.Echo) {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
-	e.GET("/metrics", h.metrics.handler())
+}
+
+// RegisterMetrics adds /metrics, on the main port or a port of its own
+// (METRICS_PORT). With a token (METRICS_TOKEN) only a request bearing it
+// is answered: the metrics name routes, job kinds and providers, which the
+// internet has no business reading.
+func (h *Handlers) RegisterMetrics(e *echo.Echo, token string) {
+	if token == "" {
+		e.GET("/metrics", h.metrics.handler())
+		return
+	}
+	e.GET("/metrics", h.metrics.handler(), requireBearer(token))
+}
+
+// requireBearer admits only requests with Authorization: Bearer token.
+func requireBearer(token string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="storebridge metrics"`)
+				return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong bearer token")
+			}
+			return next(c)
+		}
+	}
 }
 
 // Register adds every route of the web role.

@@ -20,8 +20,8 @@ import (
 const testLease = time.Minute
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, now func() time.Time) app.Store {
-		return openTest(t, filepath.Join(t.TempDir(), "store.db"), now)
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) app.Store {
+		return openTest(t, filepath.Join(t.TempDir(), "store.db"), clock.Now)
 	})
 }
 

@@ -23,7 +23,7 @@ func benchMerchant(i int) string { return fmt.Sprintf("m-bench-%02d", i%16) }
 
 func BenchmarkEnqueue(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newTestStore(b, nil)
+	s, _ := newTestStore(b, Options{})
 	n := 0
 	for b.Loop() {
 		if err := s.Enqueue(ctx, newJob(benchMerchant(n), "", time.Time{})); err != nil {
@@ -36,7 +36,7 @@ func BenchmarkEnqueue(b *testing.B) {
 
 func BenchmarkClaimAndEnqueue(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newTestStore(b, nil)
+	s, _ := newTestStore(b, Options{})
 	n := 0
 	for b.Loop() {
 		state, err := s.ClaimAndEnqueue(ctx, fmt.Sprintf("shopify:evt-%d", n), time.Hour, newJob(benchMerchant(n), "", time.Time{}))
@@ -60,7 +60,7 @@ func BenchmarkClaimAck4KB(b *testing.B) {
 
 func benchClaimAck(b *testing.B, payload []byte) {
 	ctx := context.Background()
-	s, _ := newTestStore(b, nil)
+	s, _ := newTestStore(b, Options{})
 	const batch = 32
 	n := 0
 	for b.Loop() {
@@ -95,7 +95,7 @@ func benchClaimAck(b *testing.B, payload []byte) {
 // whole calls per second across the goroutines.
 func BenchmarkThrottle(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newTestStore(b, nil)
+	s, _ := newTestStore(b, Options{})
 	var next atomic.Int64
 	b.SetParallelism(8) // 8 goroutines per CPU: calls wait on round trips
 	b.RunParallel(func(pb *testing.PB) {
@@ -117,7 +117,7 @@ func BenchmarkThrottle(b *testing.B) {
 // jobs with the timer stopped, then times the drain.
 func BenchmarkClaimAckManyMerchants(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newTestStore(b, nil)
+	s, _ := newTestStore(b, Options{})
 	const merchants, claimers, batch = 200, 4, 32
 	n := 0
 	for b.Loop() {

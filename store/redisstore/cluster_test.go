@@ -24,8 +24,10 @@ func TestConformanceOnCluster(t *testing.T) {
 	if err := rdb.ForEachShard(ready, func(ctx context.Context, shard *redis.Client) error { return shard.Ping(ctx).Err() }); err != nil {
 		t.Fatalf("cluster not ready: %v", err)
 	}
-	storetest.Run(t, func(t *testing.T, now func() time.Time) app.Store {
-		s := New(rdb, Options{Prefix: uniquePrefix(), Now: now})
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) app.Store {
+		opts := clocked(clock)
+		opts.Prefix = uniquePrefix()
+		s := New(rdb, opts)
 		return clusterStore{s}
 	})
 	// The merchants' hash tags spread the suite's keys over the nodes: the
@@ -41,6 +43,17 @@ func TestConformanceOnCluster(t *testing.T) {
 	})
 	if err != nil || used.Load() < 2 {
 		t.Errorf("masters holding keys after the suite = %d, %v; want the keys spread over at least 2 of 3", used.Load(), err)
+	}
+
+	// Each master keeps its own slots: the settings are read from all.
+	settings, err := New(rdb, Options{}).ServerSettings(context.Background())
+	if err != nil || len(settings) != 3 {
+		t.Fatalf("ServerSettings() on the cluster = %+v, %v; want 3 masters", settings, err)
+	}
+	for _, s := range settings {
+		if s.Addr == "" || s.MaxmemoryPolicy != "noeviction" || s.Persistence != PersistenceOn {
+			t.Errorf("ServerSettings() of a master = %+v; want its address, noeviction, persistence on", s)
+		}
 	}
 }
 

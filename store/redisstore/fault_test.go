@@ -20,7 +20,7 @@ func TestFaultKillRestartKeepsJobs(t *testing.T) {
 	}
 	t.Cleanup(srv.kill)
 	clock := newClock()
-	s := New(newClient(srv.addr()), Options{Prefix: "sb:", Now: clock.Now})
+	s := New(newClient(srv.addr()), Options{Prefix: "sb:", Now: clock.Now, ServerClockOffset: clock.Offset})
 	t.Cleanup(func() { s.Close() })
 
 	const n = 300

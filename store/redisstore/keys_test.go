@@ -129,7 +129,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 	t.Cleanup(srv.kill)
 	clock := newClock()
 	const prefix = "sb-test:"
-	s := New(newClient(srv.addr()), Options{Prefix: prefix, Now: clock.Now})
+	s := New(newClient(srv.addr()), Options{Prefix: prefix, Now: clock.Now, ServerClockOffset: clock.Offset})
 	t.Cleanup(func() { s.Close() })
 	merchants := []string{"01jc5m7k2v", "m-ließ", "m-प्रिया"}
 	workload(t, s, clock, merchants...)
@@ -175,7 +175,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 func TestScriptsTouchOneSlot(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	checker := &slotChecker{t: t}
 	s.rdb.AddHook(checker)
 	workload(t, s, clock, "01jc5m7k2v", "m-ravi", "m-ünïcode")

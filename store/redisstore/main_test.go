@@ -126,12 +126,13 @@ func newClient(addr string) *redis.Client {
 	})
 }
 
-// newTestStore returns a store on the shared server under a fresh prefix;
-// its keys are deleted and the store closed when the test ends.
-func newTestStore(t testing.TB, now func() time.Time) (*Store, string) {
+// newTestStore returns a store with opts on the shared server under a fresh
+// prefix; its keys are deleted and the store closed when the test ends.
+func newTestStore(t testing.TB, opts Options) (*Store, string) {
 	t.Helper()
 	prefix := uniquePrefix()
-	s := New(newClient(sharedAddr), Options{Prefix: prefix, Now: now})
+	opts.Prefix = prefix
+	s := New(newClient(sharedAddr), opts)
 	t.Cleanup(func() {
 		if err := deleteKeys(s.rdb, prefix); err != nil {
 			t.Errorf("delete keys of %s: %v", prefix, err)
@@ -182,3 +183,9 @@ func scanKeys(t testing.TB, rdb redis.UniversalClient, prefix string) []string {
 
 // newClock is a clock the test moves by hand.
 func newClock() *storetest.Clock { return &storetest.Clock{} }
+
+// clocked runs the store on clock: its own clock, and the server's as the
+// queue reads it, both moved when the test advances the clock.
+func clocked(clock *storetest.Clock) Options {
+	return Options{Now: clock.Now, ServerClockOffset: clock.Offset}
+}

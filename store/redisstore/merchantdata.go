@@ -112,7 +112,7 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 		return "", false, app.Invalid("ttl", fmt.Sprintf("must be positive, got %s", ttl))
 	}
 	keys := []string{s.keys.state(merchant, key)}
-	args := []any{strconv.FormatInt(version, 10), value, positiveMS(ttl)}
+	args := []any{strconv.FormatInt(version, 10), value, positiveMS(ttl), s.offsetMS()}
 	if len(effects) > 0 {
 		q := s.keys.queue(merchant)
 		keys = append(keys, q.jobs, q.due, q.keys, q.payload)
@@ -120,11 +120,11 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 			if job.Merchant != merchant {
 				return "", false, app.Invalid("effects", "a job of another merchant")
 			}
-			raw, due, err := s.newJob(job)
+			raw, due, dueNow, err := s.newJob(job)
 			if err != nil {
 				return "", false, err
 			}
-			args = append(args, job.ID, raw, due, job.Key, job.Payload)
+			args = append(args, job.ID, raw, due, job.Key, job.Payload, dueNow)
 		}
 		if err := s.noteMerchant(ctx, merchant); err != nil {
 			return "", false, wrap("advance state", err)

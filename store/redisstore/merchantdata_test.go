@@ -19,7 +19,7 @@ import (
 func TestAdvanceStateExactVersions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const base = int64(1735689600_000000000)
 	steps := []struct {
 		version      int64
@@ -64,7 +64,7 @@ func TestThrottleStoreClock(t *testing.T) {
 	// A frozen clock, so the waits are exact; PX still runs on real time,
 	// long enough for the test.
 	now := time.Now()
-	s, _ := newTestStore(t, func() time.Time { return now })
+	s, _ := newTestStore(t, Options{Now: func() time.Time { return now }})
 	take := func(limit int, window time.Duration) time.Duration {
 		t.Helper()
 		wait, err := s.Throttle(ctx, "m1", fmt.Sprintf("k%d", limit), limit, window)
@@ -113,7 +113,7 @@ func TestThrottleStoreClock(t *testing.T) {
 func TestThrottleSharedByInstances(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, prefix := newTestStore(t, nil)
+	a, prefix := newTestStore(t, Options{})
 	b := New(newClient(sharedAddr), Options{Prefix: prefix})
 	t.Cleanup(func() { b.Close() })
 	var taken atomic.Int64
@@ -142,7 +142,7 @@ func TestDropJobsBatchesKeepsHeldAndDead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	held, dead := newJob("m1", "held-key", time.Time{}), newJob("m1", "dead-key", time.Time{})
 	mustEnqueue(t, s, held, dead)
 	jobs, err := s.ClaimJobs(ctx, time.Minute, 2)
@@ -218,7 +218,7 @@ func redactionDelivery(id, phone, customer, subject string, status app.DeliveryS
 func TestDeleteCustomerDeliveriesIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const phoneA, phoneB = "+919876543210", "+14155550100"
 	for _, d := range []app.Delivery{
 		redactionDelivery("d1", phoneA, "c1", "order:1", app.DeliverySent, app.EventOrderPlaced),
@@ -340,7 +340,7 @@ func checkGone(t *testing.T, s *Store, d app.Delivery, statusesAndEvents ...stri
 func TestDeleteCustomerDeliveriesRacingUpdates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const phone = "+447700900123"
 	const n = 40
 	for i := range n {

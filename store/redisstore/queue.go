@@ -61,13 +61,14 @@ func decodeJob(raw string, payload any) (app.Job, error) {
 }
 
 // newJob validates job and encodes its record as first stored: due now
-// when DueAt is zero, no lease, no payload (stored apart, raw).
-func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, err error) {
+// when DueAt is zero, no lease, no payload (stored apart, raw). dueNow is
+// the scripts' flag for a job due now by this instance's clock.
+func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err error) {
 	if err := requireID("merchant", job.Merchant); err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	if err := requireID("id", job.ID); err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	now := s.now()
 	if job.DueAt.IsZero() {
@@ -82,9 +83,40 @@ func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, err error) {
 		LastError: job.LastError,
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("redisstore: encode job: %w", err)
+		return nil, 0, "", fmt.Errorf("redisstore: encode job: %w", err)
 	}
-	return raw, msOf(job.DueAt), nil
+	return raw, msOf(job.DueAt), dueNowFlag(job.DueAt, now), nil
+}
+
+// dueNowFlag tells a script that a job is due now by this instance's
+// clock: the script then makes it due no later than the server's now, so
+// an instance whose clock runs ahead does not hold back work due at once.
+func dueNowFlag(due, now time.Time) string {
+	if due.After(now) {
+		return "0"
+	}
+	return "1"
+}
+
+// answer splits a script's {result, due score or empty} answer.
+func answer(cmd *redis.Cmd) (result, score int64, err error) {
+	res, err := cmd.Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("script answered %d values; want 2", len(res))
+	}
+	result, ok := res[0].(int64)
+	if !ok {
+		return 0, 0, fmt.Errorf("script answered %T as its result", res[0])
+	}
+	if str, _ := res[1].(string); str != "" {
+		if score, err = strconv.ParseInt(str, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("script answered score %q", str)
+		}
+	}
+	return result, score, nil
 }
 
 // Results of the enqueue and retry scripts (claimAndEnqueue answers
@@ -101,7 +133,7 @@ const (
 // when it became the merchant's earliest work, the merchant's score in the
 // global index is lowered to its due time.
 func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
-	raw, due, err := s.newJob(job)
+	raw, due, dueNow, err := s.newJob(job)
 	if err != nil {
 		return err
 	}
@@ -109,8 +141,8 @@ func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
 		return wrap("enqueue", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	res, err := s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease, q.payload},
-		job.ID, raw, due, job.Key, job.Payload).Int()
+	res, score, err := answer(s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease, q.payload},
+		job.ID, raw, due, job.Key, job.Payload, dueNow, s.offsetMS()))
 	if err != nil {
 		return wrap("enqueue", err)
 	}
@@ -118,7 +150,7 @@ func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
 		return fmt.Errorf("redisstore: enqueue %s: id or key taken: %w", job.ID, app.ErrConflict)
 	}
 	if res == enqueueEarlier {
-		s.lowerIndex(ctx, job.Merchant, due)
+		s.lowerIndex(ctx, job.Merchant, score)
 	}
 	return nil
 }
@@ -129,7 +161,7 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	if err := checkIdem(job.Merchant, key, doneTTL); err != nil {
 		return 0, err
 	}
-	raw, due, err := s.newJob(job)
+	raw, due, dueNow, err := s.newJob(job)
 	if err != nil {
 		return 0, err
 	}
@@ -138,18 +170,19 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	}
 	q := s.keys.queue(job.Merchant)
 	keys := []string{q.jobs, q.due, q.keys, q.lease, q.payload, s.keys.idempotency(job.Merchant, key)}
-	state, err := s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys,
-		job.ID, raw, due, job.Key, job.Payload, positiveMS(doneTTL)).Int()
+	res, score, err := answer(s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys,
+		job.ID, raw, due, job.Key, job.Payload, positiveMS(doneTTL), dueNow, s.offsetMS()))
 	if err != nil {
 		return 0, wrap("claim and enqueue", err)
 	}
+	state := int(res)
 	switch state {
 	case enqueueTaken:
 		return 0, fmt.Errorf("redisstore: claim and enqueue %s: id or key taken: %w", job.ID, app.ErrConflict)
 	case claimNewCovered:
 		return app.ClaimNew, nil
 	case int(app.ClaimNew):
-		s.lowerIndex(ctx, job.Merchant, due)
+		s.lowerIndex(ctx, job.Merchant, score)
 	}
 	return app.ClaimState(state), nil
 }
@@ -197,6 +230,13 @@ type claimCall struct {
 	want     int
 }
 
+// claimEnd is what a merchant's last claim script saw: its earliest time
+// after the claim ("" for none) and the server's now, in ms.
+type claimEnd struct {
+	earliest string
+	now      int64
+}
+
 // ClaimJobs leases up to limit due jobs. It reads up to claimCandidates
 // merchants whose index score is due and takes them in a random order,
 // giving each a share of the batch; merchants that filled their share and
@@ -211,12 +251,7 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 	if lease <= 0 {
 		return nil, app.Invalid("lease", fmt.Sprintf("must be positive, got %s", lease))
 	}
-	now := msOf(s.now())
-	expiry := now + positiveMS(lease)
-	candidates, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.keys.queueIndex(), Start: "-inf", Stop: strconv.FormatInt(now, 10),
-		ByScore: true, Count: claimCandidates,
-	}).Result()
+	candidates, err := s.scripts.candidates.Run(ctx, s.rdb, []string{s.keys.queueIndex()}, s.offsetMS(), claimCandidates).StringSlice()
 	if err != nil {
 		return nil, wrap("claim jobs", err)
 	}
@@ -224,8 +259,8 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 
 	var (
 		jobs   []app.Job
-		next   = make(map[string]string, len(candidates)) // merchant → earliest after its last claim
-		order  []string                                   // the merchants of next, in turn
+		next   = make(map[string]claimEnd, len(candidates)) // merchant → what its last claim saw
+		order  []string                                     // the merchants of next, in turn
 		failed error
 	)
 	round := candidates
@@ -244,9 +279,9 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 		// The merchants not reached come first next round; then those
 		// that filled their share and may have more.
 		round = append([]string(nil), round[len(calls):]...)
-		for i, cmd := range s.runClaims(ctx, calls, now, expiry) {
+		for i, cmd := range s.runClaims(ctx, calls, lease) {
 			merchant := calls[i].merchant
-			got, earliest, err := claimed(merchant, cmd)
+			got, end, err := claimed(merchant, cmd)
 			if err != nil {
 				// Jobs the failed scripts leased come back when the lease
 				// runs out; a record that does not decode is a bug to
@@ -258,13 +293,13 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 			if _, ok := next[merchant]; !ok {
 				order = append(order, merchant)
 			}
-			next[merchant] = earliest
+			next[merchant] = end
 			if len(got) == calls[i].want {
 				round = append(round, merchant)
 			}
 		}
 	}
-	if err := s.settleIndexes(ctx, now, order, next); err != nil && len(jobs) == 0 {
+	if err := s.settleIndexes(ctx, order, next); err != nil && len(jobs) == 0 {
 		return nil, err
 	}
 	if failed != nil && len(jobs) == 0 {
@@ -276,9 +311,11 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 	return jobs, nil
 }
 
-// runClaims runs the claim script of every call in one pipeline.
-func (s *Store) runClaims(ctx context.Context, calls []claimCall, now, expiry int64) []*redis.Cmd {
+// runClaims runs the claim script of every call in one pipeline; each
+// leases until the server's now plus lease.
+func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Duration) []*redis.Cmd {
 	token := newToken()
+	offset, leaseMS := s.offsetMS(), positiveMS(lease)
 	scriptCalls := make([]scriptCall, len(calls))
 	for i, c := range calls {
 		q := s.keys.queue(c.merchant)
@@ -286,43 +323,46 @@ func (s *Store) runClaims(ctx context.Context, calls []claimCall, now, expiry in
 			keys: []string{q.due, q.lease, q.jobs, q.payload},
 			// One token per call; the script appends the job's place, so
 			// the prefix must differ between merchants and rounds.
-			args: []any{now, expiry, c.want, token + "." + strconv.Itoa(i)},
+			args: []any{offset, leaseMS, c.want, token + "." + strconv.Itoa(i)},
 		}
 	}
 	return s.evalAll(ctx, s.scripts.claim, scriptCalls)
 }
 
-// claimed decodes a claim script's answer: the jobs leased and the
-// merchant's earliest time after the claim ("" for none).
-func claimed(merchant string, cmd *redis.Cmd) ([]app.Job, string, error) {
+// claimed decodes a claim script's answer: the jobs leased, and the
+// merchant's earliest time after the claim with the server's now.
+func claimed(merchant string, cmd *redis.Cmd) ([]app.Job, claimEnd, error) {
 	res, err := cmd.Slice()
 	if err != nil {
-		return nil, "", wrap("claim jobs", err)
+		return nil, claimEnd{}, wrap("claim jobs", err)
 	}
-	if len(res)%2 != 1 {
-		return nil, "", fmt.Errorf("redisstore: claim jobs: merchant %s: %d values in the answer", merchant, len(res))
+	if len(res) < 2 || len(res)%2 != 0 {
+		return nil, claimEnd{}, fmt.Errorf("redisstore: claim jobs: merchant %s: %d values in the answer", merchant, len(res))
 	}
 	earliest, _ := res[0].(string)
-	jobs := make([]app.Job, 0, len(res)/2)
-	for i := 1; i < len(res); i += 2 {
+	now, _ := res[1].(string)
+	end := claimEnd{earliest: earliest, now: int64(parseMS(now))}
+	jobs := make([]app.Job, 0, len(res)/2-1)
+	for i := 2; i < len(res); i += 2 {
 		raw, _ := res[i].(string)
 		job, err := decodeJob(raw, res[i+1])
 		if err != nil {
-			return nil, "", fmt.Errorf("redisstore: claim jobs: merchant %s: %w", merchant, err)
+			return nil, claimEnd{}, fmt.Errorf("redisstore: claim jobs: merchant %s: %w", merchant, err)
 		}
 		jobs = append(jobs, job)
 	}
-	return jobs, earliest, nil
+	return jobs, end, nil
 }
 
 // settleIndex settles one merchant's index score after a claim that left
-// it with earliest time next ("" for none); see settleIndexes.
+// it with earliest time next ("" for none), raising it however close next
+// is; see settleIndexes.
 func (s *Store) settleIndex(ctx context.Context, merchant, next string) error {
-	return s.settleIndexes(ctx, math.MinInt64, []string{merchant}, map[string]string{merchant: next})
+	return s.settleIndexes(ctx, []string{merchant}, map[string]claimEnd{merchant: {earliest: next, now: math.MinInt64}})
 }
 
-// settleIndexes sets each merchant's index score to next[merchant] (its
-// earliest time as its last claim script saw it, "" for none), which may
+// settleIndexes sets each merchant's index score to next[merchant].earliest
+// (its earliest time as its last claim script saw it, "" for none), which may
 // raise the score or remove the merchant, in one pipeline for all of them.
 // An enqueue that ran after a script may have lowered the score meanwhile
 // and been overwritten, so the earliest times are read again after all the
@@ -331,19 +371,20 @@ func (s *Store) settleIndex(ctx context.Context, merchant, next string) error {
 // so every job is covered by one side or the other. Raising every merchant
 // before re-reading any keeps that order for each.
 //
-// A merchant whose earliest time is at or before now still has due work:
+// A merchant whose earliest time is at or before the server's now (as its
+// claim script read it) still has due work:
 // its score, at or below that time since the script (see lowerIndex), is
 // left alone, and nothing is raised that would need a re-check.
-func (s *Store) settleIndexes(ctx context.Context, now int64, merchants []string, next map[string]string) error {
+func (s *Store) settleIndexes(ctx context.Context, merchants []string, next map[string]claimEnd) error {
 	index := s.keys.queueIndex()
 	raised := make([]string, 0, len(merchants))
 	raisedTo := make([]string, 0, len(merchants))
 	pipe := s.rdb.Pipeline()
 	for _, merchant := range merchants {
-		e := next[merchant]
+		e := next[merchant].earliest
 		if e == "" {
 			pipe.ZRem(ctx, index, merchant)
-		} else if ms := parseMS(e); ms > float64(now) {
+		} else if ms := parseMS(e); ms > float64(next[merchant].now) {
 			pipe.ZAdd(ctx, index, redis.Z{Score: ms, Member: merchant})
 		} else {
 			continue
@@ -467,53 +508,54 @@ func (s *Store) SweepIndex(ctx context.Context) error {
 }
 
 // settle runs one of the lease-checked scripts (ack, extend, retry, bury)
-// and answers the script's result, which is not 0.
-func (s *Store) settle(ctx context.Context, op string, script *redis.Script, job app.Job, keys []string, args ...any) (int, error) {
+// and answers the script's result, which is not 0, and its due score.
+func (s *Store) settle(ctx context.Context, op string, script *redis.Script, job app.Job, keys []string, args ...any) (int, int64, error) {
 	if err := requireID("merchant", job.Merchant); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	args = append([]any{job.ID, job.Lease, msOf(s.now())}, args...)
-	res, err := script.Run(ctx, s.rdb, keys, args...).Int()
+	args = append([]any{job.ID, job.Lease, s.offsetMS()}, args...)
+	res, score, err := answer(script.Run(ctx, s.rdb, keys, args...))
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, 0, wrap(op, err)
 	}
 	if res == 0 {
-		return 0, fmt.Errorf("redisstore: %s %s: %w", op, job.ID, app.ErrLeaseLost)
+		return 0, 0, fmt.Errorf("redisstore: %s %s: %w", op, job.ID, app.ErrLeaseLost)
 	}
-	return res, nil
+	return int(res), score, nil
 }
 
-// Extend pushes the lease of a held job to now+lease.
+// Extend pushes the lease of a held job to the server's now plus lease.
 func (s *Store) Extend(ctx context.Context, job app.Job, lease time.Duration) error {
 	if lease <= 0 {
 		return app.Invalid("lease", fmt.Sprintf("must be positive, got %s", lease))
 	}
 	q := s.keys.queue(job.Merchant)
-	_, err := s.settle(ctx, "extend", s.scripts.extend, job, []string{q.lease, q.jobs}, msOf(s.now())+positiveMS(lease))
+	_, _, err := s.settle(ctx, "extend", s.scripts.extend, job, []string{q.lease, q.jobs}, positiveMS(lease))
 	return err
 }
 
 // Ack removes a finished job.
 func (s *Store) Ack(ctx context.Context, job app.Job) error {
 	q := s.keys.queue(job.Merchant)
-	_, err := s.settle(ctx, "ack", s.scripts.ack, job, []string{q.lease, q.jobs, q.keys, q.payload})
+	_, _, err := s.settle(ctx, "ack", s.scripts.ack, job, []string{q.lease, q.jobs, q.keys, q.payload})
 	return err
 }
 
 // Retry puts a held job back, due at at (zero: now), and lowers the index
 // when the job became the merchant's earliest work (see lowerIndex).
 func (s *Store) Retry(ctx context.Context, job app.Job, at time.Time, reason string) error {
+	now := s.now()
 	if at.IsZero() {
-		at = s.now()
+		at = now
 	}
 	q := s.keys.queue(job.Merchant)
-	res, err := s.settle(ctx, "retry", s.scripts.retry, job, []string{q.lease, q.jobs, q.due},
-		msOf(at), at.Format(time.RFC3339Nano), reason)
+	res, score, err := s.settle(ctx, "retry", s.scripts.retry, job, []string{q.lease, q.jobs, q.due},
+		msOf(at), at.Format(time.RFC3339Nano), reason, dueNowFlag(at, now))
 	if err != nil {
 		return err
 	}
 	if res == enqueueEarlier {
-		s.lowerIndex(ctx, job.Merchant, msOf(at))
+		s.lowerIndex(ctx, job.Merchant, score)
 	}
 	return nil
 }
@@ -521,7 +563,7 @@ func (s *Store) Retry(ctx context.Context, job app.Job, at time.Time, reason str
 // Bury moves a held job to the dead letters.
 func (s *Store) Bury(ctx context.Context, job app.Job, reason string) error {
 	q := s.keys.queue(job.Merchant)
-	_, err := s.settle(ctx, "bury", s.scripts.bury, job, []string{q.lease, q.jobs, q.dead, q.keys}, reason)
+	_, _, err := s.settle(ctx, "bury", s.scripts.bury, job, []string{q.lease, q.jobs, q.dead, q.keys}, reason)
 	return err
 }
 
@@ -577,10 +619,9 @@ func (s *Store) RequeueDead(ctx context.Context, merchant, id string) error {
 	if err := requireID("merchant", merchant); err != nil {
 		return err
 	}
-	now := s.now()
 	q := s.keys.queue(merchant)
-	res, err := s.scripts.requeueDead.Run(ctx, s.rdb, []string{q.dead, q.jobs, q.due, q.keys},
-		id, msOf(now), now.Format(time.RFC3339Nano)).Int()
+	res, score, err := answer(s.scripts.requeueDead.Run(ctx, s.rdb, []string{q.dead, q.jobs, q.due, q.keys},
+		id, s.offsetMS(), s.now().Format(time.RFC3339Nano)))
 	if err != nil {
 		return wrap("requeue dead", err)
 	}
@@ -590,7 +631,7 @@ func (s *Store) RequeueDead(ctx context.Context, merchant, id string) error {
 	case 0:
 		return fmt.Errorf("redisstore: requeue dead %s: a live job holds its key: %w", id, app.ErrConflict)
 	}
-	s.lowerIndex(ctx, merchant, msOf(now))
+	s.lowerIndex(ctx, merchant, score)
 	return nil
 }
 
@@ -610,13 +651,18 @@ func (s *Store) Cancel(ctx context.Context, merchant, key string) (bool, error) 
 	return n == 1, nil
 }
 
-// Depth counts jobs over every merchant that ever had one.
+// Depth counts jobs over every merchant that ever had one; what is ready
+// is what is due by the server's clock.
 func (s *Store) Depth(ctx context.Context) (app.QueueDepth, error) {
 	merchants, err := s.rdb.SMembers(ctx, s.keys.queueMerchants()).Result()
 	if err != nil {
 		return app.QueueDepth{}, wrap("depth", err)
 	}
-	now := strconv.FormatInt(msOf(s.now()), 10)
+	serverNow, err := s.serverNow(ctx)
+	if err != nil {
+		return app.QueueDepth{}, wrap("depth", err)
+	}
+	now := strconv.FormatInt(serverNow, 10)
 	type counts struct{ ready, scheduled, running, dead *redis.IntCmd }
 	cmds := make([]counts, len(merchants))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {

@@ -52,7 +52,7 @@ func TestQueueLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	now := clock.Now()
 	first := newJob("m-asha", "", now.Add(-2*time.Second))
 	second := newJob("m-asha", "", now.Add(-time.Second))
@@ -101,7 +101,7 @@ func TestEnqueueConflicts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	j := newJob("m-priya", "cod:1001", time.Time{})
 	mustEnqueue(t, s, j)
 
@@ -143,7 +143,7 @@ func TestClaimAndEnqueue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-kavya"
 	j := newJob(merchant, "", time.Time{})
 
@@ -181,7 +181,7 @@ func TestRetryBuryRequeue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-meera"
 	// a is due a millisecond before b so that it is claimed first: jobs due
 	// in the same millisecond come in the order of their random ids.
@@ -256,7 +256,7 @@ func TestLeaseChecks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	mustEnqueue(t, s, newJob("m-isha", "", time.Time{}))
 	_, jobs := claimIDs(t, s, 10*time.Second, 1)
 	held := jobs[0]
@@ -291,7 +291,7 @@ func TestCancel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-rohan"
 	reminder := newJob(merchant, "cart:abc", clock.Now().Add(time.Hour))
 	running := newJob(merchant, "cod:42", time.Time{})
@@ -325,7 +325,7 @@ func TestDeadWorkerJobReturnsOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	mustEnqueue(t, s, newJob("m-neha", "", time.Time{}))
 	_, first := claimIDs(t, s, 5*time.Second, 1)
 	if len(first) != 1 {
@@ -372,7 +372,7 @@ func TestDeadWorkerJobReturnsOnce(t *testing.T) {
 func TestConcurrentClaimers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const merchants, perMerchant = 8, 250
 	for m := range merchants {
 		for range perMerchant {
@@ -426,13 +426,12 @@ func TestIndexRaceInterleaving(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-aditi"
-	now := msOf(clock.Now())
 	q := s.keys.queue(merchant)
-	res, err := s.scripts.claim.Run(ctx, s.rdb, []string{q.due, q.lease, q.jobs}, now, now+60000, 10, "tok").StringSlice()
-	if err != nil || len(res) != 1 || res[0] != "" {
-		t.Fatalf("claim script on an empty merchant = %q, %v; want [\"\"]", res, err)
+	res, err := s.scripts.claim.Run(ctx, s.rdb, []string{q.due, q.lease, q.jobs, q.payload}, s.offsetMS(), 60000, 10, "tok").StringSlice()
+	if err != nil || len(res) != 2 || res[0] != "" {
+		t.Fatalf("claim script on an empty merchant = %q, %v; want [\"\" now]", res, err)
 	}
 	j := newJob(merchant, "", time.Time{})
 	mustEnqueue(t, s, j) // script, then ZADD LT: lands between the claim and its verdict
@@ -454,7 +453,7 @@ func TestIndexRaceInterleaving(t *testing.T) {
 func TestIndexRaceConcurrent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const producers, merchantsEach, burst = 4, 60, 3
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -531,7 +530,7 @@ func TestSweepIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	j := newJob("m-tanvi", "", time.Time{})
 	mustEnqueue(t, s, j)
 	if err := s.rdb.ZRem(ctx, s.keys.queueIndex(), j.Merchant).Err(); err != nil {
@@ -553,7 +552,7 @@ func TestSweepIndex(t *testing.T) {
 func TestClaimFairness(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	past := clock.Now().Add(-time.Hour)
 	for range 50 {
 		mustEnqueue(t, s, newJob("m-flood", "", past))
@@ -575,7 +574,7 @@ func TestPayloadStoredRaw(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-raw"
 	j := newJob(merchant, "", time.Time{})
 	j.Payload = append(bytes.Repeat([]byte("x"), 4096), 0, 0xff)
@@ -625,7 +624,7 @@ func TestIndexScoreOnlyMovesWhenNeeded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
-	s, _ := newTestStore(t, clock.Now)
+	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-index"
 	score := func() int64 {
 		t.Helper()
@@ -684,7 +683,7 @@ func TestClaimAfterScriptFlush(t *testing.T) {
 	}
 	t.Cleanup(srv.kill)
 	clock := newClock()
-	s := New(newClient(srv.addr()), Options{Now: clock.Now})
+	s := New(newClient(srv.addr()), clocked(clock))
 	t.Cleanup(func() { s.Close() })
 	for i := range 12 {
 		mustEnqueue(t, s, newJob(fmt.Sprintf("m-flush-%d", i%4), "", time.Time{}))
@@ -721,5 +720,73 @@ func TestClaimAfterScriptFlush(t *testing.T) {
 	}
 	if n := s.rdb.ZCard(ctx, s.keys.queueIndex()).Val(); n != 0 {
 		t.Errorf("index after a claim found every merchant empty = %d merchants; want 0", n)
+	}
+}
+
+// Two instances whose clocks are 30 s apart share one queue. Leases and
+// what is due follow the server's clock, so the one ahead does not take the
+// other's lease early (the job would run twice at once), the one behind
+// does not wait on a dead lease, and work due now is due at once whoever
+// wrote it. The server's clock is moved by a shared offset, the instances'
+// clocks stay 30 s apart.
+func TestLeasesFollowTheServerClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	server := newClock()
+	const skew = 30 * time.Second
+	exact, prefix := newTestStore(t, Options{Now: time.Now, ServerClockOffset: server.Offset})
+	ahead := New(newClient(sharedAddr), Options{Prefix: prefix, Now: func() time.Time { return time.Now().Add(skew) }, ServerClockOffset: server.Offset})
+	t.Cleanup(func() { ahead.Close() })
+	const merchant = "m-skew"
+
+	// Due now by the clock ahead is due now by the server.
+	mustEnqueue(t, ahead, newJob(merchant, "", time.Time{}))
+	_, held := claimIDs(t, exact, time.Minute, 10)
+	if len(held) != 1 {
+		t.Fatalf("ClaimJobs by the exact instance of a job the one ahead enqueued now = %d jobs; want 1", len(held))
+	}
+	// 45 s into a 1 min lease: past it by the clock ahead, not by the server.
+	server.Advance(45 * time.Second)
+	if ids, _ := claimIDs(t, ahead, time.Minute, 10); len(ids) != 0 {
+		t.Fatalf("ClaimJobs by the instance 30 s ahead, 45 s into another's 1 min lease = %v; want none", ids)
+	}
+	if depth, err := ahead.Depth(ctx); err != nil || depth != (app.QueueDepth{Running: 1}) {
+		t.Errorf("Depth() from the instance ahead = %+v, %v; want {Running:1}", depth, err)
+	}
+	if err := exact.Ack(ctx, held[0]); err != nil {
+		t.Fatalf("Ack by the holder inside its lease = %v; want nil", err)
+	}
+
+	// The one ahead holds a lease that the server's clock then ends: the
+	// instance 30 s behind it takes the job at once, not 30 s later.
+	mustEnqueue(t, exact, newJob(merchant, "", time.Time{}))
+	_, held = claimIDs(t, ahead, time.Minute, 10)
+	if len(held) != 1 {
+		t.Fatalf("ClaimJobs by the instance ahead = %d jobs; want 1", len(held))
+	}
+	server.Advance(time.Minute + time.Second)
+	_, again := claimIDs(t, exact, time.Minute, 10)
+	if len(again) != 1 || again[0].ID != held[0].ID || again[0].Attempt != 2 {
+		t.Fatalf("ClaimJobs by the instance behind once the lease ran out on the server = %+v; want %s, attempt 2", again, held[0].ID)
+	}
+	if err := ahead.Ack(ctx, held[0]); !errors.Is(err, app.ErrLeaseLost) {
+		t.Errorf("Ack by the old holder = %v; want ErrLeaseLost", err)
+	}
+	if err := exact.Ack(ctx, again[0]); err != nil {
+		t.Fatalf("Ack by the new holder = %v", err)
+	}
+
+	// A scheduled time is the writer's own, compared with the server's
+	// clock: "in ten minutes" by the clock ahead is due when the server
+	// reaches that time.
+	due := ahead.now().Add(10 * time.Minute)
+	mustEnqueue(t, ahead, newJob(merchant, "", due))
+	server.Advance(time.Until(due) - server.Offset() - time.Second)
+	if ids, _ := claimIDs(t, exact, time.Minute, 10); len(ids) != 0 {
+		t.Errorf("ClaimJobs a second before the writer's due time = %v; want none", ids)
+	}
+	server.Advance(2 * time.Second)
+	if ids, _ := claimIDs(t, exact, time.Minute, 10); len(ids) != 1 {
+		t.Errorf("ClaimJobs a second after the writer's due time = %v; want the scheduled job", ids)
 	}
 }

@@ -26,7 +26,7 @@ func merchant(id, domain string) app.Merchant {
 func TestCreateMerchantRaceOneWinner(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const racers = 16
 	errs := make([]error, racers)
 	var wg sync.WaitGroup
@@ -69,7 +69,7 @@ func TestCreateMerchantRaceOneWinner(t *testing.T) {
 func TestUpdateMerchantMovesDomain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	a, b := merchant("m-a", "a.example.in"), merchant("m-b", "b.example.in")
 	for _, m := range []app.Merchant{a, b} {
 		if err := s.CreateMerchant(ctx, m); err != nil {
@@ -111,7 +111,7 @@ func TestUpdateMerchantMovesDomain(t *testing.T) {
 func TestStaleIndexReadsNotFound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	if err := s.rdb.Set(ctx, s.keys.domainIndex("shopify", "ghost.myshopify.com"), "m-ghost", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func delivery(merchant, id, event string, status app.DeliveryStatus, created tim
 func TestListDeliveriesTiesAndFilters(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const m = "m-deepa"
 	base := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	var all []string
@@ -214,7 +214,7 @@ func TestListDeliveriesTiesAndFilters(t *testing.T) {
 func TestUpdateDeliveryAbortAndMessageID(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const m = "m-farah"
 	if err := s.CreateDelivery(ctx, delivery(m, "d1", app.EventOrderShipped, app.DeliveryQueued, time.Now())); err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func TestUpdateDeliveryAbortAndMessageID(t *testing.T) {
 func TestStatsCountsAndExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const m = "m-kiran"
 	c := func(day, subject, outcome string) app.Counter {
 		return app.Counter{Merchant: m, Day: day, Subject: subject, Outcome: outcome}
@@ -280,7 +280,7 @@ func TestStatsCountsAndExpiry(t *testing.T) {
 func TestIdempotencyReleaseKeepsDone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newTestStore(t, nil)
+	s, _ := newTestStore(t, Options{})
 	const m = "m-sana"
 	steps := []struct {
 		name string

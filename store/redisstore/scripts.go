@@ -3,12 +3,41 @@ package redisstore
 import "github.com/redis/go-redis/v9"
 
 // Lua scripts. Each touches only the keys it is given in KEYS, and every
-// caller passes keys of one merchant (one hash tag, one cluster slot). Times
-// come from Go as ARGV so the store's clock, not the server's, decides what
-// is due. Job records are small JSON; the scripts change only the fields
-// attempt, lease, last_error and due_at. A job's payload is stored raw, apart
-// from its record (q:payload), and the scripts only copy it out or delete
-// it: no script decodes it, and no base64 makes it grow.
+// caller passes keys of one merchant (one hash tag, one cluster slot). The
+// queue's "now" is the server's clock (TIME), read inside the scripts: lease
+// expiry and every "is it due, is the lease held" comparison are then the
+// same for every instance, whatever its own clock says, so an instance
+// whose clock runs ahead cannot take a lease early (and run a job twice at
+// once), and one behind cannot keep a dead lease. Due times of scheduled
+// jobs are the app's (cart reminders, retries) and are stored as given; a
+// job due now by its caller's clock is due no later than the server's now.
+// Job records are small JSON; the scripts change only the fields attempt,
+// lease, last_error and due_at. A job's payload is stored raw, apart from
+// its record (q:payload), and the scripts only copy it out or delete it: no
+// script decodes it, and no base64 makes it grow.
+
+// nowFunc answers the server's time in ms plus offset (ARGV, 0 but in
+// tests that move a fake clock). Redis replicates script effects, so TIME
+// may come before writes.
+const nowFunc = `
+local function serverNow(offset)
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offset)
+end
+local function ms(n) return string.format('%d', n) end
+`
+
+// dueFunc answers a job's due score: due as given, or, when the caller
+// flagged it due now ('1'), no later than the server's now, so an instance
+// whose clock runs ahead does not hold back work that is due at once.
+// It needs nowFunc.
+const dueFunc = `
+local function dueScore(due, now, offset)
+  due = tonumber(due)
+  if now == '1' then due = math.min(due, serverNow(offset)) end
+  return due
+end
+`
 
 // claimIdem: KEYS idem; ARGV ttl ms. Answers the app.ClaimState.
 const claimIdemLua = `
@@ -43,15 +72,16 @@ local function earliest(due, lease)
 end
 `
 
-// enqueueFunc stores the job: KEYS jobs, due, keys, lease, payload; ARGV
-// id, record, due ms, job key, payload. It answers 0 when the id or the live
-// key is taken (nothing written), 1 when the job became the merchant's
-// earliest due work (its due time is below every other due time, or none
-// was due) and the caller must lower the index, 2 when a due element at or
-// before its due time was already there, which covers it in the index (see
-// lowerIndex).
-const enqueueFunc = `
-local function enqueue()
+// enqueueFunc stores the job due at due (ms, worked out by the caller):
+// KEYS jobs, due, keys, lease, payload; ARGV id, record, (the caller's due
+// ms), job key, payload. It answers 0 when the
+// id or the live key is taken (nothing written), 1 when the job became the
+// merchant's earliest due work (its due time is below every other due time,
+// or none was due) and the caller must lower the index, 2 when a due
+// element at or before its due time was already there, which covers it in
+// the index (see lowerIndex).
+const enqueueFunc = nowFunc + dueFunc + `
+local function enqueue(due)
   if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
   if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
   -- Only due times are compared: a lease that ends before a new job is due
@@ -62,33 +92,42 @@ local function enqueue()
   if first[2] then e = first[2] end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[2], ms(due), ARGV[1])
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
-  if e == '' or tonumber(ARGV[3]) < tonumber(e) then return 1 end
+  if e == '' or due < tonumber(e) then return 1 end
   return 2
 end
 `
 
 // enqueue: KEYS jobs, due, keys, lease, payload; ARGV id, record, due ms,
-// job key, payload. Answers as enqueueFunc.
+// job key, payload, due-now flag, offset ms. Answers {result as
+// enqueueFunc, the due score written}.
 const enqueueLua = enqueueFunc + `
-return enqueue()
+local due = dueScore(ARGV[3], ARGV[6], ARGV[7])
+return {enqueue(due), ms(due)}
 `
 
 // claimAndEnqueue: KEYS jobs, due, keys, lease, payload, idem; ARGV id,
-// record, due ms, job key, payload, done ttl ms. Answers 1 (new, enqueued,
-// lower the index), 4 (new, enqueued, index already covers it), 2 (in
-// progress), 3 (done), or 0 when the job's id or key is taken (nothing
-// written).
+// record, due ms, job key, payload, done ttl ms, due-now flag, offset ms.
+// Answers {state, due score or empty}: 1 (new, enqueued, lower the
+// index), 4 (new, enqueued, index already covers it), 2 (in progress), 3
+// (done), or 0 when the job's id or key is taken (nothing written).
 const claimAndEnqueueLua = enqueueFunc + `
 local v = redis.call('GET', KEYS[6])
-if v == 'processing' then return 2 end
-if v then return 3 end
-local r = enqueue()
-if r == 0 then return 0 end
+if v == 'processing' then return {2, ''} end
+if v then return {3, ''} end
+local due = dueScore(ARGV[3], ARGV[7], ARGV[8])
+local r = enqueue(due)
+if r == 0 then return {0, ''} end
 redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
-if r == 1 then return 1 end
-return 4
+if r == 1 then return {1, ms(due)} end
+return {4, ms(due)}
+`
+
+// candidates: KEYS index; ARGV offset ms, count. Answers up to count
+// merchants whose index score is due by the server's clock.
+const candidatesLua = nowFunc + `
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms(serverNow(ARGV[1])), 'LIMIT', 0, tonumber(ARGV[2]))
 `
 
 // earliest: KEYS due, lease.
@@ -96,21 +135,23 @@ const earliestLua = earliestFunc + `
 return earliest(KEYS[1], KEYS[2])
 `
 
-// claim: KEYS due, lease, jobs, payload; ARGV now ms, lease expiry ms, max,
+// claim: KEYS due, lease, jobs, payload; ARGV offset ms, lease ms, max,
 // lease token prefix. Moves expired leases back to due (their attempt
-// already counted), then leases up to max due jobs, oldest first. Answers
-// {earliest, record, payload, record, payload...} with the records as
-// leased; a payload is nil when the job has none stored apart (an empty
-// payload, or a record written before payloads were split out).
-const claimLua = earliestFunc + `
-local now = tonumber(ARGV[1])
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+// already counted), then leases up to max due jobs, oldest first, until
+// the server's now plus lease. Answers {earliest, now, record, payload,
+// record, payload...} with the records as leased; a payload is nil when the
+// job has none stored apart (an empty payload, or a record written before
+// payloads were split out).
+const claimLua = earliestFunc + nowFunc + `
+local now = serverNow(ARGV[1])
+local expiry = ms(now + tonumber(ARGV[2]))
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms(now), 'WITHSCORES', 'LIMIT', 0, 1000)
 for i = 1, #expired, 2 do
   redis.call('ZREM', KEYS[2], expired[i])
   redis.call('ZADD', KEYS[1], expired[i+1], expired[i])
 end
-local out = {''}
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {'', ms(now)}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms(now), 'LIMIT', 0, tonumber(ARGV[3]))
 for i, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local raw = redis.call('HGET', KEYS[3], id)
@@ -120,7 +161,7 @@ for i, id in ipairs(ids) do
     job.lease = ARGV[4] .. '.' .. i
     raw = cjson.encode(job)
     redis.call('HSET', KEYS[3], id, raw)
-    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    redis.call('ZADD', KEYS[2], expiry, id)
     out[#out+1] = raw
     out[#out+1] = redis.call('HGET', KEYS[4], id)
   end
@@ -129,11 +170,12 @@ out[1] = earliest(KEYS[1], KEYS[2])
 return out
 `
 
-// heldFunc decodes the job id if it is leased, unexpired, under token.
-const heldFunc = `
+// heldFunc decodes the job id if it is leased, unexpired by the server's
+// clock (now), under token.
+const heldFunc = nowFunc + `
 local function held(lease, jobs, id, token, now)
   local exp = redis.call('ZSCORE', lease, id)
-  if not exp or tonumber(exp) <= tonumber(now) then return nil end
+  if not exp or tonumber(exp) <= now then return nil end
   local raw = redis.call('HGET', jobs, id)
   if not raw then return nil end
   local job = cjson.decode(raw)
@@ -151,77 +193,88 @@ local function dropKey(keys, job, id)
 end
 `
 
-// ack: KEYS lease, jobs, keys, payload; ARGV id, token, now ms. Answers 1,
-// or 0 when the lease is lost.
+// The lease-checked scripts (ack, extend, retry, bury) take ARGV id,
+// token, offset ms first, and answer {result, due score or empty}: result
+// 0 when the lease is lost, else 1 unless told otherwise.
+
+// ack: KEYS lease, jobs, keys, payload; ARGV id, token, offset ms.
 const ackLua = heldFunc + `
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
-if not job then return 0 end
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], serverNow(ARGV[3]))
+if not job then return {0, ''} end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 dropKey(KEYS[3], job, ARGV[1])
-return 1
+return {1, ''}
 `
 
-// extend: KEYS lease, jobs; ARGV id, token, now ms, new expiry ms.
+// extend: KEYS lease, jobs; ARGV id, token, offset ms, lease ms. The lease
+// runs to the server's now plus lease.
 const extendLua = heldFunc + `
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
-if not job then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-return 1
+local now = serverNow(ARGV[3])
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now)
+if not job then return {0, ''} end
+redis.call('ZADD', KEYS[1], ms(now + tonumber(ARGV[4])), ARGV[1])
+return {1, ''}
 `
 
-// retry: KEYS lease, jobs, due; ARGV id, token, now ms, due ms, due time
-// (RFC 3339), reason. Answers 0 when the lease is lost, 1 when the job
+// retry: KEYS lease, jobs, due; ARGV id, token, offset ms, due ms, due time
+// (RFC 3339), reason, due-now flag. Answers {1, due score} when the job
 // became the merchant's earliest work (lower the index), 2 when not.
-const retryLua = heldFunc + earliestFunc + `
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
-if not job then return 0 end
+const retryLua = heldFunc + earliestFunc + dueFunc + `
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], serverNow(ARGV[3]))
+if not job then return {0, ''} end
 job.lease = ''
 job.last_error = ARGV[6]
 job.due_at = ARGV[5]
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
 redis.call('ZREM', KEYS[1], ARGV[1])
 local e = earliest(KEYS[3], KEYS[1])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-if e == '' or tonumber(ARGV[4]) < tonumber(e) then return 1 end
-return 2
+local due = dueScore(ARGV[4], ARGV[7], ARGV[3])
+redis.call('ZADD', KEYS[3], ms(due), ARGV[1])
+if e == '' or due < tonumber(e) then return {1, ms(due)} end
+return {2, ''}
 `
 
-// bury: KEYS lease, jobs, dead, keys; ARGV id, token, now ms, reason.
+// bury: KEYS lease, jobs, dead, keys; ARGV id, token, offset ms, reason.
+// Dead jobs are ordered by the server's time of burial.
 const buryLua = heldFunc + `
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
-if not job then return 0 end
+local now = serverNow(ARGV[3])
+local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now)
+if not job then return {0, ''} end
 job.lease = ''
 job.last_error = ARGV[4]
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ms(now), ARGV[1])
 dropKey(KEYS[4], job, ARGV[1])
-return 1
+return {1, ''}
 `
 
-// requeueDead: KEYS dead, jobs, due, keys; ARGV id, now ms, now (RFC 3339).
-// Answers 1, -1 when the job is not dead, 0 when a live job holds its key.
-const requeueDeadLua = `
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return -1 end
+// requeueDead: KEYS dead, jobs, due, keys; ARGV id, offset ms, now (RFC
+// 3339, for the record). Makes the job due at the server's now. Answers
+// {1, due score}; -1 when the job is not dead, 0 when a live job holds its
+// key.
+const requeueDeadLua = nowFunc + `
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-1, ''} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  return -1
+  return {-1, ''}
 end
 local job = cjson.decode(raw)
 local key = ''
 if type(job.key) == 'string' then key = job.key end
-if key ~= '' and redis.call('HEXISTS', KEYS[4], key) == 1 then return 0 end
+if key ~= '' and redis.call('HEXISTS', KEYS[4], key) == 1 then return {0, ''} end
 job.attempt = 0
 job.lease = ''
 job.due_at = ARGV[3]
+local due = ms(serverNow(ARGV[2]))
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], due, ARGV[1])
 if key ~= '' then redis.call('HSET', KEYS[4], key, ARGV[1]) end
-return 1
+return {1, due}
 `
 
 // cancel: KEYS keys, due, jobs, payload; ARGV job key. Removes the job only
@@ -321,14 +374,15 @@ return n
 `
 
 // advanceState: KEYS state, and with effects jobs, due, keys, payload;
-// ARGV version, value, ttl ms, then five per effect: id, record, due ms,
-// job key, payload. Versions are decimal int64 strings, compared exactly
-// (Lua numbers are doubles and would round nanosecond times). When the
-// record advances to another value, each effect whose id and key are free
-// is enqueued as enqueueFunc does (a taken one was queued before). Answers
-// {advanced 0/1, previous value, the earliest due ms among the effects
+// ARGV version, value, ttl ms, server clock offset ms, then six per effect:
+// id, record, due ms, job key, payload, due-now flag (as enqueue takes
+// them). Versions are decimal int64 strings, compared exactly (Lua
+// numbers are doubles and would round nanosecond times). When the record
+// advances to another value, each effect whose id and key are free is
+// enqueued as enqueueFunc does (a taken one was queued before). Answers
+// {advanced 0/1, previous value, the earliest due score among the effects
 // that became the merchant's earliest work, or ”}.
-const advanceStateLua = `
+const advanceStateLua = nowFunc + dueFunc + `
 local function newer(a, b)
   local an, bn = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
   if an ~= bn then return bn end
@@ -341,22 +395,24 @@ local prev = cur[2] or ''
 if cur[1] and not newer(ARGV[1], cur[1]) then return {0, prev, ''} end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'value', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local lower = ''
-if cur[1] and prev == ARGV[2] then return {1, prev, lower} end
-for i = 4, #ARGV, 5 do
-  local id, rec, due, key, payload = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+local lower
+if cur[1] and prev == ARGV[2] then return {1, prev, ''} end
+for i = 5, #ARGV, 6 do
+  local id, rec, key, payload = ARGV[i], ARGV[i+1], ARGV[i+3], ARGV[i+4]
   if redis.call('HEXISTS', KEYS[2], id) == 0 and (key == '' or redis.call('HEXISTS', KEYS[4], key) == 0) then
+    local due = dueScore(ARGV[i+2], ARGV[i+5], ARGV[4])
     local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     redis.call('HSET', KEYS[2], id, rec)
     if payload ~= '' then redis.call('HSET', KEYS[5], id, payload) end
-    redis.call('ZADD', KEYS[3], due, id)
+    redis.call('ZADD', KEYS[3], ms(due), id)
     if key ~= '' then redis.call('HSET', KEYS[4], key, id) end
-    if not first[2] or tonumber(due) < tonumber(first[2]) then
-      if lower == '' or tonumber(due) < tonumber(lower) then lower = due end
+    if not first[2] or due < tonumber(first[2]) then
+      if not lower or due < lower then lower = due end
     end
   end
 end
-return {1, prev, lower}
+if lower then return {1, prev, ms(lower)} end
+return {1, prev, ''}
 `
 
 // throttle: KEYS tat; ARGV now ms, emission interval µs, limit. GCRA (as
@@ -401,6 +457,7 @@ return 0
 type scripts struct {
 	claimIdem, releaseIdem                    *redis.Script
 	enqueue, claimAndEnqueue, earliest, claim *redis.Script
+	candidates                                *redis.Script
 	ack, extend, retry, bury, requeueDead     *redis.Script
 	cancel, createDelivery                    *redis.Script
 	swap, takeIndex, dropIfOwner              *redis.Script
@@ -416,6 +473,7 @@ func newScripts() scripts {
 		claimAndEnqueue:  redis.NewScript(claimAndEnqueueLua),
 		earliest:         redis.NewScript(earliestLua),
 		claim:            redis.NewScript(claimLua),
+		candidates:       redis.NewScript(candidatesLua),
 		ack:              redis.NewScript(ackLua),
 		extend:           redis.NewScript(extendLua),
 		retry:            redis.NewScript(retryLua),

@@ -25,9 +25,15 @@ type Options struct {
 	// Prefix starts every key (REDIS_PREFIX); empty means DefaultPrefix. It
 	// must not contain '{' or '}', which would change the cluster hash tags.
 	Prefix string
-	// Now is the clock every due time, lease and score is computed from; nil
-	// means time.Now. The server's clock is used only for key expiry.
+	// Now is this instance's clock, for the times the app hands in as its
+	// own: created_at, and the due time of a job enqueued or retried now.
+	// What is due and which leases ran out is decided on the server's clock
+	// (TIME in the scripts), one for every instance. nil means time.Now.
 	Now func() time.Time
+	// ServerClockOffset is for tests: it is added to the server's clock
+	// wherever the queue reads it, as moving a fake clock would, so leases
+	// and due times can be tested without sleeping. nil: none.
+	ServerClockOffset func() time.Duration
 }
 
 // Store implements app.Store on Redis.
@@ -35,6 +41,7 @@ type Store struct {
 	rdb     redis.UniversalClient
 	keys    keys
 	now     func() time.Time
+	offset  func() time.Duration
 	scripts scripts
 	// known remembers merchants already recorded in the queue's merchant
 	// set, to save a round trip per enqueue; the set never shrinks.
@@ -53,7 +60,23 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{rdb: rdb, keys: keys{prefix: prefix}, now: now, scripts: newScripts()}
+	offset := opts.ServerClockOffset
+	if offset == nil {
+		offset = func() time.Duration { return 0 }
+	}
+	return &Store{rdb: rdb, keys: keys{prefix: prefix}, now: now, offset: offset, scripts: newScripts()}
+}
+
+// offsetMS is the test offset of the server's clock, for the scripts.
+func (s *Store) offsetMS() int64 { return s.offset().Milliseconds() }
+
+// serverNow is the server's clock (plus the test offset) in ms.
+func (s *Store) serverNow(ctx context.Context) (int64, error) {
+	t, err := s.rdb.Time(ctx).Result()
+	if err != nil {
+		return 0, err
+	}
+	return msOf(t) + s.offsetMS(), nil
 }
 
 // Ping answers nil when Redis answers PING.

@@ -20,10 +20,9 @@ import (
 
 // Server is a redis-server child process.
 type Server struct {
-	Port       int
-	Dir        string
-	appendOnly bool
-	cluster    bool
+	Port int
+	Dir  string
+	opts Options
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -36,14 +35,28 @@ type Options struct {
 	AppendOnly bool
 	// Cluster starts the server as a Redis Cluster node (see StartCluster).
 	Cluster bool
+	// Save is the RDB snapshot rule; empty: no snapshots. PersistentSave
+	// makes the server persistent, which the service's start check wants.
+	Save string
+	// MaxmemoryPolicy is the maxmemory-policy; empty: Redis's default,
+	// noeviction.
+	MaxmemoryPolicy string
+	// Args are more redis-server arguments, e.g. "--rename-command",
+	// "CONFIG", "" to act like a managed Redis that refuses CONFIG.
+	Args []string
 }
+
+// PersistentSave is an RDB rule (an hour and a change) that no test lasts
+// long enough to trigger: the server counts as persistent, as the service
+// requires in production, and the tests pay no disk writes for it.
+const PersistentSave = "3600 1"
 
 // Start runs a redis-server in a temporary directory on a free port and
 // stops it when the test ends. It fails the test (never skips) when
 // redis-server cannot be found or started.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	s := &Server{Dir: tb.TempDir(), appendOnly: opts.AppendOnly, cluster: opts.Cluster}
+	s := &Server{Dir: tb.TempDir(), opts: opts}
 	if err := s.start(); err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
@@ -84,17 +97,21 @@ func (s *Server) start() error {
 	}
 	args := []string{
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--dir", s.Dir, "--save", "", "--daemonize", "no",
+		"--dir", s.Dir, "--save", s.opts.Save, "--daemonize", "no",
 		"--logfile", filepath.Join(s.Dir, "redis.log"),
 	}
-	if s.appendOnly {
+	if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	if s.cluster {
+	if s.opts.MaxmemoryPolicy != "" {
+		args = append(args, "--maxmemory-policy", s.opts.MaxmemoryPolicy)
+	}
+	if s.opts.Cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"), "--cluster-node-timeout", "5000")
 	}
+	args = append(args, s.opts.Args...)
 	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -135,7 +152,8 @@ func StartCluster(tb testing.TB, n int) []string {
 	tb.Helper()
 	addrs := make([]string, 0, n)
 	for range n {
-		addrs = append(addrs, Start(tb, Options{Cluster: true}).Addr())
+		// Persistent, as an operator would run it, so the service starts on it.
+		addrs = append(addrs, Start(tb, Options{Cluster: true, Save: PersistentSave}).Addr())
 	}
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {

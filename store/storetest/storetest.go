@@ -14,6 +14,8 @@ import (
 // Clock is real time plus an offset the suite can move forward, so due
 // times and leases can be tested without sleeping, while time-to-live
 // values a backend hands to its server (Redis PX) still run on real time.
+// A backend that reads its server's clock for leases and due times adds
+// Offset to it.
 type Clock struct {
 	mu     sync.Mutex
 	offset time.Duration
@@ -26,6 +28,13 @@ func (c *Clock) Now() time.Time {
 	return time.Now().Add(c.offset)
 }
 
+// Offset is how far the clock has been moved.
+func (c *Clock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}
+
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
@@ -33,10 +42,11 @@ func (c *Clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-// NewStore returns a fresh, empty store that reads the time from now for
-// every time it computes (due times, leases, claim expiry where the backend
-// computes it itself). It must close the store in t.Cleanup.
-type NewStore func(t *testing.T, now func() time.Time) app.Store
+// NewStore returns a fresh, empty store that reads the time from
+// clock.Now for every time it computes (due times, leases, claim expiry
+// where the backend computes it itself), or its server's clock plus
+// clock.Offset. It must close the store in t.Cleanup.
+type NewStore func(t *testing.T, clock *Clock) app.Store
 
 // Run runs the whole suite against the backend newStore makes.
 func Run(t *testing.T, newStore NewStore) {
@@ -44,7 +54,7 @@ func Run(t *testing.T, newStore NewStore) {
 	for _, tc := range cases() {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &Clock{}
-			tc.run(t, clock, newStore(t, clock.Now))
+			tc.run(t, clock, newStore(t, clock))
 		})
 	}
 }
