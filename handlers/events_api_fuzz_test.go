@@ -44,6 +44,12 @@ func (s *eventsAPIStore) ClaimAndEnqueue(_ context.Context, _ string, _ time.Dur
 
 func (s *eventsAPIStore) Ping(ctx context.Context) error { return s.fakeStore.Ping(ctx) }
 
+// Throttle never holds a request back: rate limits are not what this
+// store is for.
+func (s *eventsAPIStore) Throttle(context.Context, string, string, int, time.Duration) (time.Duration, error) {
+	return 0, nil
+}
+
 func (s *eventsAPIStore) Depth(ctx context.Context) (app.QueueDepth, error) {
 	return s.fakeStore.Depth(ctx)
 }
