@@ -1,5 +1,5 @@
 # Everyday commands; CI runs .ci/run, which calls the same test command.
-.PHONY: run demo test lint bench
+.PHONY: run demo test lint bench fuzz
 
 run:
 	go run .
@@ -14,3 +14,9 @@ lint:
 # Queue benchmarks on both backends (real redis-server on loopback).
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./store/...
+
+# Every fuzz test, FUZZTIME each; .ci/fuzz finds them with go test -list.
+# make fuzz FUZZTIME=10m, or FUZZTIME=30s .ci/fuzz ./adapters/shopify.
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) .ci/fuzz

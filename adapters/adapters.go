@@ -370,3 +370,20 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// PhoneFromDigits is the E.164 number of the digits a provider gives for a
+// customer's WhatsApp number (a wa_id: "919876543210"), or "" when they
+// cannot be one: a country code, never 0, and 7 to 15 digits in all.
+// Reply.Phone promises E.164, and the phone parser downstream reads
+// letters as keypad digits ("1800FLOWERS"), so nothing else may pass.
+func PhoneFromDigits(digits string) string {
+	if len(digits) < 7 || len(digits) > 15 || digits[0] == '0' {
+		return ""
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return ""
+		}
+	}
+	return "+" + digits
+}

@@ -426,3 +426,21 @@ func TestExcerptKeepsCharactersWhole(t *testing.T) {
 		t.Errorf("Excerpt() = %q; want %q", got, "a b")
 	}
 }
+
+func TestPhoneFromDigits(t *testing.T) {
+	for digits, want := range map[string]string{
+		"919876543210":     "+919876543210",
+		"6834002":          "+6834002", // Niue: 7 digits in all
+		"683400":           "",
+		"1234567890123456": "",
+		"0919876543210":    "",
+		"+919876543210":    "",
+		"1800FLOWERS":      "",
+		`{"":""}`:          "",
+		"":                 "",
+	} {
+		if got := PhoneFromDigits(digits); got != want {
+			t.Errorf("PhoneFromDigits(%q) = %q; want %q", digits, got, want)
+		}
+	}
+}

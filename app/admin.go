@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -173,9 +175,15 @@ func (s *Service) SendTestEvent(ctx context.Context, merchantID string, in TestE
 // nestProperties turns flat and dotted keys into nested properties, with
 // Nector's aliases ("amount") at their canonical paths. Nested maps merge,
 // so {"amount": 100, "points": {"balance": 1250}} keeps both.
+//
+// Keys are taken in sorted order: two keys may name the same path
+// ({"order": {"number": "#1"}, "order.number": "#2"}), and in map order
+// the customer's message would show either value, at random. Sorted, a
+// key comes after its prefixes, so the more specific path wins, always.
 func nestProperties(in map[string]any) map[string]any {
 	out := map[string]any{}
-	for k, v := range in {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		v := in[k]
 		if nested, ok := v.(map[string]any); ok && !strings.Contains(k, ".") {
 			v = nestProperties(nested)
 		}

@@ -41,3 +41,12 @@ func TestNestPropertiesMergesAliasesAndMaps(t *testing.T) {
 		}
 	}
 }
+
+func TestNestPropertiesSamePathTwice(t *testing.T) {
+	for range 20 { // map order varies from run to run
+		got := nestProperties(map[string]any{"order": map[string]any{"number": "#1"}, "order.number": "#2"})
+		if order, _ := got["order"].(map[string]any); order["number"] != "#2" {
+			t.Fatalf("nestProperties() = %v; want the dotted key, the more specific, to win", got)
+		}
+	}
+}

@@ -340,15 +340,21 @@ func (i *ShopifyInstaller) verifyQuery(query url.Values) error {
 // or app redirect: every parameter but hmac and signature, sorted by key,
 // joined as k=v&…, keyed with the client secret. Shopify's libraries differ
 // on escaping (the JS one escapes, go-shopify does not); both forms are
-// accepted, each compared in constant time.
+// accepted, each compared in constant time, except that the unescaped form
+// is not trusted when a parameter holds the separators (see
+// shopifyMessages).
 func VerifyShopifyQuery(secret string, query url.Values) bool {
 	got, err := hex.DecodeString(query.Get("hmac"))
 	if err != nil || len(got) != sha256.Size || secret == "" {
 		return false
 	}
-	plain, escaped := shopifyMessages(query)
+	plain, escaped, ambiguous := shopifyMessages(query)
+	messages := []string{escaped}
+	if !ambiguous {
+		messages = append(messages, plain)
+	}
 	ok := false
-	for _, message := range []string{plain, escaped} {
+	for _, message := range messages {
 		mac := hmac.New(sha256.New, []byte(secret))
 		mac.Write([]byte(message))
 		if hmac.Equal(mac.Sum(nil), got) {
@@ -359,18 +365,30 @@ func VerifyShopifyQuery(secret string, query url.Values) bool {
 }
 
 // SignShopifyQuery computes the hmac Shopify would put on query (the
-// unescaped form), for tests and tools.
+// unescaped form, or the escaped one where the unescaped is ambiguous),
+// for tests and tools.
 func SignShopifyQuery(secret string, query url.Values) string {
-	plain, _ := shopifyMessages(query)
+	plain, escaped, ambiguous := shopifyMessages(query)
+	message := plain
+	if ambiguous {
+		message = escaped
+	}
 	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(plain))
+	mac.Write([]byte(message))
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-func shopifyMessages(query url.Values) (plain, escaped string) {
+// shopifyMessages builds the two strings Shopify's hmac may cover. The
+// unescaped one is ambiguous when a key holds "&" or "=", or a value "&":
+// {shop: "a.myshopify.com&timestamp=1"} then reads exactly like {shop:
+// "a.myshopify.com", timestamp: "1"}, so the hmac of one query would
+// verify a different one. The escaped form has no such collisions.
+func shopifyMessages(query url.Values) (plain, escaped string, ambiguous bool) {
 	keys := make([]string, 0, len(query))
-	for k := range query {
-		if k != "hmac" && k != "signature" {
+	for k, vs := range query {
+		// A key without values is no parameter (url.Values.Encode writes
+		// nothing for it), and has no first value to read.
+		if k != "hmac" && k != "signature" && len(vs) > 0 {
 			keys = append(keys, k)
 		}
 	}
@@ -383,6 +401,9 @@ func shopifyMessages(query url.Values) (plain, escaped string) {
 			// array value: ids=["1", "2"].
 			value = `["` + strings.Join(query[k], `", "`) + `"]`
 		}
+		if strings.ContainsAny(k, "&=") || strings.Contains(value, "&") {
+			ambiguous = true
+		}
 		if n > 0 {
 			p.WriteByte('&')
 			e.WriteByte('&')
@@ -390,7 +411,7 @@ func shopifyMessages(query url.Values) (plain, escaped string) {
 		p.WriteString(k + "=" + value)
 		e.WriteString(strings.ReplaceAll(url.QueryEscape(k), "+", "%20") + "=" + strings.ReplaceAll(url.QueryEscape(value), "+", "%20"))
 	}
-	return p.String(), e.String()
+	return p.String(), e.String(), ambiguous
 }
 
 // checkState opens the state cookie and matches it to the callback.

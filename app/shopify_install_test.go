@@ -229,11 +229,21 @@ func TestVerifyShopifyQuery(t *testing.T) {
 		}
 		return q
 	}
-	spaced := url.Values{"shop": {"x.myshopify.com"}, "note": {"a b&c"}, "timestamp": {"1"}}
+	spaced := url.Values{"shop": {"x.myshopify.com"}, "note": {"a b"}, "timestamp": {"1"}}
+	spaced.Set("hmac", hmacHex("hush", "note=a b&shop=x.myshopify.com&timestamp=1"))
 	jsSigned := url.Values{"shop": {"x.myshopify.com"}, "note": {"a b&c"}, "timestamp": {"1"}}
 	// The JS library signs the escaped string, spaces as %20.
 	jsSigned.Set("hmac", hmacHex("hush", "note=a%20b%26c&shop=x.myshopify.com&timestamp=1"))
-	spaced.Set("hmac", app.SignShopifyQuery("hush", spaced))
+	// Unescaped, {note: "a b&c"} reads like {note: "a b", c: ""}: that
+	// form is not trusted when a value holds "&".
+	ampersand := url.Values{"shop": {"x.myshopify.com"}, "note": {"a b&c"}, "timestamp": {"1"}}
+	ampersand.Set("hmac", hmacHex("hush", "note=a b&c&shop=x.myshopify.com&timestamp=1"))
+	// The hmac of shop and timestamp must not verify one parameter that
+	// holds both.
+	merged := url.Values{"shop": {"x.myshopify.com&timestamp=1"}}
+	merged.Set("hmac", hmacHex("hush", "shop=x.myshopify.com&timestamp=1"))
+	ownAmpersand := url.Values{"shop": {"x.myshopify.com"}, "note": {"a b&c"}, "timestamp": {"1"}}
+	ownAmpersand.Set("hmac", app.SignShopifyQuery("hush", ownAmpersand))
 
 	tests := []struct {
 		name   string
@@ -247,6 +257,10 @@ func TestVerifyShopifyQuery(t *testing.T) {
 		{"wrong secret", "shush", parse(doc), false},
 		{"unescaped form", "hush", spaced, true},
 		{"escaped form", "hush", jsSigned, true},
+		{"unescaped form with & in a value", "hush", ampersand, false},
+		{"separators inside a value", "hush", merged, false},
+		{"own signature with & in a value", "hush", ownAmpersand, true},
+		{"key without values", "hush", withEmptyKey(parse(doc)), true},
 		{"no hmac", "hush", parse("shop=some-shop.myshopify.com&timestamp=1337178173"), false},
 		{"hmac not hex", "hush", parse("shop=some-shop.myshopify.com&hmac=zz"), false},
 		{"empty secret", "", parse(doc), false},
@@ -669,6 +683,13 @@ func TestReconcileQueuesMissedOrders(t *testing.T) {
 	if err := e.inst.HandleReconcileJob(ctx, app.Job{Merchant: id, Kind: app.JobShopifyReconcile}); err != nil || len(e.admin.ordersSince) != listings {
 		t.Fatalf("HandleReconcileJob(uninstalled) = %v with %d new listings; want nil and none", err, len(e.admin.ordersSince)-listings)
 	}
+}
+
+// withEmptyKey adds a key without values, which url.Values allows and
+// Encode skips.
+func withEmptyKey(q url.Values) url.Values {
+	q["empty"] = []string{}
+	return q
 }
 
 func hmacHex(secret, message string) string {

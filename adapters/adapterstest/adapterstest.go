@@ -1,7 +1,8 @@
-// Package adapterstest holds what the provider adapters' tests share:
-// golden request bodies, a provider that never answers and the transport
-// failure checks every adapter must pass. It is imported
-// by tests only.
+// Package adapterstest holds what the adapters' tests share:
+// golden request bodies, a provider that never answers, the transport
+// failure checks every adapter must pass, and the invariants their fuzz
+// tests hold decoded events and provider reports to. It is imported by
+// tests only.
 package adapterstest
 
 import (

@@ -204,17 +204,15 @@ func replyContent(message string) (textOut, buttonID string) {
 }
 
 // customerPhone is the customer's number in E.164: channel_phone_number
-// holds it without "+", else country_code + phone_number.
+// holds it without "+", else country_code + phone_number; "" when the
+// digits cannot be a number (too few or many, country code 0).
 func customerPhone(w webhook) string {
 	c := w.Data.Customer
 	digits := onlyDigits(string(c.ChannelPhoneNumber))
 	if digits == "" && c.PhoneNumber != "" {
 		digits = onlyDigits(string(c.CountryCode)) + onlyDigits(string(c.PhoneNumber))
 	}
-	if len(digits) < 7 {
-		return ""
-	}
-	return "+" + digits
+	return adapters.PhoneFromDigits(digits)
 }
 
 func onlyDigits(s string) string {

@@ -168,14 +168,3 @@ func TestVerifySignature(t *testing.T) {
 		})
 	}
 }
-
-func FuzzParseWebhook(f *testing.F) {
-	f.Add([]byte(`{"type":"message_received","data":{"customer":{"channel_phone_number":"919876543210"},"message":{"id":"m","message":"{\"button_reply\":{\"id\":\"a\"}}"}}}`))
-	f.Add([]byte(`{"type":"message_api_failed","data":{"message":{"id":"m","channel_error_code":[1]}}}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		report, err := ParseWebhook(http.Header{}, body)
-		if err != nil && len(report.Statuses)+len(report.Replies) != 0 {
-			t.Fatalf("an error came with a report")
-		}
-	})
-}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -207,11 +208,13 @@ func statusReport(s webhookStatus) (app.StatusReport, bool) {
 }
 
 func replyOf(m webhookMessage) (app.Reply, bool) {
-	if m.From == "" || strings.Trim(m.From, "0123456789") != "" {
+	// from is the customer's wa_id, the number without "+".
+	phone := adapters.PhoneFromDigits(m.From)
+	if phone == "" {
 		return app.Reply{}, false
 	}
 	r := app.Reply{
-		Phone:             "+" + m.From,
+		Phone:             phone,
 		ProviderMessageID: m.ID,
 		At:                unixSeconds(m.Timestamp),
 	}

@@ -63,19 +63,3 @@ func TestParseComplianceErrors(t *testing.T) {
 		}
 	}
 }
-
-func FuzzParseCompliance(f *testing.F) {
-	f.Add(uint8(0), []byte(`{"shop_id":1,"customer":{"id":2,"email":"a@b.c","phone":"1"},"orders_requested":[3]}`))
-	f.Add(uint8(3), []byte(`{"id":1,"myshopify_domain":"x.myshopify.com"}`))
-	f.Fuzz(func(t *testing.T, topic uint8, body []byte) {
-		topics := complianceTopics()
-		tp := topics[int(topic)%len(topics)]
-		c, err := ParseCompliance(tp, body)
-		if err == nil && c.Topic != tp {
-			t.Fatalf("Topic = %q; want %q", c.Topic, tp)
-		}
-		if err != nil && !errors.Is(err, ErrUnusable) {
-			t.Fatalf("error %v does not wrap ErrUnusable", err)
-		}
-	})
-}

@@ -345,33 +345,3 @@ func eventTopics() []string {
 		"fulfillments/create", "fulfillments/update", "refunds/create", "checkouts/create", "checkouts/update",
 	}
 }
-
-func FuzzNormalize(f *testing.F) {
-	for _, name := range []string{"order_cod_in.json", "fulfillment_out_for_delivery.json", "refund.json", "checkout_open.json"} {
-		b := readTestdata(f, name)
-		for i := range eventTopics() {
-			f.Add(uint8(i), b)
-		}
-	}
-	f.Add(uint8(0), []byte(`{"id":1,"line_items":[{"quantity":-5}],"total_price_set":{"presentment_money":{"amount":1e400}}}`))
-	f.Add(uint8(7), []byte(`{"id":1,"order_id":2,"shipment_status":"ÆØÅ"}`))
-	f.Add(uint8(8), []byte(`{"id":1,"order_id":2,"transactions":[{"kind":"refund","amount":"1/3"},{"kind":"refund","amount":"1e99999"}]}`))
-	f.Fuzz(func(t *testing.T, topic uint8, body []byte) {
-		topics := eventTopics()
-		res, err := Normalize(topics[int(topic)%len(topics)], body, inOpts())
-		if err != nil {
-			if !errors.Is(err, ErrUnusable) {
-				t.Fatalf("error %v does not wrap ErrUnusable", err)
-			}
-			return
-		}
-		for _, e := range res.Events {
-			if e.Type == "" || e.Subject == "" || e.Subject != res.Subject {
-				t.Fatalf("event %+v lacks a type or the result's subject %q", e, res.Subject)
-			}
-			if e.Customer.Phone != "" && !strings.HasPrefix(e.Customer.Phone, "+") {
-				t.Fatalf("phone %q is not E.164", e.Customer.Phone)
-			}
-		}
-	})
-}

@@ -98,12 +98,14 @@ func ParseWebhook(_ http.Header, body []byte) (app.ProviderReport, error) {
 }
 
 func reply(e event, at time.Time) (app.Reply, bool) {
-	digits := strings.TrimPrefix(strings.TrimSpace(string(e.WaID)), "+")
-	if len(digits) < 7 {
+	// waId is the number without "+"; anything but digits (Text keeps an
+	// object's JSON, say) is no number to answer.
+	phone := adapters.PhoneFromDigits(strings.TrimPrefix(strings.TrimSpace(string(e.WaID)), "+"))
+	if phone == "" {
 		return app.Reply{}, false
 	}
 	r := app.Reply{
-		Phone:             "+" + digits,
+		Phone:             phone,
 		Text:              messageText(e.Text),
 		InReplyTo:         string(e.ReplyContextID),
 		ProviderMessageID: cmp.Or(string(e.WhatsappMessageID), string(e.ID)),

@@ -93,14 +93,3 @@ func TestParseWebhookBatchAndIgnored(t *testing.T) {
 		t.Fatal("malformed JSON accepted")
 	}
 }
-
-func FuzzParseWebhook(f *testing.F) {
-	f.Add([]byte(`{"eventType":"message","waId":"919876543210","text":{"body":"x"},"buttonReply":{"payload":1}}`))
-	f.Add([]byte(`[{"eventType":"templateMessageFailed","localMessageId":"a","failedCode":[1],"timestamp":99999999999999}]`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		report, err := ParseWebhook(http.Header{}, body)
-		if err != nil && len(report.Statuses)+len(report.Replies) != 0 {
-			t.Fatalf("an error came with a report")
-		}
-	})
-}

@@ -468,32 +468,3 @@ func TestSignStandardWebhooksVector(t *testing.T) {
 		t.Errorf("Sign() = %q; want %q", got, want)
 	}
 }
-
-func FuzzVerifySignature(f *testing.F) {
-	f.Add([]byte(`{"id":"dlv_1"}`), "dlv_1", "1779444930", "v1,AAAA")
-	f.Add([]byte(``), "", "", "")
-	f.Add([]byte(`{}`), "x", "-1", "v1, v2,abc v1,")
-	f.Add([]byte(`{}`), "x", "99999999999999999999", "v1,"+strings.Repeat("A", 44))
-	f.Fuzz(func(t *testing.T, body []byte, id, ts, sig string) {
-		h := http.Header{}
-		h.Set("Webhook-Id", id)
-		h.Set("Webhook-Timestamp", ts)
-		h.Set("Webhook-Signature", sig)
-		// A forged signature must never pass.
-		if err := VerifySignature(testSecret, h, body, fixedNow, 0); err == nil {
-			want := "v1," + base64.StdEncoding.EncodeToString(mac(testSecret, h.Get("Webhook-Id"), h.Get("Webhook-Timestamp"), body))
-			if !strings.Contains(sig, want) {
-				t.Fatalf("accepted %q; the right signature is %q", sig, want)
-			}
-		}
-		// And whatever the body and id, our own signature passes.
-		if id == "" || strings.ContainsAny(id, "\r\n") {
-			return
-		}
-		h.Set("Webhook-Timestamp", strconv.FormatInt(fixedNow.Unix(), 10))
-		h.Set("Webhook-Signature", Sign(testSecret, h.Get("Webhook-Id"), fixedNow, body))
-		if err := VerifySignature(testSecret, h, body, fixedNow, 0); err != nil {
-			t.Fatalf("own signature rejected: %v", err)
-		}
-	})
-}

@@ -52,22 +52,3 @@ func TestDecodeCoupon(t *testing.T) {
 		}
 	}
 }
-
-func FuzzDecodeCustomerAndCoupon(f *testing.F) {
-	f.Add(readTestdata(f, "customer.json"))
-	f.Add(readTestdata(f, "coupon.json"))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		if c, err := DecodeCustomer(body); err == nil {
-			if got := c.Contact(inOpts()); (got.Phone == "") == (got.PhoneProblem == "") {
-				t.Fatalf("Contact = %+v", got)
-			}
-		} else if !errors.Is(err, ErrUnusable) {
-			t.Fatal(err)
-		}
-		if c, err := DecodeCoupon(body); err == nil {
-			_ = c.Value("JPY")
-		} else if !errors.Is(err, ErrUnusable) {
-			t.Fatal(err)
-		}
-	})
-}

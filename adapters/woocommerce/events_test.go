@@ -274,32 +274,6 @@ func TestOrderNumber(t *testing.T) {
 	}
 }
 
-func FuzzOrderEvents(f *testing.F) {
-	for _, name := range []string{"order_cod_onhold.json", "order_completed_us.json", "order_checkout_draft.json"} {
-		f.Add(readTestdata(f, name))
-	}
-	f.Add([]byte(`{"id":1,"status":"wc-","meta_data":[{"key":"_wc_shipment_tracking_items","value":{"a":1}},{"key":"_tracking_number","value":[1]}],"line_items":[{"quantity":-3,"name":"&#xffffffff;"}]}`))
-	f.Add([]byte(`{"id":1,"date_modified_gmt":"9999-99-99T99:99:99","total":"1e400","currency":"JPY"}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		o, err := DecodeOrder(body)
-		if err != nil {
-			if !errors.Is(err, ErrUnusable) {
-				t.Fatalf("error %v does not wrap ErrUnusable", err)
-			}
-			return
-		}
-		events, _ := OrderEvents(o, map[string]string{"completed": app.EventOrderDelivered}, inOpts())
-		for _, e := range events {
-			if e.Type == "" || !strings.HasPrefix(e.Subject, "order:") {
-				t.Fatalf("event %+v lacks a type or subject", e)
-			}
-			if (e.Customer.Phone == "") == (e.Customer.PhoneProblem == "") {
-				t.Fatalf("Phone %q, PhoneProblem %q", e.Customer.Phone, e.Customer.PhoneProblem)
-			}
-		}
-	})
-}
-
 // storebridge's checkout opt-in is an order meta entry: yes grants, no
 // refuses, absent says nothing.
 func TestOrderWhatsAppConsent(t *testing.T) {
