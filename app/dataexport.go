@@ -469,7 +469,7 @@ func exportDelivery(d Delivery) ExportedDelivery {
 		x.Values = []string{}
 	}
 	for _, h := range d.History {
-		x.History = append(x.History, ExportedStatus{Status: h.Status, At: h.At, Note: h.Note})
+		x.History = append(x.History, ExportedStatus(h))
 	}
 	if json.Valid(d.EventData) {
 		x.EventData = json.RawMessage(d.EventData)
