@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -68,4 +69,19 @@ func checkProperties(props map[string]any) string {
 		return ""
 	}
 	return walk(props, 0)
+}
+
+// plainText reports whether s is valid UTF-8 of at most max characters
+// with no control characters (no NUL, no line breaks): names end up in
+// messages, headers and logs.
+func plainText(s string, max int) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
 }

@@ -13,8 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // secretName reports whether name is a store credential a merchant may
@@ -188,21 +186,6 @@ func validateProfile(p Profile) (Profile, map[string]string) {
 		}
 	}
 	return p, fields
-}
-
-// plainText reports whether s is valid UTF-8 of at most max characters
-// with no control characters (no NUL, no line breaks): names end up in
-// messages, headers and logs.
-func plainText(s string, max int) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-	}
-	return true
 }
 
 // defaultTimezone guesses a merchant's time zone from its country where the

@@ -39,8 +39,7 @@ func (s *Service) Reseal(ctx context.Context) (ResealReport, error) {
 	}
 	for _, listed := range merchants {
 		report.Merchants++
-		if work := s.resealMerchant(&listed); work.resealed+work.pinned == 0 {
-			report.Unopened = append(report.Unopened, work.unopened...)
+		if !s.needsReseal(listed) {
 			continue
 		}
 		var work resealWork
@@ -55,6 +54,21 @@ func (s *Service) Reseal(ctx context.Context) (ResealReport, error) {
 		report.Unopened = append(report.Unopened, work.unopened...)
 	}
 	return report, nil
+}
+
+// needsReseal reports whether m holds a value sealed with an older key, or
+// no status token while it has a provider: the only merchants Reseal
+// writes.
+func (s *Service) needsReseal(m Merchant) bool {
+	for _, values := range []map[string]Sealed{m.Secrets, m.Provider.Credentials} {
+		for _, v := range values {
+			if s.keyring.NeedsReseal(v) {
+				return true
+			}
+		}
+	}
+	_, stored := m.Secrets[statusTokenName]
+	return !stored && m.Provider.Name != ""
 }
 
 type resealWork struct {
