@@ -420,7 +420,7 @@ type skip struct{ reason, detail string }
 
 // skipReason says why an event's message must not be sent, if it must not.
 func (s *Service) skipReason(ctx context.Context, m Merchant, r Rule, e Event) (skip, error) {
-	if providerName(m) == "" && !e.Test {
+	if providerName(m) == "" {
 		return skipNoProvider, nil
 	}
 	needsPhone := r.Mode == ModeTemplate || m.Provider.CommonProperty == "" || m.Provider.CommonProperty == "phone"
