@@ -112,6 +112,10 @@ type ShopifyAdmin interface {
 	// ExchangeCode trades an authorization code for an expiring offline
 	// token.
 	ExchangeCode(ctx context.Context, shop, code string) (ShopifyToken, error)
+	// ExchangeSessionToken trades an App Bridge session token (id token)
+	// for an expiring offline token: the embedded app's install when
+	// Shopify manages it, with no redirect and no code.
+	ExchangeSessionToken(ctx context.Context, shop, idToken string) (ShopifyToken, error)
 	// RefreshToken trades a refresh token for a new access token and a new
 	// refresh token (the old one stops working).
 	RefreshToken(ctx context.Context, shop, refreshToken string) (ShopifyToken, error)

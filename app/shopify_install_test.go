@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/store/embedded"
 )
@@ -58,6 +59,8 @@ type fakeShopifyAdmin struct {
 	exchangeErr   error
 	refreshErr    error
 	exchanges     int
+	sessionErr    error    // fails token exchanges of session tokens
+	sessionTokens []string // the session tokens exchanged
 	refreshes     int
 	subs          []app.ShopifyWebhookSubscription
 	created       []string
@@ -88,6 +91,25 @@ func (f *fakeShopifyAdmin) ExchangeCode(_ context.Context, shop, code string) (a
 		return app.ShopifyToken{}, &app.ProviderError{Provider: "shopify", Status: 400, Code: "invalid_request"}
 	}
 	delete(f.codes, code)
+	return f.issue(), nil
+}
+
+// ExchangeSessionToken checks the session token as Shopify does (our app's
+// secret and client id, issued for this shop) and issues a new token pair.
+// Its clock is not the test's, so expiry is left to the code under test.
+func (f *fakeShopifyAdmin) ExchangeSessionToken(_ context.Context, shop, idToken string) (app.ShopifyToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sessionTokens = append(f.sessionTokens, idToken)
+	if f.sessionErr != nil {
+		return app.ShopifyToken{}, f.sessionErr
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(idToken, claims, func(*jwt.Token) (any, error) { return []byte(installSecret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
+	if err != nil || claims["aud"] != installKey || claims["dest"] != "https://"+shop {
+		return app.ShopifyToken{}, &app.ProviderError{Provider: "shopify", Status: 400, Code: "invalid_subject_token"}
+	}
 	return f.issue(), nil
 }
 
@@ -180,7 +202,7 @@ func newInstallEnv(t *testing.T) *installEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, Now: clk.Now, ShopifyAPISecret: installSecret})
+	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, Now: clk.Now, ShopifyAPIKey: installKey, ShopifyAPISecret: installSecret})
 	admin := newFakeShopifyAdmin()
 	inst := app.NewShopifyInstaller(svc, app.ShopifyInstallOptions{
 		APIKey: installKey, APISecret: installSecret, Scopes: []string{"read_orders", "write_orders", "read_customers"},

@@ -41,6 +41,10 @@ func (a *installAdmin) ExchangeCode(_ context.Context, shop, code string) (app.S
 	return app.ShopifyToken{AccessToken: "shpat_h", Scope: a.scope, ExpiresIn: time.Hour, RefreshToken: "shprt_h", RefreshExpiresIn: 90 * 24 * time.Hour}, nil
 }
 
+func (a *installAdmin) ExchangeSessionToken(context.Context, string, string) (app.ShopifyToken, error) {
+	return app.ShopifyToken{}, &app.ProviderError{Provider: "shopify", Status: 400}
+}
+
 func (a *installAdmin) RefreshToken(context.Context, string, string) (app.ShopifyToken, error) {
 	return app.ShopifyToken{}, &app.ProviderError{Provider: "shopify", Status: 400}
 }

@@ -113,6 +113,38 @@ func (a *Admin) ExchangeCode(ctx context.Context, shop, code string) (app.Shopif
 	return a.token(req)
 }
 
+// Token exchange (RFC 8693 as Shopify speaks it): an App Bridge session
+// token for an offline access token.
+const (
+	grantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeIDToken       = "urn:ietf:params:oauth:token-type:id_token"
+	tokenTypeOfflineAccess = "urn:shopify:params:oauth:token-type:offline-access-token"
+)
+
+// ExchangeSessionToken trades an App Bridge session token for an expiring
+// offline token and its refresh token (expiring "1"), as Shopify-managed
+// installs of embedded apps do. Shopify answers 400 to a session token it
+// does not accept.
+func (a *Admin) ExchangeSessionToken(ctx context.Context, shop, idToken string) (app.ShopifyToken, error) {
+	// JSON, as ExchangeCode and Shopify's own library send it.
+	body, err := json.Marshal(map[string]string{
+		"client_id": a.opts.APIKey, "client_secret": a.opts.APISecret,
+		"grant_type":           grantTokenExchange,
+		"subject_token":        idToken,
+		"subject_token_type":   tokenTypeIDToken,
+		"requested_token_type": tokenTypeOfflineAccess,
+		"expiring":             "1",
+	})
+	if err != nil {
+		return app.ShopifyToken{}, err
+	}
+	req, err := a.newRequest(ctx, http.MethodPost, shop, "/admin/oauth/access_token", body, "application/json")
+	if err != nil {
+		return app.ShopifyToken{}, err
+	}
+	return a.token(req)
+}
+
 // RefreshToken trades a refresh token for a new access token and refresh
 // token; the old refresh token stops working.
 func (a *Admin) RefreshToken(ctx context.Context, shop, refreshToken string) (app.ShopifyToken, error) {
@@ -135,8 +167,8 @@ func (a *Admin) token(req *http.Request) (app.ShopifyToken, error) {
 	var answer tokenAnswer
 	decodeErr := json.Unmarshal(resp.Body, &answer)
 	if resp.Status != http.StatusOK {
-		// A bad or used code, a revoked refresh token: 400 or 401, which no
-		// retry fixes.
+		// A bad or used code, a refused session token, a revoked refresh
+		// token: 400 or 401, which no retry fixes.
 		return app.ShopifyToken{}, adapters.StatusError(Name, resp, answer.Error, answer.ErrorDescription)
 	}
 	if decodeErr != nil || answer.AccessToken == "" {

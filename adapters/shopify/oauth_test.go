@@ -36,8 +36,9 @@ func newTestAdmin(t *testing.T, srv *httptest.Server) *Admin {
 }
 
 // tokenEndpoint answers as Shopify's /admin/oauth/access_token: JSON with
-// client id, secret and code for a code grant; a form with grant_type
-// refresh_token for a refresh. It checks the shop in the Host header.
+// client id, secret and code for a code grant, or with the token-exchange
+// fields for a session token; a form with grant_type refresh_token for a
+// refresh. It checks the shop in the Host header.
 func tokenEndpoint(t *testing.T, status int, answer string) (*httptest.Server, *[]map[string]string) {
 	t.Helper()
 	var seen []map[string]string
@@ -116,6 +117,78 @@ func TestExchangeCode(t *testing.T) {
 	}
 }
 
+// TestExchangeSessionToken: the embedded app's token exchange sends every
+// field Shopify's token endpoint needs for an expiring offline token, and
+// reads the answer as ExchangeCode does.
+func TestExchangeSessionToken(t *testing.T) {
+	const (
+		idToken = "eyJhbGciOiJIUzI1NiJ9.eyJkZXN0IjoiaHR0cHM6Ly9hc2hhLW5hdHVyYWxzLm15c2hvcGlmeS5jb20ifQ.sig"
+		granted = `{"access_token":"shpat_exchanged","scope":"write_orders,read_customers","expires_in":3599,"refresh_token":"shprt_exchanged","refresh_token_expires_in":7775999}`
+	)
+	tests := []struct {
+		name          string
+		status        int
+		answer        string
+		want          app.ShopifyToken
+		wantRetryable bool
+		wantCode      string
+		wantErr       bool
+	}{
+		{"expiring offline token", 200, granted, app.ShopifyToken{AccessToken: "shpat_exchanged", Scope: "write_orders,read_customers", ExpiresIn: 3599 * time.Second, RefreshToken: "shprt_exchanged", RefreshExpiresIn: 7775999 * time.Second}, false, "", false},
+		{"session token refused", 400, `{"error":"invalid_subject_token","error_description":"Could not validate the subject token"}`, app.ShopifyToken{}, false, "invalid_subject_token", true},
+		{"shopify down", 502, `<html>bad gateway</html>`, app.ShopifyToken{}, true, "", true},
+		{"throttled", 429, `{"errors":"Exceeded rate limit"}`, app.ShopifyToken{}, true, "", true},
+		{"no token in answer", 200, `{"scope":"write_orders"}`, app.ShopifyToken{}, false, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, seen := tokenEndpoint(t, tc.status, tc.answer)
+			got, err := newTestAdmin(t, srv).ExchangeSessionToken(context.Background(), testShop, idToken)
+			if len(*seen) != 1 {
+				t.Fatalf("token requests = %d; want 1", len(*seen))
+			}
+			want := map[string]string{
+				"client_id": testKey, "client_secret": testSecret,
+				"grant_type":           "urn:ietf:params:oauth:grant-type:token-exchange",
+				"subject_token":        idToken,
+				"subject_token_type":   "urn:ietf:params:oauth:token-type:id_token",
+				"requested_token_type": "urn:shopify:params:oauth:token-type:offline-access-token",
+				"expiring":             "1",
+			}
+			body := (*seen)[0]
+			if len(body) != len(want) {
+				t.Errorf("token request body = %v; want exactly %v", body, want)
+			}
+			for k, v := range want {
+				if body[k] != v {
+					t.Errorf("token request %s = %q; want %q", k, body[k], v)
+				}
+			}
+			if tc.wantErr {
+				var pe *app.ProviderError
+				if !errors.As(err, &pe) || pe.Provider != "shopify" || pe.Retryable != tc.wantRetryable || pe.Code != tc.wantCode {
+					t.Fatalf("ExchangeSessionToken() error = %v; want a shopify ProviderError, retryable %v, code %q", err, tc.wantRetryable, tc.wantCode)
+				}
+				if app.IsRetryable(err) != tc.wantRetryable {
+					t.Fatalf("IsRetryable(%v) = %v; want %v", err, !tc.wantRetryable, tc.wantRetryable)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ExchangeSessionToken() = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+
+	// No answer at all (the connection refused) is worth a retry.
+	srv, _ := tokenEndpoint(t, 200, granted)
+	admin := newTestAdmin(t, srv)
+	srv.Close()
+	if _, err := admin.ExchangeSessionToken(context.Background(), testShop, idToken); !app.IsRetryable(err) {
+		t.Fatalf("ExchangeSessionToken(no server) = %v; want a retryable error", err)
+	}
+}
+
 func TestRefreshTokenRotates(t *testing.T) {
 	srv, seen := tokenEndpoint(t, 200, `{"access_token":"shpat_2","scope":"write_orders","expires_in":3600,"refresh_token":"shprt_2","refresh_token_expires_in":7776000}`)
 	got, err := newTestAdmin(t, srv).RefreshToken(context.Background(), testShop, "shprt_1")
@@ -150,10 +223,11 @@ func TestAdminRefusesForeignShops(t *testing.T) {
 			ctx := context.Background()
 			_, err1 := a.ExchangeCode(ctx, shop, "code")
 			_, err2 := a.RefreshToken(ctx, shop, "rt")
+			_, err6 := a.ExchangeSessionToken(ctx, shop, "id-token")
 			_, err3 := a.WebhookSubscriptions(ctx, shop, "tok")
 			err4 := a.CreateWebhookSubscription(ctx, shop, "tok", app.ShopifyWebhookSubscription{Topic: "orders/create", URI: "https://x"})
 			_, err5 := a.OrdersUpdatedSince(ctx, shop, "tok", time.Now(), 10)
-			for i, err := range []error{err1, err2, err3, err4, err5} {
+			for i, err := range []error{err1, err2, err3, err4, err5, err6} {
 				var pe *app.ProviderError
 				if !errors.As(err, &pe) || pe.Retryable {
 					t.Errorf("%s: call %d for shop %q = %v; want a permanent refusal", name, i+1, shop, err)
