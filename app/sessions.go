@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -69,18 +70,45 @@ type shopifyClaims struct {
 	jwt.RegisteredClaims
 }
 
-// shopifySessionMerchant verifies an App Bridge session token as Shopify
-// documents it: HS256 only, keyed with the client secret, audience our
-// client id, 10 s of leeway, and iss and dest on the same shop.
+// shopifySessionLeeway is the clock skew allowed on an App Bridge token's
+// exp and nbf, as Shopify's own libraries allow.
+const shopifySessionLeeway = 10 * time.Second
+
+// ShopifySessionShop verifies an App Bridge session token and answers the
+// shop it was issued for, whether or not a merchant of that shop exists:
+// the embedded app's first load, before any install, carries one. A token
+// that does not verify is ErrUnauthenticated; one whose signature verified
+// but whose claims do not hold (expired, not yet valid, for another app,
+// iss and dest on different shops) is ErrSessionEnded.
+func (s *Service) ShopifySessionShop(token string) (string, error) {
+	return verifyShopifySession(token, s.shopifyKey, s.shopifySecret, s.now)
+}
+
+// shopifySessionMerchant signs in the merchant of a verified App Bridge
+// session token, if that shop installed the app.
 func (s *Service) shopifySessionMerchant(ctx context.Context, token string) (string, error) {
-	if s.shopifySecret == "" || s.shopifyKey == "" {
+	shop, err := s.ShopifySessionShop(token)
+	if err != nil {
+		return "", err
+	}
+	return signedInMerchant(s.merchants.byDomain(ctx, PlatformShopify, shop))
+}
+
+// verifyShopifySession checks an App Bridge session token as Shopify
+// documents it: HS256 only (never none, never another algorithm), keyed
+// with the client secret, audience our client id, exp and nbf both
+// required and honoured with 10 s of leeway, and iss and dest on the same
+// myshopify.com shop. The shop is answered in lower case, as merchants
+// are stored.
+func verifyShopifySession(token, apiKey, apiSecret string, now func() time.Time) (string, error) {
+	if apiSecret == "" || apiKey == "" {
 		return "", ErrUnauthenticated
 	}
 	var claims shopifyClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
-		return []byte(s.shopifySecret), nil
-	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(s.shopifyKey),
-		jwt.WithExpirationRequired(), jwt.WithLeeway(10*time.Second), jwt.WithTimeFunc(s.now))
+		return []byte(apiSecret), nil
+	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(apiKey),
+		jwt.WithExpirationRequired(), jwt.WithNotBeforeRequired(), jwt.WithLeeway(shopifySessionLeeway), jwt.WithTimeFunc(now))
 	if errors.Is(err, jwt.ErrTokenInvalidClaims) {
 		return "", ErrSessionEnded
 	}
@@ -89,10 +117,10 @@ func (s *Service) shopifySessionMerchant(ctx context.Context, token string) (str
 	}
 	dest, derr := url.Parse(claims.Dest)
 	iss, ierr := url.Parse(claims.Issuer)
-	if derr != nil || ierr != nil || dest.Hostname() == "" || dest.Hostname() != iss.Hostname() || !ValidShopDomain(dest.Hostname()) {
+	if derr != nil || ierr != nil || dest.Hostname() == "" || !strings.EqualFold(dest.Hostname(), iss.Hostname()) || !ValidShopDomain(dest.Hostname()) {
 		return "", ErrSessionEnded
 	}
-	return signedInMerchant(s.merchants.byDomain(ctx, PlatformShopify, dest.Hostname()))
+	return strings.ToLower(dest.Hostname()), nil
 }
 
 // signedInMerchant answers the id of the merchant a verified token names,

@@ -237,11 +237,15 @@ func (i *ShopifyInstaller) BeginInstall(ctx context.Context, query url.Values) (
 	}, nil
 }
 
-// ShopifyInstallResult is the merchant an install created or revived.
+// ShopifyInstallResult is the merchant an install created or revived, or
+// the one an embedded sign-in found.
 type ShopifyInstallResult struct {
 	MerchantID  string
 	Shop        string
 	Reinstalled bool
+	// Installed is true when this call obtained and stored a new token;
+	// false when SignInEmbedded found the shop installed already.
+	Installed bool
 }
 
 // CompleteInstall checks Shopify's callback (shop, signature, timestamp,
@@ -291,18 +295,90 @@ func (i *ShopifyInstaller) CompleteInstall(ctx context.Context, query url.Values
 	return result, nil
 }
 
-// install trades the callback's code for a token, checks the scopes
-// granted, stores the merchant and queues its webhook setup.
+// install trades the callback's code for a token and installs with it.
 func (i *ShopifyInstaller) install(ctx context.Context, shop, code string) (ShopifyInstallResult, error) {
 	token, err := i.opts.Admin.ExchangeCode(ctx, shop, code)
 	if err != nil {
-		if IsRetryable(err) {
-			i.svc.log.Warn("shopify token exchange failed", "shop", shop, "err", err)
-			return ShopifyInstallResult{}, refuse(ErrShopifyUnavailable, "Shopify did not answer; try the install again")
-		}
-		i.svc.log.Info("shopify refused the authorization code", "shop", shop, "err", err)
-		return ShopifyInstallResult{}, refuse(ErrUnauthenticated, "Shopify refused the authorization code; start the install again")
+		return ShopifyInstallResult{}, i.exchangeRefused(shop, tokenGrant{
+			name: "the authorization code", refused: ErrUnauthenticated,
+			whenDown: "try the install again", whenRefused: "start the install again",
+		}, err)
 	}
+	return i.installToken(ctx, shop, token, "oauth")
+}
+
+// SignInEmbedded signs in the embedded app from an App Bridge session
+// token (its first load carries one as id_token), installing the app when
+// Shopify manages the install: a shop already installed and active is
+// answered without calling Shopify; any other (never installed,
+// uninstalled, or marked for reinstall because its refresh was refused, or
+// without a token) gets its token through token exchange, then the same
+// install as the OAuth callback's. Refusals are *ShopifyInstallError; a
+// token that does not verify wraps ErrUnauthenticated, and ErrSessionEnded
+// when it was signed with our secret (expired, for another app, or
+// refused by Shopify), so it does not count as a guess.
+func (i *ShopifyInstaller) SignInEmbedded(ctx context.Context, idToken string) (ShopifyInstallResult, error) {
+	if !i.Enabled() {
+		return ShopifyInstallResult{}, refuse(ErrShopifyAppOff, "the Shopify app is not configured on this server (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
+	}
+	// Verified with the installer's own credentials: the exchange below
+	// presents them, and Shopify takes only tokens issued to that app.
+	shop, err := verifyShopifySession(idToken, i.opts.APIKey, i.opts.APISecret, i.svc.now)
+	if err != nil {
+		return ShopifyInstallResult{}, refuse(err, "the Shopify session token is invalid or expired; reload the app from the Shopify admin")
+	}
+	// Read from the store, not the merchant cache: an uninstall on another
+	// instance must lead to a new exchange at once, not in 30 s.
+	m, err := i.svc.store.MerchantByDomain(ctx, PlatformShopify, shop)
+	switch {
+	case err == nil && installed(m):
+		return ShopifyInstallResult{MerchantID: m.ID, Shop: shop}, nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return ShopifyInstallResult{}, fmt.Errorf("shopify sign-in: %w", err)
+	}
+	token, err := i.opts.Admin.ExchangeSessionToken(ctx, shop, idToken)
+	if err != nil {
+		// The token verified with our secret: Shopify refusing it (used
+		// already, expired by its clock) makes it no guess.
+		return ShopifyInstallResult{}, i.exchangeRefused(shop, tokenGrant{
+			name: "the session token", refused: ErrSessionEnded,
+			whenDown: "reload the app from the Shopify admin", whenRefused: "reload the app from the Shopify admin",
+		}, err)
+	}
+	return i.installToken(ctx, shop, token, "token exchange")
+}
+
+// installed reports whether a shop's merchant can work as it is: active,
+// holding a token, and not waiting for a reinstall.
+func installed(m Merchant) bool {
+	_, hasToken := m.Secrets["access_token"]
+	return m.Status == MerchantActive && hasToken && m.Settings[SettingShopifyReinstall] == ""
+}
+
+// tokenGrant describes what a token request traded, for its refusal.
+type tokenGrant struct {
+	name    string // "the authorization code"
+	refused error  // the kind of a refusal by Shopify
+	// What the merchant should do when Shopify did not answer, or refused.
+	whenDown, whenRefused string
+}
+
+// exchangeRefused turns a failed token request into the install's refusal:
+// Shopify down is worth a retry, anything else (a 400 for a bad code or
+// session token) is not.
+func (i *ShopifyInstaller) exchangeRefused(shop string, grant tokenGrant, err error) error {
+	if IsRetryable(err) {
+		i.svc.log.Warn("shopify token request failed", "shop", shop, "grant", grant.name, "err", err)
+		return refuse(ErrShopifyUnavailable, "Shopify did not answer; "+grant.whenDown)
+	}
+	i.svc.log.Info("shopify refused a token request", "shop", shop, "grant", grant.name, "err", err)
+	return refuse(grant.refused, "Shopify refused "+grant.name+"; "+grant.whenRefused)
+}
+
+// installToken is the install once Shopify granted a token, however it was
+// obtained: it checks the scopes granted, stores the merchant (created, or
+// revived on a reinstall) and queues its webhook setup.
+func (i *ShopifyInstaller) installToken(ctx context.Context, shop string, token ShopifyToken, via string) (ShopifyInstallResult, error) {
 	if missing := missingScopes(i.opts.Scopes, token.Scope); len(missing) > 0 {
 		return ShopifyInstallResult{}, refuse(ErrScopesNotGranted, "the shop did not grant the scopes the app needs: "+strings.Join(missing, ", "))
 	}
@@ -313,8 +389,8 @@ func (i *ShopifyInstaller) install(ctx context.Context, shop, code string) (Shop
 	if err := i.scheduleJobs(ctx, m.ID); err != nil {
 		return ShopifyInstallResult{}, err
 	}
-	i.svc.log.Info("shopify app installed", "merchant", m.ID, "shop", shop, "reinstall", reinstalled)
-	return ShopifyInstallResult{MerchantID: m.ID, Shop: shop, Reinstalled: reinstalled}, nil
+	i.svc.log.Info("shopify app installed", "merchant", m.ID, "shop", shop, "reinstall", reinstalled, "via", via)
+	return ShopifyInstallResult{MerchantID: m.ID, Shop: shop, Reinstalled: reinstalled, Installed: true}, nil
 }
 
 func checkShop(raw string) (string, error) {
