@@ -60,6 +60,8 @@ func TestStatsPerDay(t *testing.T) {
 		2: {c("2026-11-01", app.EventOrderPlaced, "sent"), c("2026-11-01", app.EventOrderPlaced, "skipped.no_phone")},
 		3: {c("2026-11-03", app.EventOrderPlaced, "sent"), c("2026-11-03", app.EventOrderShipped, "delivered")},
 		4: {c("2026-11-04", app.EventOrderPlaced, "sent")}, // after the range
+		5: {c("2026-11-01", app.EventCODConfirmationAsked, "cod.asked")},
+		6: {c("2026-11-03", app.EventCODConfirmationAsked, "cod.confirmed"), c("2026-11-03", app.EventCODConfirmationAsked, "cod.timed_out")},
 	} {
 		if err := env.store.Incr(ctx, n, counters...); err != nil {
 			t.Fatal(err)
@@ -70,22 +72,31 @@ func TestStatsPerDay(t *testing.T) {
 		t.Fatalf("Stats() = %v", err)
 	}
 	wantDays := []app.DayCounts{
-		{Day: "2026-11-01", Counts: map[string]map[string]int64{app.EventOrderPlaced: {"sent": 2, "skipped.no_phone": 2}}},
+		{Day: "2026-11-01", Counts: map[string]map[string]int64{
+			app.EventOrderPlaced: {"sent": 2, "skipped.no_phone": 2}, app.EventCODConfirmationAsked: {"cod.asked": 5},
+		}},
 		{Day: "2026-11-02", Counts: map[string]map[string]int64{}},
-		{Day: "2026-11-03", Counts: map[string]map[string]int64{app.EventOrderPlaced: {"sent": 3, "failed": 1}, app.EventOrderShipped: {"delivered": 3}}},
+		{Day: "2026-11-03", Counts: map[string]map[string]int64{
+			app.EventOrderPlaced: {"sent": 3, "failed": 1}, app.EventOrderShipped: {"delivered": 3},
+			app.EventCODConfirmationAsked: {"cod.confirmed": 6, "cod.timed_out": 6},
+		}},
 	}
 	if !reflect.DeepEqual(v.Days, wantDays) {
 		t.Errorf("Stats().Days = %v; want %v", v.Days, wantDays)
 	}
 	wantTotal := map[string]map[string]int64{
-		app.EventOrderPlaced:  {"sent": 5, "skipped.no_phone": 2, "failed": 1},
-		app.EventOrderShipped: {"delivered": 3},
+		app.EventOrderPlaced:          {"sent": 5, "skipped.no_phone": 2, "failed": 1},
+		app.EventOrderShipped:         {"delivered": 3},
+		app.EventCODConfirmationAsked: {"cod.asked": 5, "cod.confirmed": 6, "cod.timed_out": 6},
 	}
 	if !reflect.DeepEqual(v.Counts, wantTotal) {
 		t.Errorf("Stats().Counts = %v; want %v", v.Counts, wantTotal)
 	}
 	if v.From != "2026-11-01" || v.To != "2026-11-03" {
 		t.Errorf("Stats() = %s..%s; want 2026-11-01..2026-11-03", v.From, v.To)
+	}
+	if want := (app.CODOutcomes{Asked: 5, Confirmed: 6, TimedOut: 6}); v.Outcomes.COD != want {
+		t.Errorf("Stats().Outcomes.COD = %+v; want %+v", v.Outcomes.COD, want)
 	}
 
 	// The default range is the last 30 days, today included.
