@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -228,4 +229,27 @@ func writeStatsCSV(w io.Writer, v app.StatsView) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// statsChart draws the messages sent, delivered and failed each day, all
+// events together, for the statistics page. Failed includes the dead:
+// either way the message did not get through.
+func statsChart(v app.StatsView) template.HTML {
+	days := make([]string, len(v.Days))
+	series := []chartSeries{
+		{Name: "Sent", Color: "#005bd3", Values: make([]int64, len(v.Days))},
+		{Name: "Delivered", Color: "#29845a", Values: make([]int64, len(v.Days))},
+		{Name: "Failed", Color: "#c70a24", Values: make([]int64, len(v.Days))},
+	}
+	for i, day := range v.Days {
+		days[i] = day.Day
+		for subject, outcomes := range day.Counts {
+			if isEvent(subject) {
+				series[0].Values[i] += outcomes["sent"]
+				series[1].Values[i] += outcomes["delivered"]
+				series[2].Values[i] += outcomes["failed"] + outcomes["dead"]
+			}
+		}
+	}
+	return dailyChart(days, series)
 }
