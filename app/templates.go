@@ -33,9 +33,9 @@ type TemplateLister interface {
 	Templates(ctx context.Context) ([]ProviderTemplate, error)
 }
 
-// MaxProviderTemplates bounds one listing. An account with more is rare
-// (Meta allows 250 per business account on most tiers); past it the page
-// would be unusable anyway, and the merchant types the name.
+// MaxProviderTemplates bounds one listing (and so its calls and memory).
+// Past it a picker would be unusable anyway, and the merchant types the
+// name.
 const MaxProviderTemplates = 500
 
 // TemplatesUnsupportedError answers a listing the merchant's provider
