@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Merchant returns a stored merchant.
@@ -275,14 +274,35 @@ func (s *Service) RetryDeliveries(ctx context.Context, merchantID string, f Deli
 // StatsView is a merchant's counters over a range of days.
 type StatsView struct {
 	From, To string
-	Counts   map[string]map[string]int64 // subject → outcome → count
+	Counts   map[string]map[string]int64 // subject → outcome → count, over the range
+	// Days holds every day from..to in order; a day with no counters has
+	// an empty Counts.
+	Days     []DayCounts
+	Outcomes StatsOutcomes
 }
 
-// maxStatsRange bounds a statistics query.
-const maxStatsRange = 400 * 24 * time.Hour
+// DayCounts are one day's counters, subject → outcome → count.
+type DayCounts struct {
+	Day    string
+	Counts map[string]map[string]int64
+}
 
-// Stats sums a merchant's counters over days from..to (YYYY-MM-DD; both
-// default to the last 30 days).
+// StatsOutcomes are what the flows achieved over the range, beyond the
+// messages sent.
+type StatsOutcomes struct {
+	COD CODOutcomes
+}
+
+// CODOutcomes follow Cash-on-Delivery orders: Asked counts the orders the
+// flow started for, the others each order's first decision, on the day it
+// was made; TimedOut counts the orders nobody answered for, whether the
+// timeout marked or cancelled them.
+type CODOutcomes struct {
+	Asked, Confirmed, Cancelled, TimedOut int64
+}
+
+// Stats reads a merchant's counters over days from..to (YYYY-MM-DD; both
+// default to the last 30 days): day by day, summed, and the outcomes.
 func (s *Service) Stats(ctx context.Context, merchantID, from, to string) (StatsView, error) {
 	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
 		return StatsView{}, err
@@ -294,27 +314,37 @@ func (s *Service) Stats(ctx context.Context, merchantID, from, to string) (Stats
 	if from == "" {
 		from = DayOf(today.AddDate(0, 0, -29))
 	}
-	f, errFrom := time.Parse(time.DateOnly, from)
-	t, errTo := time.Parse(time.DateOnly, to)
-	fields := map[string]string{}
-	if errFrom != nil {
-		fields["from"] = "must be a date like 2026-11-01"
+	days, err := StatsDays(from, to)
+	if err != nil {
+		return StatsView{}, err
 	}
-	if errTo != nil {
-		fields["to"] = "must be a date like 2026-11-30"
-	}
-	if errFrom == nil && errTo == nil && (t.Before(f) || t.Sub(f) > maxStatsRange) {
-		fields["to"] = "must be on or after from, within 400 days"
-	}
-	if len(fields) > 0 {
-		return StatsView{}, &ValidationError{Fields: fields}
+	if len(days) == 0 {
+		return StatsView{}, Invalid("to", "must be on or after from")
 	}
 	if err := s.FlushCounters(ctx); err != nil {
 		s.log.Warn("writing statistics before a read failed", "err", err)
 	}
-	counts, err := s.store.Counts(ctx, merchantID, from, to)
+	daily, err := s.store.DailyCounts(ctx, merchantID, from, to)
 	if err != nil {
 		return StatsView{}, err
 	}
-	return StatsView{From: from, To: to, Counts: counts}, nil
+	v := StatsView{From: from, To: to, Counts: map[string]map[string]int64{}, Days: make([]DayCounts, 0, len(days))}
+	for _, day := range days {
+		counts := daily[day]
+		if counts == nil {
+			counts = map[string]map[string]int64{}
+		}
+		v.Days = append(v.Days, DayCounts{Day: day, Counts: counts})
+		for subject, outcomes := range counts {
+			if v.Counts[subject] == nil {
+				v.Counts[subject] = map[string]int64{}
+			}
+			for outcome, n := range outcomes {
+				v.Counts[subject][outcome] += n
+			}
+		}
+	}
+	cod := v.Counts[EventCODConfirmationAsked]
+	v.Outcomes.COD = CODOutcomes{Asked: cod[codCountAsked], Confirmed: cod[codCountConfirmed], Cancelled: cod[codCountCancelled], TimedOut: cod[codCountTimedOut]}
+	return v, nil
 }

@@ -41,6 +41,16 @@ const (
 	CODHoldHandle = "storebridge-cod"
 )
 
+// Outcomes the flow counts under cod.confirmation_requested, once per
+// order: when its flow starts, and at its first decision (a reply, or the
+// timeout whatever it does).
+const (
+	codCountAsked     = "cod.asked"
+	codCountConfirmed = "cod.confirmed"
+	codCountCancelled = "cod.cancelled"
+	codCountTimedOut  = "cod.timed_out"
+)
+
 // CODWriter writes the COD flow's decisions back to a store platform:
 // hold the order, confirm it, cancel it, or mark it unconfirmed.
 type CODWriter interface {
@@ -159,10 +169,14 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 	}
 	jobs = append(jobs, s.codJob(m.ID, JobCODTimeout, codJobKey(orderID, "timeout"), now.Add(settings.timeout), codPayload{Order: orderID}))
 	_, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStagePending, string(raw), codStateTTL, jobs...)
-	if err == nil && advanced && s.wake != nil {
+	if err != nil || !advanced {
+		return err // !advanced: a retry of a flow already started
+	}
+	s.counters.add(Counter{Merchant: m.ID, Day: DayOf(now), Subject: EventCODConfirmationAsked, Outcome: codCountAsked}, 1)
+	if s.wake != nil {
 		s.wake()
 	}
-	return err
+	return nil
 }
 
 type codPayload struct {
@@ -264,6 +278,11 @@ func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID, action, f
 	if err != nil || !advanced {
 		return err // !advanced: a concurrent reply decided first
 	}
+	outcome := codCountTimedOut
+	if from != "" { // a reply: only the timeout decides with no phone
+		outcome = map[string]string{CODConfirm: codCountConfirmed, CODCancel: codCountCancelled}[action]
+	}
+	s.counters.add(Counter{Merchant: m.ID, Day: DayOf(now), Subject: EventCODConfirmationAsked, Outcome: outcome}, 1)
 	if s.wake != nil {
 		s.wake()
 	}

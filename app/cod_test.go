@@ -96,6 +96,27 @@ func reply(t *testing.T, env *deliveryEnv, r app.Reply) {
 	}
 }
 
+// waitForCODOutcomes waits until the statistics' COD outcomes are want:
+// a decision the timeout makes is counted by a worker.
+func waitForCODOutcomes(t *testing.T, env *deliveryEnv, want app.CODOutcomes) {
+	t.Helper()
+	var got app.CODOutcomes
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := env.svc.Stats(context.Background(), env.merchant.ID, "", "")
+		if err != nil {
+			t.Fatalf("Stats() = %v", err)
+		}
+		if got = v.Outcomes.COD; got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("COD outcomes = %+v; want %+v", got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestCODConfirmByButton(t *testing.T) {
 	env, writes := newCODEnv(t, nil)
 	ctx := context.Background()
@@ -123,6 +144,8 @@ func TestCODConfirmByButton(t *testing.T) {
 	if got := fmt.Sprint(writes.list()); got != "[5001:hold 5001:confirm]" {
 		t.Errorf("write-backs = %s; want no timeout action", got)
 	}
+	// Only the first decision counts: not the late Cancel, not the timeout.
+	waitForCODOutcomes(t, env, app.CODOutcomes{Asked: 1, Confirmed: 1})
 }
 
 func TestCODCancelByWordSilencesTheStoreEcho(t *testing.T) {
@@ -148,6 +171,7 @@ func TestCODCancelByWordSilencesTheStoreEcho(t *testing.T) {
 	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm cod_cancelled]" {
 		t.Errorf("messages = %s; want no order_cancelled after the customer's own cancellation", got)
 	}
+	waitForCODOutcomes(t, env, app.CODOutcomes{Asked: 1, Cancelled: 1})
 }
 
 func TestCODReminderThenTimeout(t *testing.T) {
@@ -186,6 +210,7 @@ func TestCODReminderThenTimeout(t *testing.T) {
 	if got := fmt.Sprint(writes.list()); got != "[5003:hold 5003:unconfirmed]" {
 		t.Errorf("write-backs after a late reply = %s; want unchanged", got)
 	}
+	waitForCODOutcomes(t, env, app.CODOutcomes{Asked: 1, TimedOut: 1})
 }
 
 func TestCODNeedsItsRule(t *testing.T) {
@@ -266,4 +291,5 @@ func TestCODButtonFromAnotherPhoneDecidesNothing(t *testing.T) {
 	waitFor(t, "the customer's own decision", func() bool {
 		return fmt.Sprint(writes.list()) == "[5006:hold 5006:confirm]" && fmt.Sprint(templatesSent(env)) == "[cod_confirm cod_confirmed]"
 	})
+	waitForCODOutcomes(t, env, app.CODOutcomes{Asked: 1, Confirmed: 1})
 }

@@ -491,9 +491,9 @@ func TestOrderEndsItsCartReminder(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := app.DayOf(env.now.Now())
-	counts, _ := env.store.Counts(ctx, env.merchant.ID, day, day)
-	if counts[app.EventCartAbandoned]["skipped.recovered"] != 1 {
-		t.Errorf("cart counts = %v; want one skipped as recovered", counts[app.EventCartAbandoned])
+	counts, _ := env.store.DailyCounts(ctx, env.merchant.ID, day, day)
+	if counts[day][app.EventCartAbandoned]["skipped.recovered"] != 1 {
+		t.Errorf("cart counts = %v; want one skipped as recovered", counts[day][app.EventCartAbandoned])
 	}
 }
 

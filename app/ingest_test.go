@@ -74,8 +74,8 @@ func TestUnusableWebhookIsKeptAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := app.DayOf(time.Now())
-	counts, _ := st.Counts(ctx, m.ID, day, day)
-	if counts["inputs"]["invalid"] != 2 || counts["inputs"]["accepted"] != 2 {
-		t.Errorf("input counts = %v; want 2 accepted and 2 invalid", counts["inputs"])
+	counts, _ := st.DailyCounts(ctx, m.ID, day, day)
+	if counts[day]["inputs"]["invalid"] != 2 || counts[day]["inputs"]["accepted"] != 2 {
+		t.Errorf("input counts = %v; want 2 accepted and 2 invalid", counts[day]["inputs"])
 	}
 }

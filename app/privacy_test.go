@@ -524,7 +524,7 @@ func TestShopRedactLeavesNoTrace(t *testing.T) {
 				t.Fatal(err)
 			}
 			day := app.DayOf(time.Now())
-			if counts, err := st.Counts(ctx, env.m.ID, day, day); err != nil || counts[app.EventOrderPlaced]["received"] == 0 {
+			if counts, err := st.DailyCounts(ctx, env.m.ID, day, day); err != nil || counts[day][app.EventOrderPlaced]["received"] == 0 {
 				t.Errorf("statistics after shop/redact = %v, %v; want them kept (they name no one)", counts, err)
 			}
 			if depth, err := st.Depth(ctx); err != nil || depth != (app.QueueDepth{}) {

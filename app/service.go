@@ -26,6 +26,7 @@ type Service struct {
 	decoders          map[Platform]WebhookDecoder
 	defaultStatusMaps map[Platform]map[string]string
 	clients           clientCache
+	templates         templateCache
 	retry             Backoff
 	observer          SendObserver
 	codWriters        map[Platform]CODWriter

@@ -110,6 +110,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.PUT("/merchants/:id/provider", h.putProvider)
 	admin.GET("/merchants/:id/rules", h.listRules)
 	admin.PUT("/merchants/:id/rules/:event", h.putRule)
+	admin.GET("/merchants/:id/templates", h.listTemplates)
 	admin.GET("/merchants/:id/status-map", h.getStatusMap)
 	admin.PUT("/merchants/:id/status-map", h.putStatusMap)
 	admin.POST("/merchants/:id/test-events", h.testEvent)

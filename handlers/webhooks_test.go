@@ -244,11 +244,11 @@ func TestShopifyDuplicateStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := app.DayOf(timeNow())
-	counts, err := env.store.Counts(context.Background(), env.shop.ID, day, day)
+	counts, err := env.store.DailyCounts(context.Background(), env.shop.ID, day, day)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := counts["inputs"]; got["accepted"] != 2 || got["duplicate"] != 19 {
+	if got := counts[day]["inputs"]; got["accepted"] != 2 || got["duplicate"] != 19 {
 		t.Errorf("input counts = %v; want 2 accepted, 19 duplicate", got)
 	}
 }

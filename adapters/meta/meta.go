@@ -72,13 +72,16 @@ type Client struct {
 	base          string
 	token         string
 	phoneNumberID string
+	wabaID        string // optional: only the template listing needs it
 }
 
 var _ app.Provider = (*Client)(nil)
 
 // New checks the merchant's credentials and returns a client. app_secret and
 // verify_token are only checked here: the webhook side (VerifySignature,
-// Handshake) takes them from the stored credentials.
+// Handshake) takes them from the stored credentials. waba_id, the WhatsApp
+// Business Account ID, is optional; without it templates cannot be listed
+// (Templates).
 func New(creds map[string]string, opts adapters.Options) (*Client, error) {
 	fields := map[string]string{}
 
@@ -100,6 +103,13 @@ func New(creds map[string]string, opts adapters.Options) (*Client, error) {
 		fields["credentials.phone_number_id"] = "required"
 	case !phoneNumberIDPattern.MatchString(phoneNumberID):
 		fields["credentials.phone_number_id"] = "must be the numeric Phone number ID from WhatsApp → API Setup (not the phone number itself)"
+	}
+
+	// waba_id is optional: sending never needs it, listing templates does
+	// (they belong to the business account, not to the phone number).
+	wabaID := strings.TrimSpace(creds["waba_id"])
+	if wabaID != "" && !phoneNumberIDPattern.MatchString(wabaID) {
+		fields["credentials.waba_id"] = "must be the numeric WhatsApp Business Account ID from WhatsApp → API Setup, or left empty"
 	}
 
 	appSecret := strings.TrimSpace(creds["app_secret"])
@@ -132,7 +142,7 @@ func New(creds map[string]string, opts adapters.Options) (*Client, error) {
 	if len(fields) > 0 {
 		return nil, &app.ValidationError{Fields: fields}
 	}
-	return &Client{http: opts.HTTPClient(), base: base, token: token, phoneNumberID: phoneNumberID}, nil
+	return &Client{http: opts.HTTPClient(), base: base, token: token, phoneNumberID: phoneNumberID, wabaID: wabaID}, nil
 }
 
 // Name returns "meta".

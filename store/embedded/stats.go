@@ -40,12 +40,22 @@ func (s *Store) Incr(ctx context.Context, n int64, counters ...app.Counter) erro
 	})
 }
 
-// Counts sums the merchant's counters over the days from..to inclusive,
-// keyed by subject then outcome.
-func (s *Store) Counts(ctx context.Context, merchant, from, to string) (map[string]map[string]int64, error) {
-	counts := map[string]map[string]int64{}
-	err := s.view(ctx, "counts", func(tx *bolt.Tx) error {
-		clear(counts)
+// DailyCounts reads the merchant's days from..to with one cursor: the
+// days of a merchant are one ordered range of keys.
+func (s *Store) DailyCounts(ctx context.Context, merchant, from, to string) (map[string]map[string]map[string]int64, error) {
+	if err := required("merchant", merchant); err != nil {
+		return nil, fmt.Errorf("embedded: daily counts: %w", err)
+	}
+	days, err := app.StatsDays(from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]map[string]int64{}
+	if len(days) == 0 {
+		return out, nil
+	}
+	err = s.view(ctx, "daily counts", func(tx *bolt.Tx) error {
+		clear(out)
 		prefix := merchantPrefix(merchant)
 		c := bucket(tx, bucketStats).Cursor()
 		// Days are DayOf values, all ten bytes, so their length prefixes
@@ -60,19 +70,22 @@ func (s *Store) Counts(ctx context.Context, merchant, from, to string) (map[stri
 				break
 			}
 			if day < from {
-				continue
+				continue // only a day not written by DayOf sorts here
 			}
-			if counts[subject] == nil {
-				counts[subject] = map[string]int64{}
+			if out[day] == nil {
+				out[day] = map[string]map[string]int64{}
 			}
-			counts[subject][string(outcome)] += int64(binary.BigEndian.Uint64(v))
+			if out[day][subject] == nil {
+				out[day][subject] = map[string]int64{}
+			}
+			out[day][subject][string(outcome)] = int64(binary.BigEndian.Uint64(v))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return counts, nil
+	return out, nil
 }
 
 func counterKey(c app.Counter) []byte {

@@ -173,9 +173,9 @@ func TestReopenKeepsEverythingAcknowledged(t *testing.T) {
 	if del, err := s.DeliveryByProviderMessageID(ctx, "m1", "wamid.1"); err != nil || del.ID != "d1" {
 		t.Errorf("DeliveryByProviderMessageID(wamid.1) after reopen = %q, %v; want d1", del.ID, err)
 	}
-	counts, err := s.Counts(ctx, "m1", "2025-03-01", "2025-03-01")
-	if err != nil || counts[app.EventOrderPlaced]["sent"] != 3 {
-		t.Errorf("Counts() after reopen = %v, %v; want sent 3", counts, err)
+	counts, err := s.DailyCounts(ctx, "m1", "2025-03-01", "2025-03-01")
+	if err != nil || counts["2025-03-01"][app.EventOrderPlaced]["sent"] != 3 {
+		t.Errorf("DailyCounts() after reopen = %v, %v; want sent 3", counts, err)
 	}
 }
 

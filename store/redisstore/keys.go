@@ -46,10 +46,9 @@ const (
 	// DefaultPrefix starts every key when Options.Prefix is empty.
 	DefaultPrefix = "sb:"
 
-	// statsTTL keeps a day of counters a little over a year.
+	// statsTTL keeps a day of counters a little over a year, as long as
+	// the longest range a read covers (app.MaxStatsDays).
 	statsTTL = 400 * 24 * time.Hour
-	// maxStatsDays bounds the range one Counts call reads.
-	maxStatsDays = 400
 )
 
 type keys struct{ prefix string }

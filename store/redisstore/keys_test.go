@@ -76,8 +76,8 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 		must("Incr", s.Incr(ctx, 1,
 			app.Counter{Merchant: id, Day: app.DayOf(time.Now()), Subject: app.EventOrderPlaced, Outcome: "sent"},
 			app.Counter{Merchant: id, Day: app.DayOf(time.Now()), Subject: "inputs", Outcome: "shopify"}))
-		_, err = s.Counts(ctx, id, app.DayOf(time.Now()), app.DayOf(time.Now()))
-		must("Counts", err)
+		_, err = s.DailyCounts(ctx, id, app.DayOf(time.Now()), app.DayOf(time.Now()))
+		must("DailyCounts", err)
 
 		must("MapSet", s.MapSet(ctx, id, "rules", map[string]string{"order.placed": `{"template":"order_placed"}`}))
 		must("MapReplace", s.MapReplace(ctx, id, "status_map", map[string]string{"completed": "order.delivered"}))

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -248,7 +250,7 @@ func TestUpdateDeliveryAbortAndMessageID(t *testing.T) {
 	}
 }
 
-func TestStatsCountsAndExpiry(t *testing.T) {
+func TestStatsDaysOneRoundTripAndExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := newTestStore(t, Options{})
@@ -260,21 +262,55 @@ func TestStatsCountsAndExpiry(t *testing.T) {
 		c("2025-03-01", app.EventOrderPlaced, "skipped.no_phone"), c("2025-03-02", "inputs", "shopify")); err != nil {
 		t.Fatalf("Incr = %v", err)
 	}
-	got, err := s.Counts(ctx, m, "2025-02-28", "2025-03-01")
-	want := map[string]map[string]int64{app.EventOrderPlaced: {"sent": 4, "skipped.no_phone": 2}}
+	trips := &roundTrips{}
+	s.rdb.AddHook(trips)
+	got, err := s.DailyCounts(ctx, m, "2025-02-01", "2025-03-01")
+	want := map[string]map[string]map[string]int64{
+		"2025-02-28": {app.EventOrderPlaced: {"sent": 2}},
+		"2025-03-01": {app.EventOrderPlaced: {"sent": 2, "skipped.no_phone": 2}},
+	}
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("Counts(Feb 28..Mar 1) = %v, %v; want %v", got, err, want)
+		t.Errorf("DailyCounts(Feb 1..Mar 1) = %v, %v; want %v", got, err, want)
+	}
+	if single, pipelines := trips.counts(); single != 0 || pipelines != 1 {
+		t.Errorf("DailyCounts(29 days) took %d commands and %d pipelines; want one pipeline", single, pipelines)
 	}
 	ttl, err := s.rdb.TTL(ctx, s.keys.stats(m, "2025-03-01")).Result()
 	if err != nil || ttl < statsTTL-time.Minute || ttl > statsTTL {
 		t.Errorf("TTL of a stats day = %v, %v; want about %v", ttl, err, statsTTL)
 	}
-	var ve *app.ValidationError
-	for _, r := range [][2]string{{"2025-13-01", "2025-03-01"}, {"2024-01-01", "2025-03-01"}} {
-		if _, err := s.Counts(ctx, m, r[0], r[1]); !errors.As(err, &ve) {
-			t.Errorf("Counts(%s, %s) = %v; want a ValidationError", r[0], r[1], err)
-		}
+}
+
+// roundTrips counts the commands sent alone and the pipelines sent.
+type roundTrips struct {
+	mu                sync.Mutex
+	single, pipelines int
+}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.mu.Lock()
+		r.single++
+		r.mu.Unlock()
+		return next(ctx, cmd)
 	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.mu.Lock()
+		r.pipelines++
+		r.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (r *roundTrips) counts() (single, pipelines int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.single, r.pipelines
 }
 
 func TestIdempotencyReleaseKeepsDone(t *testing.T) {

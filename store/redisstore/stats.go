@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -36,48 +35,47 @@ func (s *Store) Incr(ctx context.Context, n int64, counters ...app.Counter) erro
 	return wrap("incr", err)
 }
 
-// Counts sums the merchant's counters over the days from..to inclusive.
-func (s *Store) Counts(ctx context.Context, merchant, from, to string) (map[string]map[string]int64, error) {
+// DailyCounts reads the merchant's days from..to, one hash a day, in one
+// pipelined round trip.
+func (s *Store) DailyCounts(ctx context.Context, merchant, from, to string) (map[string]map[string]map[string]int64, error) {
 	if err := requireID("merchant", merchant); err != nil {
 		return nil, err
 	}
-	first, err := time.Parse(time.DateOnly, from)
+	days, err := app.StatsDays(from, to)
 	if err != nil {
-		return nil, app.Invalid("from", "must be a day like 2006-01-02")
+		return nil, err
 	}
-	last, err := time.Parse(time.DateOnly, to)
-	if err != nil {
-		return nil, app.Invalid("to", "must be a day like 2006-01-02")
-	}
-	out := map[string]map[string]int64{}
-	if last.Before(first) {
+	out := map[string]map[string]map[string]int64{}
+	if len(days) == 0 {
 		return out, nil
 	}
-	if last.Sub(first) >= maxStatsDays*24*time.Hour {
-		return nil, app.Invalid("to", fmt.Sprintf("at most %d days after from", maxStatsDays-1))
-	}
-	var cmds []*redis.MapStringStringCmd
+	cmds := make([]*redis.MapStringStringCmd, len(days))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for day := first; !day.After(last); day = day.AddDate(0, 0, 1) {
-			cmds = append(cmds, p.HGetAll(ctx, s.keys.stats(merchant, app.DayOf(day))))
+		for i, day := range days {
+			cmds[i] = p.HGetAll(ctx, s.keys.stats(merchant, day))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, wrap("counts", err)
+		return nil, wrap("daily counts", err)
 	}
-	for _, cmd := range cmds {
+	for i, cmd := range cmds {
+		if len(cmd.Val()) == 0 {
+			continue
+		}
+		counts := map[string]map[string]int64{}
 		for field, value := range cmd.Val() {
 			subject, outcome, _ := strings.Cut(field, statsField)
 			n, err := strconv.ParseInt(value, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("redisstore: counts: field %q: %w", field, err)
+				return nil, fmt.Errorf("redisstore: daily counts: field %q: %w", field, err)
 			}
-			if out[subject] == nil {
-				out[subject] = map[string]int64{}
+			if counts[subject] == nil {
+				counts[subject] = map[string]int64{}
 			}
-			out[subject][outcome] += n
+			counts[subject][outcome] = n
 		}
+		out[days[i]] = counts
 	}
 	return out, nil
 }

@@ -398,8 +398,8 @@ func merchantDataCases() []testCase {
 			if m, err := s.MerchantByDomain(ctx, app.PlatformShopify, "purged.myshopify.com"); err != nil || m.ID != "m1" {
 				t.Errorf("MerchantByDomain() after the purge = %q, %v; want m1 still found", m.ID, err)
 			}
-			if counts, err := s.Counts(ctx, "m1", day, day); err != nil || counts[app.EventOrderPlaced]["sent"] != 1 {
-				t.Errorf("Counts() after the purge = %v, %v; want the statistics kept", counts, err)
+			if counts, err := s.DailyCounts(ctx, "m1", day, day); err != nil || counts[day][app.EventOrderPlaced]["sent"] != 1 {
+				t.Errorf("DailyCounts() after the purge = %v, %v; want the statistics kept", counts, err)
 			}
 			if list, _, err := s.ListDeliveries(ctx, "m1", app.DeliveryFilter{}); err != nil || len(list) != 0 {
 				t.Errorf("ListDeliveries() after the purge = %v, %v; want none", ids2(list), err)
