@@ -136,6 +136,10 @@ func (s *Service) SendTestEvent(ctx context.Context, merchantID string, in TestE
 	if err != nil {
 		return Delivery{}, err
 	}
+	if len(in.Properties) == 0 {
+		// A test from the admin fills the template as a real event would.
+		in.Properties = SampleProperties(m, in.Event, s.now())
+	}
 	props := nestProperties(in.Properties)
 	customer := Customer{Phone: phone, FirstName: "Test", LastName: "Customer"}
 	if c, ok := props["customer"].(map[string]any); ok {

@@ -67,7 +67,8 @@ type ProviderInput struct {
 // call and saves them sealed. A provider that refuses them answers a
 // *ValidationError carrying the provider's reason.
 func (s *Service) SetProvider(ctx context.Context, merchantID string, in ProviderInput) (Merchant, error) {
-	if _, err := s.store.GetMerchant(ctx, merchantID); err != nil {
+	current, err := s.store.GetMerchant(ctx, merchantID)
+	if err != nil {
 		return Merchant{}, err
 	}
 	kit, ok := s.providers[in.Provider]
@@ -80,6 +81,21 @@ func (s *Service) SetProvider(ctx context.Context, merchantID string, in Provide
 	}
 	if common != "phone" && common != "email" && common != "customer_id" {
 		return Merchant{}, Invalid("common_property", "must be phone, email or customer_id")
+	}
+	if current.Provider.Name == in.Provider {
+		// Stored secrets are never shown again: a credential left out
+		// keeps the one stored, so a merchant can change one field.
+		stored, err := s.providerCredentials(current)
+		if err != nil {
+			return Merchant{}, err
+		}
+		given := in.Credentials
+		in.Credentials = stored
+		for name, value := range given {
+			if strings.TrimSpace(value) != "" {
+				in.Credentials[name] = value
+			}
+		}
 	}
 	client, err := kit.New(in.Credentials)
 	if err != nil {

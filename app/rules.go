@@ -42,22 +42,9 @@ type Rule struct {
 }
 
 // knownVariable reports whether path is a property path events carry
-// (CONTRACT.md lists the core; the rest are what the normalisers add).
-func knownVariable(path string) bool {
-	switch path {
-	case "customer.first_name", "customer.last_name", "customer.name", "customer.email", "customer.phone",
-		"order.id", "order.number", "order.total", "order.total_amount", "order.currency", "order.items",
-		"order.item_count", "order.status", "order.payment_method", "order.tracking_number",
-		"order.tracking_url", "order.tracking_company", "order.status_url",
-		"cart.recovery_url", "cart.total", "cart.items",
-		"points.amount", "points.balance", "points.expires_on",
-		"coupon.code", "coupon.value", "coupon.expires_on",
-		"referral.friend_name", "referral.reward", "review.url", "review.product",
-		"milestone.name", "milestone.reward", "shop.name", "shop.url":
-		return true
-	}
-	return false
-}
+// (CONTRACT.md lists the core; the rest are what the normalisers add):
+// the paths of the variable catalog.
+func knownVariable(path string) bool { return variableIndex[path] }
 
 // customVariable admits properties pushed through the events API under
 // their own namespace ("properties.tier").
