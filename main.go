@@ -148,6 +148,11 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	}
 	log := newLogger(cfg, stdout)
 
+	// The admin pages parse now: a broken template stops the start here.
+	pages, err := handlers.LoadPages()
+	if err != nil {
+		return err
+	}
 	generated, err := ensureSecretKey(&cfg)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -199,6 +204,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		Service: svc, ShopifyInstall: shopifyInstaller, WooConnect: wooConnector,
 		AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken, ClientIPHeader: cfg.ClientIPHeader,
 		Store: st, Metrics: metrics, Logger: log,
+		Pages: pages, ShopifyAPIKey: cfg.ShopifyAPIKey, AllowInsecureOutbound: cfg.AllowInsecureOutbound,
 	})
 	e := handlers.NewEcho(log, metrics)
 	if role == "worker" {

@@ -18,6 +18,10 @@ type errorBody struct {
 	RequestID string            `json:"request_id,omitempty"`
 }
 
+// pageErrorKey holds, for an admin page's request, how to render an error
+// as a page instead of JSON.
+const pageErrorKey = "storebridge.page-error"
+
 // ErrorHandler maps errors to statuses and the JSON error shape. It is the
 // one place that logs a failed request: 5xx at error level with the cause,
 // which the client never sees.
@@ -39,7 +43,9 @@ func ErrorHandler(log *slog.Logger, metrics *Metrics) echo.HTTPErrorHandler {
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "request_id", body.RequestID, "err", err)
 		}
 		var writeErr error
-		if c.Request().Method == http.MethodHead {
+		if render, ok := c.Get(pageErrorKey).(func(echo.Context, int, errorBody) error); ok && c.Request().Method != http.MethodHead {
+			writeErr = render(c, status, body) // an admin page: the error as a page
+		} else if c.Request().Method == http.MethodHead {
 			writeErr = c.NoContent(status)
 		} else {
 			writeErr = c.JSON(status, body)

@@ -27,6 +27,11 @@ type Handlers struct {
 	store      Pinger
 	metrics    *Metrics
 	log        *slog.Logger
+	pages      *Pages
+	shopifyKey string
+	// allowInsecureOutbound: dev and tests, where the provider page may
+	// point a provider at a local fake.
+	allowInsecureOutbound bool
 }
 
 // Options are the dependencies of the HTTP side.
@@ -47,6 +52,12 @@ type Options struct {
 	Store          Pinger
 	Metrics        *Metrics
 	Logger         *slog.Logger
+	// Pages are the admin pages (LoadPages).
+	Pages *Pages
+	// ShopifyAPIKey is the app's client id, for App Bridge on embedded
+	// pages.
+	ShopifyAPIKey         string
+	AllowInsecureOutbound bool
 }
 
 // New returns the handlers.
@@ -54,6 +65,7 @@ func New(opts Options) *Handlers {
 	return &Handlers{
 		svc: opts.Service, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken,
 		clientIP: clientIP(opts.ClientIPHeader), store: opts.Store, metrics: opts.Metrics, log: opts.Logger,
+		pages: opts.Pages, shopifyKey: opts.ShopifyAPIKey, allowInsecureOutbound: opts.AllowInsecureOutbound,
 	}
 }
 

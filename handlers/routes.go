@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/web"
 )
 
 // BodyLimit is the largest request body accepted (1 MiB); larger ones get
@@ -103,6 +104,10 @@ func (h *Handlers) Register(e *echo.Echo) {
 		h.limit(app.RateLimit{Scope: "events-address", Rule: app.Rate{Limit: eventsAddressLimit, Per: eventsAddressPer}}, clientAddress),
 		h.limit(app.RateLimit{Scope: "events-key", Rule: app.Rate{Limit: eventsKeyLimit, Per: eventsKeyPer}}, apiKeyOf))
 
+	if h.pages != nil { // every server has them; API-only handler tests leave them out
+		h.registerPages(e)
+	}
+
 	admin := e.Group("/api/admin", h.adminAuth)
 	admin.POST("/merchants", h.createMerchant)
 	admin.GET("/merchants/:id", h.getMerchant)
@@ -121,4 +126,42 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.GET("/merchants/:id/data-requests", h.listDataRequests)
 	admin.GET("/merchants/:id/data-requests/:request/export", h.exportDataRequest)
 	admin.GET("/merchants/:id/customers/export", h.exportCustomer)
+}
+
+// registerPages adds the merchant's admin pages: sign-in, then every page
+// scoped to the signed-in merchant (no page takes a merchant from its
+// address or its form).
+func (h *Handlers) registerPages(e *echo.Echo) {
+	static := http.StripPrefix("/admin/static/", http.FileServer(http.FS(web.StaticFiles())))
+	e.GET("/admin/static/*", echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Asset addresses carry their content's version: cache them for good.
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		static.ServeHTTP(w, r)
+	})))
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/admin?"+c.QueryString()) })
+	e.GET("/admin/login", h.loginPage)
+	e.POST("/admin/login", h.login)
+	e.POST("/admin/logout", h.logout)
+
+	pages := e.Group("/admin", h.pageAuth)
+	pages.GET("", h.home)
+	pages.GET("/", h.home)
+	pages.GET("/merchants", h.merchantPicker)
+	pages.POST("/merchants", h.pickMerchant)
+	pages.GET("/provider", h.providerPage)
+	pages.POST("/provider", h.saveProvider)
+	pages.GET("/messages", h.messagesPage)
+	pages.GET("/messages/:event", h.rulePage)
+	pages.POST("/messages/:event", h.saveRule)
+	pages.POST("/messages/:event/test", h.testRule)
+	pages.GET("/phone", h.phoneCheck)
+	pages.GET("/statuses", h.statusesPage)
+	pages.POST("/statuses", h.saveStatuses)
+	pages.GET("/cod", h.codPage)
+	pages.POST("/cod", h.saveCOD)
+	pages.GET("/deliveries", h.deliveriesPage)
+	pages.POST("/deliveries/retry", h.retryMatchingPage)
+	pages.POST("/deliveries/:delivery/retry", h.retryDeliveryPage)
+	pages.GET("/stats", h.statsPage)
+	pages.GET("/stats.csv", h.statsCSVPage)
 }
