@@ -196,6 +196,7 @@ func runDemo(ctx context.Context, once bool, getenv func(string) string, stdout 
 		return <-served
 	}
 	fmt.Fprintf(stdout, "\nThe service keeps running at %s (admin API token: %s). Ctrl-C stops it.\n", base, adminToken)
+	fmt.Fprintf(stdout, "Admin pages: %s/admin/login: sign in with that token and pick a store to see its deliveries and statistics.\n", base)
 	return <-served
 }
 
