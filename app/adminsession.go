@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/nyaruka/phonenumbers"
 )
 
 // operatorAudience marks an operator's page session: it signs in to the
@@ -95,12 +94,6 @@ func csrfToken(key []byte, session string) string {
 // Merchants lists every merchant, for the operator's store picker.
 func (s *Service) Merchants(ctx context.Context) ([]Merchant, error) {
 	return s.store.ListMerchants(ctx)
-}
-
-// CallingCode is the country's international calling code (91 for IN),
-// or 0 for a code it does not know.
-func CallingCode(country string) int {
-	return phonenumbers.GetCountryCodeForRegion(country)
 }
 
 // SignInWithAPIKey answers the active merchant an API key belongs to, for

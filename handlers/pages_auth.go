@@ -172,12 +172,10 @@ func clearCookie(c echo.Context, name string, secure bool) {
 // loginPage is /admin/login: the operator's token, or a WooCommerce
 // merchant's API key.
 type loginData struct {
-	Next          string
-	OperatorOn    bool
-	WooConnectOn  bool
-	ShopifyOn     bool
-	SignedInAs    string
-	InstallAction string
+	Next         string
+	OperatorOn   bool
+	WooConnectOn bool
+	ShopifyOn    bool
 }
 
 func (h *Handlers) loginPage(c echo.Context) error {
