@@ -31,6 +31,7 @@ type Config struct {
 	SecretKeys            []string        // SECRET_KEY: comma-separated, newest first
 	SecretKeyFile         string          // set when SECRET_KEY was generated into DATA_DIR
 	AdminToken            string          // ADMIN_TOKEN
+	AdminTokenFile        string          // set when ADMIN_TOKEN was generated into DATA_DIR (embedded store only)
 	ClientIPHeader        string          // CLIENT_IP_HEADER: set by the proxy in front; empty: the socket's peer
 	MetricsPort           int             // METRICS_PORT; 0: no port of its own
 	MetricsToken          string          // METRICS_TOKEN
@@ -216,35 +217,65 @@ func ensureSecretKey(cfg *Config) (generated bool, err error) {
 	}
 	path := filepath.Join(cfg.DataDir, "secret.key")
 	cfg.SecretKeyFile = path
-	if raw, err := os.ReadFile(path); err == nil {
-		key := strings.TrimSpace(string(raw))
-		if len(key) < app.MinSecretKeyLen {
-			return false, &ConfigError{Variable: "SECRET_KEY", Reason: path + " holds a key that is too short"}
-		}
-		cfg.SecretKeys = []string{key}
-		return false, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return false, &ConfigError{Variable: "SECRET_KEY", Reason: "cannot read " + path + ": " + err.Error()}
+	key, generated, err := generatedOnce(path, "SECRET_KEY", app.MinSecretKeyLen)
+	if err != nil {
+		return false, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return false, &ConfigError{Variable: "DATA_DIR", Reason: err.Error()}
+	cfg.SecretKeys = []string{key}
+	return generated, nil
+}
+
+// ensureDevAdminToken gives a development install (the embedded store)
+// without ADMIN_TOKEN an operator token in DATA_DIR, so that a fresh
+// `go run .` can be signed in to at /admin/login. With Redis (production)
+// the operator stays off unless ADMIN_TOKEN is set.
+func ensureDevAdminToken(cfg *Config) error {
+	if cfg.AdminToken != "" || cfg.RedisURL != "" {
+		return nil
+	}
+	path := filepath.Join(cfg.DataDir, "admin.token")
+	token, _, err := generatedOnce(path, "ADMIN_TOKEN", minAdminTokenLen)
+	if err != nil {
+		return err
+	}
+	cfg.AdminToken, cfg.AdminTokenFile = token, path
+	return nil
+}
+
+// minAdminTokenLen is the shortest generated operator token read back.
+const minAdminTokenLen = 32
+
+// generatedOnce reads a secret from path, or generates it there (0600)
+// when the file does not exist yet; variable names the setting it stands
+// in for, in errors.
+func generatedOnce(path, variable string, minLen int) (value string, generated bool, err error) {
+	if raw, err := os.ReadFile(path); err == nil {
+		value := strings.TrimSpace(string(raw))
+		if len(value) < minLen {
+			return "", false, &ConfigError{Variable: variable, Reason: path + " holds a value that is too short"}
+		}
+		return value, false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, &ConfigError{Variable: variable, Reason: "cannot read " + path + ": " + err.Error()}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, &ConfigError{Variable: "DATA_DIR", Reason: err.Error()}
 	}
 	buf := make([]byte, 48)
 	if _, err := rand.Read(buf); err != nil {
-		return false, fmt.Errorf("generate secret key: %w", err)
+		return "", false, fmt.Errorf("generate %s: %w", variable, err)
 	}
-	key := base64.RawURLEncoding.EncodeToString(buf)
+	value = base64.RawURLEncoding.EncodeToString(buf)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return false, &ConfigError{Variable: "SECRET_KEY", Reason: "cannot write " + path + ": " + err.Error()}
+		return "", false, &ConfigError{Variable: variable, Reason: "cannot write " + path + ": " + err.Error()}
 	}
-	if _, err := f.WriteString(key + "\n"); err != nil {
+	if _, err := f.WriteString(value + "\n"); err != nil {
 		f.Close()
-		return false, fmt.Errorf("write %s: %w", path, err)
+		return "", false, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
+		return "", false, fmt.Errorf("write %s: %w", path, err)
 	}
-	cfg.SecretKeys = []string{key}
-	return true, nil
+	return value, true, nil
 }

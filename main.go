@@ -160,6 +160,13 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 	if generated {
 		log.Warn("SECRET_KEY is not set: generated one for development; set SECRET_KEY in production, or every stored credential is lost with this file", "file", cfg.SecretKeyFile)
 	}
+	if err := ensureDevAdminToken(&cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.AdminTokenFile != "" {
+		log.Info("ADMIN_TOKEN is not set: the operator token for this development install is in a file; sign in with it at /admin/login",
+			"file", cfg.AdminTokenFile, "admin", cfg.AppURL.String()+"/admin/login")
+	}
 	keyring, err := app.NewKeyring(cfg.SecretKeys...)
 	if err != nil {
 		return &ConfigError{Variable: "SECRET_KEY", Reason: err.Error()}
@@ -205,6 +212,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken, ClientIPHeader: cfg.ClientIPHeader,
 		Store: st, Metrics: metrics, Logger: log,
 		Pages: pages, ShopifyAPIKey: cfg.ShopifyAPIKey, AllowInsecureOutbound: cfg.AllowInsecureOutbound,
+		OperatorTokenFile: cfg.AdminTokenFile,
 	})
 	e := handlers.NewEcho(log, metrics)
 	if role == "worker" {

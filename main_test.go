@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -258,6 +259,64 @@ func TestRunEmbeddedGeneratesSecretKeyOnce(t *testing.T) {
 	again, _ := os.ReadFile(filepath.Join(dir, "secret.key"))
 	if !bytes.Equal(key, again) {
 		t.Error("secret.key changed between starts")
+	}
+}
+
+// TestRunEmbeddedMakesAnOperatorTokenToSignInWith: a fresh `go run .`
+// can be signed in to at /admin/login, with a token in DATA_DIR that the
+// log points at and never prints.
+func TestRunEmbeddedMakesAnOperatorTokenToSignInWith(t *testing.T) {
+	dir := t.TempDir()
+	base, logs, stop := startRun(t, map[string]string{"DATA_DIR": dir})
+	defer stop()
+	path := filepath.Join(dir, "admin.token")
+	raw, err := os.ReadFile(path)
+	token := strings.TrimSpace(string(raw))
+	if err != nil || len(token) < 32 {
+		t.Fatalf("admin.token = %q, %v; want a generated token", raw, err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token mode = %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	if !strings.Contains(logs.String(), path) || strings.Contains(logs.String(), token) {
+		t.Errorf("the log should name %s and never print the token:\n%s", path, logs)
+	}
+	resp, err := http.Get(base + "/admin/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), path) {
+		t.Errorf("the sign-in page does not say where the token is:\n%s", page)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = client.PostForm(base+"/admin/login", url.Values{"secret": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/merchants" {
+		t.Fatalf("signing in with the generated token = %d → %q, want 303 → /admin/merchants", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestDevOperatorTokenOnlyOnTheEmbeddedStore(t *testing.T) {
+	dir := t.TempDir()
+	for _, cfg := range []Config{
+		{DataDir: dir, RedisURL: "redis://127.0.0.1:6379/0"},
+		{DataDir: dir, AdminToken: "set-by-the-operator-0000000000000000"},
+	} {
+		want := cfg.AdminToken
+		if err := ensureDevAdminToken(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.AdminToken != want || cfg.AdminTokenFile != "" {
+			t.Errorf("ensureDevAdminToken(%+v) made a token", cfg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "admin.token")); !os.IsNotExist(err) {
+		t.Errorf("admin.token written where it must not be: %v", err)
 	}
 }
 
