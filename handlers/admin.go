@@ -162,8 +162,20 @@ func (h *Handlers) createMerchant(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
+	m, apiKey, err := h.addMerchant(c, req)
+	if err != nil {
+		return err
+	}
+	view := h.merchantView(m)
+	view.APIKey = apiKey
+	return c.JSON(http.StatusCreated, view)
+}
+
+// addMerchant creates a store set up by hand, from the API or the
+// operator's page, and starts its upkeep when asked to.
+func (h *Handlers) addMerchant(c echo.Context, req createMerchantRequest) (app.Merchant, string, error) {
 	if fields := req.Validate(); len(fields) > 0 {
-		return &app.ValidationError{Fields: fields}
+		return app.Merchant{}, "", &app.ValidationError{Fields: fields}
 	}
 	secrets := map[string]string{}
 	for name, value := range map[string]string{
@@ -179,16 +191,14 @@ func (h *Handlers) createMerchant(c echo.Context) error {
 		Name: req.Name, Country: req.Country, Timezone: req.Timezone, Secrets: secrets,
 	})
 	if err != nil {
-		return err
+		return app.Merchant{}, "", err
 	}
 	if req.Sync {
 		if err := h.startSync(c, m); err != nil {
-			return err
+			return app.Merchant{}, "", err
 		}
 	}
-	view := h.merchantView(m)
-	view.APIKey = apiKey
-	return c.JSON(http.StatusCreated, view)
+	return m, apiKey, nil
 }
 
 func (h *Handlers) startSync(c echo.Context, m app.Merchant) error {

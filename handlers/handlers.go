@@ -32,6 +32,7 @@ type Handlers struct {
 	// allowInsecureOutbound: dev and tests, where the provider page may
 	// point a provider at a local fake.
 	allowInsecureOutbound bool
+	operatorTokenFile     string
 }
 
 // Options are the dependencies of the HTTP side.
@@ -58,6 +59,9 @@ type Options struct {
 	// pages.
 	ShopifyAPIKey         string
 	AllowInsecureOutbound bool
+	// OperatorTokenFile names the file a development install's generated
+	// ADMIN_TOKEN is in, for the sign-in page to point at; empty otherwise.
+	OperatorTokenFile string
 }
 
 // New returns the handlers.
@@ -66,6 +70,7 @@ func New(opts Options) *Handlers {
 		svc: opts.Service, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken,
 		clientIP: clientIP(opts.ClientIPHeader), store: opts.Store, metrics: opts.Metrics, log: opts.Logger,
 		pages: opts.Pages, shopifyKey: opts.ShopifyAPIKey, allowInsecureOutbound: opts.AllowInsecureOutbound,
+		operatorTokenFile: opts.OperatorTokenFile,
 	}
 }
 

@@ -58,6 +58,8 @@ var pageFuncs = template.FuncMap{
 	},
 	"day": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 	"add": func(a, b int) int { return a + b },
+	// args hands a partial template several values.
+	"args": func(values ...any) []any { return values },
 	"eventKnown": func(events []app.EventInfo, event string) bool {
 		for _, e := range events {
 			if e.Type == event {

@@ -35,7 +35,7 @@ func (h *Handlers) pageAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cookie != "" && isFormPost(c) && !h.svc.CheckCSRF(s.cookie, c.FormValue("csrf")) {
 			return echo.NewHTTPError(http.StatusForbidden, "this form has expired or did not come from storebridge: reload the page and try again")
 		}
-		if s.merchant == nil && c.Path() != "/admin/merchants" {
+		if s.merchant == nil && !strings.HasPrefix(c.Path(), "/admin/merchants") {
 			return c.Redirect(http.StatusSeeOther, "/admin/merchants")
 		}
 		return next(c)
@@ -176,6 +176,9 @@ type loginData struct {
 	OperatorOn   bool
 	WooConnectOn bool
 	ShopifyOn    bool
+	// OperatorTokenFile: a development install generated its operator
+	// token into this file.
+	OperatorTokenFile string
 }
 
 func (h *Handlers) loginPage(c echo.Context) error {
@@ -188,7 +191,7 @@ func (h *Handlers) loginPage(c echo.Context) error {
 func (h *Handlers) loginData(c echo.Context) loginData {
 	return loginData{
 		Next: safeNext(c.FormValue("next")), OperatorOn: h.adminToken != "",
-		WooConnectOn: h.woo != nil, ShopifyOn: h.shopify.Enabled(),
+		WooConnectOn: h.woo != nil, ShopifyOn: h.shopify.Enabled(), OperatorTokenFile: h.operatorTokenFile,
 	}
 }
 
@@ -270,14 +273,7 @@ func (h *Handlers) merchantPicker(c echo.Context) error {
 	if !s.operator {
 		return echo.NewHTTPError(http.StatusForbidden, "only the operator picks a store")
 	}
-	merchants, err := h.svc.Merchants(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	p := h.newPage(c, "Stores", "")
-	p.Subtitle = "Pick the store to look after."
-	p.Data = merchants
-	return h.render(c, http.StatusOK, "merchants", p)
+	return h.renderStores(c, http.StatusOK, storesData{}, nil)
 }
 
 // pickMerchant points the operator's session at one store.

@@ -48,6 +48,8 @@ type browserSession struct {
 	t      *testing.T
 	e      *echo.Echo
 	cookie string
+	// name is the session cookie's name: sessionCookie unless set.
+	name string
 }
 
 func signedIn(t *testing.T, e *echo.Echo, svc *app.Service, merchantID string) *browserSession {
@@ -59,10 +61,27 @@ func signedIn(t *testing.T, e *echo.Echo, svc *app.Service, merchantID string) *
 	return &browserSession{t: t, e: e, cookie: token}
 }
 
+// operatorSignedIn is the operator signed in by cookie, no store picked.
+func operatorSignedIn(t *testing.T, e *echo.Echo, svc *app.Service) *browserSession {
+	t.Helper()
+	token, _, err := svc.NewOperatorSession("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browserSession{t: t, e: e, cookie: token, name: operatorCookie}
+}
+
+func (b *browserSession) cookieName() string {
+	if b.name != "" {
+		return b.name
+	}
+	return sessionCookie
+}
+
 func (b *browserSession) get(path string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, path, nil)
 	if b.cookie != "" {
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: b.cookie})
+		req.AddCookie(&http.Cookie{Name: b.cookieName(), Value: b.cookie})
 	}
 	rec := httptest.NewRecorder()
 	b.e.ServeHTTP(rec, req)
@@ -73,7 +92,7 @@ func (b *browserSession) post(path string, form url.Values) *httptest.ResponseRe
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if b.cookie != "" {
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: b.cookie})
+		req.AddCookie(&http.Cookie{Name: b.cookieName(), Value: b.cookie})
 	}
 	rec := httptest.NewRecorder()
 	b.e.ServeHTTP(rec, req)

@@ -148,6 +148,7 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 	pages.GET("/", h.home)
 	pages.GET("/merchants", h.merchantPicker)
 	pages.POST("/merchants", h.pickMerchant)
+	pages.POST("/merchants/new", h.addStore)
 	pages.GET("/provider", h.providerPage)
 	pages.POST("/provider", h.saveProvider)
 	pages.GET("/messages", h.messagesPage)
