@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -55,6 +56,13 @@ func (h *Handlers) addStore(c echo.Context) error {
 		Sync: c.FormValue("sync") == "on",
 	}
 	m, apiKey, err := h.addMerchant(c, req)
+	if errors.Is(err, app.ErrConflict) {
+		field := "store_url"
+		if req.Platform == string(app.PlatformShopify) {
+			field = "shop_domain"
+		}
+		err = app.Invalid(field, "is already connected: open it from the list above")
+	}
 	if fields, ok := validationFields(err); ok {
 		// Secrets are never written back into a page.
 		req.AccessToken, req.ConsumerKey, req.ConsumerSecret, req.WebhookSecret = "", "", "", ""

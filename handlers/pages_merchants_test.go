@@ -52,6 +52,13 @@ func TestOperatorAddsAStoreFromTheStoresPage(t *testing.T) {
 		t.Fatal("the API key shows again after the page that made it")
 	}
 
+	// The same store again is refused on its address, not with a bare error.
+	rec = op.post("/admin/merchants/new", url.Values{"csrf": {token}, "platform": {"woocommerce"}, "name": {"Chai Again"},
+		"store_url": {"https://chai.example.in"}})
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "is already connected") {
+		t.Fatalf("adding the same store twice = %d\n%s", rec.Code, rec.Body)
+	}
+
 	// A merchant signed in to a store adds none.
 	b := signedIn(t, e, svc, ms[0].ID)
 	rec = b.post("/admin/merchants/new", url.Values{"csrf": {b.csrf("/admin")}, "platform": {"shopify"}, "shop_domain": {"x.myshopify.com"}})
