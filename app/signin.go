@@ -61,3 +61,22 @@ func (s *Service) SignInWithLink(ctx context.Context, token string) (string, err
 // signInLinkKey keeps a link under its token's hash: the store never holds
 // a token that works.
 func signInLinkKey(token string) string { return "signin-link:" + HashAPIKey(token) }
+
+// NewAPIKey replaces a merchant's API key and answers the new one, shown
+// this once; the old key stops working at once (sign-in page, sign-in
+// links, events API). A store connected through wc-auth gets a key
+// nobody saw: this is how its merchant gets one.
+func (s *Service) NewAPIKey(ctx context.Context, merchantID string) (string, error) {
+	key, err := newAPIKey()
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.updateMerchant(ctx, merchantID, func(m *Merchant) error {
+		m.APIKeyHash = HashAPIKey(key)
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	s.log.Info("merchant api key replaced", "merchant", merchantID)
+	return key, nil
+}

@@ -164,3 +164,33 @@ func TestSignInLinkOfAnUninstalledStore(t *testing.T) {
 		t.Errorf("NewSignInLink() of an uninstalled store = %v; want ErrUnauthenticated", err)
 	}
 }
+
+// TestNewAPIKey: the new key works at once and the old one never again;
+// another merchant's key is untouched.
+func TestNewAPIKey(t *testing.T) {
+	env := newWooEnv(t)
+	ctx := context.Background()
+	m, oldKey, err := env.svc.CreateMerchant(ctx, newWooMerchant())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newWooMerchant()
+	other.StoreURL = "https://chai-point.example.in"
+	_, otherKey, err := env.svc.CreateMerchant(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := env.svc.NewAPIKey(ctx, m.ID)
+	if err != nil || !strings.HasPrefix(newKey, "sbk_") || newKey == oldKey {
+		t.Fatalf("NewAPIKey() = %q, %v; want a new sbk_ key", newKey, err)
+	}
+	if id, err := env.svc.SignInWithAPIKey(ctx, newKey); err != nil || id != m.ID {
+		t.Errorf("SignInWithAPIKey(new) = %q, %v; want %s", id, err, m.ID)
+	}
+	if id, err := env.svc.SignInWithAPIKey(ctx, oldKey); !errors.Is(err, app.ErrUnauthenticated) {
+		t.Errorf("SignInWithAPIKey(old) = %q, %v; want ErrUnauthenticated", id, err)
+	}
+	if _, err := env.svc.SignInWithAPIKey(ctx, otherKey); err != nil {
+		t.Errorf("another merchant's key after the change = %v; want it working", err)
+	}
+}

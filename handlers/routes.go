@@ -176,4 +176,6 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 	pages.POST("/deliveries/:delivery/retry", h.retryDeliveryPage)
 	pages.GET("/stats", h.statsPage)
 	pages.GET("/stats.csv", h.statsCSVPage)
+	pages.GET("/api-key", h.apiKeyPage)
+	pages.POST("/api-key", h.newAPIKeyPage)
 }

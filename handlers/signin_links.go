@@ -48,7 +48,7 @@ func (h *Handlers) createSignInLink(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, signInLinkView{
 		URL:       strings.TrimSuffix(h.appURL, "/") + "/admin/sign-in?" + url.Values{"token": {link.Token}}.Encode(),
-		ExpiresAt: link.ExpiresAt.UTC(),
+		ExpiresAt: link.ExpiresAt.UTC().Truncate(time.Second), // whole seconds, never later than the truth
 	})
 }
 

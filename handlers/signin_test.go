@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -454,4 +455,55 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+var apiKeyShown = regexp.MustCompile(`<code class="secret">(sbk_[A-Za-z0-9_-]+)</code>`)
+
+// TestNewAPIKeyPage: a signed-in merchant makes a new API key (CSRF
+// checked), sees it once, and it signs in while the old one no longer
+// does; another merchant's key is untouched.
+func TestNewAPIKeyPage(t *testing.T) {
+	e, svc := pagesServer(t)
+	ctx := context.Background()
+	m, oldKey, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformWooCommerce, StoreURL: "https://asha.example.in", Name: "Asha Naturals"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformWooCommerce, StoreURL: "https://chai.example.in", Name: "Chai Point"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := signedIn(t, e, svc, m.ID)
+	page := b.get("/admin/api-key")
+	if page.Code != http.StatusOK || apiKeyShown.MatchString(page.Body.String()) || !strings.Contains(page.Body.String(), "Make a new API key") {
+		t.Fatalf("GET /admin/api-key = %d; want the page with the button and no key:\n%s", page.Code, page.Body)
+	}
+	if rec := b.post("/admin/api-key", url.Values{}); rec.Code != http.StatusForbidden {
+		t.Fatalf("POST /admin/api-key without the CSRF token = %d; want 403", rec.Code)
+	}
+	if _, err := svc.SignInWithAPIKey(ctx, oldKey); err != nil {
+		t.Fatalf("the refused POST changed the key: %v", err)
+	}
+	rec := b.post("/admin/api-key", url.Values{"csrf": {b.csrf("/admin/api-key")}})
+	shown := apiKeyShown.FindStringSubmatch(rec.Body.String())
+	if rec.Code != http.StatusOK || shown == nil || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("POST /admin/api-key = %d (Cache-Control %q); want the new key shown, not cached:\n%s", rec.Code, rec.Header().Get("Cache-Control"), rec.Body)
+	}
+	login := func(secret string) int {
+		req := httptest.NewRequest(http.MethodPost, "/admin/login", strings.NewReader(url.Values{"secret": {secret}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return serve(e, req).Code
+	}
+	if code := login(shown[1]); code != http.StatusSeeOther {
+		t.Errorf("sign-in with the new key = %d; want 303", code)
+	}
+	if code := login(oldKey); code != http.StatusUnauthorized {
+		t.Errorf("sign-in with the old key = %d; want 401", code)
+	}
+	if code := login(otherKey); code != http.StatusSeeOther {
+		t.Errorf("sign-in with another store's key = %d; want 303 (untouched)", code)
+	}
+	if status, _, raw := signInLinkFor(t, e, shown[1]); status != http.StatusCreated {
+		t.Errorf("a sign-in link with the new key = %d %s; want 201", status, raw)
+	}
 }
