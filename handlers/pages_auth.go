@@ -176,9 +176,9 @@ func (h *Handlers) setOperatorCookie(c echo.Context, merchantID string) error {
 // HttpOnly, Secure except on a plain-http APP_URL (development), and
 // SameSite=Lax, so a top-level navigation from another site (the store's
 // WordPress, an email) carries it and another site's form post or frame
-// does not. Inside Shopify admin
-// the pages are a third-party frame, where a browser sends only a
-// partitioned SameSite=None cookie (and only over https).
+// does not. Inside Shopify admin the pages are a third-party frame,
+// where a browser sends only a partitioned SameSite=None cookie (and only
+// over https).
 func (h *Handlers) writeSessionCookie(c echo.Context, name, value string, expires time.Time, framed bool) {
 	cookie := &http.Cookie{
 		Name: name, Value: value, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
