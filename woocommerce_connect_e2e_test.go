@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -185,15 +186,21 @@ func (s *e2eWooStore) counts() (hooks, creates, updates int, pings []int, fails 
 // wcAuth plays the merchant's browser and WooCommerce: follow our connect
 // redirect to the store's authorize page, then post the new key to the
 // callback_url it names, as WC_Auth::post_consumer_data() does. bearer,
-// when set, is sent with the connect (a session, or ADMIN_TOKEN).
-func wcAuth(t *testing.T, base, storeURL, bearer string) (status int, answer string) {
+// when set, is sent with the connect (a session, or ADMIN_TOKEN). It
+// answers the callback's answer, the browser (its cookies kept) and the
+// address WooCommerce then sends it to: return_url with success and
+// user_id added.
+func wcAuth(t *testing.T, base, storeURL, bearer string) (status int, answer string, browser *http.Client, returnURL string) {
 	t.Helper()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest(http.MethodGet, base+"/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil)
+	// The browser uses APP_URL's host, as the addresses we hand out do.
+	appURL := strings.Replace(base, "127.0.0.1", "localhost", 1)
+	jar, _ := cookiejar.New(nil)
+	browser = &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, appURL+"/woocommerce/connect?store_url="+url.QueryEscape(storeURL), nil)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := noFollow.Do(req)
+	resp, err := browser.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +217,61 @@ func wcAuth(t *testing.T, base, storeURL, bearer string) (status int, answer str
 		"key_id": 12, "user_id": q.Get("user_id"), "consumer_key": e2eWooCK,
 		"consumer_secret": e2eWooCS, "key_permissions": "read_write",
 	})
-	return post(t, q.Get("callback_url"), map[string]string{"Content-Type": "application/json;charset=UTF-8"}, body)
+	status, answer = post(t, q.Get("callback_url"), map[string]string{"Content-Type": "application/json;charset=UTF-8"}, body)
+	return status, answer, browser, q.Get("return_url") + "&success=1&user_id=" + url.QueryEscape(q.Get("user_id"))
+}
+
+// landsSignedIn follows the return in browser: it must land on /admin
+// signed in to the merchant's home.
+func landsSignedIn(t *testing.T, browser *http.Client, returnURL, merchantID string) {
+	t.Helper()
+	resp, err := browser.Get(returnURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != "/admin" {
+		t.Fatalf("return to %s = %d to %v; want 303 to /admin", returnURL, resp.StatusCode, loc)
+	}
+	resp, err = browser.Get(loc.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(home, []byte("Sign out")) || !bytes.Contains(home, []byte(`id="setup"`)) {
+		t.Fatalf("GET /admin after the return = %d; want the signed-in home:\n%s", resp.StatusCode, home)
+	}
+	// The merchant's own admin API answers the same cookie.
+	u, _ := url.Parse(returnURL)
+	resp, err = browser.Get(u.Scheme + "://" + u.Host + "/api/admin/merchants/" + merchantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/admin/merchants/%s with the return's session = %d; want 200", merchantID, resp.StatusCode)
+	}
+	// Once: the same return again signs nobody in.
+	fresh, _ := cookiejar.New(nil)
+	again := &http.Client{Jar: fresh, Timeout: 10 * time.Second, CheckRedirect: browser.CheckRedirect}
+	for _, c := range browser.Jar.Cookies(u) {
+		if c.Name != "sb_session" {
+			fresh.SetCookies(u, []*http.Cookie{c})
+		}
+	}
+	resp, err = again.Get(returnURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the same return again = %d; want 401", resp.StatusCode)
+	}
 }
 
 func waitForWoo(t *testing.T, what string, cond func() bool) {
@@ -237,7 +298,7 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 		"ALLOW_INSECURE_OUTBOUND": "true",
 	})
 
-	status, answer := wcAuth(t, base, store.srv.URL, "")
+	status, answer, browser, returnURL := wcAuth(t, base, store.srv.URL, "")
 	if status != http.StatusOK {
 		t.Fatalf("callback = %d %s; want exactly 200 (anything else deletes the key)", status, answer)
 	}
@@ -254,6 +315,8 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 	waitForWoo(t, "five webhooks", func() bool { n, _, _, _, _ := store.counts(); return n == 5 })
 	created := store.hook("order.created")
 	id := connected.MerchantID
+	// WooCommerce sends the merchant's browser back: it lands signed in.
+	landsSignedIn(t, browser, returnURL, id)
 	if created["delivery_url"] != base+"/webhooks/woocommerce/"+id && !strings.HasSuffix(fmt.Sprint(created["delivery_url"]), "/webhooks/woocommerce/"+id) {
 		t.Fatalf("order.created webhook = %v; want delivery to /webhooks/woocommerce/%s", created, id)
 	}
@@ -301,7 +364,7 @@ func TestEndToEndWooCommerceConnectAndReconcile(t *testing.T) {
 		}
 	}
 	store.mu.Unlock()
-	if status, answer := wcAuth(t, base, store.srv.URL, e2eAdminToken); status != http.StatusOK {
+	if status, answer, _, _ := wcAuth(t, base, store.srv.URL, e2eAdminToken); status != http.StatusOK {
 		t.Fatalf("reconnect callback = %d %s; want 200", status, answer)
 	}
 

@@ -12,6 +12,7 @@ type Store interface {
 	DeliveryStore
 	StatsStore
 	MerchantData
+	OneTimeStore
 	// Ping answers nil when the store can serve requests.
 	Ping(ctx context.Context) error
 	Close() error

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -49,6 +51,9 @@ const (
 	wooConnectAudience = "storebridge:woocommerce-connect"
 	// wooConnectScope is the claim scope of used connect tokens.
 	wooConnectScope = "woocommerce-connect"
+	// WooReturnTTL is how long after the callback the browser that started
+	// the connect may land signed in: WooCommerce redirects it at once.
+	WooReturnTTL = 10 * time.Minute
 
 	// wooOrdersPerPage is the REST API's largest page.
 	wooOrdersPerPage = 100
@@ -184,12 +189,9 @@ type WooREST interface {
 
 // WooConnectOptions configure WooCommerce connections.
 type WooConnectOptions struct {
-	// AppURL is the public base URL: the callback and the webhooks'
-	// delivery URLs are built from it.
+	// AppURL is the public base URL: the callback, the return and the
+	// webhooks' delivery URLs are built from it.
 	AppURL string
-	// ReturnURL is where WooCommerce sends the merchant's browser after
-	// the approval; default AppURL + "/admin/".
-	ReturnURL string
 	// AllowInsecure permits a plain-http APP_URL for the callback
 	// (ALLOW_INSECURE_OUTBOUND, development only).
 	AllowInsecure bool
@@ -208,9 +210,6 @@ type WooConnector struct {
 // NewWooConnector returns the WooCommerce connection use cases over svc.
 func NewWooConnector(svc *Service, opts WooConnectOptions) *WooConnector {
 	opts.AppURL = strings.TrimSuffix(opts.AppURL, "/")
-	if opts.ReturnURL == "" {
-		opts.ReturnURL = opts.AppURL + "/admin/"
-	}
 	return &WooConnector{svc: svc, opts: opts}
 }
 
@@ -262,6 +261,10 @@ type wooConnectClaims struct {
 	Merchant string `json:"mid,omitempty"`
 	// StartedBy is wooByVisitor, wooByMerchant or wooByOperator.
 	StartedBy string `json:"by"`
+	// Browser is the hash of the secret the starting browser keeps in a
+	// cookie: the return signs in only the browser that holds it. Empty
+	// in tokens made before it existed, whose return signs nobody in.
+	Browser string `json:"bh,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -277,54 +280,71 @@ func (cl wooConnectClaims) mayReconnect(m Merchant) error {
 	return &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "this store is already connected, and this connect was not started from its storebridge admin: sign in there and connect it again"}
 }
 
-// ConnectURL checks a store URL a merchant typed and returns the store's
+// WooConnectStart is a connect's first step: where the merchant's
+// browser goes, and the secret that browser keeps (in a cookie, until
+// Expires) so that its return, and no other browser's, lands signed in.
+type WooConnectStart struct {
+	URL     string
+	Browser string
+	Expires time.Time
+}
+
+// BeginConnect checks a store URL a merchant typed and returns the store's
 // wc-auth authorize address, carrying a signed token as user_id so the
-// callback knows which store posted its keys. A store that is nobody's
-// yet may be connected by anyone; one that is a merchant's only by that
-// merchant's session (for the store at its address) or by the operator,
-// and the token then names the merchant.
-func (c *WooConnector) ConnectURL(ctx context.Context, rawStoreURL string, who WooConnectStarter) (string, error) {
+// callback knows which store posted its keys, and a return address naming
+// the connect. A store that is nobody's yet may be connected by anyone;
+// one that is a merchant's only by that merchant's session (for the store
+// at its address) or by the operator, and the token then names the
+// merchant.
+func (c *WooConnector) BeginConnect(ctx context.Context, rawStoreURL string, who WooConnectStarter) (WooConnectStart, error) {
+	var none WooConnectStart
 	storeURL, err := c.checkStoreURL(rawStoreURL)
 	if err != nil {
-		return "", err
+		return none, err
 	}
 	owner, connected, err := c.storeMerchant(ctx, storeURL)
 	if err != nil {
-		return "", err
+		return none, err
 	}
-	claims := wooConnectClaims{StoreURL: storeURL, StartedBy: who.kind()}
+	browser := rand.Text()
+	claims := wooConnectClaims{StoreURL: storeURL, StartedBy: who.kind(), Browser: hashBrowser(browser)}
 	if connected {
 		switch {
 		case who.Operator:
 		case who.Merchant == "":
-			return "", &WooConnectError{Err: ErrWooSessionRequired, Reason: "this store is already connected: sign in to its storebridge admin and connect it again from there"}
+			return none, &WooConnectError{Err: ErrWooSessionRequired, Reason: "this store is already connected: sign in to its storebridge admin and connect it again from there"}
 		case who.Merchant != owner.ID:
-			return "", &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "this store is connected to another storebridge account"}
+			return none, &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "this store is connected to another storebridge account"}
 		case storeURL != owner.StoreURL:
-			return "", &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "a reconnect keeps the store's address, " + owner.StoreURL + "; ask the operator to move it"}
+			return none, &WooConnectError{Err: ErrWooNotStoreOwner, Reason: "a reconnect keeps the store's address, " + owner.StoreURL + "; ask the operator to move it"}
 		}
 		claims.Merchant = owner.ID
 	}
 	base, err := url.Parse(c.opts.AppURL)
 	if err != nil || base.Host == "" {
-		return "", fmt.Errorf("woocommerce connect: APP_URL %q is not an absolute URL", c.opts.AppURL)
+		return none, fmt.Errorf("woocommerce connect: APP_URL %q is not an absolute URL", c.opts.AppURL)
 	}
 	if base.Scheme != "https" && !c.opts.AllowInsecure {
 		// WooCommerce refuses a callback_url that is not https (§2.2).
-		return "", Invalid("app_url", "must be https: WooCommerce posts the keys only to an https callback")
+		return none, Invalid("app_url", "must be https: WooCommerce posts the keys only to an https callback")
 	}
-	token, err := c.connectToken(claims)
+	token, err := c.connectToken(&claims)
 	if err != nil {
-		return "", err
+		return none, err
 	}
+	// WooCommerce adds success and user_id to the return address and
+	// sends the browser there once the callback answered (§2.2).
 	q := url.Values{
 		"app_name":     {"storebridge"},
 		"scope":        {"read_write"},
 		"user_id":      {token},
-		"return_url":   {c.opts.ReturnURL},
+		"return_url":   {c.opts.AppURL + "/woocommerce/return?" + url.Values{"connect": {claims.ID}}.Encode()},
 		"callback_url": {c.opts.AppURL + "/woocommerce/callback"},
 	}
-	return storeURL + "/wc-auth/v1/authorize?" + q.Encode(), nil
+	return WooConnectStart{
+		URL:     storeURL + "/wc-auth/v1/authorize?" + q.Encode(),
+		Browser: browser, Expires: claims.ExpiresAt.Time,
+	}, nil
 }
 
 // checkStoreURL normalises a store URL a merchant typed and refuses what
@@ -357,7 +377,8 @@ func (c *WooConnector) storeMerchant(ctx context.Context, storeURL string) (m Me
 	return m, true, nil
 }
 
-func (c *WooConnector) connectToken(claims wooConnectClaims) (string, error) {
+// connectToken signs claims, giving them their id and expiry.
+func (c *WooConnector) connectToken(claims *wooConnectClaims) (string, error) {
 	now := c.svc.now()
 	claims.RegisteredClaims = jwt.RegisteredClaims{
 		Audience:  jwt.ClaimStrings{wooConnectAudience},
@@ -444,8 +465,56 @@ func (c *WooConnector) Callback(ctx context.Context, in WooCallback) (Merchant, 
 	if err := s.store.Complete(ctx, wooConnectScope, "token:"+claims.ID, WooConnectTokenTTL); err != nil {
 		s.log.Warn("marking a woocommerce connect token used failed", "merchant", m.ID, "err", err)
 	}
+	c.rememberReturn(ctx, claims, m.ID)
 	s.log.Info("woocommerce store connected", "merchant", m.ID, "store", m.Domain, "by", claims.StartedBy, "key_id", in.KeyID)
 	return m, nil
+}
+
+// rememberReturn lets the browser that started the connect land signed in
+// to m's admin on its return, once, within WooReturnTTL. A failure costs
+// only that: the keys are kept, and the return page says how to sign in.
+func (c *WooConnector) rememberReturn(ctx context.Context, claims wooConnectClaims, merchantID string) {
+	if claims.Browser == "" {
+		return
+	}
+	if err := c.svc.store.PutOnce(ctx, wooReturnKey(claims.ID, claims.Browser), merchantID, WooReturnTTL); err != nil {
+		c.svc.log.Warn("keeping a woocommerce connect's return failed", "merchant", merchantID, "err", err)
+	}
+}
+
+// SignInOnReturn signs in the browser WooCommerce sends back after the
+// approval (connectID from the return address, browser from its cookie):
+// only the browser that started the connect, only once the callback
+// stored the keys, and only once. It answers the merchant's id;
+// ErrUnauthenticated for another browser, a connect whose callback has
+// not arrived or was refused, a second return, or one after WooReturnTTL.
+func (c *WooConnector) SignInOnReturn(ctx context.Context, connectID, browser string) (string, error) {
+	if connectID == "" || browser == "" {
+		return "", fmt.Errorf("woocommerce return without its connect or browser: %w", ErrUnauthenticated)
+	}
+	id, err := c.svc.store.TakeOnce(ctx, wooReturnKey(connectID, hashBrowser(browser)))
+	if errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("woocommerce return: no connect of this browser to sign in: %w", ErrUnauthenticated)
+	}
+	if err != nil {
+		return "", err
+	}
+	return signedInMerchant(c.svc.merchants.byID(ctx, id))
+}
+
+// wooReturnKey is where a connect's return waits for its browser: a hash
+// of the connect and the browser's hash, so a return from any other
+// browser finds nothing, and uses nothing up.
+func wooReturnKey(connectID, browserHash string) string {
+	sum := sha256.Sum256([]byte(connectID + "\x00" + browserHash))
+	return "woo-return:" + hex.EncodeToString(sum[:])
+}
+
+// hashBrowser is how a browser's connect secret is kept in the connect
+// token, which passes through the store and the browser's address bar.
+func hashBrowser(secret string) string {
+	sum := sha256.Sum256([]byte("storebridge woocommerce browser\x00" + secret))
+	return hex.EncodeToString(sum[:])
 }
 
 // checkKey proves the posted key reads and writes the store's REST API at

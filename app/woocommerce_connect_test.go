@@ -409,11 +409,11 @@ func (e *wooEnv) token(t *testing.T, storeURL string) string {
 
 func (e *wooEnv) tokenBy(t *testing.T, storeURL string, who app.WooConnectStarter) string {
 	t.Helper()
-	target, err := e.conn.ConnectURL(context.Background(), storeURL, who)
+	start, err := e.conn.BeginConnect(context.Background(), storeURL, who)
 	if err != nil {
-		t.Fatalf("ConnectURL(%s, %+v) = %v", storeURL, who, err)
+		t.Fatalf("BeginConnect(%s, %+v) = %v", storeURL, who, err)
 	}
-	u, err := url.Parse(target)
+	u, err := url.Parse(start.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +441,7 @@ func (e *wooEnv) jobs(t *testing.T, kind string) []app.Job {
 	return out
 }
 
-func TestWooConnectURL(t *testing.T) {
+func TestWooBeginConnect(t *testing.T) {
 	env := newWooEnv(t)
 	cases := []struct{ in, want string }{
 		{"shop.chai-point.in", "https://shop.chai-point.in"},
@@ -450,17 +450,18 @@ func TestWooConnectURL(t *testing.T) {
 		{env.woo.srv.URL, env.woo.srv.URL}, // http and loopback: allowed here (ALLOW_INSECURE_OUTBOUND)
 	}
 	for _, tc := range cases {
-		target, err := env.conn.ConnectURL(context.Background(), tc.in, app.WooConnectStarter{})
+		start, err := env.conn.BeginConnect(context.Background(), tc.in, app.WooConnectStarter{})
 		if err != nil {
-			t.Fatalf("ConnectURL(%q) = %v", tc.in, err)
+			t.Fatalf("BeginConnect(%q) = %v", tc.in, err)
 		}
+		target := start.URL
 		u, _ := url.Parse(target)
 		q := u.Query()
 		if got := u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/wc-auth/v1/authorize"); got != tc.want || !strings.HasSuffix(u.Path, "/wc-auth/v1/authorize") {
-			t.Errorf("ConnectURL(%q) = %s; want %s/wc-auth/v1/authorize", tc.in, target, tc.want)
+			t.Errorf("BeginConnect(%q) = %s; want %s/wc-auth/v1/authorize", tc.in, target, tc.want)
 		}
-		if q.Get("app_name") != "storebridge" || q.Get("scope") != "read_write" || q.Get("return_url") != wooAppURL+"/admin/" || q.Get("callback_url") != wooAppURL+"/woocommerce/callback" {
-			t.Errorf("ConnectURL(%q) query = %v; want app_name, read_write, return_url and the https callback", tc.in, q)
+		if q.Get("app_name") != "storebridge" || q.Get("scope") != "read_write" || !strings.HasPrefix(q.Get("return_url"), wooAppURL+"/woocommerce/return?connect=") || q.Get("callback_url") != wooAppURL+"/woocommerce/callback" {
+			t.Errorf("BeginConnect(%q) query = %v; want app_name, read_write, return_url and the https callback", tc.in, q)
 		}
 		// The token is an HS256 JWT under the keyring's signing key, bound
 		// to the store and short-lived.
@@ -485,18 +486,18 @@ func TestWooConnectURLRefuses(t *testing.T) {
 	env := newWooEnv(t)
 	strict := env.connector(false)
 	for _, in := range []string{"", "http://shop.chai-point.in", "https://127.0.0.1", "https://localhost:8443", "https://192.168.1.20", "https://[::1]/", "ftp://shop.chai-point.in", "https://user:pw@shop.chai-point.in", env.woo.srv.URL} {
-		_, err := strict.ConnectURL(context.Background(), in, app.WooConnectStarter{})
+		_, err := strict.BeginConnect(context.Background(), in, app.WooConnectStarter{})
 		var ve *app.ValidationError
 		if !errors.As(err, &ve) || ve.Fields["store_url"] == "" {
-			t.Errorf("ConnectURL(%q) = %v; want a validation error on store_url", in, err)
+			t.Errorf("BeginConnect(%q) = %v; want a validation error on store_url", in, err)
 		}
 	}
 	// WooCommerce posts keys only to an https callback.
 	plain := app.NewWooConnector(env.svc, app.WooConnectOptions{AppURL: "http://bridge.example.com"})
-	_, err := plain.ConnectURL(context.Background(), "https://shop.chai-point.in", app.WooConnectStarter{})
+	_, err := plain.BeginConnect(context.Background(), "https://shop.chai-point.in", app.WooConnectStarter{})
 	var ve *app.ValidationError
 	if !errors.As(err, &ve) || ve.Fields["app_url"] == "" {
-		t.Errorf("ConnectURL with an http APP_URL = %v; want a validation error on app_url", err)
+		t.Errorf("BeginConnect with an http APP_URL = %v; want a validation error on app_url", err)
 	}
 }
 
@@ -755,18 +756,18 @@ func TestWooConnectURLOfAConnectedStore(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			target, err := env.conn.ConnectURL(ctx, tc.storeURL, tc.who)
+			start, err := env.conn.BeginConnect(ctx, tc.storeURL, tc.who)
 			if tc.wantErr != nil {
 				var refused *app.WooConnectError
 				if !errors.Is(err, tc.wantErr) || !errors.As(err, &refused) || refused.Reason == "" {
-					t.Fatalf("ConnectURL() = %q, %v; want %v with a reason", target, err, tc.wantErr)
+					t.Fatalf("BeginConnect() = %q, %v; want %v with a reason", start.URL, err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("ConnectURL() = %v", err)
+				t.Fatalf("BeginConnect() = %v", err)
 			}
-			u, _ := url.Parse(target)
+			u, _ := url.Parse(start.URL)
 			claims := jwt.MapClaims{}
 			if _, err := jwt.ParseWithClaims(u.Query().Get("user_id"), claims, func(*jwt.Token) (any, error) { return env.keyring.SigningKey(), nil }, jwt.WithTimeFunc(env.clock.Now)); err != nil {
 				t.Fatal(err)

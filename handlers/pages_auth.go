@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/app"
@@ -80,7 +81,7 @@ func (h *Handlers) pageSignIn(c echo.Context) (*pageSession, error) {
 		s.shop = result.Shop
 		// Later plain navigations (and a browser without App Bridge) are
 		// signed in by the cookie.
-		if err := h.setPageSessionCookie(c, result.MerchantID, true); err != nil {
+		if err := h.setSessionCookie(c, result.MerchantID, true); err != nil {
 			return nil, err
 		}
 		return h.withMerchant(c, s, result.MerchantID)
@@ -145,24 +146,48 @@ func (h *Handlers) signInFirst(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 }
 
-// setPageSessionCookie signs a merchant in to the pages. Inside Shopify
-// admin the pages are a third-party frame, where a browser sends only a
-// partitioned SameSite=None cookie (and only over https).
-func (h *Handlers) setPageSessionCookie(c echo.Context, merchantID string, framed bool) error {
+// setSessionCookie signs a merchant in to its admin pages (and its own
+// JSON API calls), whichever way it proved who it is: Shopify's id_token
+// or OAuth callback, the API key, a sign-in link, the return from
+// wc-auth. Every sign-in sets the cookie here, so all of them get the
+// same one; framed is the Shopify admin's iframe.
+func (h *Handlers) setSessionCookie(c echo.Context, merchantID string, framed bool) error {
 	token, expires, err := h.svc.NewSession(merchantID)
 	if err != nil {
 		return err
 	}
+	h.writeSessionCookie(c, sessionCookie, token, expires, framed)
+	clearCookie(c, operatorCookie, h.secureCookies())
+	return nil
+}
+
+// setOperatorCookie signs the operator in to the pages, looking at
+// merchantID ("" until a store is picked).
+func (h *Handlers) setOperatorCookie(c echo.Context, merchantID string) error {
+	token, expires, err := h.svc.NewOperatorSession(merchantID)
+	if err != nil {
+		return err
+	}
+	h.writeSessionCookie(c, operatorCookie, token, expires, false)
+	return nil
+}
+
+// writeSessionCookie sets a session cookie (both kinds last SessionTTL):
+// HttpOnly, Secure except on a plain-http APP_URL (development), and
+// SameSite=Lax, so a top-level navigation from another site (the store's
+// WordPress, an email) carries it and another site's form post or frame
+// does not. Inside Shopify admin the pages are a third-party frame,
+// where a browser sends only a partitioned SameSite=None cookie (and only
+// over https).
+func (h *Handlers) writeSessionCookie(c echo.Context, name, value string, expires time.Time, framed bool) {
 	cookie := &http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
+		Name: name, Value: value, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
 		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
 	}
 	if framed && h.secureCookies() {
 		cookie.SameSite, cookie.Partitioned = http.SameSiteNoneMode, true
 	}
 	c.SetCookie(cookie)
-	clearCookie(c, operatorCookie, h.secureCookies())
-	return nil
 }
 
 func clearCookie(c echo.Context, name string, secure bool) {
@@ -208,14 +233,9 @@ func (h *Handlers) login(c echo.Context) error {
 		return h.loginRefused(c, "Type your API key, or the operator's token.")
 	}
 	if h.adminToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(h.adminToken)) == 1 {
-		token, expires, err := h.svc.NewOperatorSession("")
-		if err != nil {
+		if err := h.setOperatorCookie(c, ""); err != nil {
 			return err
 		}
-		c.SetCookie(&http.Cookie{
-			Name: operatorCookie, Value: token, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
-			HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
-		})
 		clearCookie(c, sessionCookie, h.secureCookies())
 		return c.Redirect(http.StatusSeeOther, "/admin/merchants")
 	}
@@ -229,7 +249,7 @@ func (h *Handlers) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.setPageSessionCookie(c, id, false); err != nil {
+	if err := h.setSessionCookie(c, id, false); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)
@@ -286,13 +306,8 @@ func (h *Handlers) pickMerchant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	token, expires, err := h.svc.NewOperatorSession(m.ID)
-	if err != nil {
+	if err := h.setOperatorCookie(c, m.ID); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{
-		Name: operatorCookie, Value: token, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
-		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
-	})
 	return c.Redirect(http.StatusSeeOther, "/admin")
 }

@@ -96,13 +96,24 @@ func (h *Handlers) Register(e *echo.Echo) {
 	e.POST("/webhooks/woocommerce/:merchant_id", h.wooCommerceWebhook)
 	connect := h.limit(app.RateLimit{Scope: "connect", Rule: app.Rate{Limit: connectLimit, Per: connectPer}}, clientAddress)
 	h.registerShopifyInstall(e, connect)
-	h.registerWooConnect(e, connect)
+	if h.woo != nil {
+		e.GET("/woocommerce/connect", h.wooConnect, connect)
+		e.POST("/woocommerce/callback", h.wooCallback, connect)
+		if h.pages != nil {
+			// wc-auth's return_url: the browser that started the connect
+			// lands signed in.
+			e.GET("/woocommerce/return", h.wooReturn, connect)
+		}
+	}
 	e.GET("/webhooks/providers/:provider/:merchant_id", h.providerHandshake)
 	e.POST("/webhooks/providers/:provider/:merchant_id", h.providerWebhook)
 
 	e.POST("/api/v1/events", h.pushEvent,
 		h.limit(app.RateLimit{Scope: "events-address", Rule: app.Rate{Limit: eventsAddressLimit, Per: eventsAddressPer}}, clientAddress),
 		h.limit(app.RateLimit{Scope: "events-key", Rule: app.Rate{Limit: eventsKeyLimit, Per: eventsKeyPer}}, apiKeyOf))
+	e.POST("/api/v1/sign-in-links", h.createSignInLink,
+		h.limit(app.RateLimit{Scope: "signin-links-address", Rule: app.Rate{Limit: signInLinksAddressLimit, Per: signInLinksAddressPer}}, clientAddress),
+		h.limit(app.RateLimit{Scope: "signin-links-key", Rule: app.Rate{Limit: signInLinksKeyLimit, Per: signInLinksKeyPer}}, apiKeyOf))
 
 	if h.pages != nil { // every server has them; API-only handler tests leave them out
 		h.registerPages(e)
@@ -141,6 +152,7 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/admin?"+c.QueryString()) })
 	e.GET("/admin/login", h.loginPage)
 	e.POST("/admin/login", h.login)
+	e.GET("/admin/sign-in", h.signInWithLink)
 	e.POST("/admin/logout", h.logout)
 
 	pages := e.Group("/admin", h.pageAuth)
@@ -165,4 +177,6 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 	pages.POST("/deliveries/:delivery/retry", h.retryDeliveryPage)
 	pages.GET("/stats", h.statsPage)
 	pages.GET("/stats.csv", h.statsCSVPage)
+	pages.GET("/api-key", h.apiKeyPage)
+	pages.POST("/api-key", h.newAPIKeyPage)
 }

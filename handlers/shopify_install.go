@@ -60,14 +60,9 @@ func (h *Handlers) shopifyCallback(c echo.Context) error {
 		return shopifyInstallError(err)
 	}
 	// The merchant who just installed is signed in to their own admin.
-	session, expires, err := h.svc.NewSession(result.MerchantID)
-	if err != nil {
+	if err := h.setSessionCookie(c, result.MerchantID, false); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{
-		Name: sessionCookie, Value: session, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
-		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
-	})
 	return c.Redirect(http.StatusFound, "/admin/?merchant="+url.QueryEscape(result.MerchantID))
 }
 

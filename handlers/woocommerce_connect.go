@@ -4,20 +4,16 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/app"
 )
 
-// registerWooConnect adds the WooCommerce connection routes, behind
-// limit.
-func (h *Handlers) registerWooConnect(e *echo.Echo, limit echo.MiddlewareFunc) {
-	if h.woo == nil {
-		return
-	}
-	e.GET("/woocommerce/connect", h.wooConnect, limit)
-	e.POST("/woocommerce/callback", h.wooCallback, limit)
-}
+// wooBrowserCookie holds, from the connect to its return, the secret that
+// marks the browser that started a connect: only that browser lands
+// signed in. Its path keeps it off every other request.
+const wooBrowserCookie = "sb_woo_connect"
 
 // wooConnect sends the merchant to their store's wc-auth approval page. A
 // store that is already connected is connected again only from its
@@ -27,13 +23,74 @@ func (h *Handlers) wooConnect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	target, err := h.woo.ConnectURL(c.Request().Context(), c.QueryParam("store_url"), who)
+	start, err := h.woo.BeginConnect(c.Request().Context(), c.QueryParam("store_url"), who)
 	if err != nil {
 		return wooConnectError(err)
 	}
+	// Lax: the return is a top-level navigation from the store's site.
+	c.SetCookie(&http.Cookie{
+		Name: wooBrowserCookie, Value: start.Browser, Path: "/woocommerce/",
+		MaxAge: int(app.WooConnectTokenTTL.Seconds()), Expires: start.Expires,
+		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
+	})
 	// The address carries a live connect token: keep it out of caches.
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Redirect(http.StatusFound, target)
+	return c.Redirect(http.StatusFound, start.URL)
+}
+
+// wooReturnData is the page of a return that signs nobody in.
+type wooReturnData struct {
+	// Denied: the merchant did not approve in WordPress.
+	Denied bool
+	// OtherBrowser: this browser did not start the connect (or dropped
+	// its cookie).
+	OtherBrowser bool
+	// Retry is this address, for a return that came before its callback.
+	Retry string
+}
+
+// wooReturn is where WooCommerce sends the merchant's browser after the
+// approval (return_url, with success and user_id added). The browser that
+// started the connect, once the callback kept the keys, lands signed in
+// on the admin home; any other return gets a page that says what to do,
+// and no session.
+func (h *Handlers) wooReturn(c echo.Context) error {
+	h.setPageErrors(c)
+	data := wooReturnData{Retry: "/woocommerce/return?" + url.Values{"connect": {c.QueryParam("connect")}}.Encode()}
+	if c.QueryParam("success") == "0" {
+		data.Denied = true
+		return h.wooReturnRefused(c, http.StatusForbidden, data)
+	}
+	browser := ""
+	if cookie, err := c.Cookie(wooBrowserCookie); err == nil {
+		browser = cookie.Value
+	}
+	if browser == "" {
+		data.OtherBrowser = true
+		return h.wooReturnRefused(c, http.StatusUnauthorized, data)
+	}
+	id, err := h.woo.SignInOnReturn(c.Request().Context(), c.QueryParam("connect"), browser)
+	if errors.Is(err, app.ErrUnauthenticated) {
+		return h.wooReturnRefused(c, http.StatusUnauthorized, data)
+	}
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: wooBrowserCookie, Value: "", Path: "/woocommerce/", MaxAge: -1,
+		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
+	})
+	if err := h.setSessionCookie(c, id, false); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}
+
+func (h *Handlers) wooReturnRefused(c echo.Context, status int, data wooReturnData) error {
+	p := h.newPage(c, "Connecting your store", "")
+	p.Data = data
+	return h.render(c, status, "woocommerce_return", p)
 }
 
 // wooConnectStarter says who asks for a connect: the operator

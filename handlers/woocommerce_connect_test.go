@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/adapters/woocommerce"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/store/embedded"
 )
 
 const (
@@ -122,24 +124,48 @@ func (w *wooConnectEnv) advance(d time.Duration) {
 // rule (ALLOW_INSECURE_OUTBOUND off).
 func newWooConnectEnv(t *testing.T) *wooConnectEnv {
 	t.Helper()
-	env := &wooConnectEnv{store: newEmbeddedStore(t), now: time.Now().UTC().Truncate(time.Second)}
+	return newWooConnectEnvAt(t, wooConnectAppURL, slog.New(slog.DiscardHandler))
+}
+
+// newWooConnectEnvAt is newWooConnectEnv at appURL (a plain-http one is
+// development: ALLOW_INSECURE_OUTBOUND for the callback only), logging to
+// log, with the admin pages and the Shopify app configured.
+func newWooConnectEnvAt(t *testing.T, appURL string, log *slog.Logger) *wooConnectEnv {
+	t.Helper()
+	env := &wooConnectEnv{now: time.Now().UTC().Truncate(time.Second)}
+	// The store keeps time by the env's clock, so expiries can be tested.
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "h.db"), embedded.Options{Now: env.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	env.store = st
 	keyring, err := app.NewKeyring(testSecretKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
 	env.svc = app.NewService(app.ServiceOptions{
 		Store: env.store, Keyring: keyring, Logger: log, Now: env.clock,
 		CheckURL: func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, false) },
 	})
 	env.shops = newWooShops(t)
 	woo := app.NewWooConnector(env.svc, app.WooConnectOptions{
-		AppURL: wooConnectAppURL,
-		REST:   woocommerce.NewREST(adapters.Options{Client: env.shops.client}),
+		AppURL: appURL, AllowInsecure: strings.HasPrefix(appURL, "http://"),
+		REST: woocommerce.NewREST(adapters.Options{Client: env.shops.client}),
 	})
+	shopify := app.NewShopifyInstaller(env.svc, app.ShopifyInstallOptions{
+		APIKey: shopifyAppKey, APISecret: shopifyAppSecret, AppURL: appURL, Admin: &installAdmin{},
+	})
+	pages, err := LoadPages()
+	if err != nil {
+		t.Fatal(err)
+	}
 	metrics := NewMetrics(env.store, log)
 	env.e = NewEcho(log, metrics)
-	New(Options{Service: env.svc, WooConnect: woo, AppURL: wooConnectAppURL, AdminToken: wooConnectAdminToken, Store: env.store, Metrics: metrics, Logger: log}).Register(env.e)
+	New(Options{
+		Service: env.svc, WooConnect: woo, ShopifyInstall: shopify, AppURL: appURL, AdminToken: wooConnectAdminToken,
+		Store: env.store, Metrics: metrics, Logger: log, Pages: pages, ShopifyAPIKey: shopifyAppKey,
+	}).Register(env.e)
 	return env
 }
 
@@ -340,11 +366,13 @@ func TestWooReconnect(t *testing.T) {
 				}
 				return
 			}
-			// Back to the admin pages afterwards, with nothing secret in the
-			// address.
+			// Back to our return afterwards, with nothing secret in the
+			// address: the browser's secret is only in its cookie.
 			loc, _ := url.Parse(rec.Header().Get("Location"))
-			if rt := loc.Query().Get("return_url"); rt != wooConnectAppURL+"/admin/" {
-				t.Errorf("return_url = %q; want %s/admin/", rt, wooConnectAppURL)
+			rt := loc.Query().Get("return_url")
+			browser := cookieNamed(rec, wooBrowserCookie)
+			if !strings.HasPrefix(rt, wooConnectAppURL+"/woocommerce/return?connect=") || browser == nil || strings.Contains(rec.Header().Get("Location"), browser.Value) {
+				t.Errorf("return_url = %q, browser cookie %v; want %s/woocommerce/return?connect=… and the secret kept out of the address", rt, browser, wooConnectAppURL)
 			}
 		})
 	}

@@ -109,3 +109,23 @@ func openBench(b *testing.B) *Store {
 	})
 	return s
 }
+
+// BenchmarkPutTakeOnce is sign-in links' lives, made and used at once by
+// many clients.
+func BenchmarkPutTakeOnce(b *testing.B) {
+	s := openBench(b)
+	var n atomic.Int64
+	b.SetParallelism(benchWorkers)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			key := fmt.Sprintf("signin-link:%d", n.Add(1))
+			if err := s.PutOnce(context.Background(), key, "m1", time.Minute); err != nil {
+				b.Errorf("PutOnce() = %v", err)
+			}
+			if _, err := s.TakeOnce(context.Background(), key); err != nil {
+				b.Errorf("TakeOnce() = %v", err)
+			}
+		}
+	})
+}

@@ -56,8 +56,8 @@ func (s *Store) Release(ctx context.Context, merchant, key string) error {
 	})
 }
 
-// Purge deletes the idempotency keys and the AdvanceState records that
-// expired by now and reports how many. Expired ones already count as
+// Purge deletes the idempotency keys, the AdvanceState records and the
+// one-time values that expired by now and reports how many. Expired ones already count as
 // absent; this reclaims the space.
 func (s *Store) Purge(ctx context.Context) (int, error) {
 	total := 0
@@ -67,6 +67,7 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 	}{
 		{bucketIdemExpiry, purgeClaim},
 		{bucketStateExpiry, purgeState},
+		{bucketOnceExpiry, purgeOnce},
 	} {
 		n, err := s.purgeIndex(ctx, p.index, p.drop)
 		total += n

@@ -58,11 +58,12 @@ func purgeSteps(merchant string) []purgeStep {
 }
 
 // purgeKept are the buckets PurgeMerchantData leaves: the merchant record
-// and its indexes, the statistics, the schema version. purgeIndirect are
+// and its indexes, the statistics, the schema version, and the one-time
+// values, which are nobody's and expire within minutes. purgeIndirect are
 // those it changes through the steps' records: expiry indexes, leases and
 // the due heads.
 func purgeKept() []string {
-	return []string{bucketMeta, bucketMerchants, bucketMerchantDomains, bucketMerchantKeys, bucketStats}
+	return []string{bucketMeta, bucketMerchants, bucketMerchantDomains, bucketMerchantKeys, bucketStats, bucketOnce, bucketOnceExpiry}
 }
 
 func purgeIndirect() []string {

@@ -165,3 +165,20 @@ func BenchmarkClaimAckManyMerchants(b *testing.B) {
 	}
 	reportJobs(b, n)
 }
+
+// BenchmarkPutTakeOnce is a sign-in link's life: made, then used.
+func BenchmarkPutTakeOnce(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newTestStore(b, Options{})
+	n := 0
+	for b.Loop() {
+		key := fmt.Sprintf("signin-link:%d", n)
+		if err := s.PutOnce(ctx, key, "m1", time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.TakeOnce(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+}

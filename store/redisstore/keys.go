@@ -38,6 +38,8 @@ import (
 //	idx:apikey:<hash>            merchant id owning the API key hash
 //	{queue}:merchants            ZSET merchant id → earliest time it may have work
 //	{queue}:known                SET of merchant ids that ever had a job
+//	once:<key>                   a one-time value (PutOnce), PX expiry; the key
+//	                             is a hash the app made, never a secret
 //
 // PurgeMerchantData finds a merchant's keys with SCAN MATCH m:{id}:* (on a
 // cluster, on the node that owns the merchant's slot), so every key of a
@@ -86,6 +88,8 @@ func globEscape(s string) string {
 	}
 	return b.String()
 }
+
+func (k keys) once(key string) string { return k.prefix + "once:" + key }
 
 func (k keys) idempotency(merchant, key string) string { return k.merchant(merchant) + "idem:" + key }
 

@@ -116,6 +116,10 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 	must("Enqueue", s.Enqueue(ctx, newJob(merchants[0], "cart:drop", time.Now().Add(time.Hour))))
 	_, err = s.DropJobs(ctx, merchants[0])
 	must("DropJobs", err)
+	must("PutOnce", s.PutOnce(ctx, "signin-link:"+strings.Repeat("cd", 32), merchants[0], time.Hour))
+	must("PutOnce", s.PutOnce(ctx, "signin-link:taken", merchants[0], time.Hour))
+	_, err = s.TakeOnce(ctx, "signin-link:taken")
+	must("TakeOnce", err)
 }
 
 // Every key written carries the prefix; merchant keys carry the merchant's
@@ -139,7 +143,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 		t.Fatal("SCAN after the workload found no keys")
 	}
 	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|payload|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|throttle:.+|stats:\d{4}-\d\d-\d\d)$`)
-	globalKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(merchants|idx:domain:shopify:.+|idx:apikey:.+|\{queue\}:(merchants|known))$`)
+	globalKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(merchants|idx:domain:shopify:.+|idx:apikey:.+|\{queue\}:(merchants|known)|once:.+)$`)
 	tagged := map[string]bool{}
 	for _, key := range keys {
 		if m := merchantKey.FindStringSubmatch(key); m != nil {

@@ -72,5 +72,6 @@ func cases() []testCase {
 	all = append(all, deliveryCases()...)
 	all = append(all, statsCases()...)
 	all = append(all, merchantDataCases()...)
+	all = append(all, oneTimeCases()...)
 	return all
 }
