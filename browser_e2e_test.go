@@ -259,6 +259,12 @@ func TestBrowserShopifyEmbedded(t *testing.T) {
 	csvText := eval[string](b, `fetch(document.querySelector("a[download]").href, {credentials: "same-origin"}).then(r => r.ok ? r.text() : "HTTP " + r.status)`)
 	checkStatsAgree(t, api, table, csvText)
 
+	// Shopify admin opens a page straight at its address, with a new
+	// token: its form still saves without App Bridge.
+	q.Set("id_token", shopifySessionToken(t, "jti-browser-2"))
+	b.open(base+"/admin/statuses?"+q.Encode(), "#main button.primary")
+	b.click(`#main button.primary`, 200, ".banner.success")
+
 	// 360 px wide: no sideways scroll on home.
 	b.do("a phone's width", chromedp.EmulateViewport(360, 780))
 	b.click(`header .brand a`, 200, ".checklist")

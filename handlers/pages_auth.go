@@ -79,10 +79,12 @@ func (h *Handlers) pageSignIn(c echo.Context) (*pageSession, error) {
 		s.embedded = true
 		s.shop = result.Shop
 		// Later plain navigations (and a browser without App Bridge) are
-		// signed in by the cookie.
-		if err := h.setPageSessionCookie(c, result.MerchantID, true); err != nil {
+		// signed in by the cookie; this page's forms carry its CSRF token.
+		cookie, err := h.setPageSessionCookie(c, result.MerchantID, true)
+		if err != nil {
 			return nil, err
 		}
+		s.newCookie = cookie
 		return h.withMerchant(c, s, result.MerchantID)
 	}
 	if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
@@ -148,10 +150,10 @@ func (h *Handlers) signInFirst(c echo.Context) error {
 // setPageSessionCookie signs a merchant in to the pages. Inside Shopify
 // admin the pages are a third-party frame, where a browser sends only a
 // partitioned SameSite=None cookie (and only over https).
-func (h *Handlers) setPageSessionCookie(c echo.Context, merchantID string, framed bool) error {
+func (h *Handlers) setPageSessionCookie(c echo.Context, merchantID string, framed bool) (string, error) {
 	token, expires, err := h.svc.NewSession(merchantID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	cookie := &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", Expires: expires, MaxAge: int(app.SessionTTL.Seconds()),
@@ -162,7 +164,7 @@ func (h *Handlers) setPageSessionCookie(c echo.Context, merchantID string, frame
 	}
 	c.SetCookie(cookie)
 	clearCookie(c, operatorCookie, h.secureCookies())
-	return nil
+	return token, nil
 }
 
 func clearCookie(c echo.Context, name string, secure bool) {
@@ -226,7 +228,7 @@ func (h *Handlers) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.setPageSessionCookie(c, id, false); err != nil {
+	if _, err := h.setPageSessionCookie(c, id, false); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)
