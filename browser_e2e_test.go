@@ -165,6 +165,7 @@ func TestBrowserShopifyEmbedded(t *testing.T) {
 	// Provider: a wrong key is refused with Interakt's reason; the right
 	// one initializes and is never shown again.
 	b.click(`header nav a[href^="/admin/provider"]`, 200, "#form-title")
+	b.click(`#main a[href^="/admin/provider?provider=interakt"]`, 200, `[id="interakt.api_key"]`)
 	b.do("type a wrong key",
 		chromedp.SendKeys(chromedp.CSS(`[id="interakt.api_key"]`), "not-the-key"),
 		chromedp.SendKeys(chromedp.CSS(`[id="interakt.base_url"]`), interakt.URL),
@@ -270,6 +271,13 @@ func TestBrowserShopifyEmbedded(t *testing.T) {
 	b.click(`header .brand a`, 200, ".checklist")
 	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 360 {
 		t.Errorf("home at 360 px is %d px wide; want no horizontal scroll", w)
+	}
+	for _, path := range []string{"/admin/provider", "/admin/messages", "/admin/messages/order.placed", "/admin/statuses", "/admin/cod", "/admin/deliveries", "/admin/stats"} {
+		b.open(base+path, "#main")
+		if w := eval[int](b, `document.documentElement.scrollWidth`); w > 360 {
+			wide := eval[[]string](b, `Array.from(document.querySelectorAll("body *")).filter(e => e.getBoundingClientRect().right > 361 && !(e.parentElement && e.parentElement.closest(".table-wrap"))).slice(0, 6).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right) + " " + (e.textContent||"").slice(0,60))`)
+			t.Errorf("%s at 360 px is %d px wide; want no horizontal scroll: %q", path, w, wide)
+		}
 	}
 	if _, _, fails := sent.snapshot(); len(fails) > 0 {
 		t.Errorf("the fake Interakt refused: %v", fails)
@@ -404,9 +412,12 @@ func TestBrowserWooCommerceCustomStatus(t *testing.T) {
 	if status := b.load("press Enter", chromedp.KeyEvent(kb.Enter)); status != 200 {
 		t.Fatalf("sign-in by Enter answered %d; want the statuses page", status)
 	}
-	b.do("the statuses page", chromedp.WaitVisible(chromedp.CSS("tr.unmapped")))
-	if got := b.text("tbody tr:first-child"); !strings.Contains(got, "packed") || !strings.Contains(got, "not mapped") {
+	b.do("the statuses page", chromedp.WaitVisible(chromedp.CSS("tbody tr:first-child")))
+	if got := b.text("tbody tr:first-child.unmapped"); !strings.Contains(got, "packed") || !strings.Contains(got, "not mapped") {
 		t.Errorf("first status row = %q; want packed, highlighted as not mapped", got)
+	}
+	if n := eval[int](b, `document.querySelectorAll("tr.unmapped").length`); n != 1 {
+		t.Errorf("%d rows highlighted as unmapped; want only packed", n)
 	}
 	b.do("map packed to order.shipped", chromedp.SetValue(chromedp.CSS(`[id="map-packed"]`), "order.shipped"))
 	b.click(`#main button.primary`, 200, ".banner.success")
