@@ -147,6 +147,10 @@ type pageSession struct {
 	// request in: only then does a change need the CSRF token, as only a
 	// cookie rides along on another site's request.
 	cookie string
+	// newCookie is the session cookie this request set (signed in by
+	// Shopify's id_token): the page's forms carry its CSRF token, for a
+	// browser that posts them with the cookie alone (no App Bridge).
+	newCookie string
 }
 
 const pageSessionKey = "storebridge.page"
@@ -172,6 +176,8 @@ func (h *Handlers) newPage(c echo.Context, title, active string) page {
 	}
 	if s.cookie != "" {
 		p.CSRF = h.svc.CSRFToken(s.cookie)
+	} else if s.newCookie != "" {
+		p.CSRF = h.svc.CSRFToken(s.newCookie)
 	}
 	if s.embedded {
 		q := url.Values{"embedded": {"1"}}

@@ -80,10 +80,12 @@ func (h *Handlers) pageSignIn(c echo.Context) (*pageSession, error) {
 		s.embedded = true
 		s.shop = result.Shop
 		// Later plain navigations (and a browser without App Bridge) are
-		// signed in by the cookie.
-		if err := h.setSessionCookie(c, result.MerchantID, true); err != nil {
+		// signed in by the cookie; this page's forms carry its CSRF token.
+		cookie, err := h.setSessionCookie(c, result.MerchantID, true)
+		if err != nil {
 			return nil, err
 		}
+		s.newCookie = cookie
 		return h.withMerchant(c, s, result.MerchantID)
 	}
 	if cookie, err := c.Cookie(sessionCookie); err == nil && cookie.Value != "" {
@@ -150,15 +152,16 @@ func (h *Handlers) signInFirst(c echo.Context) error {
 // JSON API calls), whichever way it proved who it is: Shopify's id_token
 // or OAuth callback, the API key, a sign-in link, the return from
 // wc-auth. Every sign-in sets the cookie here, so all of them get the
-// same one; framed is the Shopify admin's iframe.
-func (h *Handlers) setSessionCookie(c echo.Context, merchantID string, framed bool) error {
+// same one; framed is the Shopify admin's iframe. It answers the
+// session's token, which the page's CSRF tokens are bound to.
+func (h *Handlers) setSessionCookie(c echo.Context, merchantID string, framed bool) (string, error) {
 	token, expires, err := h.svc.NewSession(merchantID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	h.writeSessionCookie(c, sessionCookie, token, expires, framed)
 	clearCookie(c, operatorCookie, h.secureCookies())
-	return nil
+	return token, nil
 }
 
 // setOperatorCookie signs the operator in to the pages, looking at
@@ -249,7 +252,7 @@ func (h *Handlers) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.setSessionCookie(c, id, false); err != nil {
+	if _, err := h.setSessionCookie(c, id, false); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)

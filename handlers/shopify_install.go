@@ -60,7 +60,7 @@ func (h *Handlers) shopifyCallback(c echo.Context) error {
 		return shopifyInstallError(err)
 	}
 	// The merchant who just installed is signed in to their own admin.
-	if err := h.setSessionCookie(c, result.MerchantID, false); err != nil {
+	if _, err := h.setSessionCookie(c, result.MerchantID, false); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusFound, "/admin/?merchant="+url.QueryEscape(result.MerchantID))

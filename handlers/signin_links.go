@@ -75,7 +75,7 @@ func (h *Handlers) signInWithLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.setSessionCookie(c, id, false); err != nil {
+	if _, err := h.setSessionCookie(c, id, false); err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -80,7 +80,7 @@ func (h *Handlers) wooReturn(c echo.Context) error {
 		Name: wooBrowserCookie, Value: "", Path: "/woocommerce/", MaxAge: -1,
 		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode,
 	})
-	if err := h.setSessionCookie(c, id, false); err != nil {
+	if _, err := h.setSessionCookie(c, id, false); err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -53,9 +53,14 @@
           input.type = "hidden"; input.name = "id_token"; input.value = t;
           form.appendChild(input);
         }
-        form.dataset.tokenAdded = "1";
-        if (form.requestSubmit) { form.requestSubmit(submitter || undefined); } else { form.submit(); }
-        form.dataset.tokenAdded = "";
+        // A token that comes at once (none, or App Bridge's cached one)
+        // arrives while the first submit event is still firing, when a
+        // browser ignores requestSubmit: submit again from a fresh task.
+        setTimeout(function () {
+          form.dataset.tokenAdded = "1";
+          if (form.requestSubmit) { form.requestSubmit(submitter || undefined); } else { form.submit(); }
+          form.dataset.tokenAdded = "";
+        }, 0);
       });
     }, true);
   }
