@@ -62,6 +62,8 @@ const (
 	bucketMaps             = "maps"   // merchant, map name, field → value
 	bucketStates           = "states" // merchant, key → state record
 	bucketStateExpiry      = "states_expiry"
+	bucketIndex            = "indexes"       // merchant, index name, time, member
+	bucketIndexMembers     = "index_members" // merchant, index name, member → time
 
 	keySchemaVersion = "schema_version"
 )
@@ -74,7 +76,7 @@ func bucketNames() []string {
 		bucketDeliveryByTime, bucketDeliveryStatus, bucketDeliveryEvent,
 		bucketDeliveryMessage, bucketStats, bucketDeliveryPhone,
 		bucketDeliveryCustomer, bucketDeliverySubject, bucketMaps, bucketStates,
-		bucketStateExpiry,
+		bucketStateExpiry, bucketIndex, bucketIndexMembers,
 	}
 }
 
