@@ -106,13 +106,13 @@ const (
 
 func codOrderKey(orderID string) string { return "cod:order:" + orderID }
 func codPhoneKey(phone string) string   { return "cod:phone:" + phone }
+func codJobKey(orderID, what string) string {
+	return "cod:" + orderID + ":" + what
+}
 
 // codRemindersKey counts the reminders sent: the state's version is the
 // last reminder's number.
 func codRemindersKey(orderID string) string { return "cod:reminders:" + orderID }
-func codJobKey(orderID, what string) string {
-	return "cod:" + orderID + ":" + what
-}
 
 // codSettings are a merchant's COD options: reminders after the request
 // ("cod_reminders", default "2h"; "off"), the wait before the timeout
@@ -166,7 +166,7 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 		return err
 	}
 	now := s.now()
-	order := codOrder{State: "pending", Phone: e.Customer.Phone, FirstName: e.Customer.FirstName, RequestedAt: now.UTC()}
+	order := codOrder{State: CODPending, Phone: e.Customer.Phone, FirstName: e.Customer.FirstName, RequestedAt: now.UTC()}
 	if v, ok := e.Lookup("order.number"); ok {
 		order.Number = formatValue(v)
 	}
@@ -202,7 +202,7 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 		// A retry of a flow already started: still waiting, it may lack
 		// the queue's entries the failed run did not write.
 		var was codOrder
-		if json.Unmarshal([]byte(previous), &was) == nil && was.State == "pending" {
+		if json.Unmarshal([]byte(previous), &was) == nil && was.State == CODPending {
 			return s.indexCOD(ctx, m.ID, orderID, was.RequestedAt)
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,4 +261,77 @@ func TestCODDecisionStaysWithItsMerchant(t *testing.T) {
 	if got := fmt.Sprint(writes.list()); got != "[8001:hold]" {
 		t.Fatalf("write-backs = %s; want only the other shop's hold", got)
 	}
+}
+
+// The customer's tap and the merchant's button at the same moment: one of
+// them decides each order, the store hears that one once, and the merchant
+// is told when the customer came first.
+func TestCODCustomerAndMerchantRace(t *testing.T) {
+	env, writes := newCODEnv(t, nil)
+	ctx := context.Background()
+	const n = 12
+	var events []app.Event
+	for i := range n {
+		events = append(events, codOrderOf(fmt.Sprint(7200+i), fmt.Sprintf("+9198000002%02d", i), "Asha"))
+	}
+	startCODOrders(t, env, writes, events...)
+	merchantWon := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprint(7200 + i)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			tap := app.Reply{Phone: fmt.Sprintf("+9198000002%02d", i), ButtonID: "cod:confirm:" + id}
+			if err := env.svc.ApplyProviderReport(ctx, env.merchant.ID, app.ProviderReport{Replies: []app.Reply{tap}}); err != nil {
+				t.Errorf("the customer's tap on %s = %v", id, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := env.svc.DecideCOD(ctx, env.merchant.ID, id, app.CODCancel)
+			var ce *app.CODConflictError
+			switch {
+			case err == nil:
+				merchantWon[i] = true
+			case errors.As(err, &ce) && ce.State == app.CODConfirmed && ce.DecidedBy == app.CODByCustomer:
+			default:
+				t.Errorf("DecideCOD(%s) = %v; want it decided, or the customer's confirmation as a conflict", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every decision written back", func() bool { return len(writes.list()) == 2*n })
+	time.Sleep(150 * time.Millisecond)
+	decisions := map[string][]string{}
+	for _, w := range writes.list() {
+		id, action, _ := strings.Cut(w, ":")
+		if action != app.CODHold {
+			decisions[id] = append(decisions[id], action)
+		}
+	}
+	confirmed, cancelled := 0, 0
+	for i := range n {
+		id := fmt.Sprint(7200 + i)
+		o, err := env.svc.CODOrder(ctx, env.merchant.ID, id)
+		want := []string{app.CODConfirm}
+		if merchantWon[i] {
+			want = []string{app.CODCancel}
+			cancelled++
+		} else {
+			confirmed++
+		}
+		if err != nil || fmt.Sprint(decisions[id]) != fmt.Sprint(want) || o.State != codStateWord(want[0]) {
+			t.Errorf("order %s: written back %v, state %+v, %v; want only %v", id, decisions[id], o, err, want)
+		}
+	}
+	t.Logf("the merchant came first on %d orders of %d", cancelled, n)
+	waitForCODOutcomes(t, env, app.CODOutcomes{Asked: n, Confirmed: int64(confirmed), Cancelled: int64(cancelled)})
+}
+
+func codStateWord(action string) string {
+	if action == app.CODConfirm {
+		return app.CODConfirmed
+	}
+	return app.CODCancelled
 }
