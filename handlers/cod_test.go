@@ -120,14 +120,19 @@ func TestCODPageQueue(t *testing.T) {
 	mine := codShop(t, svc, "mine.example.in", "Mine", map[string]string{"5001": `<script>alert("cod")</script>`, "5002": "Kabir"})
 	theirs := codShop(t, svc, "theirs.example.in", "Theirs", map[string]string{"9001": "Zoya"})
 	b := signedIn(t, e, svc, mine.ID)
+	question := app.Reply{Phone: "+919845012345", Text: `<b>Friday?</b>`}
+	if err := svc.ApplyProviderReport(context.Background(), mine.ID, app.ProviderReport{Replies: []app.Reply{question}}); err != nil {
+		t.Fatal(err)
+	}
 
 	page := b.get("/admin/cod")
 	body := page.Body.String()
 	if page.Code != 200 {
 		t.Fatalf("GET /admin/cod = %d\n%s", page.Code, body)
 	}
-	if strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;alert(&#34;cod&#34;)&lt;/script&gt;") {
-		t.Fatalf("the customer's name is not shown as text:\n%s", body)
+	if strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;alert(&#34;cod&#34;)&lt;/script&gt;") ||
+		strings.Contains(body, "<b>Friday") || !strings.Contains(body, "<q>&lt;b&gt;Friday?&lt;/b&gt;</q>") {
+		t.Fatalf("the customer's name or answer is not shown as text:\n%s", body)
 	}
 	for _, want := range []string{
 		`action="/admin/cod/orders/5001"`, `action="/admin/cod/orders/5002"`, `name="decision" value="confirm"`, `name="decision" value="cancel"`,
