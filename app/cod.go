@@ -464,6 +464,13 @@ func (s *Service) HandleCODReminderJob(ctx context.Context, job Job) error {
 	if err := s.ProcessEvents(ctx, m.Merchant, []Event{codEvent(EventCODReminder, subject, order)}); err != nil {
 		return err
 	}
+	// Counted for the queue only when a message goes out: with no
+	// reminder rule, none does.
+	if r, err := s.rule(ctx, job.Merchant, EventCODReminder); errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	_, _, err = s.store.AdvanceState(ctx, job.Merchant, codRemindersKey(p.Order), int64(p.Reminder), s.now().UTC().Format(time.RFC3339), codStateTTL)
 	return err
 }

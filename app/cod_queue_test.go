@@ -335,3 +335,26 @@ func codStateWord(action string) string {
 	}
 	return app.CODCancelled
 }
+
+// A reminder is counted when one goes out: with its rule off, none does.
+func TestCODRemindersCountOnlyWhatIsSent(t *testing.T) {
+	env, writes := newCODEnv(t, map[string]string{"quiet_hours": "off"})
+	ctx := context.Background()
+	off := false
+	if _, err := env.svc.PutRule(ctx, env.merchant.ID, app.EventCODReminder, app.RuleInput{Enabled: &off, Template: "cod_reminder", Variables: []string{"order.number"}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	startCODOrders(t, env, writes, codOrder("7301"))
+	env.jump(t, start.Add(2*time.Hour+time.Second))
+	waitFor(t, "the reminder's job done, the timeout left", func() bool {
+		d, err := env.store.Depth(ctx)
+		return err == nil && d.Ready == 0 && d.Running == 0 && d.Scheduled == 1
+	})
+	if o, err := env.svc.CODOrder(ctx, env.merchant.ID, "7301"); err != nil || o.Reminders != 0 || o.State != app.CODPending {
+		t.Errorf("CODOrder() with the reminder off = %+v, %v; want pending, no reminder counted", o, err)
+	}
+	if got := fmt.Sprint(templatesSent(env)); got != "[cod_confirm]" {
+		t.Errorf("messages = %s; want no reminder", got)
+	}
+}
