@@ -80,12 +80,18 @@ func (f *fakeShopifyOrders) state() ([]string, string) {
 	return append([]string(nil), f.calls...), f.failure
 }
 
-// TestEndToEndCODConfirmedOnWhatsApp: a COD order arrives from Shopify;
-// its fulfillment is held and tagged, the customer gets the confirmation
-// template with Confirm/Cancel quick replies through the Cloud API, taps
-// Confirm, and the hold is released, the order tagged confirmed, and the
-// customer thanked.
-func TestEndToEndCODConfirmedOnWhatsApp(t *testing.T) {
+// codE2E is a running server with a Shopify COD merchant on the Cloud
+// API, whose order awaits the customer: held and tagged pending, the
+// confirmation sent.
+type codE2E struct {
+	base, id string
+	logs     *syncBuffer
+	sent     *recorder
+	orders   *fakeShopifyOrders
+}
+
+func startCODOrder(t *testing.T) codE2E {
+	t.Helper()
 	meta, sent := fakeMeta(t)
 	orders := &fakeShopifyOrders{token: "shpat_cod_e2e", holds: map[string]string{}}
 	shop := httptest.NewServer(http.HandlerFunc(orders.handler))
@@ -123,40 +129,86 @@ func TestEndToEndCODConfirmedOnWhatsApp(t *testing.T) {
 	if !strings.Contains(string(components), `"payload":"cod:confirm:5923817263541"`) || !strings.Contains(string(components), `"payload":"cod:cancel:5923817263541"`) {
 		t.Errorf("template components = %s; want quick replies carrying the order", components)
 	}
+	env := codE2E{base: base, id: id, logs: logs, sent: sent, orders: orders}
+	env.waitForCalls(t, "[hold storebridge-cod OTHER tags add [cod:pending]]")
+	return env
+}
+
+// waitForCalls waits until the fake Shopify has seen exactly want.
+func (env codE2E) waitForCalls(t *testing.T, want string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		calls, failure := orders.state()
+		calls, failure := env.orders.state()
 		if failure != "" {
 			t.Fatalf("fake Shopify: %s", failure)
 		}
-		if fmt.Sprint(calls) == "[hold storebridge-cod OTHER tags add [cod:pending]]" {
-			break
+		if fmt.Sprint(calls) == want {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Shopify calls = %v; want the hold and the pending tag\nlogs:\n%s", calls, logs)
+			t.Fatalf("Shopify calls = %v; want %s\nlogs:\n%s", calls, want, env.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
 
-	// The customer taps Confirm on the template's quick reply.
+// tapConfirm is the customer tapping Confirm on the template's quick reply.
+func (env codE2E) tapConfirm(t *testing.T) {
+	t.Helper()
 	tap := []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":%q},"contacts":[{"wa_id":"919876543210","profile":{"name":"Riya"}}],"messages":[{"from":"919876543210","id":"wamid.tap1","timestamp":"%d","type":"button","button":{"payload":"cod:confirm:5923817263541","text":"Confirm order"},"context":{"id":"wamid.HBgMOTE5ODc2NTQzMjEwFQIAERgS"}}]}}]}]}`, e2eMetaPhoneID, time.Now().Unix()))
-	if status, _ := post(t, base+"/webhooks/providers/meta/"+id, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": metaSignature(tap)}, tap); status != 200 {
+	if status, _ := post(t, env.base+"/webhooks/providers/meta/"+env.id, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": metaSignature(tap)}, tap); status != 200 {
 		t.Fatalf("button tap webhook = %d; want 200", status)
 	}
-	sends = waitForSends(t, sent, 2)
+}
+
+const codConfirmedCalls = "[hold storebridge-cod OTHER tags add [cod:pending] release [gid://shopify/FulfillmentHold/7] tags add [cod:confirmed] tags remove [cod:pending]]"
+
+// TestEndToEndCODConfirmedOnWhatsApp: a COD order arrives from Shopify;
+// its fulfillment is held and tagged, the customer gets the confirmation
+// template with Confirm/Cancel quick replies through the Cloud API, taps
+// Confirm, and the hold is released, the order tagged confirmed, and the
+// customer thanked.
+func TestEndToEndCODConfirmedOnWhatsApp(t *testing.T) {
+	env := startCODOrder(t)
+	env.tapConfirm(t)
+	sends := waitForSends(t, env.sent, 2)
 	if sends[1]["template"].(map[string]any)["name"] != "cod_thanks" {
 		t.Errorf("second message = %v; want the confirmation thanks", sends[1])
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	want := "[hold storebridge-cod OTHER tags add [cod:pending] release [gid://shopify/FulfillmentHold/7] tags add [cod:confirmed] tags remove [cod:pending]]"
-	for {
-		calls, _ := orders.state()
-		if fmt.Sprint(calls) == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Shopify calls = %v; want %s\nlogs:\n%s", calls, want, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	env.waitForCalls(t, codConfirmedCalls)
+}
+
+// TestEndToEndCODConfirmedByTheMerchant: the merchant confirms the order
+// from the admin API before the customer answers; Shopify sees the
+// write-back once, the customer's late tap and a second decision change
+// nothing.
+func TestEndToEndCODConfirmedByTheMerchant(t *testing.T) {
+	env := startCODOrder(t)
+	orders := "/api/admin/merchants/" + env.id + "/cod/orders"
+	queue := admin(t, env.base, "GET", orders+"?state=pending", nil, 200)
+	list, _ := queue["orders"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != "5923817263541" || list[0].(map[string]any)["phone"] != "+91******3210" {
+		t.Fatalf("the queue = %v; want the order awaiting, its phone masked", queue)
+	}
+	decided := admin(t, env.base, "POST", orders+"/5923817263541/decision", map[string]string{"decision": "confirm"}, 200)
+	if decided["state"] != "confirmed" || decided["decided_by"] != "merchant" {
+		t.Fatalf("decision = %v; want confirmed by the merchant", decided)
+	}
+	env.waitForCalls(t, codConfirmedCalls)
+	sends := waitForSends(t, env.sent, 2)
+	if sends[1]["template"].(map[string]any)["name"] != "cod_thanks" {
+		t.Errorf("second message = %v; want the confirmation thanks", sends[1])
+	}
+
+	env.tapConfirm(t)
+	conflict := admin(t, env.base, "POST", orders+"/5923817263541/decision", map[string]string{"decision": "cancel"}, 409)
+	if !strings.Contains(fmt.Sprint(conflict["error"]), "already confirmed") {
+		t.Errorf("a second decision = %v; want the order's state", conflict)
+	}
+	time.Sleep(300 * time.Millisecond) // room for a second write-back, were there one
+	env.waitForCalls(t, codConfirmedCalls)
+	if sends, _, _ := env.sent.snapshot(); len(sends) != 2 {
+		t.Errorf("the customer got %d messages; want the request and one thanks", len(sends))
 	}
 }

@@ -74,6 +74,28 @@ type codOrder struct {
 	Number      string    `json:"number,omitempty"`
 	Total       string    `json:"total,omitempty"`
 	RequestedAt time.Time `json:"requested_at"`
+	// Set by the decision: who took it (CODByCustomer, CODByMerchant,
+	// CODByTimeout), when, and the customer's words when theirs.
+	DecidedBy string    `json:"decided_by,omitempty"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	Answer    string    `json:"answer,omitempty"`
+}
+
+// Who decides a COD order.
+const (
+	CODByCustomer = "customer"
+	CODByMerchant = "merchant"
+	CODByTimeout  = "timeout"
+)
+
+// codDecision is one decision on an order, as resolveCOD records it.
+type codDecision struct {
+	action string
+	by     string
+	// phone is the reply's: a customer decides only their own orders.
+	phone  string
+	answer string // the customer's words
+	why    string // for the log
 }
 
 // COD stages: the state record's version, so the first resolution wins.
@@ -87,6 +109,10 @@ func codPhoneKey(phone string) string   { return "cod:phone:" + phone }
 func codJobKey(orderID, what string) string {
 	return "cod:" + orderID + ":" + what
 }
+
+// codRemindersKey counts the reminders sent: the state's version is the
+// last reminder's number.
+func codRemindersKey(orderID string) string { return "cod:reminders:" + orderID }
 
 // codSettings are a merchant's COD options: reminders after the request
 // ("cod_reminders", default "2h"; "off"), the wait before the timeout
@@ -140,7 +166,7 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 		return err
 	}
 	now := s.now()
-	order := codOrder{State: "pending", Phone: e.Customer.Phone, FirstName: e.Customer.FirstName, RequestedAt: now.UTC()}
+	order := codOrder{State: CODPending, Phone: e.Customer.Phone, FirstName: e.Customer.FirstName, RequestedAt: now.UTC()}
 	if v, ok := e.Lookup("order.number"); ok {
 		order.Number = formatValue(v)
 	}
@@ -168,9 +194,21 @@ func (s *Service) startCOD(ctx context.Context, m Merchant, e Event) error {
 		jobs = append(jobs, s.codJob(m.ID, JobCODReminder, codJobKey(orderID, "reminder-"+strconv.Itoa(i+1)), now.Add(after), codPayload{Order: orderID, Reminder: i + 1}))
 	}
 	jobs = append(jobs, s.codJob(m.ID, JobCODTimeout, codJobKey(orderID, "timeout"), now.Add(settings.timeout), codPayload{Order: orderID}))
-	_, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStagePending, string(raw), codStateTTL, jobs...)
-	if err != nil || !advanced {
-		return err // !advanced: a retry of a flow already started
+	previous, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStagePending, string(raw), codStateTTL, jobs...)
+	if err != nil {
+		return err
+	}
+	if !advanced {
+		// A retry of a flow already started: still waiting, it may lack
+		// the queue's entries the failed run did not write.
+		var was codOrder
+		if json.Unmarshal([]byte(previous), &was) == nil && was.State == CODPending {
+			return s.indexCOD(ctx, m.ID, orderID, was.RequestedAt)
+		}
+		return nil
+	}
+	if err := s.indexCOD(ctx, m.ID, orderID, now); err != nil {
+		return err
 	}
 	s.counters.add(Counter{Merchant: m.ID, Day: DayOf(now), Subject: EventCODConfirmationAsked, Outcome: codCountAsked}, 1)
 	if s.wake != nil {
@@ -230,35 +268,61 @@ func (s *Service) codReply(ctx context.Context, m Merchant, r Reply) error {
 		}
 		orderID = id
 	}
-	return s.resolveCOD(ctx, m, orderID, action, r.Phone, "the customer replied on WhatsApp")
+	_, _, err := s.resolveCOD(ctx, m, orderID, codDecision{
+		action: action, by: CODByCustomer, phone: r.Phone, answer: codAnswer(r), why: "the customer replied on WhatsApp",
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil // not ours, or expired
+	}
+	return err
 }
 
-// resolveCOD records the first decision on an order (later ones are
-// ignored) and, in the same store step, queues the write-back and the job
-// that stops the reminders and tells the customer. from is the phone a
-// reply came from ("" for the timeout): a reply decides only the orders of
-// the phone that sent it, whatever order its button names.
-func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID, action, from, why string) error {
-	raw, version, err := s.store.State(ctx, m.ID, codOrderKey(orderID))
-	if errors.Is(err, ErrNotFound) || (err == nil && version != codStagePending) {
-		return nil // not ours, expired, or decided already
+// codAnswerMax bounds the customer's words kept with a decision.
+const codAnswerMax = 500
+
+// codAnswer is what the customer said, in words: their text, or the title
+// of the button they tapped.
+func codAnswer(r Reply) string {
+	answer := strings.TrimSpace(r.Text)
+	if answer == "" {
+		switch {
+		case strings.HasPrefix(r.ButtonID, "cod:"+CODConfirm+":"):
+			answer = "Confirm order"
+		case strings.HasPrefix(r.ButtonID, "cod:"+CODCancel+":"):
+			answer = "Cancel order"
+		}
 	}
-	if err != nil {
-		return err
+	if runes := []rune(answer); len(runes) > codAnswerMax {
+		answer = string(runes[:codAnswerMax]) + "…"
 	}
-	var order codOrder
-	if err := json.Unmarshal([]byte(raw), &order); err != nil {
-		return Permanent(fmt.Errorf("cod state of order %s: %w", orderID, err))
+	return answer
+}
+
+// resolveCOD records the first decision on an order, whoever takes it (the
+// customer's reply, the merchant's button, the timeout), and in the same
+// store step queues the write-back and the job that stops the reminders
+// and tells the customer. It answers the order as it stands after the
+// call and whether this call decided it: false when it was decided
+// already (or, for a reply, when it came from another phone than the
+// order's: a reply decides only its own phone's orders, whatever order
+// its button names). ErrNotFound when the flow has no such order.
+func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID string, d codDecision) (codOrder, bool, error) {
+	order, version, err := s.loadCOD(ctx, m.ID, orderID)
+	if err != nil || version != codStagePending {
+		return order, false, err
 	}
-	if from != "" && from != order.Phone {
-		s.log.Warn("cod reply ignored: it came from another phone than the order's", "merchant", m.ID, "order", orderID, "from", MaskPhone(from))
+	if d.phone != "" && d.phone != order.Phone {
+		s.log.Warn("cod reply ignored: it came from another phone than the order's", "merchant", m.ID, "order", orderID, "from", MaskPhone(d.phone))
 		s.counters.add(Counter{Merchant: m.ID, Day: DayOf(s.now()), Subject: EventCODConfirmationAsked, Outcome: "skipped.wrong_phone"}, 1)
-		return nil
+		return order, false, nil
 	}
-	order.State = map[string]string{CODConfirm: "confirmed", CODCancel: "cancelled", CODUnconfirmed: "unconfirmed"}[action]
+	action := d.action
+	now := s.now()
+	order.State = codStateOf(action)
+	order.DecidedBy, order.DecidedAt, order.Answer = d.by, now.UTC(), d.answer
 	next, err := json.Marshal(order)
 	if err != nil {
-		return err
+		return codOrder{}, false, err
 	}
 	if action == CODCancel {
 		// The store will echo the cancellation as an order update: the
@@ -267,27 +331,55 @@ func (s *Service) resolveCOD(ctx context.Context, m Merchant, orderID, action, f
 		// can overtake it; should a concurrent reply decide otherwise, the
 		// cost is one order.cancelled message not sent.
 		if err := s.store.Complete(ctx, m.ID, "event:"+EventOrderCancelled+":order:"+orderID, eventDoneTTL); err != nil {
-			return err
+			return codOrder{}, false, err
 		}
 	}
-	now := s.now()
 	decided := codPayload{Order: orderID, Action: action}
 	_, advanced, err := s.store.AdvanceState(ctx, m.ID, codOrderKey(orderID), codStageResolved, string(next), codStateTTL,
 		s.codJob(m.ID, JobCODWriteBack, codJobKey(orderID, action), now, decided),
 		s.codJob(m.ID, JobCODDecided, codJobKey(orderID, "decided"), now, decided))
-	if err != nil || !advanced {
-		return err // !advanced: a concurrent reply decided first
+	if err != nil {
+		return codOrder{}, false, err
+	}
+	if !advanced { // a concurrent decision came first: answer it
+		order, _, err := s.loadCOD(ctx, m.ID, orderID)
+		return order, false, err
 	}
 	outcome := codCountTimedOut
-	if from != "" { // a reply: only the timeout decides with no phone
+	if d.by != CODByTimeout {
 		outcome = map[string]string{CODConfirm: codCountConfirmed, CODCancel: codCountCancelled}[action]
 	}
 	s.counters.add(Counter{Merchant: m.ID, Day: DayOf(now), Subject: EventCODConfirmationAsked, Outcome: outcome}, 1)
 	if s.wake != nil {
 		s.wake()
 	}
-	s.log.Info("cod order decided", "merchant", m.ID, "order", orderID, "action", action, "why", why)
-	return nil
+	s.log.Info("cod order decided", "merchant", m.ID, "order", orderID, "action", action, "by", d.by, "why", d.why)
+	return order, true, nil
+}
+
+// codStateOf is the order's state after an action.
+func codStateOf(action string) string {
+	switch action {
+	case CODConfirm:
+		return CODConfirmed
+	case CODCancel:
+		return CODCancelled
+	}
+	return CODStateUnconfirmed
+}
+
+// loadCOD reads an order's COD state and its stage; ErrNotFound when the
+// flow keeps none.
+func (s *Service) loadCOD(ctx context.Context, merchant, orderID string) (codOrder, int64, error) {
+	raw, version, err := s.store.State(ctx, merchant, codOrderKey(orderID))
+	if err != nil {
+		return codOrder{}, 0, err
+	}
+	var order codOrder
+	if err := json.Unmarshal([]byte(raw), &order); err != nil {
+		return codOrder{}, 0, Permanent(fmt.Errorf("cod state of order %s: %w", orderID, err))
+	}
+	return order, version, nil
 }
 
 // HandleCODDecidedJob carries out a recorded decision: the reminders and
@@ -298,6 +390,9 @@ func (s *Service) HandleCODDecidedJob(ctx context.Context, job Job) error {
 	var p codPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return Permanent(err)
+	}
+	if err := s.store.IndexRemove(ctx, job.Merchant, indexCODAwaiting, p.Order); err != nil {
+		return err
 	}
 	for i := 1; i <= codMaxReminders; i++ {
 		if _, err := s.store.Cancel(ctx, job.Merchant, codJobKey(p.Order, "reminder-"+strconv.Itoa(i))); err != nil {
@@ -366,7 +461,18 @@ func (s *Service) HandleCODReminderJob(ctx context.Context, job Job) error {
 	}
 	// Each reminder is its own subject, so each is sent once.
 	subject := "order:" + p.Order + "#reminder-" + strconv.Itoa(p.Reminder)
-	return s.ProcessEvents(ctx, m.Merchant, []Event{codEvent(EventCODReminder, subject, order)})
+	if err := s.ProcessEvents(ctx, m.Merchant, []Event{codEvent(EventCODReminder, subject, order)}); err != nil {
+		return err
+	}
+	// Counted for the queue only when a message goes out: with no
+	// reminder rule, none does.
+	if r, err := s.rule(ctx, job.Merchant, EventCODReminder); errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	_, _, err = s.store.AdvanceState(ctx, job.Merchant, codRemindersKey(p.Order), int64(p.Reminder), s.now().UTC().Format(time.RFC3339), codStateTTL)
+	return err
 }
 
 // HandleCODTimeoutJob decides an order nobody answered for: marked
@@ -384,7 +490,11 @@ func (s *Service) HandleCODTimeoutJob(ctx context.Context, job Job) error {
 	if codSettingsOf(m).cancelOnLapse {
 		action = CODCancel
 	}
-	return s.resolveCOD(ctx, m, p.Order, action, "", "no answer before the timeout")
+	_, _, err = s.resolveCOD(ctx, m, p.Order, codDecision{action: action, by: CODByTimeout, why: "no answer before the timeout"})
+	if errors.Is(err, ErrNotFound) {
+		return nil // redacted, or expired
+	}
+	return err
 }
 
 // HandleCODWriteBackJob writes a decision back to the store platform.

@@ -75,10 +75,15 @@ func (s *Service) redactCustomer(ctx context.Context, m Merchant, req Compliance
 		states = append(states, codPhoneKey(phone))
 	}
 	for _, id := range found.orders {
-		states = append(states, codOrderKey(id))
+		states = append(states, codOrderKey(id), codRemindersKey(id))
 	}
 	if err := s.store.DeleteStates(ctx, m.ID, states...); err != nil {
 		return err
+	}
+	for _, index := range []string{indexCODOrders, indexCODAwaiting} {
+		if err := s.store.IndexRemove(ctx, m.ID, index, found.orders...); err != nil {
+			return err
+		}
 	}
 	requests, err := s.dataRequests(ctx, m)
 	if err != nil {

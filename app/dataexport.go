@@ -184,6 +184,8 @@ type ExportedCODOrder struct {
 	Number      string    `json:"number,omitempty"`
 	Total       string    `json:"total,omitempty"`
 	RequestedAt time.Time `json:"requested_at"`
+	// Answer is the customer's reply that decided the order, if theirs.
+	Answer string `json:"answer,omitempty"`
 }
 
 // recordDataRequest keeps a customers/data_request for the merchant to
@@ -390,7 +392,7 @@ func (s *Service) exportCustomer(ctx context.Context, m Merchant, who CustomerId
 		}
 		x.CODOrders = append(x.CODOrders, ExportedCODOrder{
 			OrderID: id, State: o.State, Phone: o.Phone, FirstName: o.FirstName,
-			Number: o.Number, Total: o.Total, RequestedAt: o.RequestedAt,
+			Number: o.Number, Total: o.Total, RequestedAt: o.RequestedAt, Answer: o.Answer,
 		})
 	}
 	for _, r := range requests {

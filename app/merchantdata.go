@@ -47,6 +47,18 @@ type MerchantData interface {
 	// redaction.
 	DeleteStates(ctx context.Context, merchant string, keys ...string) error
 
+	// IndexAdd records member in the merchant's named index at time at (a
+	// member added again moves to its new time) and drops the members
+	// recorded before at minus keep, so an index lasts as long as the
+	// records it points at. Times count to the millisecond.
+	IndexAdd(ctx context.Context, merchant, name, member string, at time.Time, keep time.Duration) error
+	// IndexRemove drops members from the index; absent ones are ignored.
+	IndexRemove(ctx context.Context, merchant, name string, members ...string) error
+	// IndexNewest lists the index's members newest first (those of the
+	// same millisecond in reverse byte order), skipping the first offset:
+	// at most limit, which must be positive. Empty when the index is.
+	IndexNewest(ctx context.Context, merchant, name string, offset, limit int) ([]string, error)
+
 	// Throttle takes one slot of a rate limit shared by every instance: a
 	// GCRA allowing a burst of limit, then limit per window sustained.
 	// It answers 0 when the slot was taken now, or how long to wait before

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -421,9 +422,34 @@ func TestCustomerRedactLeavesNoTrace(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			queue := func() string {
+				t.Helper()
+				list, err := env.svc.CODOrders(ctx, env.m.ID, app.CODOrderFilter{})
+				if err != nil {
+					t.Fatalf("CODOrders() = %v", err)
+				}
+				var ids []string
+				for _, o := range list {
+					ids = append(ids, o.ID)
+				}
+				return strings.Join(ids, " ")
+			}
+			queued := queue()
+			if !strings.Contains(queued, "1002") || len(strings.Fields(queued)) != 2 {
+				t.Fatalf("the COD queue before the redaction = %q; want Riya's order 1002 and Arjun's", queued)
+			}
+
 			env.webhook(t, "customers/redact", riya.redact())
 			env.drain(t)
 
+			if got := queue(); got != strings.Replace(strings.Replace(queued, "1002", "", 1), " ", "", 1) {
+				t.Errorf("the COD queue after Riya's redaction = %q (before %q); want only Arjun's order", got, queued)
+			}
+			for _, index := range []string{"cod_orders", "cod_awaiting"} {
+				if ids, err := env.st.IndexNewest(ctx, env.m.ID, index, 0, 10); err != nil || slices.Contains(ids, "1002") {
+					t.Errorf("the %s index after the redaction = %v, %v; want Riya's order gone from it", index, ids, err)
+				}
+			}
 			after, err := env.svc.ExportCustomer(ctx, env.m.ID, app.CustomerIdentity{Phone: arjun.e164})
 			if err != nil {
 				t.Fatal(err)

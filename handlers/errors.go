@@ -59,6 +59,7 @@ func ErrorHandler(log *slog.Logger, metrics *Metrics) echo.HTTPErrorHandler {
 func classify(err error) (int, errorBody) {
 	var he *echo.HTTPError
 	var ve *app.ValidationError
+	var codConflict *app.CODConflictError
 	switch {
 	case errors.As(err, &he):
 		msg := http.StatusText(he.Code)
@@ -72,6 +73,8 @@ func classify(err error) (int, errorBody) {
 		return http.StatusUnprocessableEntity, errorBody{Error: "invalid input", Fields: ve.Fields}
 	case errors.Is(err, app.ErrUnauthenticated):
 		return http.StatusUnauthorized, errorBody{Error: "unauthorized"}
+	case errors.As(err, &codConflict):
+		return http.StatusConflict, errorBody{Error: "this order was already " + codConflict.State + codDecidedBy(codConflict.DecidedBy)}
 	case errors.Is(err, app.ErrNotFound):
 		return http.StatusNotFound, errorBody{Error: "not found"}
 	case errors.Is(err, app.ErrConflict):
@@ -87,4 +90,18 @@ func classify(err error) (int, errorBody) {
 // that long finds a free slot.
 func retryAfter(d time.Duration) string {
 	return strconv.FormatInt(int64(max((d+time.Second-1)/time.Second, 1)), 10)
+}
+
+// codDecidedBy says who decided an order, for the answer to a second
+// decision.
+func codDecidedBy(by string) string {
+	switch by {
+	case app.CODByCustomer:
+		return " by the customer"
+	case app.CODByMerchant:
+		return " in the admin"
+	case app.CODByTimeout:
+		return " when nobody answered in time"
+	}
+	return ""
 }

@@ -50,6 +50,7 @@ func LoadPages() (*Pages, error) {
 
 var pageFuncs = template.FuncMap{
 	"maskPhone": app.MaskPhone,
+	"firstOf":   firstOf,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"
@@ -194,6 +195,10 @@ func (h *Handlers) newPage(c echo.Context, title, active string) page {
 		p.Flash = "Saved."
 	case "retried":
 		p.Flash = "Queued again."
+	case "cod-confirmed":
+		p.Flash = "Order confirmed. Your store and the customer will hear of it."
+	case "cod-cancelled":
+		p.Flash = "Order cancelled. Your store and the customer will hear of it."
 	}
 	return p
 }

@@ -50,7 +50,7 @@ func purgeSteps(merchant string) []purgeStep {
 	for _, name := range []string{
 		bucketDeliveries, bucketDeliveryByTime, bucketDeliveryStatus, bucketDeliveryEvent,
 		bucketDeliveryMessage, bucketDeliveryPhone, bucketDeliveryCustomer, bucketDeliverySubject,
-		bucketMaps,
+		bucketMaps, bucketIndex, bucketIndexMembers,
 	} {
 		steps = append(steps, plain(name))
 	}

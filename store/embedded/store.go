@@ -64,6 +64,8 @@ const (
 	bucketStateExpiry      = "states_expiry"
 	bucketOnce             = "once" // key → one-time value (nobody's)
 	bucketOnceExpiry       = "once_expiry"
+	bucketIndex            = "indexes"       // merchant, index name, time, member
+	bucketIndexMembers     = "index_members" // merchant, index name, member → time
 
 	keySchemaVersion = "schema_version"
 )
@@ -76,7 +78,7 @@ func bucketNames() []string {
 		bucketDeliveryByTime, bucketDeliveryStatus, bucketDeliveryEvent,
 		bucketDeliveryMessage, bucketStats, bucketDeliveryPhone,
 		bucketDeliveryCustomer, bucketDeliverySubject, bucketMaps, bucketStates,
-		bucketStateExpiry, bucketOnce, bucketOnceExpiry,
+		bucketStateExpiry, bucketOnce, bucketOnceExpiry, bucketIndex, bucketIndexMembers,
 	}
 }
 

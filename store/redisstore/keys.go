@@ -31,6 +31,7 @@ import (
 //	m:{id}:dlv:subject:<subj>    SET delivery ids about the subject ("order:1")
 //	m:{id}:map:<name>            HASH field → value, a named map (rules, ...)
 //	m:{id}:state:<key>           HASH {v, value}: a versioned state (AdvanceState)
+//	m:{id}:index:<name>          ZSET member → ms, a named time index (IndexAdd)
 //	m:{id}:throttle:<key>        theoretical arrival time in µs (GCRA), PX expiry
 //	m:{id}:stats:<day>           HASH "<subject>|<outcome>" → count
 //	merchants                    SET of merchant ids
@@ -140,5 +141,6 @@ func (k keys) deliverySubject(merchant, subject string) string {
 func (k keys) dataMap(merchant, name string) string { return k.merchant(merchant) + "map:" + name }
 func (k keys) state(merchant, key string) string    { return k.merchant(merchant) + "state:" + key }
 func (k keys) throttle(merchant, key string) string { return k.merchant(merchant) + "throttle:" + key }
+func (k keys) index(merchant, name string) string   { return k.merchant(merchant) + "index:" + name }
 
 func (k keys) stats(merchant, day string) string { return k.merchant(merchant) + "stats:" + day }

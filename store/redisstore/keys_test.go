@@ -86,6 +86,11 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 		must("MapAll", err)
 		_, _, err = s.AdvanceState(ctx, id, "order:1001:status", 1, "processing", time.Hour)
 		must("AdvanceState", err)
+		must("IndexAdd", s.IndexAdd(ctx, id, "cod_orders", "5001", time.Now(), time.Hour))
+		must("IndexAdd", s.IndexAdd(ctx, id, "cod_orders", "5002", time.Now(), time.Hour))
+		must("IndexRemove", s.IndexRemove(ctx, id, "cod_orders", "5002"))
+		_, err = s.IndexNewest(ctx, id, "cod_orders", 0, 10)
+		must("IndexNewest", err)
 		_, err = s.Throttle(ctx, id, "meta:1234567890", 1000, 24*time.Hour) // PX 86s: still there when checked
 		must("Throttle", err)
 	}
@@ -142,7 +147,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 	if len(keys) == 0 {
 		t.Fatal("SCAN after the workload found no keys")
 	}
-	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|payload|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|throttle:.+|stats:\d{4}-\d\d-\d\d)$`)
+	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|payload|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|index:.+|throttle:.+|stats:\d{4}-\d\d-\d\d)$`)
 	globalKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(merchants|idx:domain:shopify:.+|idx:apikey:.+|\{queue\}:(merchants|known)|once:.+)$`)
 	tagged := map[string]bool{}
 	for _, key := range keys {
@@ -164,6 +169,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 	m := prefix + "m:{" + merchants[0] + "}:"
 	for key, want := range map[string]bool{
 		m + "map:rules": true, m + "map:status_map": true, m + "state:order:1001:status": true,
+		m + "index:cod_orders":         true,
 		m + "throttle:meta:1234567890": true,
 		m + "dlv:phone:+919812345678":  true, m + "dlv:customer:7712398123": true, m + "dlv:subject:order:1002": true,
 		m + "dlv:subject:order:1001": false, m + "dlv:phone:+14155550100": false, m + "dlv:customer:99": false,

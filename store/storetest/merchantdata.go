@@ -333,6 +333,58 @@ func merchantDataCases() []testCase {
 				t.Errorf("CustomerDeliveries(limit 0) = %v; want a validation error", err)
 			}
 		}},
+		// A time index lists newest first, moves a member added again,
+		// forgets what fell out of keep, and keeps merchants and names apart.
+		{"MerchantData/Index", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			newest := func(merchant, name string, offset, limit int, want ...string) {
+				t.Helper()
+				got, err := s.IndexNewest(ctx, merchant, name, offset, limit)
+				if err != nil || !reflect.DeepEqual(got, append([]string{}, want...)) {
+					t.Errorf("IndexNewest(%s, %s, %d, %d) = %q, %v; want %q", merchant, name, offset, limit, got, err, want)
+				}
+			}
+			add := func(merchant, name, member string, at time.Time) {
+				t.Helper()
+				if err := s.IndexAdd(ctx, merchant, name, member, at, 30*24*time.Hour); err != nil {
+					t.Fatalf("IndexAdd(%s) = %v", member, err)
+				}
+			}
+			newest("m1", "cod_orders", 0, 10)
+			t0 := clock.Now()
+			add("m1", "cod_orders", "5001", t0)
+			add("m1", "cod_orders", "5003", t0.Add(2*time.Minute))
+			add("m1", "cod_orders", "5002", t0.Add(time.Minute))
+			add("m1", "cod_orders", "ऑर्डर-5004", t0.Add(time.Minute)) // the same millisecond as 5002
+			add("m1", "cod_awaiting", "5001", t0)
+			add("m2", "cod_orders", "9001", t0)
+			newest("m1", "cod_orders", 0, 10, "5003", "ऑर्डर-5004", "5002", "5001")
+			newest("m1", "cod_orders", 1, 2, "ऑर्डर-5004", "5002")
+			newest("m1", "cod_orders", 4, 2)
+			newest("m1", "cod_awaiting", 0, 10, "5001")
+			newest("m2", "cod_orders", 0, 10, "9001")
+			// Added again: moved, not doubled.
+			add("m1", "cod_orders", "5001", t0.Add(3*time.Minute))
+			newest("m1", "cod_orders", 0, 10, "5001", "5003", "ऑर्डर-5004", "5002")
+			if err := s.IndexRemove(ctx, "m1", "cod_orders", "5003", "never-there"); err != nil {
+				t.Fatalf("IndexRemove() = %v", err)
+			}
+			newest("m1", "cod_orders", 0, 10, "5001", "ऑर्डर-5004", "5002")
+			newest("m1", "cod_awaiting", 0, 10, "5001")
+			// An add 30 days and 90 seconds on drops what was recorded
+			// before its cut: 5002 and 5004 (t0+1m); 5001 (t0+3m) stays.
+			add("m1", "cod_orders", "6001", t0.Add(30*24*time.Hour+90*time.Second))
+			newest("m1", "cod_orders", 0, 10, "6001", "5001")
+			add("m1", "cod_orders", "5002", t0.Add(30*24*time.Hour+2*time.Minute)) // back, as new
+			newest("m1", "cod_orders", 0, 10, "5002", "6001", "5001")
+			newest("m2", "cod_orders", 0, 10, "9001")
+			if _, err := s.IndexNewest(ctx, "m1", "cod_orders", 0, 0); err == nil {
+				t.Errorf("IndexNewest(limit 0) = nil; want refused")
+			}
+			if err := s.IndexAdd(ctx, "m1", "cod_orders", "", t0, time.Hour); err == nil {
+				t.Errorf("IndexAdd(no member) = nil; want refused")
+			}
+		}},
 		{"MerchantData/PurgeMerchantData", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			must := func(what string, err error) {
@@ -357,6 +409,7 @@ func merchantDataCases() []testCase {
 				}
 				_, _, err := s.AdvanceState(ctx, merchant, "cod:phone:"+phone, 1, "1", time.Hour)
 				must("AdvanceState", err)
+				must("IndexAdd", s.IndexAdd(ctx, merchant, "cod_orders", "1", clock.Now(), time.Hour))
 				_, err = s.Claim(ctx, merchant, "event:order.placed:order:1", time.Hour)
 				must("Claim", err)
 				must("Complete", s.Complete(ctx, merchant, "event:order.placed:order:1", time.Hour))
@@ -422,6 +475,12 @@ func merchantDataCases() []testCase {
 			}
 			if _, _, err := s.State(ctx, "m1", "cod:phone:"+phone); !errors.Is(err, app.ErrNotFound) {
 				t.Errorf("State() after the purge = %v; want ErrNotFound", err)
+			}
+			if list, err := s.IndexNewest(ctx, "m1", "cod_orders", 0, 10); err != nil || len(list) != 0 {
+				t.Errorf("IndexNewest() after the purge = %v, %v; want empty", list, err)
+			}
+			if list, err := s.IndexNewest(ctx, "m2", "cod_orders", 0, 10); err != nil || !reflect.DeepEqual(list, []string{"1"}) {
+				t.Errorf("m2's index after m1's purge = %v, %v; want kept", list, err)
 			}
 			if state, err := s.Claim(ctx, "m1", "event:order.placed:order:1", time.Hour); err != nil || state != app.ClaimNew {
 				t.Errorf("Claim() after the purge = %v, %v; want the key free", state, err)
