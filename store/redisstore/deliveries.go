@@ -16,6 +16,9 @@ import (
 
 const (
 	defaultDeliveryLimit = 50
+	// joinBatch is how many index members a two-filter listing checks per
+	// round trip.
+	joinBatch = 500
 	// maxUpdateAttempts bounds the optimistic retries of UpdateDelivery.
 	maxUpdateAttempts = 32
 )
@@ -172,10 +175,24 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		}
 		top, afterScore, afterID = score, n, id
 	}
-	// The most selective index drives the scan; the other filter is
-	// checked on the records.
-	index := s.keys.deliveryIndex(merchant)
+	// One filter's index drives the scan. With both, the smaller one
+	// does, and its members are checked in the other's index before any
+	// record is read: "failed" and a rare event would otherwise read every
+	// failed delivery.
+	index, also := s.keys.deliveryIndex(merchant), ""
 	switch {
+	case f.Status != "" && f.Event != "":
+		index, also = s.keys.deliveryStatus(merchant, string(f.Status)), s.keys.deliveryEvent(merchant, f.Event)
+		var byStatus, byEvent *redis.IntCmd
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			byStatus, byEvent = p.ZCard(ctx, index), p.ZCard(ctx, also)
+			return nil
+		}); err != nil {
+			return nil, "", wrap("list deliveries", err)
+		}
+		if byEvent.Val() < byStatus.Val() {
+			index, also = also, index
+		}
 	case f.Status != "":
 		index = s.keys.deliveryStatus(merchant, string(f.Status))
 	case f.Event != "":
@@ -188,6 +205,9 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 	}
 	var out []found
 	batch := int64(limit + 1)
+	if also != "" {
+		batch = max(batch, joinBatch) // members are cheap to check
+	}
 	for offset := int64(0); len(out) <= limit; offset += batch {
 		members, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
 			Max: top, Min: "-inf", Offset: offset, Count: batch,
@@ -205,6 +225,12 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 				continue
 			}
 			ids, scores = append(ids, id), append(scores, score)
+		}
+		if also != "" && len(ids) > 0 {
+			ids, scores, err = s.inIndex(ctx, also, ids, scores)
+			if err != nil {
+				return nil, "", err
+			}
 		}
 		if len(ids) > 0 {
 			recordKeys := make([]string, len(ids))
@@ -245,6 +271,23 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		deliveries[i] = item.d
 	}
 	return deliveries, cursor, nil
+}
+
+// inIndex keeps the ids that index holds with the same score (a
+// delivery's indexes all score its creation time).
+func (s *Store) inIndex(ctx context.Context, index string, ids []string, scores []int64) ([]string, []int64, error) {
+	found, err := s.rdb.ZMScore(ctx, index, ids...).Result()
+	if err != nil {
+		return nil, nil, wrap("list deliveries", err)
+	}
+	var keptIDs []string
+	var keptScores []int64
+	for i, score := range found {
+		if int64(score) == scores[i] {
+			keptIDs, keptScores = append(keptIDs, ids[i]), append(keptScores, scores[i])
+		}
+	}
+	return keptIDs, keptScores, nil
 }
 
 // DeliveryByProviderMessageID finds a delivery by the provider's message id.
