@@ -208,7 +208,7 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 	if also != "" {
 		batch = max(batch, joinBatch) // members are cheap to check
 	}
-	for offset := int64(0); len(out) <= limit; offset += batch {
+	for offset := int64(0); len(out) <= limit; {
 		members, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
 			Max: top, Min: "-inf", Offset: offset, Count: batch,
 		}).Result()
@@ -217,20 +217,37 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		}
 		var ids []string
 		var scores []int64
-		for _, z := range members {
+		var at []int // each id's place in members
+		for i, z := range members {
 			id, score := z.Member.(string), int64(z.Score)
 			// Same millisecond as the cursor: members come in descending
 			// order, so only those below the cursor's id are new.
 			if afterID != "" && score == afterScore && id >= afterID {
 				continue
 			}
-			ids, scores = append(ids, id), append(scores, score)
+			ids, scores, at = append(ids, id), append(scores, score), append(at, i)
 		}
 		if also != "" && len(ids) > 0 {
-			ids, scores, err = s.inIndex(ctx, also, ids, scores)
+			held, err := s.rdb.ZMScore(ctx, also, ids...).Result()
 			if err != nil {
-				return nil, "", err
+				return nil, "", wrap("list deliveries", err)
 			}
+			// A delivery's indexes all score its creation time.
+			kept := 0
+			for i, score := range held {
+				if int64(score) == scores[i] {
+					ids[kept], scores[kept], at[kept] = ids[i], scores[i], at[i]
+					kept++
+				}
+			}
+			ids, scores, at = ids[:kept], scores[:kept], at[:kept]
+		}
+		// Records are read only as far as the page needs; the next round,
+		// if one is needed, starts at the first member not read.
+		next, more := offset+int64(len(members)), int64(len(members)) == batch
+		if need := limit + 1 - len(out); len(ids) > need {
+			next, more = offset+int64(at[need]), true
+			ids, scores = ids[:need], scores[:need]
 		}
 		if len(ids) > 0 {
 			recordKeys := make([]string, len(ids))
@@ -256,9 +273,10 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 				out = append(out, found{d, scores[i]})
 			}
 		}
-		if int64(len(members)) < batch {
+		if !more {
 			break
 		}
+		offset = next
 	}
 	cursor := ""
 	if len(out) > limit {
@@ -271,23 +289,6 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		deliveries[i] = item.d
 	}
 	return deliveries, cursor, nil
-}
-
-// inIndex keeps the ids that index holds with the same score (a
-// delivery's indexes all score its creation time).
-func (s *Store) inIndex(ctx context.Context, index string, ids []string, scores []int64) ([]string, []int64, error) {
-	found, err := s.rdb.ZMScore(ctx, index, ids...).Result()
-	if err != nil {
-		return nil, nil, wrap("list deliveries", err)
-	}
-	var keptIDs []string
-	var keptScores []int64
-	for i, score := range found {
-		if int64(score) == scores[i] {
-			keptIDs, keptScores = append(keptIDs, ids[i]), append(keptScores, scores[i])
-		}
-	}
-	return keptIDs, keptScores, nil
 }
 
 // DeliveryByProviderMessageID finds a delivery by the provider's message id.
