@@ -185,4 +185,8 @@ func TestEndToEndShopifyTokenExchange(t *testing.T) {
 	if m.Synced.Name != "Asha Naturals" || m.Synced.Timezone != "Asia/Kolkata" {
 		t.Errorf("synced details = %+v; want the shop's name and time zone", m.Synced)
 	}
+	// Reconciliation is scheduled, as after the OAuth callback.
+	if scheduled, err := st.Cancel(context.Background(), m.ID, "shopify:reconcile"); err != nil || !scheduled {
+		t.Errorf("Cancel(reconcile) = %v, %v; want the install's scheduled reconciliation", scheduled, err)
+	}
 }
