@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/store/embedded"
 )
@@ -38,7 +39,8 @@ type fakeOrder struct {
 }
 
 // fakeShopify checks what Shopify checks: the app's client id and secret,
-// single-use codes, the expiring flag, the shop in the Host header, the
+// single-use codes, session tokens of this app and shop for the token
+// exchange, the expiring flag, the shop in the Host header, the
 // access token on every Admin call, the GraphQL body, the versioned REST
 // path. What it refuses is recorded in fails.
 type fakeShopify struct {
@@ -48,11 +50,14 @@ type fakeShopify struct {
 	refresh  string
 	gen      int
 	requests int
-	subs     map[string]string // topic enum → uri
-	creates  map[string]int
-	lists    int
-	orders   []fakeOrder
-	fails    []string
+	// exchanges counts session tokens traded; shopReads the shop queries.
+	exchanges int
+	shopReads int
+	subs      map[string]string // topic enum → uri
+	creates   map[string]int
+	lists     int
+	orders    []fakeOrder
+	fails     []string
 }
 
 func newFakeShopify(t *testing.T) (*httptest.Server, *fakeShopify) {
@@ -111,6 +116,10 @@ func (f *fakeShopify) token(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, http.StatusUnauthorized, "token: wrong client credentials")
 		return
 	}
+	if body["grant_type"] == shopifyTokenExchange {
+		f.exchange(w, r.Host, body)
+		return
+	}
 	scope, ok := f.codes[body["code"]]
 	if !ok {
 		w.WriteHeader(http.StatusBadRequest)
@@ -126,6 +135,46 @@ func (f *fakeShopify) token(w http.ResponseWriter, r *http.Request) {
 	f.access, f.refresh = fmt.Sprintf("shpat_e2e_%d", f.gen), fmt.Sprintf("shprt_e2e_%d", f.gen)
 	json.NewEncoder(w).Encode(map[string]any{
 		"access_token": f.access, "scope": scope, "expires_in": 3600,
+		"refresh_token": f.refresh, "refresh_token_expires_in": 7776000,
+	})
+}
+
+// The token exchange grant, as Shopify names its parts.
+const (
+	shopifyTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	shopifyIDTokenType   = "urn:ietf:params:oauth:token-type:id_token"
+	shopifyOfflineType   = "urn:shopify:params:oauth:token-type:offline-access-token"
+)
+
+// exchange answers the token exchange grant as Shopify does for an
+// embedded app: the subject token must be a session token of this app
+// (HS256 under the client secret, aud the client id, in its time) for the
+// shop the request is addressed to; the answer is an expiring offline
+// token when expiring is "1".
+func (f *fakeShopify) exchange(w http.ResponseWriter, shop string, body map[string]string) {
+	if body["subject_token_type"] != shopifyIDTokenType || body["requested_token_type"] != shopifyOfflineType {
+		f.fail(w, http.StatusBadRequest, "exchange: subject_token_type %q, requested_token_type %q", body["subject_token_type"], body["requested_token_type"])
+		return
+	}
+	if body["expiring"] != "1" {
+		f.fail(w, http.StatusBadRequest, "exchange: expiring is %q; want \"1\"", body["expiring"])
+		return
+	}
+	var claims struct {
+		Dest string `json:"dest"`
+		jwt.RegisteredClaims
+	}
+	_, err := jwt.ParseWithClaims(body["subject_token"], &claims, func(*jwt.Token) (any, error) { return []byte(e2eShopifySecret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(e2eShopifyKey), jwt.WithExpirationRequired(), jwt.WithLeeway(10*time.Second))
+	if err != nil || claims.Dest != "https://"+shop || claims.Issuer != "https://"+shop+"/admin" {
+		f.fail(w, http.StatusBadRequest, "exchange: subject token for %q refused: %v", claims.Dest, err)
+		return
+	}
+	f.exchanges++
+	f.gen++
+	f.access, f.refresh = fmt.Sprintf("shpat_e2e_%d", f.gen), fmt.Sprintf("shprt_e2e_%d", f.gen)
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": f.access, "scope": "read_orders,read_customers", "expires_in": 3600,
 		"refresh_token": f.refresh, "refresh_token_expires_in": 7776000,
 	})
 }
@@ -156,6 +205,7 @@ func (f *fakeShopify) graphQL(w http.ResponseWriter, r *http.Request) {
 		f.creates[topic]++
 		fmt.Fprintf(w, `{"data":{"webhookSubscriptionCreate":{"webhookSubscription":{"id":"gid://shopify/WebhookSubscription/%d","topic":%q,"uri":%q},"userErrors":[]}}}`, len(f.subs), topic, uri)
 	case strings.Contains(req.Query, "shop {"):
+		f.shopReads++
 		io.WriteString(w, `{"data":{"shop":{"name":"Asha Naturals","ianaTimezone":"Asia/Kolkata","billingAddress":{"countryCodeV2":"IN"}}}}`)
 	case strings.Contains(req.Query, "webhookSubscriptions("):
 		f.lists++

@@ -53,7 +53,7 @@ func TestSignInEmbeddedInstallsNewShop(t *testing.T) {
 	e := newInstallEnv(t)
 	ctx := context.Background()
 	idToken := e.sessionToken(t, nil)
-	res, err := e.inst.SignInEmbedded(ctx, idToken)
+	res, err := e.inst.SignInEmbedded(ctx, idToken, installShop)
 	if err != nil {
 		t.Fatalf("SignInEmbedded() = %v", err)
 	}
@@ -109,7 +109,7 @@ func TestSignInEmbeddedInstalledShop(t *testing.T) {
 				first = e.install(t, "code-1")
 			} else {
 				var err error
-				if first, err = e.inst.SignInEmbedded(ctx, e.sessionToken(t, nil)); err != nil {
+				if first, err = e.inst.SignInEmbedded(ctx, e.sessionToken(t, nil), installShop); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -119,9 +119,10 @@ func TestSignInEmbeddedInstalledShop(t *testing.T) {
 			}
 			before, _ := e.store.GetMerchant(ctx, first.MerchantID)
 
-			for n := range 3 {
+			// The last request names no shop: the token's is taken.
+			for n, pageShop := range []string{installShop, installShop, ""} {
 				e.clock.Add(30 * time.Second)
-				res, err := e.inst.SignInEmbedded(ctx, e.sessionToken(t, nil))
+				res, err := e.inst.SignInEmbedded(ctx, e.sessionToken(t, nil), pageShop)
 				if err != nil || res.MerchantID != first.MerchantID || res.Shop != installShop || res.Installed || res.Reinstalled {
 					t.Fatalf("sign-in #%d = %+v, %v; want merchant %s, not installed again", n, res, err, first.MerchantID)
 				}
@@ -179,7 +180,7 @@ func TestSignInEmbeddedRevives(t *testing.T) {
 			}
 			e.clock.Add(time.Hour)
 
-			res, err := e.inst.SignInEmbedded(ctx, e.sessionToken(t, nil))
+			res, err := e.inst.SignInEmbedded(ctx, e.sessionToken(t, nil), installShop)
 			if err != nil || res.MerchantID != first.MerchantID || !res.Installed || !res.Reinstalled {
 				t.Fatalf("SignInEmbedded() = %+v, %v; want merchant %s revived", res, err, first.MerchantID)
 			}
@@ -261,7 +262,7 @@ func TestSignInEmbeddedRefusesForgedTokens(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.inst.SignInEmbedded(ctx, tc.token)
+			_, err := e.inst.SignInEmbedded(ctx, tc.token, installShop)
 			var refused *app.ShopifyInstallError
 			if !errors.Is(err, app.ErrUnauthenticated) || !errors.As(err, &refused) || refused.Reason == "" {
 				t.Fatalf("SignInEmbedded() = %v; want a refusal wrapping ErrUnauthenticated", err)
@@ -273,6 +274,11 @@ func TestSignInEmbeddedRefusesForgedTokens(t *testing.T) {
 				t.Errorf("ShopifySessionShop() = %q, %v; want ErrUnauthenticated", shop, err)
 			}
 		})
+	}
+	// Shopify's own token, for another shop than the page's: a page of
+	// one shop never installs or opens another.
+	if _, err := e.inst.SignInEmbedded(ctx, good, "other-shop.myshopify.com"); !errors.Is(err, app.ErrSessionEnded) {
+		t.Errorf("SignInEmbedded(a token of %s on another shop's page) = %v; want ErrSessionEnded", installShop, err)
 	}
 	if len(e.admin.sessionTokens) != 0 {
 		t.Fatalf("Shopify got %d exchanges of refused tokens; want none", len(e.admin.sessionTokens))
@@ -299,7 +305,9 @@ func TestSignInEmbeddedRefusesForgedTokens(t *testing.T) {
 	if _, err := e.svc.SessionMerchant(ctx, good); !errors.Is(err, app.ErrSessionEnded) {
 		t.Errorf("SessionMerchant(good, before install) = %v; want ErrSessionEnded", err)
 	}
-	if res, err := e.inst.SignInEmbedded(ctx, good); err != nil || !res.Installed {
+	// The page's shop compares as a domain does, and a request that names
+	// none takes the token's.
+	if res, err := e.inst.SignInEmbedded(ctx, good, "ASHA-Naturals.myshopify.com"); err != nil || !res.Installed {
 		t.Fatalf("SignInEmbedded(good) = %+v, %v; want installed", res, err)
 	}
 	if id, err := e.svc.SessionMerchant(ctx, good); err != nil || id == "" {
@@ -324,7 +332,7 @@ func TestSignInEmbeddedShopifyRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newInstallEnv(t)
 			e.admin.sessionErr, e.admin.scope = tc.err, tc.scope
-			_, err := e.inst.SignInEmbedded(context.Background(), e.sessionToken(t, nil))
+			_, err := e.inst.SignInEmbedded(context.Background(), e.sessionToken(t, nil), installShop)
 			var refused *app.ShopifyInstallError
 			if !errors.Is(err, tc.want) || !errors.As(err, &refused) || !strings.Contains(refused.Reason, tc.reason) {
 				t.Fatalf("SignInEmbedded() = %v; want %v saying %q", err, tc.want, tc.reason)
@@ -348,7 +356,7 @@ func TestSignInEmbeddedShopifyRefuses(t *testing.T) {
 
 	e := newInstallEnv(t)
 	off := app.NewShopifyInstaller(e.svc, app.ShopifyInstallOptions{AppURL: installAppURL})
-	if _, err := off.SignInEmbedded(context.Background(), e.sessionToken(t, nil)); !errors.Is(err, app.ErrShopifyAppOff) {
+	if _, err := off.SignInEmbedded(context.Background(), e.sessionToken(t, nil), installShop); !errors.Is(err, app.ErrShopifyAppOff) {
 		t.Errorf("SignInEmbedded() without credentials = %v; want ErrShopifyAppOff", err)
 	}
 }
@@ -364,7 +372,7 @@ func TestSignInEmbeddedConcurrentFirstLoads(t *testing.T) {
 	var wg sync.WaitGroup
 	for k := range n {
 		token := e.sessionToken(t, func(c jwt.MapClaims) { c["jti"] = string(rune('a' + k)) })
-		wg.Go(func() { results[k], errs[k] = e.inst.SignInEmbedded(ctx, token) })
+		wg.Go(func() { results[k], errs[k] = e.inst.SignInEmbedded(ctx, token, installShop) })
 	}
 	wg.Wait()
 	for k := range n {

@@ -316,8 +316,11 @@ func (i *ShopifyInstaller) install(ctx context.Context, shop, code string) (Shop
 // install as the OAuth callback's. Refusals are *ShopifyInstallError; a
 // token that does not verify wraps ErrUnauthenticated, and ErrSessionEnded
 // when it was signed with our secret (expired, for another app, or
-// refused by Shopify), so it does not count as a guess.
-func (i *ShopifyInstaller) SignInEmbedded(ctx context.Context, idToken string) (ShopifyInstallResult, error) {
+// refused by Shopify), so it does not count as a guess. pageShop is the
+// shop the request names (Shopify's shop parameter), empty when it names
+// none: a token of another shop is refused before Shopify is asked, or a
+// page of one shop would install and open another.
+func (i *ShopifyInstaller) SignInEmbedded(ctx context.Context, idToken, pageShop string) (ShopifyInstallResult, error) {
 	if !i.Enabled() {
 		return ShopifyInstallResult{}, refuse(ErrShopifyAppOff, "the Shopify app is not configured on this server (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
 	}
@@ -326,6 +329,9 @@ func (i *ShopifyInstaller) SignInEmbedded(ctx context.Context, idToken string) (
 	shop, err := verifyShopifySession(idToken, i.opts.APIKey, i.opts.APISecret, i.svc.now)
 	if err != nil {
 		return ShopifyInstallResult{}, refuse(err, "the Shopify session token is invalid or expired; reload the app from the Shopify admin")
+	}
+	if pageShop != "" && !strings.EqualFold(pageShop, shop) {
+		return ShopifyInstallResult{}, refuse(ErrSessionEnded, "the Shopify session token is for another shop; reload the app from this shop's admin")
 	}
 	// Read from the store, not the merchant cache: an uninstall on another
 	// instance must lead to a new exchange at once, not in 30 s.

@@ -70,7 +70,7 @@ func (h *Handlers) pageSignIn(c echo.Context) (*pageSession, error) {
 		if !h.shopify.Enabled() {
 			return nil, echo.NewHTTPError(http.StatusNotFound, "the Shopify app is not configured on this server (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
 		}
-		result, err := h.shopify.SignInEmbedded(ctx, idToken)
+		result, err := h.shopify.SignInEmbedded(ctx, idToken, s.shop)
 		if err != nil {
 			if errors.Is(err, app.ErrUnauthenticated) {
 				return nil, h.refusedSession(c, err)

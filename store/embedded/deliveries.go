@@ -88,9 +88,9 @@ func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change 
 }
 
 // ListDeliveries pages through a merchant's deliveries, newest first. It
-// walks the status index when Status is set, else the event index when
-// Event is, else the time index; the cursor is the position of the last
-// record returned.
+// walks the status index when Status is set, the event index when Event
+// is, both at once when both are (see indexJoin), else the time index; the
+// cursor is the position of the last record returned.
 func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.DeliveryFilter) ([]app.Delivery, string, error) {
 	limit := f.Limit
 	switch {
@@ -113,42 +113,34 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 	)
 	err := s.view(ctx, "list deliveries", func(tx *bolt.Tx) error {
 		list, next = nil, ""
-		index, prefix := bucketDeliveryByTime, merchantPrefix(merchant)
-		switch {
-		case f.Status != "":
-			index, prefix = bucketDeliveryStatus, appendPart(prefix, string(f.Status))
-		case f.Event != "":
-			index, prefix = bucketDeliveryEvent, appendPart(prefix, f.Event)
+		prefix := merchantPrefix(merchant)
+		var join indexJoin
+		if f.Status != "" {
+			join.add(tx, bucketDeliveryStatus, appendPart(bytes.Clone(prefix), string(f.Status)), after)
 		}
-		c := bucket(tx, index).Cursor()
-		var k []byte
-		if after == nil {
-			k = lastWithPrefix(c, prefix)
-		} else if k, _ = c.Seek(append(bytes.Clone(prefix), after...)); k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
+		if f.Event != "" {
+			join.add(tx, bucketDeliveryEvent, appendPart(bytes.Clone(prefix), f.Event), after)
+		}
+		if len(join.walks) == 0 {
+			join.add(tx, bucketDeliveryByTime, prefix, after)
 		}
 		var last []byte
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-			_, id, ok := readTime(k[len(prefix):])
+		for at := join.next(); at != nil; at = join.next() {
+			_, id, ok := readTime(at)
 			if !ok {
-				return fmt.Errorf("corrupt delivery index key %q", k)
-			}
-			var d app.Delivery
-			if err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, string(id)), &d); err != nil {
-				return err
-			}
-			if f.Event != "" && d.Event != f.Event {
-				continue
+				return fmt.Errorf("corrupt delivery index key %q", at)
 			}
 			if len(list) == limit {
 				// One more match exists: there is a next page.
 				next = base64.RawURLEncoding.EncodeToString(last)
 				return nil
 			}
+			var d app.Delivery
+			if err := getJSON(bucket(tx, bucketDeliveries), scoped(merchant, string(id)), &d); err != nil {
+				return err
+			}
 			list = append(list, d)
-			last = bytes.Clone(k[len(prefix):])
+			last = bytes.Clone(at)
 		}
 		return nil
 	})
@@ -156,6 +148,78 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		return nil, "", err
 	}
 	return list, next, nil
+}
+
+// indexJoin walks one or more delivery indexes of a merchant together,
+// newest first, and yields the positions (time, id) that are in every one.
+// Each index is ordered by the same position, so two filters cost seeks
+// in proportion to the matches and to how the two interleave, never a
+// read of a record that matches one filter only: "failed" and a rare event
+// would otherwise read every failed delivery.
+type indexJoin struct {
+	walks []indexWalk
+}
+
+type indexWalk struct {
+	c      *bolt.Cursor
+	prefix []byte
+	key    []byte // the current key; nil when the walk has ended
+}
+
+// add starts a walk of the keys of index under prefix, strictly below
+// the position after (nil: from the newest).
+func (j *indexJoin) add(tx *bolt.Tx, index string, prefix, after []byte) {
+	w := indexWalk{c: bucket(tx, index).Cursor(), prefix: prefix}
+	if after == nil {
+		w.key = lastWithPrefix(w.c, prefix)
+	} else if k, _ := w.c.Seek(append(bytes.Clone(prefix), after...)); k == nil {
+		w.key, _ = w.c.Last()
+	} else {
+		w.key, _ = w.c.Prev()
+	}
+	j.walks = append(j.walks, w)
+}
+
+// next answers the next position every walk holds, nil at the end.
+func (j *indexJoin) next() []byte {
+	for {
+		var low []byte
+		agree := true
+		for _, w := range j.walks {
+			if w.key == nil || !bytes.HasPrefix(w.key, w.prefix) {
+				return nil
+			}
+			at := w.key[len(w.prefix):]
+			if low != nil && !bytes.Equal(at, low) {
+				agree = false
+			}
+			if low == nil || bytes.Compare(at, low) < 0 {
+				low = at
+			}
+		}
+		if agree {
+			for i := range j.walks {
+				j.walks[i].key, _ = j.walks[i].c.Prev()
+			}
+			return low
+		}
+		// Every walk ahead of the lowest position jumps to it, or just
+		// below it.
+		for i := range j.walks {
+			w := &j.walks[i]
+			if bytes.Equal(w.key[len(w.prefix):], low) {
+				continue
+			}
+			target := append(bytes.Clone(w.prefix), low...)
+			k, _ := w.c.Seek(target)
+			if k == nil {
+				k, _ = w.c.Last()
+			} else if !bytes.Equal(k, target) {
+				k, _ = w.c.Prev()
+			}
+			w.key = k
+		}
+	}
 }
 
 // DeliveryByProviderMessageID finds the delivery a provider status is

@@ -45,6 +45,18 @@ func readPart(b []byte) (string, []byte, bool) {
 	return string(b[2 : 2+n]), b[2+n:], true
 }
 
+// readPartBytes is readPart without the copy: the part is b's own bytes.
+func readPartBytes(b []byte) ([]byte, []byte, bool) {
+	if len(b) < 2 {
+		return nil, nil, false
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if len(b) < 2+n {
+		return nil, nil, false
+	}
+	return b[2 : 2+n], b[2+n:], true
+}
+
 // readTime splits a time off the front of b.
 func readTime(b []byte) (uint64, []byte, bool) {
 	if len(b) < 8 {

@@ -40,6 +40,10 @@ func (s *Store) Incr(ctx context.Context, n int64, counters ...app.Counter) erro
 	})
 }
 
+// outcomesHint sizes a subject's map of a day: about what the pipeline
+// counts per event type, so the map does not grow while it is filled.
+const outcomesHint = 10
+
 // DailyCounts reads the merchant's days from..to with one cursor: the
 // days of a merchant are one ordered range of keys.
 func (s *Store) DailyCounts(ctx context.Context, merchant, from, to string) (map[string]map[string]map[string]int64, error) {
@@ -58,27 +62,48 @@ func (s *Store) DailyCounts(ctx context.Context, merchant, from, to string) (map
 		clear(out)
 		prefix := merchantPrefix(merchant)
 		c := bucket(tx, bucketStats).Cursor()
+		// A year is some 30,000 counters over a few hundred names: each
+		// name becomes a string once, and the maps of the day and subject
+		// at hand are kept while the keys stay on them.
+		names := map[string]string{}
+		name := func(b []byte) string {
+			if s, ok := names[string(b)]; ok {
+				return s
+			}
+			s := string(b)
+			names[s] = s
+			return s
+		}
+		var (
+			lastDay, lastSubject []byte
+			days                 map[string]map[string]int64
+			outcomes             map[string]int64
+		)
 		// Days are DayOf values, all ten bytes, so their length prefixes
 		// are equal and the seek lands on the first day ≥ from.
 		for k, v := c.Seek(appendPart(bytes.Clone(prefix), from)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			day, rest, ok := readPart(k[len(prefix):])
-			subject, outcome, ok2 := readPart(rest)
+			day, rest, ok := readPartBytes(k[len(prefix):])
+			subject, outcome, ok2 := readPartBytes(rest)
 			if !ok || !ok2 || len(v) != 8 {
 				return fmt.Errorf("corrupt counter %q", k)
 			}
-			if day > to {
+			if string(day) > to {
 				break
 			}
-			if day < from {
+			if string(day) < from {
 				continue // only a day not written by DayOf sorts here
 			}
-			if out[day] == nil {
-				out[day] = map[string]map[string]int64{}
+			if days == nil || !bytes.Equal(day, lastDay) {
+				lastDay, lastSubject = day, nil
+				days = map[string]map[string]int64{}
+				out[name(day)] = days
 			}
-			if out[day][subject] == nil {
-				out[day][subject] = map[string]int64{}
+			if outcomes == nil || lastSubject == nil || !bytes.Equal(subject, lastSubject) {
+				lastSubject = subject
+				outcomes = make(map[string]int64, outcomesHint)
+				days[name(subject)] = outcomes
 			}
-			out[day][subject][string(outcome)] = int64(binary.BigEndian.Uint64(v))
+			outcomes[name(outcome)] = int64(binary.BigEndian.Uint64(v))
 		}
 		return nil
 	})

@@ -16,6 +16,9 @@ import (
 
 const (
 	defaultDeliveryLimit = 50
+	// joinBatch is how many index members a two-filter listing checks per
+	// round trip.
+	joinBatch = 500
 	// maxUpdateAttempts bounds the optimistic retries of UpdateDelivery.
 	maxUpdateAttempts = 32
 )
@@ -172,10 +175,24 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		}
 		top, afterScore, afterID = score, n, id
 	}
-	// The most selective index drives the scan; the other filter is
-	// checked on the records.
-	index := s.keys.deliveryIndex(merchant)
+	// One filter's index drives the scan. With both, the smaller one
+	// does, and its members are checked in the other's index before any
+	// record is read: "failed" and a rare event would otherwise read every
+	// failed delivery.
+	index, also := s.keys.deliveryIndex(merchant), ""
 	switch {
+	case f.Status != "" && f.Event != "":
+		index, also = s.keys.deliveryStatus(merchant, string(f.Status)), s.keys.deliveryEvent(merchant, f.Event)
+		var byStatus, byEvent *redis.IntCmd
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			byStatus, byEvent = p.ZCard(ctx, index), p.ZCard(ctx, also)
+			return nil
+		}); err != nil {
+			return nil, "", wrap("list deliveries", err)
+		}
+		if byEvent.Val() < byStatus.Val() {
+			index, also = also, index
+		}
 	case f.Status != "":
 		index = s.keys.deliveryStatus(merchant, string(f.Status))
 	case f.Event != "":
@@ -188,7 +205,10 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 	}
 	var out []found
 	batch := int64(limit + 1)
-	for offset := int64(0); len(out) <= limit; offset += batch {
+	if also != "" {
+		batch = max(batch, joinBatch) // members are cheap to check
+	}
+	for offset := int64(0); len(out) <= limit; {
 		members, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
 			Max: top, Min: "-inf", Offset: offset, Count: batch,
 		}).Result()
@@ -197,14 +217,37 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		}
 		var ids []string
 		var scores []int64
-		for _, z := range members {
+		var at []int // each id's place in members
+		for i, z := range members {
 			id, score := z.Member.(string), int64(z.Score)
 			// Same millisecond as the cursor: members come in descending
 			// order, so only those below the cursor's id are new.
 			if afterID != "" && score == afterScore && id >= afterID {
 				continue
 			}
-			ids, scores = append(ids, id), append(scores, score)
+			ids, scores, at = append(ids, id), append(scores, score), append(at, i)
+		}
+		if also != "" && len(ids) > 0 {
+			held, err := s.rdb.ZMScore(ctx, also, ids...).Result()
+			if err != nil {
+				return nil, "", wrap("list deliveries", err)
+			}
+			// A delivery's indexes all score its creation time.
+			kept := 0
+			for i, score := range held {
+				if int64(score) == scores[i] {
+					ids[kept], scores[kept], at[kept] = ids[i], scores[i], at[i]
+					kept++
+				}
+			}
+			ids, scores, at = ids[:kept], scores[:kept], at[:kept]
+		}
+		// Records are read only as far as the page needs; the next round,
+		// if one is needed, starts at the first member not read.
+		next, more := offset+int64(len(members)), int64(len(members)) == batch
+		if need := limit + 1 - len(out); len(ids) > need {
+			next, more = offset+int64(at[need]), true
+			ids, scores = ids[:need], scores[:need]
 		}
 		if len(ids) > 0 {
 			recordKeys := make([]string, len(ids))
@@ -230,9 +273,10 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 				out = append(out, found{d, scores[i]})
 			}
 		}
-		if int64(len(members)) < batch {
+		if !more {
 			break
 		}
+		offset = next
 	}
 	cursor := ""
 	if len(out) > limit {

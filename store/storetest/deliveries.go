@@ -156,6 +156,7 @@ func deliveryCases() []testCase {
 				t.Errorf("ListDeliveries(sent) = %d; want 14", len(sent))
 			}
 		}},
+		{"Delivery/BothFiltersCostTheMatches", bothFiltersCostTheMatches},
 		{"Delivery/PurgeOld", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			created := 0
@@ -303,5 +304,90 @@ func deliveryCases() []testCase {
 				t.Errorf("ListDeliveries() after purge = %v, %v; want a-after and d-cut", left, err)
 			}
 		}},
+	}
+}
+
+// bothFiltersCostTheMatches: a status and an event together find their few
+// matches (or none) without reading every delivery of the status. The
+// admin page's filters would otherwise take time in proportion to the
+// merchant's deliveries. Timed against a page of 50 of one filter, the
+// best of a few tries each, so a loaded machine slows both alike.
+func bothFiltersCostTheMatches(t *testing.T, clock *Clock, s app.Store) {
+	ctx := context.Background()
+	const n = 3000
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	base := clock.Now().UTC().Truncate(time.Millisecond)
+	work := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range work {
+				event := app.EventOrderPlaced
+				if i%1000 == 999 {
+					event = app.EventReviewRequested // 3, all read, spread out
+				}
+				d := sampleDelivery(clock, "m1", fmt.Sprintf("d%05d", i), event, app.DeliveryRead)
+				d.CreatedAt = base.Add(time.Duration(i) * time.Millisecond) // d00000 oldest
+				if err := s.CreateDelivery(ctx, d); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	if err := s.CreateDelivery(ctx, sampleDelivery(clock, "m1", "f1", app.EventCODReminder, app.DeliveryFailed)); err != nil {
+		t.Fatal(err)
+	}
+	best := func(f app.DeliveryFilter, want string) time.Duration {
+		t.Helper()
+		fastest := time.Hour
+		for range 5 {
+			start := time.Now()
+			list, _, err := s.ListDeliveries(ctx, "m1", f)
+			took := time.Since(start)
+			var ids []string
+			for _, d := range list {
+				ids = append(ids, d.ID)
+			}
+			if err != nil || (want != "" && fmt.Sprint(ids) != want) {
+				t.Fatalf("ListDeliveries(%+v) = %v, %v; want %s", f, ids, err, want)
+			}
+			fastest = min(fastest, took)
+		}
+		return fastest
+	}
+	page := best(app.DeliveryFilter{Status: app.DeliveryRead, Limit: 50}, "")
+	var newest []string // the 50 newest order.placed, all read
+	for i := n - 2; len(newest) < 50; i-- {
+		newest = append(newest, fmt.Sprintf("d%05d", i))
+	}
+	for _, c := range []struct {
+		f    app.DeliveryFilter
+		want string
+	}{
+		{app.DeliveryFilter{Status: app.DeliveryRead, Event: app.EventCODReminder}, "[]"},
+		{app.DeliveryFilter{Status: app.DeliveryFailed, Event: app.EventOrderPlaced}, "[]"},
+		{app.DeliveryFilter{Status: app.DeliveryRead, Event: app.EventReviewRequested}, "[d02999 d01999 d00999]"},
+		{app.DeliveryFilter{Status: app.DeliveryFailed, Event: app.EventCODReminder}, "[f1]"},
+		// Many matches: no more records read than the page shows.
+		{app.DeliveryFilter{Status: app.DeliveryRead, Event: app.EventOrderPlaced, Limit: 50}, fmt.Sprint(newest)},
+	} {
+		// Reading the 3,000 read deliveries costs about 60 pages of 50,
+		// and 500 of them 10.
+		if took := best(c.f, c.want); took > 5*page+time.Millisecond {
+			t.Errorf("ListDeliveries(%+v) took %v, a page of 50 of one filter %v; want no scan of every delivery of one filter", c.f, took, page)
+		}
 	}
 }
