@@ -247,7 +247,7 @@ func (h *Handlers) login(c echo.Context) error {
 		if err := h.signInFailed(c, nil); err != nil {
 			return err
 		}
-		return h.loginRefused(c, "That key signs no store in. Use the API key storebridge gave when the store connected, or ask for a sign-in link from the WooCommerce plugin.")
+		return h.loginRefused(c, "That key signs no store in. Use the API key storebridge gave when the store connected, or a one-time sign-in link.")
 	}
 	if err != nil {
 		return err

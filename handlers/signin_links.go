@@ -68,7 +68,7 @@ func (h *Handlers) signInWithLink(c echo.Context) error {
 			return err
 		}
 		p := h.newPage(c, "Sign in", "")
-		p.Problem = "This sign-in link has expired or was used already. Open storebridge again from the WordPress plugin for a new one, or sign in with your API key."
+		p.Problem = "This sign-in link has expired or was used already. Ask for a new one, or sign in with your API key."
 		p.Data = h.loginData(c)
 		return h.render(c, http.StatusUnauthorized, "login", p)
 	}
