@@ -579,10 +579,19 @@ func isPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// TestEnsureWebhooks: a shop set up by hand with a custom app's token gets
+// its missing subscriptions through the Admin API, every 6 hours, since
+// Shopify deletes them after 8 failed deliveries. A custom app has no
+// shopify.app.toml to subscribe it.
 func TestEnsureWebhooks(t *testing.T) {
 	e := newInstallEnv(t)
 	ctx := context.Background()
-	id := e.install(t, "code-1").MerchantID
+	custom, _, err := e.svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: installShop, Secrets: map[string]string{"access_token": "shpat_custom_app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := custom.ID
+	e.admin.access = "shpat_custom_app"
 	e.admin.subs = []app.ShopifyWebhookSubscription{
 		{Topic: "orders/create", URI: installAppURL + "/webhooks/shopify"},
 		{Topic: "orders/paid", URI: "https://old.example/webhooks/shopify"}, // another address: not ours
@@ -632,6 +641,23 @@ func TestEnsureWebhooks(t *testing.T) {
 	err = e.inst.HandleSubscriptionsJob(ctx, app.Job{Merchant: id, Kind: app.JobShopifySubscriptions})
 	if !errors.As(err, &again) || !again.At.Before(e.clock.Now().Add(10*time.Minute)) {
 		t.Fatalf("HandleSubscriptionsJob() with Shopify down = %v; want to run again within minutes", err)
+	}
+}
+
+// TestPublicAppShopSubscribesThroughItsConfiguration: a shop of the public
+// app gets its subscriptions from shopify.app.toml (app-specific), so the
+// subscriptions job makes none through the Admin API, which would send each
+// webhook twice; it still syncs the shop's details.
+func TestPublicAppShopSubscribesThroughItsConfiguration(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	id := e.install(t, "code-1").MerchantID
+	m, _ := e.store.GetMerchant(ctx, id)
+	if created, err := e.inst.EnsureWebhooks(ctx, m); err != nil || created != 0 || len(e.admin.created) != 0 {
+		t.Fatalf("EnsureWebhooks() = %d, %v, made %v; want none made for a public app shop", created, err, e.admin.created)
+	}
+	if m, _ = e.store.GetMerchant(ctx, id); m.Name != "Kesar Kitchen" || m.Timezone != "Asia/Kolkata" {
+		t.Errorf("merchant after the subscriptions run = %q %q; want the shop's name and time zone", m.Name, m.Timezone)
 	}
 }
 
