@@ -100,8 +100,9 @@ type ShopifyWebhookSubscription struct {
 	URI   string
 }
 
-// ShopifyOrder is an order as the Admin API lists it: the REST shape, the
-// same as a webhook's body, with the fields reconciliation needs read out.
+// ShopifyOrder is an order as reconciliation lists it: Body in the shape of
+// an orders/* webhook body (the adapter maps the GraphQL Admin API's order
+// onto it), with the fields reconciliation needs read out.
 type ShopifyOrder struct {
 	ID        string
 	CreatedAt time.Time
@@ -133,11 +134,12 @@ type ShopifyAdmin interface {
 
 // ShopifyShop is what the service keeps of a shop's own settings: its name
 // for shop.name, its country to read phone numbers, its time zone for
-// quiet hours and dates.
+// quiet hours and dates, its currency for sample amounts.
 type ShopifyShop struct {
 	Name     string
 	Country  string // ISO 3166-1 alpha-2
 	Timezone string // IANA
+	Currency string // ISO 4217
 }
 
 // ShopifyInstaller installs the public Shopify app on a shop (OAuth),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -192,8 +193,11 @@ func (i *ShopifyInstaller) EnsureWebhooks(ctx context.Context, m Merchant) (int,
 // token exchange): only that install records the scopes granted.
 func publicAppShop(m Merchant) bool { return m.Settings[SettingShopifyScopes] != "" }
 
-// syncShop keeps the merchant's name, country and time zone as the shop has
-// them: an install starts with guesses, and quiet hours in the wrong time
+// shopifyCurrencyPattern is an ISO 4217 code, as the shop query answers it.
+var shopifyCurrencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// syncShop keeps the merchant's name, country, time zone and currency as
+// the shop has them: an install starts with guesses, and quiet hours in the wrong time
 // zone would hold marketing messages through the customer's day.
 func (i *ShopifyInstaller) syncShop(ctx context.Context, m Merchant, token string) error {
 	shop, err := i.opts.Admin.Shop(ctx, m.Domain, token)
@@ -209,6 +213,9 @@ func (i *ShopifyInstaller) syncShop(ctx context.Context, m Merchant, token strin
 	}
 	if _, err := time.LoadLocation(shop.Timezone); err == nil && shop.Timezone != "" && shop.Timezone != "Local" {
 		synced.Timezone = shop.Timezone
+	}
+	if c := strings.ToUpper(shop.Currency); shopifyCurrencyPattern.MatchString(c) {
+		synced.Currency = c
 	}
 	if synced == m.Synced {
 		return nil

@@ -163,7 +163,7 @@ func (f *fakeShopifyAdmin) Shop(_ context.Context, shop, token string) (app.Shop
 	if err := f.admin(token); err != nil {
 		return app.ShopifyShop{}, err
 	}
-	return app.ShopifyShop{Name: "Kesar Kitchen", Country: "IN", Timezone: "Asia/Kolkata"}, nil
+	return app.ShopifyShop{Name: "Kesar Kitchen", Country: "IN", Timezone: "Asia/Kolkata", Currency: "AED"}, nil
 }
 
 func (f *fakeShopifyAdmin) OrdersUpdatedSince(_ context.Context, shop, token string, since time.Time, limit int) ([]app.ShopifyOrder, error) {
@@ -626,8 +626,12 @@ func TestEnsureWebhooks(t *testing.T) {
 	}
 	// The shop's own name, country and time zone replace the install's
 	// guesses: quiet hours follow the shop's clock.
-	if m, _ = e.store.GetMerchant(ctx, id); m.Name != "Kesar Kitchen" || m.Country != "IN" || m.Timezone != "Asia/Kolkata" {
-		t.Errorf("merchant after the subscriptions run = %q %q %q; want the shop's name, country and time zone", m.Name, m.Country, m.Timezone)
+	if m, _ = e.store.GetMerchant(ctx, id); m.Name != "Kesar Kitchen" || m.Country != "IN" || m.Timezone != "Asia/Kolkata" || m.Synced.Currency != "AED" {
+		t.Errorf("merchant after the subscriptions run = %q %q %q %q; want the shop's name, country, time zone and currency", m.Name, m.Country, m.Timezone, m.Synced.Currency)
+	}
+	// Previews show amounts in the shop's own currency.
+	if total := app.SampleProperties(m, app.EventOrderPlaced, e.clock.Now())["order"].(map[string]any)["total"]; !strings.HasPrefix(fmt.Sprint(total), "AED ") {
+		t.Errorf("sample order.total = %v; want it in the shop's AED", total)
 	}
 
 	// The periodic job runs itself again: in 6 h, or soon after a passing
