@@ -25,7 +25,6 @@ const (
 type queryCost struct {
 	RequestedQueryCost float64 `json:"requestedQueryCost"`
 	ThrottleStatus     struct {
-		MaximumAvailable   float64 `json:"maximumAvailable"`
 		CurrentlyAvailable float64 `json:"currentlyAvailable"`
 		RestoreRate        float64 `json:"restoreRate"`
 	} `json:"throttleStatus"`
