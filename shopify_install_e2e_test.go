@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/store/embedded"
 )
@@ -38,27 +39,30 @@ type fakeOrder struct {
 }
 
 // fakeShopify checks what Shopify checks: the app's client id and secret,
-// single-use codes, the expiring flag, the shop in the Host header, the
-// access token on every Admin call, the GraphQL body and its cost limit,
-// and no REST Admin call at all. What it refuses is recorded in fails.
+// single-use codes, session tokens of this app and shop for the token
+// exchange, the expiring flag, the shop in the Host header, the
+// access token on every Admin call, the GraphQL body, the versioned REST
+// path. What it refuses is recorded in fails.
 type fakeShopify struct {
+	// orderPages counts orders queries answered; throttledOnce answers
+	// the first THROTTLED, as a busy shop's bucket would.
+	orderPages    int
+	throttledOnce bool
+
 	mu       sync.Mutex
 	codes    map[string]string // code → scope granted
 	access   string
 	refresh  string
 	gen      int
 	requests int
-	subs     map[string]string // topic enum → uri
-	creates  map[string]int
-	lists    int
-	shops    int // shop queries
-	orders   []fakeOrder
-	fails    []string
-
-	// orderPages counts orders queries answered; throttledOnce answers
-	// the first THROTTLED, as a busy shop's bucket would.
-	orderPages    int
-	throttledOnce bool
+	// exchanges counts session tokens traded; shopReads the shop queries.
+	exchanges int
+	shopReads int
+	subs      map[string]string // topic enum → uri
+	creates   map[string]int
+	lists     int
+	orders    []fakeOrder
+	fails     []string
 }
 
 func newFakeShopify(t *testing.T) (*httptest.Server, *fakeShopify) {
@@ -111,6 +115,10 @@ func (f *fakeShopify) token(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, http.StatusUnauthorized, "token: wrong client credentials")
 		return
 	}
+	if body["grant_type"] == shopifyTokenExchange {
+		f.exchange(w, r.Host, body)
+		return
+	}
 	scope, ok := f.codes[body["code"]]
 	if !ok {
 		w.WriteHeader(http.StatusBadRequest)
@@ -126,6 +134,46 @@ func (f *fakeShopify) token(w http.ResponseWriter, r *http.Request) {
 	f.access, f.refresh = fmt.Sprintf("shpat_e2e_%d", f.gen), fmt.Sprintf("shprt_e2e_%d", f.gen)
 	json.NewEncoder(w).Encode(map[string]any{
 		"access_token": f.access, "scope": scope, "expires_in": 3600,
+		"refresh_token": f.refresh, "refresh_token_expires_in": 7776000,
+	})
+}
+
+// The token exchange grant, as Shopify names its parts.
+const (
+	shopifyTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	shopifyIDTokenType   = "urn:ietf:params:oauth:token-type:id_token"
+	shopifyOfflineType   = "urn:shopify:params:oauth:token-type:offline-access-token"
+)
+
+// exchange answers the token exchange grant as Shopify does for an
+// embedded app: the subject token must be a session token of this app
+// (HS256 under the client secret, aud the client id, in its time) for the
+// shop the request is addressed to; the answer is an expiring offline
+// token when expiring is "1".
+func (f *fakeShopify) exchange(w http.ResponseWriter, shop string, body map[string]string) {
+	if body["subject_token_type"] != shopifyIDTokenType || body["requested_token_type"] != shopifyOfflineType {
+		f.fail(w, http.StatusBadRequest, "exchange: subject_token_type %q, requested_token_type %q", body["subject_token_type"], body["requested_token_type"])
+		return
+	}
+	if body["expiring"] != "1" {
+		f.fail(w, http.StatusBadRequest, "exchange: expiring is %q; want \"1\"", body["expiring"])
+		return
+	}
+	var claims struct {
+		Dest string `json:"dest"`
+		jwt.RegisteredClaims
+	}
+	_, err := jwt.ParseWithClaims(body["subject_token"], &claims, func(*jwt.Token) (any, error) { return []byte(e2eShopifySecret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(e2eShopifyKey), jwt.WithExpirationRequired(), jwt.WithLeeway(10*time.Second))
+	if err != nil || claims.Dest != "https://"+shop || claims.Issuer != "https://"+shop+"/admin" {
+		f.fail(w, http.StatusBadRequest, "exchange: subject token for %q refused: %v", claims.Dest, err)
+		return
+	}
+	f.exchanges++
+	f.gen++
+	f.access, f.refresh = fmt.Sprintf("shpat_e2e_%d", f.gen), fmt.Sprintf("shprt_e2e_%d", f.gen)
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": f.access, "scope": "read_orders,read_customers", "expires_in": 3600,
 		"refresh_token": f.refresh, "refresh_token_expires_in": 7776000,
 	})
 }
@@ -156,7 +204,7 @@ func (f *fakeShopify) graphQL(w http.ResponseWriter, r *http.Request) {
 		f.creates[topic]++
 		fmt.Fprintf(w, `{"data":{"webhookSubscriptionCreate":{"webhookSubscription":{"id":"gid://shopify/WebhookSubscription/%d","topic":%q,"uri":%q},"userErrors":[]}}}`, len(f.subs), topic, uri)
 	case strings.Contains(req.Query, "shop {"):
-		f.shops++
+		f.shopReads++
 		io.WriteString(w, `{"data":{"shop":{"name":"Asha Naturals","ianaTimezone":"Asia/Kolkata","billingAddress":{"countryCodeV2":"IN"}}}}`)
 	case strings.Contains(req.Query, "orders("):
 		f.listOrders(w, req.Query, req.Variables)
@@ -208,10 +256,10 @@ func (f *fakeShopify) listOrders(w http.ResponseWriter, query string, vars map[s
 		strings.Join(nodes[start:end], ","), end < len(nodes), end, 1000-2-30*int(first))
 }
 
-func (f *fakeShopify) shopReads() int {
+func (f *fakeShopify) shopQueries() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.shops
+	return f.shopReads
 }
 
 func (f *fakeShopify) snapshot() (requests, lists int, creates map[string]int, subs map[string]string, fails []string) {
@@ -380,18 +428,18 @@ func TestEndToEndShopifyInstall(t *testing.T) {
 
 	// shopify.app.toml subscribes the public app's shops: the subscription
 	// job makes none through the Admin API, and syncs the shop's details.
-	waitFor(t, "the shop sync", func() bool { return fake.shopReads() > 0 })
+	waitFor(t, "the shop sync", func() bool { return fake.shopQueries() > 0 })
 	if _, _, creates, _, _ := fake.snapshot(); len(creates) != 0 {
 		t.Errorf("subscribed %v through the Admin API; the app's configuration subscribes a public app's shops", creates)
 	}
 
 	// A reinstall revives the same merchant and runs the subscription job
 	// again, which again makes nothing.
-	reads := fake.shopReads()
+	reads := fake.shopQueries()
 	if resp := e2eInstall(t, base, "code-reinstall"); resp.Header.Get("Location") != loc {
 		t.Fatalf("reinstall Location = %q; want %q (the same merchant)", resp.Header.Get("Location"), loc)
 	}
-	waitFor(t, "the second subscription run", func() bool { return fake.shopReads() > reads })
+	waitFor(t, "the second subscription run", func() bool { return fake.shopQueries() > reads })
 	if _, _, creates, _, _ := fake.snapshot(); len(creates) != 0 {
 		t.Fatalf("the second run subscribed %v; want nothing", creates)
 	}
