@@ -155,11 +155,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if cfg.ShopifyAPIKey, cfg.ShopifyAPISecret = get("SHOPIFY_API_KEY", ""), get("SHOPIFY_API_SECRET", ""); (cfg.ShopifyAPIKey == "") != (cfg.ShopifyAPISecret == "") {
 		fail("SHOPIFY_API_SECRET", "SHOPIFY_API_KEY and SHOPIFY_API_SECRET go together")
 	}
-	for scope := range strings.SplitSeq(get("SHOPIFY_SCOPES", ""), ",") {
-		if scope = strings.TrimSpace(scope); scope != "" {
-			cfg.ShopifyScopes = append(cfg.ShopifyScopes, scope)
-		}
-	}
+	cfg.ShopifyScopes = shopifyScopes(getenv("SHOPIFY_SCOPES"))
 	if raw := get("SHOPIFY_ADMIN_BASE_URL", ""); raw != "" {
 		if u, err := url.Parse(raw); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			fail("SHOPIFY_ADMIN_BASE_URL", "%q is not an absolute http(s) URL", raw)
@@ -278,4 +274,20 @@ func generatedOnce(path, variable string, minLen int) (value string, generated b
 		return "", false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return value, true, nil
+}
+
+// shopifyScopes reads SHOPIFY_SCOPES. The default is what the product
+// needs, the scopes shopify.app.toml names; a list set here replaces it in
+// what the install asks for and checks.
+func shopifyScopes(raw string) []string {
+	if strings.TrimSpace(raw) == "" {
+		return app.ShopifyScopes()
+	}
+	var scopes []string
+	for scope := range strings.SplitSeq(raw, ",") {
+		if scope = strings.TrimSpace(scope); scope != "" {
+			scopes = append(scopes, scope)
+		}
+	}
+	return scopes
 }

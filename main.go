@@ -52,23 +52,26 @@ commands:
   serve [--role=all|web|worker]   HTTP server and workers (the default command)
   demo [--once]                   a tour: sandbox merchants, sample webhooks replayed, messages printed
   reseal                          seal every stored secret again under the first SECRET_KEY
+  shopify-config [file]           write shopify.app.toml for APP_URL and SHOPIFY_API_KEY (to stdout, or to file)
 
 configuration comes from the environment; see README.md`
 
 // run is the whole program: it returns when ctx is cancelled (SIGINT or
 // SIGTERM) after a graceful stop, or with the error that stopped the start.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	command, role, err := parseCommand(args[1:], stdout)
+	command, arg, err := parseCommand(args[1:], stdout)
 	if err != nil {
 		return err
 	}
 	switch command {
 	case "serve":
-		return serve(ctx, role, getenv, stdout)
+		return serve(ctx, arg, getenv, stdout)
 	case "demo", "demo-once":
 		return runDemo(ctx, command == "demo-once", getenv, stdout)
 	case "reseal":
 		return runReseal(ctx, getenv, stdout)
+	case "shopify-config":
+		return runShopifyConfig(getenv, stdout, arg)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -76,9 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return fmt.Errorf("unknown command %q\n%s", command, usage)
 }
 
-// parseCommand reads the command and its flags; flag errors are written to
+// parseCommand reads the command and its flags, and its one argument (the
+// role of serve, the file of shopify-config); flag errors are written to
 // out.
-func parseCommand(args []string, out io.Writer) (command, role string, err error) {
+func parseCommand(args []string, out io.Writer) (command, arg string, err error) {
 	command = "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		command, args = args[0], args[1:]
@@ -114,6 +118,14 @@ func parseCommand(args []string, out io.Writer) (command, role string, err error
 	case "reseal":
 		if len(args) > 0 {
 			return "", "", fmt.Errorf("reseal: unexpected argument %q", args[0])
+		}
+		return command, "", nil
+	case "shopify-config":
+		if len(args) > 1 || (len(args) == 1 && strings.HasPrefix(args[0], "-")) {
+			return "", "", errNoShopifyConfigArg
+		}
+		if len(args) == 1 {
+			return command, args[0], nil
 		}
 		return command, "", nil
 	case "help", "-h", "--help":

@@ -35,7 +35,7 @@ const (
 
 type fakeOrder struct {
 	updated time.Time
-	body    string
+	node    string // as the GraphQL Admin API answers it
 }
 
 // fakeShopify checks what Shopify checks: the app's client id and secret,
@@ -44,6 +44,11 @@ type fakeOrder struct {
 // access token on every Admin call, the GraphQL body, the versioned REST
 // path. What it refuses is recorded in fails.
 type fakeShopify struct {
+	// orderPages counts orders queries answered; throttledOnce answers
+	// the first THROTTLED, as a busy shop's bucket would.
+	orderPages    int
+	throttledOnce bool
+
 	mu       sync.Mutex
 	codes    map[string]string // code → scope granted
 	access   string
@@ -95,12 +100,6 @@ func (f *fakeShopify) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.graphQL(w, r)
-	case r.URL.Path == "/admin/api/"+app.ShopifyAPIVersion+"/orders.json" && r.Method == http.MethodGet:
-		if r.Header.Get("X-Shopify-Access-Token") != f.access || f.access == "" {
-			f.fail(w, http.StatusUnauthorized, "orders: wrong access token")
-			return
-		}
-		f.listOrders(w, r)
 	default:
 		f.fail(w, http.StatusNotFound, "unexpected %s %s", r.Method, r.URL.Path)
 	}
@@ -207,6 +206,8 @@ func (f *fakeShopify) graphQL(w http.ResponseWriter, r *http.Request) {
 	case strings.Contains(req.Query, "shop {"):
 		f.shopReads++
 		io.WriteString(w, `{"data":{"shop":{"name":"Asha Naturals","ianaTimezone":"Asia/Kolkata","billingAddress":{"countryCodeV2":"IN"}}}}`)
+	case strings.Contains(req.Query, "orders("):
+		f.listOrders(w, req.Query, req.Variables)
 	case strings.Contains(req.Query, "webhookSubscriptions("):
 		f.lists++
 		var nodes []map[string]string
@@ -221,20 +222,44 @@ func (f *fakeShopify) graphQL(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeShopify) listOrders(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	since, err := time.Parse(time.RFC3339, q.Get("updated_at_min"))
-	if err != nil || q.Get("status") != "any" {
-		f.fail(w, http.StatusBadRequest, "orders: query %s", r.URL.RawQuery)
+// listOrders answers the orders query: oldest update first from the
+// search query's time, one order a page (so pages and cursors are used),
+// within a cost bucket that throttles the first query.
+func (f *fakeShopify) listOrders(w http.ResponseWriter, query string, vars map[string]any) {
+	search, _ := vars["query"].(string)
+	raw, ok := strings.CutPrefix(search, "updated_at:>='")
+	since, err := time.Parse(time.RFC3339, strings.TrimSuffix(raw, "'"))
+	first, _ := vars["first"].(float64)
+	if !ok || err != nil || !strings.Contains(query, "sortKey: UPDATED_AT") || first < 1 || first > 25 {
+		f.fail(w, http.StatusOK, "orders: query %q with %v", query, vars)
 		return
 	}
-	var bodies []string
+	cost := fmt.Sprintf(`{"requestedQueryCost":%d,"throttleStatus":{"maximumAvailable":1000,"currentlyAvailable":%%d,"restoreRate":1000}}`, 2+30*int(first))
+	if !f.throttledOnce {
+		f.throttledOnce = true
+		fmt.Fprintf(w, `{"errors":[{"message":"Throttled","extensions":{"code":"THROTTLED"}}],"extensions":{"cost":`+cost+`}}`, 500)
+		return
+	}
+	f.orderPages++
+	var nodes []string
 	for _, o := range f.orders {
 		if !o.updated.Before(since) {
-			bodies = append(bodies, o.body)
+			nodes = append(nodes, o.node)
 		}
 	}
-	io.WriteString(w, `{"orders":[`+strings.Join(bodies, ",")+`]}`)
+	start := 0
+	if after, _ := vars["after"].(string); after != "" {
+		start, _ = strconv.Atoi(strings.TrimPrefix(after, "c"))
+	}
+	end := min(start+1, len(nodes))
+	fmt.Fprintf(w, `{"data":{"orders":{"nodes":[%s],"pageInfo":{"hasNextPage":%t,"endCursor":"c%d"}}},"extensions":{"cost":`+cost+`}}`,
+		strings.Join(nodes[start:end], ","), end < len(nodes), end, 1000-2-30*int(first))
+}
+
+func (f *fakeShopify) shopQueries() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.shopReads
 }
 
 func (f *fakeShopify) snapshot() (requests, lists int, creates map[string]int, subs map[string]string, fails []string) {
@@ -297,6 +322,12 @@ func shopOrder(id, number int, created, updated time.Time) string {
 		id, id, number, number, created.Format(time.RFC3339), updated.Format(time.RFC3339), created.Format(time.RFC3339))
 }
 
+// shopOrderNode is shopOrder as the GraphQL Admin API answers it.
+func shopOrderNode(id, number int, created, updated time.Time) string {
+	return fmt.Sprintf(`{"id":"gid://shopify/Order/%d","legacyResourceId":"%d","name":"#%d","email":"riya.sharma@example.in","phone":null,"test":false,"createdAt":%q,"updatedAt":%q,"processedAt":%q,"cancelledAt":null,"cancelReason":null,"displayFinancialStatus":"PAID","displayFulfillmentStatus":"UNFULFILLED","paymentGatewayNames":["razorpay"],"statusPageUrl":null,"currencyCode":"INR","presentmentCurrencyCode":"INR","totalPriceSet":{"shopMoney":{"amount":"1499.0","currencyCode":"INR"},"presentmentMoney":{"amount":"1499.0","currencyCode":"INR"}},"totalOutstandingSet":{"shopMoney":{"amount":"0.0","currencyCode":"INR"}},"customer":{"legacyResourceId":"7712398123","firstName":"Riya","lastName":"Sharma","defaultEmailAddress":{"emailAddress":"riya.sharma@example.in"},"defaultPhoneNumber":{"phoneNumber":"+919876543210"},"defaultAddress":null},"shippingAddress":{"firstName":"Riya","lastName":"Sharma","phone":"+91 98765 43210","countryCodeV2":"IN"},"billingAddress":null,"lineItems":{"nodes":[{"title":"Kurta","name":"Kurta","variantTitle":null,"quantity":2},{"title":"Dupatta","name":"Dupatta","variantTitle":null,"quantity":1}]},"fulfillments":[]}`,
+		id, id, number, created.UTC().Format(time.RFC3339), updated.UTC().Format(time.RFC3339), created.UTC().Format(time.RFC3339))
+}
+
 // install runs the browser side of an install: our redirect with its
 // cookie, then Shopify's signed callback. It returns the callback's answer.
 func e2eInstall(t *testing.T, base, code string) *http.Response {
@@ -321,9 +352,11 @@ func e2eInstall(t *testing.T, base, code string) *http.Response {
 }
 
 // TestEndToEndShopifyInstall installs the app through the real service
-// against a fake Shopify: refusals first, then the install, the webhook
-// subscriptions (once), a reinstall, and a missed order that only
-// reconciliation finds, reaching the provider exactly once.
+// against a fake Shopify: refusals first, then the install (subscribed by
+// shopify.app.toml, so no subscription is made through the Admin API), a
+// reinstall, and reconciliation through the GraphQL Admin API (paginated,
+// throttled once): an order that came by webhook first is not sent again,
+// and a missed order is sent once, also when its webhook comes late.
 func TestEndToEndShopifyInstall(t *testing.T) {
 	shopify, fake := newFakeShopify(t)
 	interakt, sent := fakeInterakt(t)
@@ -393,37 +426,22 @@ func TestEndToEndShopifyInstall(t *testing.T) {
 		t.Errorf("merchant = %v; want an active shopify merchant of %s, token masked", m, e2eShop)
 	}
 
-	// Every topic but the compliance ones, subscribed once, to us.
-	topics := app.ShopifySubscriptionTopics()
-	waitFor(t, "the webhook subscriptions", func() bool {
-		_, _, creates, _, _ := fake.snapshot()
-		return len(creates) == len(topics)
-	})
-	_, lists, creates, subs, _ := fake.snapshot()
-	for _, topic := range topics {
-		enum := strings.ToUpper(strings.ReplaceAll(topic, "/", "_"))
-		if creates[enum] != 1 || subs[enum] != e2eAppURL+"/webhooks/shopify" {
-			t.Errorf("topic %s: created %d times to %q; want once to %s/webhooks/shopify", topic, creates[enum], subs[enum], e2eAppURL)
-		}
-	}
-	for _, compliance := range []string{"CUSTOMERS_REDACT", "CUSTOMERS_DATA_REQUEST", "SHOP_REDACT"} {
-		if creates[compliance] != 0 {
-			t.Errorf("subscribed %s through the API; compliance topics belong in the app configuration", compliance)
-		}
+	// shopify.app.toml subscribes the public app's shops: the subscription
+	// job makes none through the Admin API, and syncs the shop's details.
+	waitFor(t, "the shop sync", func() bool { return fake.shopQueries() > 0 })
+	if _, _, creates, _, _ := fake.snapshot(); len(creates) != 0 {
+		t.Errorf("subscribed %v through the Admin API; the app's configuration subscribes a public app's shops", creates)
 	}
 
 	// A reinstall revives the same merchant and runs the subscription job
-	// again, which finds nothing to create.
+	// again, which again makes nothing.
+	reads := fake.shopQueries()
 	if resp := e2eInstall(t, base, "code-reinstall"); resp.Header.Get("Location") != loc {
 		t.Fatalf("reinstall Location = %q; want %q (the same merchant)", resp.Header.Get("Location"), loc)
 	}
-	waitFor(t, "the second subscription run", func() bool {
-		_, l, _, _, _ := fake.snapshot()
-		return l > lists
-	})
-	time.Sleep(200 * time.Millisecond)
-	if _, _, again, _, _ := fake.snapshot(); fmt.Sprint(again) != fmt.Sprint(creates) {
-		t.Fatalf("the second run created %v; want nothing new (had %v)", again, creates)
+	waitFor(t, "the second subscription run", func() bool { return fake.shopQueries() > reads })
+	if _, _, creates, _, _ := fake.snapshot(); len(creates) != 0 {
+		t.Fatalf("the second run subscribed %v; want nothing", creates)
 	}
 
 	// The merchant's provider and rule.
@@ -440,7 +458,10 @@ func TestEndToEndShopifyInstall(t *testing.T) {
 	delivered := shopOrder(5923817263542, 1042, now, now)
 	missed := shopOrder(5923817263543, 1043, now.Add(time.Second), now.Add(time.Second))
 	fake.mu.Lock()
-	fake.orders = []fakeOrder{{now, delivered}, {now.Add(time.Second), missed}}
+	fake.orders = []fakeOrder{
+		{now, shopOrderNode(5923817263542, 1042, now, now)},
+		{now.Add(time.Second), shopOrderNode(5923817263543, 1043, now.Add(time.Second), now.Add(time.Second))},
+	}
 	fake.mu.Unlock()
 	status, answer := post(t, base+"/webhooks/shopify", map[string]string{
 		"Content-Type": "application/json", "X-Shopify-Topic": "orders/create", "X-Shopify-Shop-Domain": e2eShop,
@@ -474,7 +495,7 @@ func TestEndToEndShopifyInstall(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, logs, _ = startRun(t, vars())
+	base, logs, _ = startRun(t, vars())
 
 	waitForSends(t, sent, 2)
 	time.Sleep(500 * time.Millisecond) // room for a wrong third send
@@ -485,6 +506,31 @@ func TestEndToEndShopifyInstall(t *testing.T) {
 	template, _ := sends[1]["template"].(map[string]any)
 	if fmt.Sprint(template["bodyValues"]) != "[Riya #1043 ₹1,499.00]" {
 		t.Errorf("second send = %v; want the missed order #1043", sends[1])
+	}
+	fake.mu.Lock()
+	pages, throttled := fake.orderPages, fake.throttledOnce
+	fake.mu.Unlock()
+	if pages < 2 || !throttled {
+		t.Errorf("reconciliation read %d pages of orders, throttled %v; want every page after a THROTTLED answer", pages, throttled)
+	}
+
+	// Order 1043's webhook arrives late, after reconciliation sent it: the
+	// same event, not sent again.
+	if status, answer := post(t, base+"/webhooks/shopify", map[string]string{
+		"Content-Type": "application/json", "X-Shopify-Topic": "orders/create", "X-Shopify-Shop-Domain": e2eShop,
+		"X-Shopify-Event-Id": "ev-1043-create", "X-Shopify-API-Version": app.ShopifyAPIVersion, "X-Shopify-Hmac-Sha256": hmacBase64(e2eShopifySecret, []byte(missed)),
+	}, []byte(missed)); status != 200 || !strings.Contains(string(answer), "accepted") {
+		t.Fatalf("POST late orders/create = %d %s; want accepted", status, answer)
+	}
+	waitFor(t, "the late webhook's order.placed counted a duplicate", func() bool {
+		stats := admin(t, base, "GET", "/api/admin/merchants/"+id+"/stats", nil, 200)
+		placed, _ := stats["events"].(map[string]any)["order.placed"].(map[string]any)
+		skipped, _ := placed["skipped"].(map[string]any)
+		n, _ := skipped["duplicate"].(float64)
+		return n >= 2 // 1042 reconciled after its webhook, 1043's webhook after reconciling
+	})
+	if sends, _, _ := sent.snapshot(); len(sends) != 2 {
+		t.Fatalf("Interakt received %d sends after the late webhook; want still 2:\n%v", len(sends), sends)
 	}
 	if _, _, _, _, fails := fake.snapshot(); len(fails) > 0 {
 		t.Fatalf("the fake Shopify refused requests: %v", fails)

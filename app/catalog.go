@@ -114,7 +114,7 @@ func VariablesFor(eventType string) []VariableInfo {
 // in the merchant's currency and with the store's name: what a preview
 // fills a template with, and what a test send carries when it gives none.
 func SampleProperties(m Merchant, eventType string, now time.Time) map[string]any {
-	currency := sampleCurrency(m.Country)
+	currency := cmp.Or(m.Synced.Currency, sampleCurrency(m.Country))
 	in30 := now.AddDate(0, 0, 30).Format("2 Jan 2006")
 	props := map[string]any{
 		"customer": map[string]any{"first_name": "Priya", "last_name": "Sharma", "email": "priya@example.com"},

@@ -117,6 +117,7 @@ func (s *Service) ReceiveShopifyWebhook(ctx context.Context, in ShopifyWebhook) 
 	if err != nil {
 		return "", err
 	}
+	s.noteShopifyVersion(m, in.APIVersion)
 	day := DayOf(s.now())
 	if m.Status != MerchantActive && in.Topic != "shop/redact" && in.Topic != "customers/redact" {
 		s.counters.add(Counter{Merchant: m.ID, Day: day, Subject: "inputs", Outcome: string(WebhookIgnored)}, 1)

@@ -69,6 +69,9 @@ type Profile struct {
 	Name     string `json:",omitempty"`
 	Country  string `json:",omitempty"`
 	Timezone string `json:",omitempty"`
+	// Currency (ISO 4217) is the shop's own, only ever synced: previews
+	// and test sends show amounts in it.
+	Currency string `json:",omitempty"`
 }
 
 // applyProfile sets the values in force: the merchant's own choices, then

@@ -18,6 +18,7 @@ type Service struct {
 	log               *slog.Logger
 	merchants         *merchantCache
 	refusals          *expiringSet // rate limit refusals still running
+	versionDrift      *expiringSet // shop and API version → next time to log it
 	counters          counterBuffer
 	shopifySecret     string
 	shopifyKey        string
@@ -83,6 +84,7 @@ func NewService(opts ServiceOptions) *Service {
 		log:               opts.Logger,
 		merchants:         newMerchantCache(opts.Store, opts.Keyring, opts.Now),
 		refusals:          newExpiringSet(maxRefusals),
+		versionDrift:      newExpiringSet(maxVersionDriftMemo),
 		shopifySecret:     opts.ShopifyAPISecret,
 		shopifyKey:        opts.ShopifyAPIKey,
 		wake:              opts.Wake,

@@ -20,8 +20,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// ShopifyAPIVersion is the Admin API version every call names. Without
-// one, go-shopify calls unversioned paths.
+// ShopifyAPIVersion is the one pinned Shopify API version: every GraphQL
+// Admin call names it, and shopify.app.toml subscribes the webhooks at it
+// (go run . shopify-config). Webhooks at another version are counted and
+// logged (shopify_version.go). Shopify supports a version about 12 months:
+// move this quarterly, regenerate shopify.app.toml, and deploy both.
 const ShopifyAPIVersion = "2026-01"
 
 const (
@@ -97,8 +100,9 @@ type ShopifyWebhookSubscription struct {
 	URI   string
 }
 
-// ShopifyOrder is an order as the Admin API lists it: the REST shape, the
-// same as a webhook's body, with the fields reconciliation needs read out.
+// ShopifyOrder is an order as reconciliation lists it: Body in the shape of
+// an orders/* webhook body (the adapter maps the GraphQL Admin API's order
+// onto it), with the fields reconciliation needs read out.
 type ShopifyOrder struct {
 	ID        string
 	CreatedAt time.Time
@@ -130,11 +134,12 @@ type ShopifyAdmin interface {
 
 // ShopifyShop is what the service keeps of a shop's own settings: its name
 // for shop.name, its country to read phone numbers, its time zone for
-// quiet hours and dates.
+// quiet hours and dates, its currency for sample amounts.
 type ShopifyShop struct {
 	Name     string
 	Country  string // ISO 3166-1 alpha-2
 	Timezone string // IANA
+	Currency string // ISO 4217
 }
 
 // ShopifyInstaller installs the public Shopify app on a shop (OAuth),
@@ -169,7 +174,10 @@ func (i *ShopifyInstaller) Enabled() bool {
 }
 
 // WebhookURI is where Shopify sends every topic.
-func (i *ShopifyInstaller) WebhookURI() string { return i.opts.AppURL + "/webhooks/shopify" }
+func (i *ShopifyInstaller) WebhookURI() string { return i.opts.AppURL + ShopifyWebhookPath }
+
+// RedirectURI is the OAuth redirect URL.
+func (i *ShopifyInstaller) RedirectURI() string { return i.opts.AppURL + ShopifyCallbackPath }
 
 // ShopifyInstallStart is where to send the merchant's browser, and the
 // state to keep in a cookie until the callback.
@@ -227,7 +235,7 @@ func (i *ShopifyInstaller) BeginInstall(ctx context.Context, query url.Values) (
 	authorize := url.Values{
 		"client_id":    {i.opts.APIKey},
 		"scope":        {strings.Join(i.opts.Scopes, ",")},
-		"redirect_uri": {i.opts.AppURL + "/shopify/callback"},
+		"redirect_uri": {i.RedirectURI()},
 		"state":        {nonce},
 	}
 	return ShopifyInstallStart{
@@ -602,24 +610,16 @@ func (i *ShopifyInstaller) setTokens(m *Merchant, token ShopifyToken) error {
 	return nil
 }
 
-// ShopifySubscriptionTopics are the topics subscribed per shop: every
-// topic the product handles but the compliance ones, which Shopify takes
-// only from the app's configuration, never from the Admin API. In
-// shopify.app.toml (or the same in the Partner Dashboard):
-//
-//	[webhooks]
-//	api_version = "2026-01"
-//	[[webhooks.subscriptions]]
-//	compliance_topics = ["customers/data_request", "customers/redact", "shop/redact"]
-//	uri = "https://<APP_URL host>/webhooks/shopify"
+// ShopifySubscriptionTopics are the topics the app subscribes to: every
+// topic the product handles but the compliance ones. shopify.app.toml
+// subscribes them for the public app (go run . shopify-config); a shop set
+// up by hand with a custom app's token gets them through the Admin API.
 func ShopifySubscriptionTopics() []string {
 	var topics []string
 	for _, topic := range ShopifyTopics() {
-		switch topic {
-		case "customers/data_request", "customers/redact", "shop/redact":
-			continue
+		if !slices.Contains(ShopifyComplianceTopics(), topic) {
+			topics = append(topics, topic)
 		}
-		topics = append(topics, topic)
 	}
 	slices.Sort(topics)
 	return topics

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -19,8 +20,10 @@ const (
 	shopifySubscriptionsKey = "shopify:subscriptions"
 	shopifyReconcileKey     = "shopify:reconcile"
 
-	// ShopifySubscriptionsEvery: Shopify deletes a subscription after 8
-	// failed deliveries in a row; this puts it back.
+	// ShopifySubscriptionsEvery: Shopify deletes a subscription made
+	// through the Admin API (a custom app's shop) after 8 failed
+	// deliveries in a row; this puts it back. The same turn syncs every
+	// shop's details.
 	ShopifySubscriptionsEvery = 6 * time.Hour
 	// ShopifyReconcileEvery is how often orders are fetched to catch what
 	// webhooks missed (Shopify delays some by up to a day, or drops them).
@@ -95,8 +98,9 @@ func (i *ShopifyInstaller) scheduleJobs(ctx context.Context, merchantID string) 
 	return nil
 }
 
-// HandleSubscriptionsJob keeps the shop's webhook subscriptions in place,
-// then runs again in ShopifySubscriptionsEvery. The chain stops for a shop
+// HandleSubscriptionsJob keeps a custom app shop's webhook subscriptions
+// in place and syncs the shop's details, then runs again in
+// ShopifySubscriptionsEvery. The chain stops for a shop
 // that uninstalled or must reinstall.
 func (i *ShopifyInstaller) HandleSubscriptionsJob(ctx context.Context, job Job) error {
 	return i.periodic(ctx, job, ShopifySubscriptionsEvery, shopifyJobFailureWait, func(m Merchant) error {
@@ -143,12 +147,20 @@ func (i *ShopifyInstaller) periodic(ctx context.Context, job Job, every, failure
 	return RetryAt(s.now().Add(every), "next turn")
 }
 
-// EnsureWebhooks creates the shop's missing webhook subscriptions and
-// reports how many it created.
+// EnsureWebhooks creates the missing webhook subscriptions of a shop set
+// up by hand with a custom app's token, and reports how many it created.
+// A shop of the public app has its subscriptions from shopify.app.toml
+// (app-specific: Shopify keeps them on every shop, at the file's
+// api_version), so none are made through the Admin API: two subscriptions
+// to a topic would send each webhook twice. Either way the shop's details
+// are synced.
 func (i *ShopifyInstaller) EnsureWebhooks(ctx context.Context, m Merchant) (int, error) {
 	token, err := i.accessToken(ctx, m)
 	if err != nil {
 		return 0, err
+	}
+	if publicAppShop(m) {
+		return 0, i.syncShop(ctx, m, token)
 	}
 	existing, err := i.opts.Admin.WebhookSubscriptions(ctx, m.Domain, token)
 	if err != nil {
@@ -177,8 +189,15 @@ func (i *ShopifyInstaller) EnsureWebhooks(ctx context.Context, m Merchant) (int,
 	return created, i.syncShop(ctx, m, token)
 }
 
-// syncShop keeps the merchant's name, country and time zone as the shop has
-// them: an install starts with guesses, and quiet hours in the wrong time
+// publicAppShop reports a shop installed through the public app (OAuth or
+// token exchange): only that install records the scopes granted.
+func publicAppShop(m Merchant) bool { return m.Settings[SettingShopifyScopes] != "" }
+
+// shopifyCurrencyPattern is an ISO 4217 code, as the shop query answers it.
+var shopifyCurrencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// syncShop keeps the merchant's name, country, time zone and currency as
+// the shop has them: an install starts with guesses, and quiet hours in the wrong time
 // zone would hold marketing messages through the customer's day.
 func (i *ShopifyInstaller) syncShop(ctx context.Context, m Merchant, token string) error {
 	shop, err := i.opts.Admin.Shop(ctx, m.Domain, token)
@@ -194,6 +213,9 @@ func (i *ShopifyInstaller) syncShop(ctx context.Context, m Merchant, token strin
 	}
 	if _, err := time.LoadLocation(shop.Timezone); err == nil && shop.Timezone != "" && shop.Timezone != "Local" {
 		synced.Timezone = shop.Timezone
+	}
+	if c := strings.ToUpper(shop.Currency); shopifyCurrencyPattern.MatchString(c) {
+		synced.Currency = c
 	}
 	if synced == m.Synced {
 		return nil

@@ -163,7 +163,7 @@ func (f *fakeShopifyAdmin) Shop(_ context.Context, shop, token string) (app.Shop
 	if err := f.admin(token); err != nil {
 		return app.ShopifyShop{}, err
 	}
-	return app.ShopifyShop{Name: "Kesar Kitchen", Country: "IN", Timezone: "Asia/Kolkata"}, nil
+	return app.ShopifyShop{Name: "Kesar Kitchen", Country: "IN", Timezone: "Asia/Kolkata", Currency: "AED"}, nil
 }
 
 func (f *fakeShopifyAdmin) OrdersUpdatedSince(_ context.Context, shop, token string, since time.Time, limit int) ([]app.ShopifyOrder, error) {
@@ -579,10 +579,19 @@ func isPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// TestEnsureWebhooks: a shop set up by hand with a custom app's token gets
+// its missing subscriptions through the Admin API, every 6 hours, since
+// Shopify deletes them after 8 failed deliveries. A custom app has no
+// shopify.app.toml to subscribe it.
 func TestEnsureWebhooks(t *testing.T) {
 	e := newInstallEnv(t)
 	ctx := context.Background()
-	id := e.install(t, "code-1").MerchantID
+	custom, _, err := e.svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: installShop, Secrets: map[string]string{"access_token": "shpat_custom_app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := custom.ID
+	e.admin.access = "shpat_custom_app"
 	e.admin.subs = []app.ShopifyWebhookSubscription{
 		{Topic: "orders/create", URI: installAppURL + "/webhooks/shopify"},
 		{Topic: "orders/paid", URI: "https://old.example/webhooks/shopify"}, // another address: not ours
@@ -617,8 +626,12 @@ func TestEnsureWebhooks(t *testing.T) {
 	}
 	// The shop's own name, country and time zone replace the install's
 	// guesses: quiet hours follow the shop's clock.
-	if m, _ = e.store.GetMerchant(ctx, id); m.Name != "Kesar Kitchen" || m.Country != "IN" || m.Timezone != "Asia/Kolkata" {
-		t.Errorf("merchant after the subscriptions run = %q %q %q; want the shop's name, country and time zone", m.Name, m.Country, m.Timezone)
+	if m, _ = e.store.GetMerchant(ctx, id); m.Name != "Kesar Kitchen" || m.Country != "IN" || m.Timezone != "Asia/Kolkata" || m.Synced.Currency != "AED" {
+		t.Errorf("merchant after the subscriptions run = %q %q %q %q; want the shop's name, country, time zone and currency", m.Name, m.Country, m.Timezone, m.Synced.Currency)
+	}
+	// Previews show amounts in the shop's own currency.
+	if total := app.SampleProperties(m, app.EventOrderPlaced, e.clock.Now())["order"].(map[string]any)["total"]; !strings.HasPrefix(fmt.Sprint(total), "AED ") {
+		t.Errorf("sample order.total = %v; want it in the shop's AED", total)
 	}
 
 	// The periodic job runs itself again: in 6 h, or soon after a passing
@@ -632,6 +645,23 @@ func TestEnsureWebhooks(t *testing.T) {
 	err = e.inst.HandleSubscriptionsJob(ctx, app.Job{Merchant: id, Kind: app.JobShopifySubscriptions})
 	if !errors.As(err, &again) || !again.At.Before(e.clock.Now().Add(10*time.Minute)) {
 		t.Fatalf("HandleSubscriptionsJob() with Shopify down = %v; want to run again within minutes", err)
+	}
+}
+
+// TestPublicAppShopSubscribesThroughItsConfiguration: a shop of the public
+// app gets its subscriptions from shopify.app.toml (app-specific), so the
+// subscriptions job makes none through the Admin API, which would send each
+// webhook twice; it still syncs the shop's details.
+func TestPublicAppShopSubscribesThroughItsConfiguration(t *testing.T) {
+	e := newInstallEnv(t)
+	ctx := context.Background()
+	id := e.install(t, "code-1").MerchantID
+	m, _ := e.store.GetMerchant(ctx, id)
+	if created, err := e.inst.EnsureWebhooks(ctx, m); err != nil || created != 0 || len(e.admin.created) != 0 {
+		t.Fatalf("EnsureWebhooks() = %d, %v, made %v; want none made for a public app shop", created, err, e.admin.created)
+	}
+	if m, _ = e.store.GetMerchant(ctx, id); m.Name != "Kesar Kitchen" || m.Timezone != "Asia/Kolkata" {
+		t.Errorf("merchant after the subscriptions run = %q %q; want the shop's name and time zone", m.Name, m.Timezone)
 	}
 }
 

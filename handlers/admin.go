@@ -252,7 +252,7 @@ func (h *Handlers) merchantView(m app.Merchant) merchantView {
 	}
 	if m.Platform == app.PlatformShopify {
 		v.ShopDomain = m.Domain
-		v.Webhooks["shopify"] = h.appURL + "/webhooks/shopify"
+		v.Webhooks["shopify"] = h.appURL + app.ShopifyWebhookPath
 	} else {
 		v.StoreURL = m.StoreURL
 		v.Webhooks["woocommerce"] = h.appURL + "/webhooks/woocommerce/" + m.ID

@@ -29,6 +29,7 @@ type Metrics struct {
 	storeErrors *prometheus.CounterVec
 	providers   *prometheus.HistogramVec
 	webhooks    *prometheus.CounterVec
+	versions    *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors. queue may be nil (no depth gauge).
@@ -58,12 +59,16 @@ func NewMetrics(queue QueueDepther, log *slog.Logger) *Metrics {
 			Name: "storebridge_webhooks_total",
 			Help: "Store webhooks received, by platform and outcome (accepted, duplicate, unknown_topic, ignored, ping, refused, failed).",
 		}, []string{"platform", "outcome"}),
+		versions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storebridge_shopify_webhook_version_drift_total",
+			Help: "Verified Shopify webhooks whose X-Shopify-API-Version is not the pinned " + app.ShopifyAPIVersion + ", by version (YYYY-MM, unstable, or other).",
+		}, []string{"version"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storebridge_store_errors_total",
 			Help: "Store operations that failed, by where they were seen.",
 		}, []string{"op"}),
 	}
-	m.registry.MustRegister(m.httpLatency, m.jobs, m.jobLatency, m.storeErrors, m.providers, m.webhooks,
+	m.registry.MustRegister(m.httpLatency, m.jobs, m.jobLatency, m.storeErrors, m.providers, m.webhooks, m.versions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
 		m.registry.MustRegister(&depthCollector{
@@ -96,6 +101,14 @@ func (m *Metrics) webhook(platform string, outcome app.WebhookOutcome, err error
 		label = "failed"
 	}
 	m.webhooks.WithLabelValues(platform, label).Inc()
+}
+
+// shopifyVersion counts a verified Shopify webhook sent at an API version
+// other than the pinned one, so a drift shows before Shopify retires it.
+func (m *Metrics) shopifyVersion(version string) {
+	if app.ShopifyVersionDrift(version) {
+		m.versions.WithLabelValues(app.ShopifyVersionLabel(version)).Inc()
+	}
 }
 
 // StoreError counts a failed store operation.

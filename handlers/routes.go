@@ -92,7 +92,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	e.IPExtractor = h.clientIP
 	h.RegisterOps(e)
 	// Webhooks are never rate limited (see the limits in ratelimit.go).
-	e.POST("/webhooks/shopify", h.shopifyWebhook)
+	e.POST(app.ShopifyWebhookPath, h.shopifyWebhook)
 	e.POST("/webhooks/woocommerce/:merchant_id", h.wooCommerceWebhook)
 	connect := h.limit(app.RateLimit{Scope: "connect", Rule: app.Rate{Limit: connectLimit, Per: connectPer}}, clientAddress)
 	h.registerShopifyInstall(e, connect)

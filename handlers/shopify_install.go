@@ -18,7 +18,7 @@ const shopifyStateCookie = "sb_shopify_state"
 // limit.
 func (h *Handlers) registerShopifyInstall(e *echo.Echo, limit echo.MiddlewareFunc) {
 	e.GET("/shopify/install", h.shopifyInstall, limit)
-	e.GET("/shopify/callback", h.shopifyCallback, limit)
+	e.GET(app.ShopifyCallbackPath, h.shopifyCallback, limit)
 }
 
 // shopifyInstall starts the OAuth grant: the shop (and Shopify's signature

@@ -39,6 +39,7 @@ func (h *Handlers) shopifyWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.metrics.shopifyVersion(header.Get("X-Shopify-API-Version"))
 	return answerWebhook(c, outcome)
 }
 

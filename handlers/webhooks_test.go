@@ -58,7 +58,9 @@ func newWebhookEnv(t *testing.T, st app.Store) *webhookEnv {
 	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, ShopifyAPISecret: shopifyAppSecret, Logger: log, CheckURL: strictURLs})
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
-	New(Options{Service: svc, Store: st, Metrics: metrics, Logger: log}).Register(e)
+	h := New(Options{Service: svc, Store: st, Metrics: metrics, Logger: log})
+	h.Register(e)
+	h.RegisterMetrics(e, "")
 	ctx := context.Background()
 	env := &webhookEnv{e: e, store: st, svc: svc}
 	if env.shop, _, err = svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: ashaShop, Name: "Asha Naturals", Country: "IN"}); err != nil {
@@ -333,3 +335,42 @@ func TestWebhookStoreDown(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// TestShopifyVersionDriftMetric: verified webhooks at an API version other
+// than the pinned one are counted per version in /metrics, malformed
+// versions as "other"; the pinned version and refused webhooks are not.
+func TestShopifyVersionDriftMetric(t *testing.T) {
+	env := newWebhookEnv(t, newEmbeddedStore(t))
+	n := 0
+	send := func(version, secret string, want int) {
+		t.Helper()
+		n++
+		req := shopifyRequest(ashaShop, "orders/updated", fmt.Sprint("ev-v", n), secret, []byte(sampleOrderCreate))
+		req.Header.Set("X-Shopify-API-Version", version)
+		if rec := serve(env.e, req); rec.Code != want {
+			t.Fatalf("POST at version %q = %d %s; want %d", version, rec.Code, rec.Body, want)
+		}
+	}
+	send(app.ShopifyAPIVersion, shopifyAppSecret, 200)
+	send("2025-07", shopifyAppSecret, 200)
+	send("2025-07", shopifyAppSecret, 200)
+	send("unstable", shopifyAppSecret, 200)
+	send("2025-07<script>", shopifyAppSecret, 200)
+	send("2024-01", "not-the-secret", 401)
+	rec := serve(env.e, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`storebridge_shopify_webhook_version_drift_total{version="2025-07"} 2`,
+		`storebridge_shopify_webhook_version_drift_total{version="unstable"} 1`,
+		`storebridge_shopify_webhook_version_drift_total{version="other"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, unwanted := range []string{`version="` + app.ShopifyAPIVersion + `"`, `version="2024-01"`, "<script>"} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("/metrics has %s; want only verified webhooks at other versions, bounded", unwanted)
+		}
+	}
+}

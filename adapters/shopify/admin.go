@@ -3,73 +3,96 @@ package shopify
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
-
-	goshopify "github.com/bold-commerce/go-shopify/v4"
 
 	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
 )
 
-// maxAdminBody caps an Admin API answer read through go-shopify: a page
-// of orders is larger than the 1 MiB the other clients allow.
-const maxAdminBody = 16 << 20
+// GraphQL cost limits (https://shopify.dev/docs/api/usage/limits): each
+// query costs points from a bucket that refills at restoreRate a second.
+// A THROTTLED answer says how far the bucket is from the query's cost; the
+// call waits that long and tries again, a few times and never long: past
+// that the error is retryable and the job's own schedule takes over.
+const (
+	maxThrottleTries = 4
+	maxThrottleWait  = 20 * time.Second
+)
 
-// ordersPageSize keeps a page of full orders well under maxAdminBody.
-const ordersPageSize = 50
-
-// adminTransport sends go-shopify's requests to BaseURL when one is set
-// (go-shopify has no base URL option; path and Host header are kept) and
-// caps what is read of each answer.
-type adminTransport struct {
-	base *url.URL
-	next http.RoundTripper
+// queryCost is extensions.cost of a GraphQL answer.
+type queryCost struct {
+	RequestedQueryCost float64 `json:"requestedQueryCost"`
+	ThrottleStatus     struct {
+		CurrentlyAvailable float64 `json:"currentlyAvailable"`
+		RestoreRate        float64 `json:"restoreRate"`
+	} `json:"throttleStatus"`
 }
 
-func (t adminTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.base != nil {
-		req = req.Clone(req.Context())
-		req.URL.Scheme, req.URL.Host = t.base.Scheme, t.base.Host
-		req.URL.Path = strings.TrimSuffix(t.base.Path, "/") + req.URL.Path
-		req.URL.RawPath = ""
+// waitFor is how long until the bucket holds cost points; 0 when it does
+// or when the answer said nothing of the bucket.
+func (c queryCost) waitFor(cost float64) time.Duration {
+	t := c.ThrottleStatus
+	if t.RestoreRate <= 0 || t.CurrentlyAvailable >= cost {
+		return 0
 	}
-	resp, err := t.next.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = cappedBody{Reader: io.LimitReader(resp.Body, maxAdminBody), Closer: resp.Body}
-	return resp, nil
+	return time.Duration((cost - t.CurrentlyAvailable) / t.RestoreRate * float64(time.Second)).Round(time.Millisecond)
 }
 
-type cappedBody struct {
-	io.Reader
-	io.Closer
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // graphQL posts one GraphQL Admin API query and decodes its data into out.
-// Errors: HTTP failures by status; THROTTLED is retryable, other GraphQL
-// errors are permanent.
+// Errors: HTTP failures by status; THROTTLED is waited out (see
+// maxThrottleTries), then retryable; other GraphQL errors are permanent.
 func (a *Admin) graphQL(ctx context.Context, shop, token, query string, variables map[string]any, out any) error {
+	_, err := a.graphQLCost(ctx, shop, token, query, variables, out)
+	return err
+}
+
+// graphQLCost is graphQL that also answers the query's cost and the
+// bucket after it, so a caller with more pages can pace itself.
+func (a *Admin) graphQLCost(ctx context.Context, shop, token, query string, variables map[string]any, out any) (queryCost, error) {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": variables})
 	if err != nil {
-		return err
+		return queryCost{}, err
 	}
+	for try := 1; ; try++ {
+		cost, wait, err := a.postGraphQL(ctx, shop, token, body, out)
+		if wait == 0 || try == maxThrottleTries || wait > maxThrottleWait {
+			return cost, err
+		}
+		if err := a.sleep(ctx, wait); err != nil {
+			return cost, adapters.TransportError(Name, err)
+		}
+	}
+}
+
+// postGraphQL makes one call. A THROTTLED answer returns its error and how
+// long to wait before the query fits the bucket, as its throttleStatus
+// says (0 when it says nothing).
+func (a *Admin) postGraphQL(ctx context.Context, shop, token string, body []byte, out any) (queryCost, time.Duration, error) {
 	req, err := a.newRequest(ctx, http.MethodPost, shop, "/admin/api/"+app.ShopifyAPIVersion+"/graphql.json", body, "application/json")
 	if err != nil {
-		return err
+		return queryCost{}, 0, err
 	}
 	req.Header.Set("X-Shopify-Access-Token", token)
 	resp, err := adapters.Do(a.client, Name, req)
 	if err != nil {
-		return err
+		return queryCost{}, 0, err
 	}
 	if resp.Status != http.StatusOK {
-		return adapters.StatusError(Name, resp, "", "")
+		return queryCost{}, 0, adapters.StatusError(Name, resp, "", "")
 	}
 	var answer struct {
 		Data   json.RawMessage `json:"data"`
@@ -79,18 +102,28 @@ func (a *Admin) graphQL(ctx context.Context, shop, token, query string, variable
 				Code string `json:"code"`
 			} `json:"extensions"`
 		} `json:"errors"`
+		Extensions struct {
+			Cost queryCost `json:"cost"`
+		} `json:"extensions"`
 	}
 	if err := json.Unmarshal(resp.Body, &answer); err != nil {
-		return &app.ProviderError{Provider: Name, Status: resp.Status, Message: "the GraphQL answer is not JSON", Err: err}
+		return queryCost{}, 0, &app.ProviderError{Provider: Name, Status: resp.Status, Message: "the GraphQL answer is not JSON", Err: err}
 	}
+	cost := answer.Extensions.Cost
 	if len(answer.Errors) > 0 {
 		e := answer.Errors[0]
-		return &app.ProviderError{Provider: Name, Status: resp.Status, Code: e.Extensions.Code, Message: e.Message, Retryable: e.Extensions.Code == "THROTTLED"}
+		throttled := e.Extensions.Code == "THROTTLED"
+		var wait time.Duration
+		if throttled {
+			// Without a bucket to go by, the job's schedule waits instead.
+			wait = cost.waitFor(cost.RequestedQueryCost)
+		}
+		return cost, wait, &app.ProviderError{Provider: Name, Status: resp.Status, Code: e.Extensions.Code, Message: e.Message, Retryable: throttled}
 	}
 	if err := json.Unmarshal(answer.Data, out); err != nil {
-		return &app.ProviderError{Provider: Name, Status: resp.Status, Message: "the GraphQL data has an unexpected shape", Err: err}
+		return cost, 0, &app.ProviderError{Provider: Name, Status: resp.Status, Message: "the GraphQL data has an unexpected shape", Err: err}
 	}
-	return nil
+	return cost, 0, nil
 }
 
 const listSubscriptionsQuery = `query webhookSubscriptions($after: String) {
@@ -132,14 +165,15 @@ func (a *Admin) WebhookSubscriptions(ctx context.Context, shop, token string) ([
 	return subs, nil
 }
 
-const shopQuery = `query shop { shop { name ianaTimezone billingAddress { countryCodeV2 } } }`
+const shopQuery = `query shop { shop { name ianaTimezone currencyCode billingAddress { countryCodeV2 } } }`
 
-// Shop reads the shop's name, country and time zone.
+// Shop reads the shop's name, country, time zone and currency.
 func (a *Admin) Shop(ctx context.Context, shop, token string) (app.ShopifyShop, error) {
 	var data struct {
 		Shop struct {
 			Name           string `json:"name"`
 			IanaTimezone   string `json:"ianaTimezone"`
+			CurrencyCode   string `json:"currencyCode"`
 			BillingAddress struct {
 				CountryCodeV2 string `json:"countryCodeV2"`
 			} `json:"billingAddress"`
@@ -148,7 +182,7 @@ func (a *Admin) Shop(ctx context.Context, shop, token string) (app.ShopifyShop, 
 	if err := a.graphQL(ctx, shop, token, shopQuery, nil, &data); err != nil {
 		return app.ShopifyShop{}, err
 	}
-	return app.ShopifyShop{Name: data.Shop.Name, Country: data.Shop.BillingAddress.CountryCodeV2, Timezone: data.Shop.IanaTimezone}, nil
+	return app.ShopifyShop{Name: data.Shop.Name, Country: data.Shop.BillingAddress.CountryCodeV2, Timezone: data.Shop.IanaTimezone, Currency: data.Shop.CurrencyCode}, nil
 }
 
 // createSubscriptionMutation uses uri, which replaced callbackUrl in
@@ -206,37 +240,65 @@ func TopicOfEnum(enum string) string {
 	return strings.Replace(strings.ToLower(enum), "_", "/", 1)
 }
 
+// ordersPageSize keeps one page's requested cost (about 30 points an
+// order, with its line items) well under the 1000 a single query may cost.
+const ordersPageSize = 20
+
+// ordersQuery reads orders updated since a time, oldest update first, with
+// what the webhook normaliser uses of an order (see webhookOrder).
+const ordersQuery = `query orders($first: Int!, $after: String, $query: String!) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes {
+      id legacyResourceId name email phone test
+      createdAt updatedAt processedAt cancelledAt cancelReason
+      displayFinancialStatus displayFulfillmentStatus paymentGatewayNames statusPageUrl
+      currencyCode presentmentCurrencyCode
+      totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+      totalOutstandingSet { shopMoney { amount currencyCode } }
+      customer {
+        legacyResourceId firstName lastName
+        defaultEmailAddress { emailAddress }
+        defaultPhoneNumber { phoneNumber }
+        defaultAddress { firstName lastName phone countryCodeV2 }
+      }
+      shippingAddress { firstName lastName phone countryCodeV2 }
+      billingAddress { firstName lastName phone countryCodeV2 }
+      lineItems(first: 20) { nodes { title name variantTitle quantity } }
+      fulfillments(first: 5) { status createdAt updatedAt trackingInfo(first: 1) { number url company } }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}`
+
 // OrdersUpdatedSince lists up to limit orders (any status) updated at or
-// after since, oldest update first, through the REST Admin API with
-// go-shopify. REST, not GraphQL: a REST order is exactly the body of an
-// orders/* webhook, so reconciled orders go through the webhook decoder
-// unchanged. The raw JSON is kept, so fields go-shopify lacks
-// (total_outstanding) survive.
+// after since, oldest update first, through the GraphQL Admin API. Each
+// is written in the shape of an orders/* webhook body (webhookOrder), so a
+// reconciled order goes through the webhook decoder and becomes the same
+// events as its webhook: the exactly-once layer then sends it once,
+// whichever comes first. Pages are paced by the cost bucket.
 func (a *Admin) OrdersUpdatedSince(ctx context.Context, shop, token string, since time.Time, limit int) ([]app.ShopifyOrder, error) {
-	if !app.ValidShopDomain(shop) {
-		return nil, &app.ProviderError{Provider: Name, Message: "refused: not a myshopify.com domain"}
-	}
-	client, err := goshopify.NewClient(goshopify.App{ApiKey: a.opts.APIKey, ApiSecret: a.opts.APISecret}, shop, token,
-		goshopify.WithVersion(app.ShopifyAPIVersion), goshopify.WithHTTPClient(a.rest))
-	if err != nil {
-		return nil, &app.ProviderError{Provider: Name, Message: "client", Err: err}
-	}
-	var options any = goshopify.OrderListOptions{
-		ListOptions: goshopify.ListOptions{Limit: ordersPageSize, UpdatedAtMin: since.UTC()},
-		Status:      goshopify.OrderStatusAny,
-		Order:       "updated_at asc",
+	vars := map[string]any{
+		"first": min(ordersPageSize, limit),
+		"after": nil,
+		"query": "updated_at:>='" + since.UTC().Format(time.RFC3339) + "'",
 	}
 	var orders []app.ShopifyOrder
 	for len(orders) < limit {
-		var page struct {
-			Orders []json.RawMessage `json:"orders"`
+		var data struct {
+			Orders struct {
+				Nodes    []graphQLOrder `json:"nodes"`
+				PageInfo struct {
+					HasNextPage bool   `json:"hasNextPage"`
+					EndCursor   string `json:"endCursor"`
+				} `json:"pageInfo"`
+			} `json:"orders"`
 		}
-		pagination, err := client.ListWithPagination(ctx, "orders.json", &page, options)
+		cost, err := a.graphQLCost(ctx, shop, token, ordersQuery, vars, &data)
 		if err != nil {
-			return nil, goshopifyError(err)
+			return nil, err
 		}
-		for _, raw := range page.Orders {
-			o, err := listedOrder(raw)
+		for _, n := range data.Orders.Nodes {
+			o, err := n.listed()
 			if err != nil {
 				return nil, err
 			}
@@ -245,47 +307,16 @@ func (a *Admin) OrdersUpdatedSince(ctx context.Context, shop, token string, sinc
 				break
 			}
 		}
-		if pagination == nil || pagination.NextPageOptions == nil {
+		if !data.Orders.PageInfo.HasNextPage || data.Orders.PageInfo.EndCursor == "" || len(orders) == limit {
 			break
 		}
-		// A page_info cursor carries the filters; Shopify refuses them
-		// repeated beside it.
-		options = pagination.NextPageOptions
+		vars["after"] = data.Orders.PageInfo.EndCursor
+		// Wait for the next page's cost rather than be throttled for it.
+		if wait := cost.waitFor(cost.RequestedQueryCost); wait > 0 {
+			if err := a.sleep(ctx, min(wait, maxThrottleWait)); err != nil {
+				return nil, adapters.TransportError(Name, err)
+			}
+		}
 	}
 	return orders, nil
-}
-
-func listedOrder(raw json.RawMessage) (app.ShopifyOrder, error) {
-	var head struct {
-		ID        json.Number `json:"id"`
-		CreatedAt time.Time   `json:"created_at"`
-		UpdatedAt time.Time   `json:"updated_at"`
-	}
-	if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" || head.UpdatedAt.IsZero() {
-		return app.ShopifyOrder{}, &app.ProviderError{Provider: Name, Status: http.StatusOK, Message: "a listed order lacks id or updated_at", Err: err}
-	}
-	return app.ShopifyOrder{ID: head.ID.String(), CreatedAt: head.CreatedAt, UpdatedAt: head.UpdatedAt, Body: raw}, nil
-}
-
-// goshopifyError maps go-shopify's errors to the app's.
-func goshopifyError(err error) error {
-	var limited goshopify.RateLimitError
-	var resp goshopify.ResponseError
-	switch {
-	case errors.As(err, &limited):
-		return &app.ProviderError{Provider: Name, Status: http.StatusTooManyRequests, Message: limited.Message, Retryable: true}
-	case errors.As(err, &resp):
-		return &app.ProviderError{Provider: Name, Status: resp.Status, Message: resp.Message, Retryable: adapters.RetryableStatus(resp.Status)}
-	}
-	var decoding goshopify.ResponseDecodingError
-	if errors.As(err, &decoding) {
-		// An error page that is not JSON (a proxy's 502): judged by status.
-		return &app.ProviderError{Provider: Name, Status: decoding.Status, Message: "undecodable answer", Retryable: adapters.RetryableStatus(decoding.Status)}
-	}
-	var syntax *json.SyntaxError
-	if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &app.ProviderError{Provider: Name, Message: "undecodable answer (or larger than the cap)", Err: err}
-	}
-	// Transport failures: the connection, a timeout, a cancelled context.
-	return adapters.TransportError(Name, err)
 }

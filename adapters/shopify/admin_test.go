@@ -10,9 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/storebridge/storebridge/adapters/adapterstest"
 	"github.com/storebridge/storebridge/app"
 )
 
@@ -73,13 +71,13 @@ func TestWebhookSubscriptionsPages(t *testing.T) {
 
 func TestShop(t *testing.T) {
 	srv := graphQLEndpoint(t, func(w http.ResponseWriter, req graphQLRequest) {
-		if !strings.Contains(req.Query, "shop {") || !strings.Contains(req.Query, "ianaTimezone") || !strings.Contains(req.Query, "countryCodeV2") {
+		if !strings.Contains(req.Query, "shop {") || !strings.Contains(req.Query, "ianaTimezone") || !strings.Contains(req.Query, "countryCodeV2") || !strings.Contains(req.Query, "currencyCode") {
 			t.Errorf("query = %q; want the shop's name, time zone and country", req.Query)
 		}
-		io.WriteString(w, `{"data":{"shop":{"name":"Kesar Kitchen — केसर","ianaTimezone":"Asia/Kolkata","billingAddress":{"countryCodeV2":"IN"}}}}`)
+		io.WriteString(w, `{"data":{"shop":{"name":"Kesar Kitchen — केसर","ianaTimezone":"Asia/Kolkata","currencyCode":"INR","billingAddress":{"countryCodeV2":"IN"}}}}`)
 	})
 	got, err := newTestAdmin(t, srv).Shop(context.Background(), testShop, testToken)
-	if want := (app.ShopifyShop{Name: "Kesar Kitchen — केसर", Country: "IN", Timezone: "Asia/Kolkata"}); err != nil || got != want {
+	if want := (app.ShopifyShop{Name: "Kesar Kitchen — केसर", Country: "IN", Timezone: "Asia/Kolkata", Currency: "INR"}); err != nil || got != want {
 		t.Fatalf("Shop() = %+v, %v; want %+v", got, err, want)
 	}
 }
@@ -134,118 +132,4 @@ func TestTopicEnumsRoundTrip(t *testing.T) {
 	if got := EnumOfTopic("orders/partially_fulfilled"); got != "ORDERS_PARTIALLY_FULFILLED" {
 		t.Errorf("EnumOfTopic(orders/partially_fulfilled) = %q", got)
 	}
-}
-
-// ordersEndpoint answers the REST order list as Shopify does: the token
-// header, the versioned path, filters on the first page only and a
-// page_info cursor in the Link header.
-func ordersEndpoint(t *testing.T, since time.Time, pages [][]string) (*httptest.Server, *[]string) {
-	t.Helper()
-	var queries []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		queries = append(queries, r.URL.RawQuery)
-		if r.URL.Path != "/admin/api/"+app.ShopifyAPIVersion+"/orders.json" || r.Host != testShop {
-			t.Errorf("orders request %s on %s; want /admin/api/%s/orders.json on %s", r.URL.Path, r.Host, app.ShopifyAPIVersion, testShop)
-		}
-		if r.Header.Get("X-Shopify-Access-Token") != testToken {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}`)
-			return
-		}
-		q := r.URL.Query()
-		page := 0
-		if info := q.Get("page_info"); info != "" {
-			if len(q) != 2 || q.Get("limit") != "50" {
-				w.WriteHeader(http.StatusBadRequest)
-				io.WriteString(w, `{"errors":{"page_info":"page_info cannot be used with other filters"}}`)
-				return
-			}
-			fmt.Sscanf(info, "p%d", &page)
-		} else {
-			min, err := time.Parse(time.RFC3339, q.Get("updated_at_min"))
-			if err != nil || !min.Equal(since) || q.Get("status") != "any" || q.Get("limit") != "50" || q.Get("order") != "updated_at asc" || len(q["order"]) != 1 {
-				t.Errorf("first page query = %s; want updated_at_min=%s, status=any, limit=50, order=updated_at asc", r.URL.RawQuery, since.Format(time.RFC3339))
-			}
-		}
-		if page+1 < len(pages) {
-			w.Header().Set("Link", fmt.Sprintf(`<https://%s/admin/api/%s/orders.json?limit=50&page_info=p%d>; rel="next"`, testShop, app.ShopifyAPIVersion, page+1))
-		}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"orders":[`+strings.Join(pages[page], ",")+`]}`)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &queries
-}
-
-func TestOrdersUpdatedSince(t *testing.T) {
-	since := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
-	order := func(id int, updated string) string {
-		return fmt.Sprintf(`{"id":%d,"name":"#%d","created_at":"2026-11-22T09:40:00+05:30","updated_at":%q,"total_outstanding":"1499.00","payment_gateway_names":["Cash on Delivery (COD)"]}`, id, id, updated)
-	}
-	srv, queries := ordersEndpoint(t, since, [][]string{
-		{order(5923817263541, "2026-11-22T09:45:00+05:30"), order(5923817263542, "2026-11-22T09:50:00+05:30")},
-		{order(5923817263543, "2026-11-22T10:05:00+05:30")},
-	})
-	a := newTestAdmin(t, srv)
-	got, err := a.OrdersUpdatedSince(context.Background(), testShop, testToken, since, 100)
-	if err != nil {
-		t.Fatalf("OrdersUpdatedSince() = %v", err)
-	}
-	if len(got) != 3 || len(*queries) != 2 {
-		t.Fatalf("OrdersUpdatedSince() = %d orders in %d requests; want 3 in 2", len(got), len(*queries))
-	}
-	first := got[0]
-	if first.ID != "5923817263541" || !first.UpdatedAt.Equal(time.Date(2026, 11, 22, 4, 15, 0, 0, time.UTC)) || !first.CreatedAt.Equal(time.Date(2026, 11, 22, 4, 10, 0, 0, time.UTC)) {
-		t.Errorf("first order = %s created %s updated %s", first.ID, first.CreatedAt, first.UpdatedAt)
-	}
-	if !strings.Contains(string(first.Body), `"total_outstanding":"1499.00"`) {
-		t.Errorf("order body = %s; want the raw JSON, fields go-shopify lacks included", first.Body)
-	}
-
-	limited, err := a.OrdersUpdatedSince(context.Background(), testShop, testToken, since, 1)
-	if err != nil || len(limited) != 1 {
-		t.Errorf("OrdersUpdatedSince(limit 1) = %d, %v; want 1", len(limited), err)
-	}
-
-	_, err = a.OrdersUpdatedSince(context.Background(), testShop, "shpat_wrong", since, 10)
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || pe.Retryable || pe.Status != http.StatusUnauthorized {
-		t.Errorf("OrdersUpdatedSince(wrong token) = %v; want a permanent 401 ProviderError", err)
-	}
-}
-
-func TestOrdersUpdatedSinceErrors(t *testing.T) {
-	tests := []struct {
-		name          string
-		status        int
-		body          string
-		wantRetryable bool
-	}{
-		{"throttled", 429, `{"errors":"Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."}`, true},
-		{"server error", 500, `{"errors":"Internal Server Error"}`, true},
-		{"proxy page", 502, `<html>Bad Gateway</html>`, true},
-		{"not found", 404, `{"errors":"Not Found"}`, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(tc.status)
-				io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
-			_, err := newTestAdmin(t, srv).OrdersUpdatedSince(context.Background(), testShop, testToken, time.Now(), 10)
-			var pe *app.ProviderError
-			if !errors.As(err, &pe) || pe.Retryable != tc.wantRetryable || pe.Provider != "shopify" {
-				t.Fatalf("OrdersUpdatedSince() = %v; want a shopify ProviderError, retryable %v", err, tc.wantRetryable)
-			}
-		})
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	srv.Close() // nothing listens: a transport failure
-	_, err := newTestAdmin(t, srv).OrdersUpdatedSince(context.Background(), testShop, testToken, time.Now(), 10)
-	var pe *app.ProviderError
-	if !errors.As(err, &pe) || !pe.Retryable || strings.Contains(err.Error(), testToken) {
-		t.Fatalf("OrdersUpdatedSince(server gone) = %v; want a retryable ProviderError without the token", err)
-	}
-	adapterstest.NoAddress(t, err, srv.URL)
 }

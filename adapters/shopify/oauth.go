@@ -33,26 +33,15 @@ type AdminOptions struct {
 type Admin struct {
 	opts   AdminOptions
 	client *http.Client
-	// rest is client with the rewrite to BaseURL and the body cap, for
-	// go-shopify, which builds its own URLs and reads bodies itself.
-	rest *http.Client
+	// sleep waits out GraphQL cost limits; tests count the waits instead.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 var _ app.ShopifyAdmin = (*Admin)(nil)
 
 // NewAdmin returns the client.
 func NewAdmin(opts AdminOptions) *Admin {
-	client := opts.HTTP.HTTPClient()
-	rest := *client
-	rest.Transport = adminTransport{base: opts.BaseURL, next: transportOf(client)}
-	return &Admin{opts: opts, client: client, rest: &rest}
-}
-
-func transportOf(c *http.Client) http.RoundTripper {
-	if c.Transport != nil {
-		return c.Transport
-	}
-	return http.DefaultTransport
+	return &Admin{opts: opts, client: opts.HTTP.HTTPClient(), sleep: sleep}
 }
 
 // url builds the address of path on shop, refusing a shop that is not a
