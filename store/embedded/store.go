@@ -67,7 +67,7 @@ const (
 )
 
 func bucketNames() []string {
-	return []string{
+	return append([]string{
 		bucketMeta, bucketMerchants, bucketMerchantDomains, bucketMerchantKeys,
 		bucketIdem, bucketIdemExpiry, bucketJobs, bucketJobKeys, bucketDue,
 		bucketHeads, bucketHeadOf, bucketLeases, bucketDead, bucketDeliveries,
@@ -75,7 +75,7 @@ func bucketNames() []string {
 		bucketDeliveryMessage, bucketStats, bucketDeliveryPhone,
 		bucketDeliveryCustomer, bucketDeliverySubject, bucketMaps, bucketStates,
 		bucketStateExpiry,
-	}
+	}, loyaltyBucketNames()...)
 }
 
 // bucket returns a bucket Open created.
