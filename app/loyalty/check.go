@@ -3,6 +3,7 @@ package loyalty
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/storebridge/storebridge/app"
 )
@@ -23,6 +24,8 @@ func CheckPost(merchant, customer string, entries []Entry) ([]Entry, error) {
 		fields["customer"] = "is required"
 	case len(customer) > MaxCustomer:
 		fields["customer"] = "is too long"
+	case !utf8.ValidString(customer):
+		fields["customer"] = "is not UTF-8"
 	}
 	if len(entries) == 0 || len(entries) > MaxBatch {
 		fields["entries"] = fmt.Sprintf("must hold 1 to %d entries", MaxBatch)
@@ -49,7 +52,7 @@ func reasonField(reason string) string {
 	switch reason {
 	case "is an unknown kind":
 		return "kind"
-	case "source is required", "source is too long":
+	case "source is required", "source is too long", "source is not UTF-8":
 		return "source"
 	case "ref is required", "ref is not allowed", "ref is too long":
 		return "ref"
@@ -71,6 +74,8 @@ func checkEntry(e Entry) string {
 		return "ref is too long"
 	case len(e.Reason) > MaxReason:
 		return "reason is too long"
+	case !utf8.ValidString(e.Source) || !utf8.ValidString(e.Ref) || !utf8.ValidString(e.Reason):
+		return "source is not UTF-8"
 	case e.Points > MaxPoints || e.Points < -MaxPoints:
 		return fmt.Sprintf("must be within ±%d", int64(MaxPoints))
 	}

@@ -214,7 +214,7 @@ func (p *poster) apply(e loyalty.Entry) (loyalty.Entry, error) {
 		if amount > p.totals.Points {
 			return loyalty.Entry{}, &loyalty.RefusedError{Source: e.Source, Reason: loyalty.ErrInsufficientPoints, Balance: p.totals.Points}
 		}
-		taken, err := p.consume(amount, 0)
+		taken, err := p.consume(amount)
 		if err != nil {
 			return loyalty.Entry{}, err
 		}
@@ -248,13 +248,13 @@ func (p *poster) apply(e loyalty.Entry) (loyalty.Entry, error) {
 				rec.Shortfall = e.Points - fromLot
 				break
 			}
-			// The lot's own points go first (after this put), then the
-			// other lots FIFO; the lot itself is skipped there.
+			// The lot's own points go first; only once it is empty do
+			// the other lots give the rest, FIFO.
 			if err := p.putLot(lotSeq, lot, old); err != nil {
 				return loyalty.Entry{}, err
 			}
 			old = lot
-			fromOthers, err := p.consume(min(asked-fromLot, p.totals.Points-fromLot), lotSeq)
+			fromOthers, err := p.consume(min(asked-fromLot, p.totals.Points-fromLot))
 			if err != nil {
 				return loyalty.Entry{}, err
 			}
@@ -344,9 +344,9 @@ func (p *poster) putLot(seq int64, lot, old lotRecord) error {
 	return nil
 }
 
-// consume takes up to amount from the spendable lots in spending order,
-// skipping the lot skip, and answers how much it took.
-func (p *poster) consume(amount, skip int64) (int64, error) {
+// consume takes up to amount from the spendable lots in spending order
+// and answers how much it took.
+func (p *poster) consume(amount int64) (int64, error) {
 	type take struct {
 		seq int64
 		lot lotRecord
@@ -359,9 +359,6 @@ func (p *poster) consume(amount, skip int64) (int64, error) {
 			return 0, errors.New("corrupt loyalty lot index")
 		}
 		seq := int64(binary.BigEndian.Uint64(k[len(p.prefix)+8:]))
-		if seq == skip {
-			continue
-		}
 		var lot lotRecord
 		if err := getJSON(p.lots, p.seqKey(seq), &lot); err != nil {
 			return 0, err
