@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,5 +46,30 @@ func TestPurgeTakesTheLedger(t *testing.T) {
 	storetest.CheckLedger(t, l, "m2", "c1")
 	if b, err := l.Balance(ctx, "m2", "c1"); err != nil || b.Points != 100 || b.Pending != 50 {
 		t.Errorf("Balance(m2) after m1's purge = %+v, %v; want 100 and 50 pending", b, err)
+	}
+}
+
+func BenchmarkLedgerPost(b *testing.B) {
+	storetest.BenchLedgerPost(b, openBench(b).Ledger())
+}
+
+// BenchmarkLedgerScale fills a 1M-entry ledger and sweeps it: run with
+// -bench LedgerScale -benchtime 1x.
+func BenchmarkLedgerScale(b *testing.B) {
+	for b.Loop() {
+		clock := &storetest.Clock{}
+		path := filepath.Join(b.TempDir(), "scale.db")
+		s, err := Open(path, Options{Now: clock.Now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fig := storetest.MeasureLedgerScale(b, s.Ledger(), clock, 10_000)
+		if st, err := os.Stat(path); err == nil {
+			b.Logf("file %.1f MiB", float64(st.Size())/(1<<20))
+		}
+		b.Logf("%s", fig)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
