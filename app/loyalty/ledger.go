@@ -30,10 +30,11 @@ const (
 	KindApprove Kind = "approve"
 	// KindReverse takes back up to Points of the lot Ref (a cancel or a
 	// refund). A pending lot loses them from pending. An approved lot gives
-	// them from what remains of it first and, if it was partly spent, from
-	// the other lots FIFO; what the balance cannot cover is recorded as
-	// Shortfall, never as a negative balance. A lot is never reversed by
-	// more than it earned.
+	// them from what remains of it first and then, for the part the
+	// customer spent, from the other lots FIFO. What expired of the lot is
+	// not taken again, nothing is taken beyond what the lot earned, and the
+	// balance never goes below zero: what could not be taken back is
+	// recorded as Shortfall.
 	KindReverse Kind = "reverse"
 	// KindRedeem spends Points; refused when the balance is lower.
 	KindRedeem Kind = "redeem"
@@ -46,7 +47,10 @@ const (
 
 // Limits of what one post may carry.
 const (
-	MaxPoints      = 1_000_000_000_000 // well inside a Lua number's exact integers
+	MaxPoints = 1_000_000_000_000
+	// MaxBalance bounds a customer's spendable and pending balances, well
+	// inside a Lua number's exact integers (2^53).
+	MaxBalance     = 1_000_000_000_000_000
 	MaxSource      = 256
 	MaxCustomer    = 256
 	MaxReason      = 500
@@ -107,7 +111,8 @@ type Lot struct {
 	Seq       int64
 	Points    int64 // as opened
 	Remaining int64
-	Reversed  int64
+	Reversed  int64 // taken back by reverses, from it or from other lots
+	Expired   int64
 	Pending   bool
 	ExpiresAt time.Time // zero: never
 }
@@ -157,6 +162,8 @@ var (
 	// approve of an approved lot, an expire of a pending lot or of one not
 	// yet expired).
 	ErrLotState = errors.New("lot state")
+	// ErrBalanceLimit: the post would take a balance above MaxBalance.
+	ErrBalanceLimit = errors.New("balance limit")
 )
 
 // RefusedError says which entry of a post was refused and why.

@@ -179,26 +179,35 @@ func (m *modelMerchant) apply(customer string, e loyalty.Entry, now time.Time) (
 				return loyalty.Entry{}, refused(loyalty.ErrLotState)
 			}
 			e.Delta = -lot.Remaining
+			lot.Expired += lot.Remaining
 			lot.Remaining = 0
 			c.lots[lot.Seq] = lot
 		case loyalty.KindReverse:
-			asked := min(e.Points, lot.Points-lot.Reversed)
-			lot.Reversed += asked
-			fromLot := min(asked, lot.Remaining)
+			// What the customer had of the lot: not what expired, not what
+			// was taken back before.
+			had := lot.Points - lot.Expired - lot.Reversed
+			fromLot := min(e.Points, had, lot.Remaining)
 			lot.Remaining -= fromLot
+			lot.Reversed += fromLot
 			c.lots[lot.Seq] = lot
 			if lot.Pending {
 				e.PendingDelta = -fromLot
 				e.Shortfall = e.Points - fromLot
 				break
 			}
-			others := c.take(min(asked-fromLot, bal.Points-fromLot))
+			others := c.take(min(e.Points, had) - fromLot)
+			lot = c.lots[lot.Seq]
+			lot.Reversed += others
+			c.lots[lot.Seq] = lot
 			e.Delta = -(fromLot + others)
 			e.Shortfall = e.Points - fromLot - others
 		}
 	}
 	e.Customer, e.Seq, e.CreatedAt = customer, seq, now
 	e.Balance, e.Pending = bal.Points+e.Delta, bal.Pending+e.PendingDelta
+	if e.Balance > loyalty.MaxBalance || e.Pending > loyalty.MaxBalance {
+		return loyalty.Entry{}, refused(loyalty.ErrBalanceLimit)
+	}
 	c.entries = append(c.entries, e)
 	m.sources[e.Source] = modelSource{customer, seq}
 	return e, nil

@@ -74,6 +74,7 @@ type lotRecord struct {
 	Points    int64  `json:"n"`
 	Remaining int64  `json:"r"`
 	Reversed  int64  `json:"v,omitempty"`
+	Expired   int64  `json:"e,omitempty"`
 	Pending   bool   `json:"p,omitempty"`
 	ExpiresAt int64  `json:"x,omitempty"`
 }
@@ -237,12 +238,15 @@ func (p *poster) apply(e loyalty.Entry) (loyalty.Entry, error) {
 				return loyalty.Entry{}, p.refused(e, loyalty.ErrLotState)
 			}
 			rec.Delta = -lot.Remaining
+			lot.Expired += lot.Remaining
 			lot.Remaining = 0
 		case loyalty.KindReverse:
-			asked := min(e.Points, lot.Points-lot.Reversed)
-			lot.Reversed += asked
+			// What the customer had of the lot: not what expired, not
+			// what was taken back before.
+			asked := min(e.Points, lot.Points-lot.Expired-lot.Reversed)
 			fromLot := min(asked, lot.Remaining)
 			lot.Remaining -= fromLot
+			lot.Reversed += fromLot
 			if lot.Pending {
 				rec.PDelta = -fromLot
 				rec.Shortfall = e.Points - fromLot
@@ -258,6 +262,7 @@ func (p *poster) apply(e loyalty.Entry) (loyalty.Entry, error) {
 			if err != nil {
 				return loyalty.Entry{}, err
 			}
+			lot.Reversed += fromOthers
 			rec.Delta = -(fromLot + fromOthers)
 			rec.Shortfall = e.Points - fromLot - fromOthers
 		}
@@ -268,6 +273,9 @@ func (p *poster) apply(e loyalty.Entry) (loyalty.Entry, error) {
 	p.totals.Seq = seq
 	p.totals.Points += rec.Delta
 	p.totals.Pending += rec.PDelta
+	if p.totals.Points > loyalty.MaxBalance || p.totals.Pending > loyalty.MaxBalance {
+		return loyalty.Entry{}, p.refused(e, loyalty.ErrBalanceLimit) // the transaction is rolled back
+	}
 	rec.Seq, rec.CreatedAt, rec.Balance, rec.Pending = seq, p.now, p.totals.Points, p.totals.Pending
 	if err := putJSON(p.entries, p.seqKey(seq), rec); err != nil {
 		return loyalty.Entry{}, err
@@ -450,7 +458,7 @@ func (l *Ledger) Lots(ctx context.Context, merchant, customer string) ([]loyalty
 			}
 			out = append(out, loyalty.Lot{
 				ID: lot.Source, Seq: int64(seq), Points: lot.Points, Remaining: lot.Remaining,
-				Reversed: lot.Reversed, Pending: lot.Pending, ExpiresAt: msTime(lot.ExpiresAt),
+				Reversed: lot.Reversed, Expired: lot.Expired, Pending: lot.Pending, ExpiresAt: msTime(lot.ExpiresAt),
 			})
 			return nil
 		}

@@ -23,7 +23,8 @@ var _ loyalty.Ledger = (*Ledger)(nil)
 func (s *Store) Ledger() *Ledger { return &Ledger{s: s} }
 
 // postLedgerLua applies a post: KEYS src, due, sum, log, lots, open, pend
-// (keys.loyalty); ARGV customer, now ms, n, then per entry kind, source,
+// (keys.loyalty); ARGV customer, now ms, n, loyalty.MaxBalance, then per
+// entry kind, source,
 // ref, points, expires ms (0: never), reason.
 //
 // It reads what it needs, applies every entry to copies in Lua tables and
@@ -40,7 +41,7 @@ func (s *Store) Ledger() *Ledger { return &Ledger{s: s} }
 // a string: cjson would print large ones in exponent form.
 const postLedgerLua = `
 local srcK, dueK, sumK, logK, lotsK, openK, pendK = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local customer, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local customer, now, n, maxBalance = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local function ms(x) return string.format('%d', x) end
 local function pad(q) return string.format('%012d', q) end
 local s = redis.call('HMGET', sumK, 'b', 'p', 'q')
@@ -53,7 +54,7 @@ local function getLot(id)
     local raw = redis.call('HGET', lotsK, id)
     if not raw then return nil end
     local d = cjson.decode(raw)
-    l = {s = d.s, n = tonumber(d.n), r = tonumber(d.r), v = tonumber(d.v), x = tonumber(d.x), p = d.p == '1'}
+    l = {s = d.s, n = tonumber(d.n), r = tonumber(d.r), v = tonumber(d.v or '0'), e = tonumber(d.e or '0'), x = tonumber(d.x), p = d.p == '1'}
     lots[id] = l
   end
   return l
@@ -117,7 +118,7 @@ end
 local out, newEntries, newSources = {'ok', '', '', ''}, {}, {}
 local function refused(reason, src) return {'refused', reason, src, ms(bal)} end
 for i = 0, n - 1 do
-  local b = 4 + i * 6
+  local b = 5 + i * 6
   local kind, src, ref, pts, exp, why = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), ARGV[b + 5]
   local v = nil
   if not posted[src] then v = redis.call('HGET', srcK, src) end
@@ -135,7 +136,7 @@ for i = 0, n - 1 do
     local q = seq + 1
     if kind == 'earn' or kind == 'pending_earn' or (kind == 'adjust' and pts > 0) then
       local id = pad(q)
-      lots[id] = {s = src, n = pts, r = pts, v = 0, x = exp, p = kind == 'pending_earn'}
+      lots[id] = {s = src, n = pts, r = pts, v = 0, e = 0, x = exp, p = kind == 'pending_earn'}
       markDirty(id)
       if lots[id].p then pd = pts else d = pts; becameSpendable(id) end
     elseif kind == 'redeem' or kind == 'adjust' then
@@ -155,24 +156,28 @@ for i = 0, n - 1 do
       elseif kind == 'expire' then
         if l.p or l.x == 0 or l.x > now then return refused('lot_state', src) end
         d = -l.r
+        l.e = l.e + l.r
         l.r = 0
         markDirty(id)
       else -- reverse: from the lot itself, then (only once it is empty) the others FIFO
-        local asked = math.min(pts, l.n - l.v)
-        l.v = l.v + asked
+        -- What the customer had of the lot: not what expired, not what was taken back before.
+        local asked = math.min(pts, l.n - l.e - l.v)
         local fromLot = math.min(asked, l.r)
         l.r = l.r - fromLot
+        l.v = l.v + fromLot
         markDirty(id)
         if l.p then
           pd = -fromLot
           sf = pts - fromLot
         else
           local others = consume(math.min(asked - fromLot, bal - fromLot))
+          l.v = l.v + others
           d = -(fromLot + others)
           sf = pts - fromLot - others
         end
       end
     end
+    if bal + d > maxBalance or pend + pd > maxBalance then return refused('balance_limit', src) end
     seq, bal, pend = q, bal + d, pend + pd
     local e = cjson.encode({k = kind, s = src, r = ref, n = ms(pts), x = ms(exp), w = why, q = ms(q), at = ms(now),
       d = ms(d), pd = ms(pd), sf = ms(sf), b = ms(bal), p = ms(pend)})
@@ -190,7 +195,7 @@ if #newEntries > 0 then
 end
 for _, id in ipairs(dirtyList) do
   local l = lots[id]
-  redis.call('HSET', lotsK, id, cjson.encode({s = l.s, n = ms(l.n), r = ms(l.r), v = ms(l.v), x = ms(l.x), p = l.p and '1' or '0'}))
+  redis.call('HSET', lotsK, id, cjson.encode({s = l.s, n = ms(l.n), r = ms(l.r), v = ms(l.v), e = ms(l.e), x = ms(l.x), p = l.p and '1' or '0'}))
   local spendable = (not l.p) and l.r > 0
   if spendable then
     if l.x == 0 then redis.call('ZADD', openK, '+inf', id) else redis.call('ZADD', openK, l.x, id) end
@@ -241,6 +246,7 @@ type lotRecord struct {
 	Points    int64  `json:"n,string"`
 	Remaining int64  `json:"r,string"`
 	Reversed  int64  `json:"v,string"`
+	Expired   int64  `json:"e,string"`
 	ExpiresAt int64  `json:"x,string"`
 	Pending   string `json:"p"`
 }
@@ -272,9 +278,10 @@ func expiryMS(t time.Time) int64 {
 }
 
 var refusals = map[string]error{
-	"insufficient": loyalty.ErrInsufficientPoints,
-	"unknown_lot":  loyalty.ErrUnknownLot,
-	"lot_state":    loyalty.ErrLotState,
+	"insufficient":  loyalty.ErrInsufficientPoints,
+	"unknown_lot":   loyalty.ErrUnknownLot,
+	"lot_state":     loyalty.ErrLotState,
+	"balance_limit": loyalty.ErrBalanceLimit,
 }
 
 // Post implements loyalty.Ledger.
@@ -284,8 +291,8 @@ func (l *Ledger) Post(ctx context.Context, merchant, customer string, entries []
 		return loyalty.Result{}, fmt.Errorf("redisstore: post loyalty entries: %w", err)
 	}
 	k := l.s.keys.loyalty(merchant, customer)
-	args := make([]any, 0, 3+6*len(entries))
-	args = append(args, customer, loyalty.Now(l.s.now()).UnixMilli(), len(entries))
+	args := make([]any, 0, 4+6*len(entries))
+	args = append(args, customer, loyalty.Now(l.s.now()).UnixMilli(), len(entries), int64(loyalty.MaxBalance))
 	for _, e := range entries {
 		args = append(args, string(e.Kind), e.Source, e.Ref, e.Points, expiryMS(e.ExpiresAt), e.Reason)
 	}
@@ -426,7 +433,7 @@ func (l *Ledger) Lots(ctx context.Context, merchant, customer string) ([]loyalty
 			return nil, fmt.Errorf("redisstore: loyalty lots: corrupt lot: %w", err)
 		}
 		out = append(out, loyalty.Lot{
-			ID: r.Source, Seq: seq, Points: r.Points, Remaining: r.Remaining, Reversed: r.Reversed,
+			ID: r.Source, Seq: seq, Points: r.Points, Remaining: r.Remaining, Reversed: r.Reversed, Expired: r.Expired,
 			Pending: r.Pending == "1", ExpiresAt: msTime(r.ExpiresAt),
 		})
 	}

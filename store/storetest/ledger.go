@@ -145,8 +145,8 @@ func CheckLedger(t testing.TB, l loyalty.Ledger, merchant, customer string) {
 	}
 	var inLots, pendingLots int64
 	for _, lot := range lots {
-		if lot.Remaining <= 0 || lot.Remaining > lot.Points || lot.Reversed > lot.Points {
-			t.Fatalf("lot %+v; want it holding points, no more than it opened with", lot)
+		if lot.Remaining <= 0 || lot.Remaining+lot.Expired > lot.Points || lot.Reversed+lot.Expired > lot.Points {
+			t.Fatalf("lot %+v; want it holding points, and its remaining, expired and reversed points within what it opened with", lot)
 		}
 		if lot.Pending {
 			pendingLots += lot.Remaining
@@ -323,17 +323,27 @@ func ledgerCases() []ledgerCase {
 			if !res.Entries[0].Duplicate {
 				t.Fatalf("expire of lot a again = %+v; want the first as a duplicate", res.Entries[0])
 			}
-			// An expired lot may still be reversed; it has nothing left, so
-			// the reverse comes from the other lots.
+			// A refund of the order of an expired lot takes back what the
+			// customer spent of it (30, from lot b), not the 70 that
+			// expired: those are gone already.
 			res = mustPost(t, l, "m1", "c1", onLot(loyalty.KindReverse, "refund:a", "a", 100))
-			if e := res.Entries[0]; e.Delta != -100 || e.Shortfall != 0 {
-				t.Fatalf("reverse of expired lot a = %+v; want -100 from lot b", e)
+			if e := res.Entries[0]; e.Delta != -30 || e.Shortfall != 70 {
+				t.Fatalf("reverse of expired lot a = %+v; want -30 from lot b, shortfall 70", e)
 			}
+			wantLots(t, l, "m1", "c1", "b=70")
 			clock.Advance(time.Hour)
-			if due, err := l.DueLots(ctx, "m1", clock.Now(), 10); err != nil || len(due) != 0 {
-				t.Fatalf("DueLots after b was spent = %+v, %v; want none: an empty lot is not due", due, err)
+			if n, err := loyalty.ExpireDue(ctx, l, "m1", clock.Now(), 10); err != nil || n != 1 {
+				t.Fatalf("ExpireDue(+150m) = %d, %v; want lot b", n, err)
+			}
+			if due, err := l.DueLots(ctx, "m1", clock.Now().Add(time.Hour), 10); err != nil || len(due) != 0 {
+				t.Fatalf("DueLots after every lot expired = %+v, %v; want none", due, err)
 			}
 			wantBalance(t, l, "m1", "c1", 0, 0)
+			mustPost(t, l, "m1", "c1", earn("order:9:earn", 10, time.Time{}), spend(loyalty.KindRedeem, "redeem:9", 10))
+			clock.Advance(time.Hour)
+			if due, err := l.DueLots(ctx, "m1", clock.Now(), 10); err != nil || len(due) != 0 {
+				t.Fatalf("DueLots = %+v, %v; want none: a spent lot and one that never expires are not due", due, err)
+			}
 		}},
 		{"PendingApproveReverse", func(t *testing.T, clock *Clock, l loyalty.Ledger) {
 			pending := loyalty.Entry{Kind: loyalty.KindPendingEarn, Source: "order:1:earn", Points: 100}
@@ -357,19 +367,24 @@ func ledgerCases() []ledgerCase {
 			mustPost(t, l, "m1", "c1", earn("order:2:earn", 50, time.Time{}))
 			mustPost(t, l, "m1", "c1", spend(loyalty.KindRedeem, "redeem:2", 80)) // 60 of order 1, 20 of order 2
 			wantLots(t, l, "m1", "c1", "order:2:earn=30")
-			// The rest of order 1 is refunded: 60 asked, 30 left to take,
-			// the other 30 a shortfall; the balance stops at zero.
+			// The rest of order 1 is refunded: 60 asked, 30 in the balance
+			// to take, the other 30 a shortfall; the balance stops at zero.
 			res = mustPost(t, l, "m1", "c1", onLot(loyalty.KindReverse, "refund:2", "order:1:earn", 60))
 			if e := res.Entries[0]; e.Delta != -30 || e.Shortfall != 30 || e.Balance != 0 {
 				t.Fatalf("reverse beyond the balance = %+v; want -30, shortfall 30, balance 0", e)
 			}
-			// A lot is never reversed by more than it earned.
+			// Later points cover what was short, but a lot is never
+			// reversed by more than it earned: 70 were taken, 30 are left.
 			mustPost(t, l, "m1", "c1", earn("order:3:earn", 500, time.Time{}))
-			res = mustPost(t, l, "m1", "c1", onLot(loyalty.KindReverse, "refund:3", "order:1:earn", 10))
-			if e := res.Entries[0]; e.Delta != 0 || e.Shortfall != 10 {
-				t.Fatalf("reverse of a lot reversed in full = %+v; want nothing taken, shortfall 10", e)
+			res = mustPost(t, l, "m1", "c1", onLot(loyalty.KindReverse, "refund:3", "order:1:earn", 50))
+			if e := res.Entries[0]; e.Delta != -30 || e.Shortfall != 20 {
+				t.Fatalf("reverse beyond what the lot earned = %+v; want -30, shortfall 20", e)
 			}
-			wantBalance(t, l, "m1", "c1", 500, 0)
+			res = mustPost(t, l, "m1", "c1", onLot(loyalty.KindReverse, "refund:4", "order:1:earn", 1))
+			if e := res.Entries[0]; e.Delta != 0 || e.Shortfall != 1 {
+				t.Fatalf("reverse of a lot taken back in full = %+v; want nothing taken", e)
+			}
+			wantBalance(t, l, "m1", "c1", 470, 0)
 		}},
 		{"ReverseBeforeApprove", func(t *testing.T, clock *Clock, l loyalty.Ledger) {
 			mustPost(t, l, "m1", "c1", loyalty.Entry{Kind: loyalty.KindPendingEarn, Source: "order:1:earn", Points: 100, ExpiresAt: clock.Now().Add(time.Hour)})
@@ -486,6 +501,24 @@ func ledgerCases() []ledgerCase {
 			mustPost(t, l, "m1", "c10", earn("long", 2, time.Time{}))
 			wantBalance(t, l, "m1", "c", 1, 0)
 			wantBalance(t, l, "m1", "c10", 2, 0)
+		}},
+		{"BalanceLimit", func(t *testing.T, clock *Clock, l loyalty.Ledger) {
+			big := func(prefix string, kind loyalty.Kind) []loyalty.Entry {
+				var entries []loyalty.Entry
+				for i := range loyalty.MaxBatch {
+					entries = append(entries, loyalty.Entry{Kind: kind, Source: fmt.Sprintf("%s:%d", prefix, i), Points: loyalty.MaxPoints})
+				}
+				return entries
+			}
+			for i := range loyalty.MaxBalance / loyalty.MaxPoints / loyalty.MaxBatch {
+				mustPost(t, l, "m1", "c1", big(fmt.Sprintf("earn%d", i), loyalty.KindEarn)...)
+				mustPost(t, l, "m1", "c1", big(fmt.Sprintf("pending%d", i), loyalty.KindPendingEarn)...)
+			}
+			wantRefused(t, l, "m1", "c1", loyalty.ErrBalanceLimit, earn("one-more", 1, time.Time{}))
+			wantRefused(t, l, "m1", "c1", loyalty.ErrBalanceLimit, loyalty.Entry{Kind: loyalty.KindPendingEarn, Source: "one-more", Points: 1})
+			wantRefused(t, l, "m1", "c1", loyalty.ErrBalanceLimit, onLot(loyalty.KindApprove, "approve", "pending0:0", 0))
+			mustPost(t, l, "m1", "c1", spend(loyalty.KindRedeem, "redeem", 1), earn("one-more", 1, time.Time{}))
+			wantBalance(t, l, "m1", "c1", loyalty.MaxBalance, loyalty.MaxBalance)
 		}},
 		{"Invalid", func(t *testing.T, clock *Clock, l loyalty.Ledger) {
 			for name, tc := range map[string]struct {
