@@ -252,6 +252,10 @@ func ledgerCases() []ledgerCase {
 			wantRefused(t, l, "m1", "c1", loyalty.ErrInsufficientPoints, spend(loyalty.KindRedeem, "redeem:1", 1))
 			mustPost(t, l, "m1", "c1", earn("order:1:earn", 100, time.Time{}))
 			wantRefused(t, l, "m1", "c1", loyalty.ErrInsufficientPoints, spend(loyalty.KindRedeem, "redeem:2", 101))
+			// The first redeem of a refused post spent nothing from the lots.
+			wantRefused(t, l, "m1", "c1", loyalty.ErrInsufficientPoints,
+				spend(loyalty.KindRedeem, "redeem:5", 60), spend(loyalty.KindRedeem, "redeem:6", 60))
+			wantLots(t, l, "m1", "c1", "order:1:earn=100")
 			wantRefused(t, l, "m1", "c1", loyalty.ErrInsufficientPoints, spend(loyalty.KindAdjust, "adjust:1", -101))
 			// All or nothing: the earn of a refused post is not written.
 			wantRefused(t, l, "m1", "c1", loyalty.ErrInsufficientPoints,
