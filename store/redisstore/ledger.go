@@ -24,8 +24,7 @@ func (s *Store) Ledger() *Ledger { return &Ledger{s: s} }
 
 // postLedgerLua applies a post: KEYS src, due, sum, log, lots, open, pend
 // (keys.loyalty); ARGV customer, now ms, n, loyalty.MaxBalance, then per
-// entry kind, source,
-// ref, points, expires ms (0: never), reason.
+// entry kind, source, ref, points, expires ms (0: never), reason.
 //
 // It reads what it needs, applies every entry to copies in Lua tables and
 // writes only at the end, so a refused entry (answered as {'refused',
@@ -37,8 +36,10 @@ func (s *Store) Ledger() *Ledger { return &Ledger{s: s} }
 //
 // Lots are keyed by their entry's seq zero-padded to 12 digits, so the
 // open ZSET (score: expiry ms, +inf for never) orders equal expiries
-// oldest first, as spending takes them. Every number in a stored JSON is
-// a string: cjson would print large ones in exponent form.
+// oldest first, as spending takes them. A spend reads the ids of all the
+// customer's spendable lots (tens, for a real customer) and the records of
+// only those it takes from. Every number in a stored JSON is a string:
+// cjson would print large ones in exponent form.
 const postLedgerLua = `
 local srcK, dueK, sumK, logK, lotsK, openK, pendK = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local customer, now, n, maxBalance = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
