@@ -40,3 +40,9 @@ func BenchmarkLedgerScale(b *testing.B) {
 		b.Logf("%s", fig)
 	}
 }
+
+// A shop's redaction takes its points ledger and leaves another shop's.
+func TestPurgeTakesTheLedger(t *testing.T) {
+	s, _ := newTestStore(t, Options{})
+	storetest.LedgerPurge(t, s.Ledger(), s.PurgeMerchantData)
+}

@@ -552,3 +552,27 @@ func ledgerCases() []ledgerCase {
 		}},
 	}
 }
+
+// LedgerPurge checks that purge (the backend's PurgeMerchantData, a shop's
+// redaction) takes the merchant's points ledger and leaves another's.
+func LedgerPurge(t *testing.T, l loyalty.Ledger, purge func(ctx context.Context, merchant string) (int, error)) {
+	t.Helper()
+	ctx := context.Background()
+	for _, m := range []string{"m1", "m2"} {
+		mustPost(t, l, m, "c1",
+			earn("order:1:earn", 100, time.Now().Add(time.Hour)),
+			loyalty.Entry{Kind: loyalty.KindPendingEarn, Source: "order:2:earn", Points: 50},
+			spend(loyalty.KindRedeem, "redeem:1", 10))
+	}
+	if _, err := purge(ctx, "m1"); err != nil {
+		t.Fatalf("PurgeMerchantData() = %v", err)
+	}
+	wantBalance(t, l, "m1", "c1", 0, 0)
+	if due, err := l.DueLots(ctx, "m1", time.Now().Add(2*time.Hour), 10); err != nil || len(due) != 0 {
+		t.Errorf("DueLots(m1) after the purge = %+v, %v; want none", due, err)
+	}
+	if res := mustPost(t, l, "m1", "c1", earn("order:1:earn", 1, time.Time{})); res.Entries[0].Duplicate {
+		t.Errorf("Post(m1, order:1:earn) after the purge = %+v; want a new entry", res)
+	}
+	wantBalance(t, l, "m2", "c1", 90, 50)
+}
