@@ -54,6 +54,11 @@ func purgeSteps(merchant string) []purgeStep {
 	} {
 		steps = append(steps, plain(name))
 	}
+	// The points ledger is the customers' data too: a shop's redaction
+	// takes it all.
+	for _, name := range loyaltyBucketNames() {
+		steps = append(steps, plain(name))
+	}
 	return steps
 }
 

@@ -71,7 +71,7 @@ const (
 )
 
 func bucketNames() []string {
-	return []string{
+	return append([]string{
 		bucketMeta, bucketMerchants, bucketMerchantDomains, bucketMerchantKeys,
 		bucketIdem, bucketIdemExpiry, bucketJobs, bucketJobKeys, bucketDue,
 		bucketHeads, bucketHeadOf, bucketLeases, bucketDead, bucketDeliveries,
@@ -79,7 +79,7 @@ func bucketNames() []string {
 		bucketDeliveryMessage, bucketStats, bucketDeliveryPhone,
 		bucketDeliveryCustomer, bucketDeliverySubject, bucketMaps, bucketStates,
 		bucketStateExpiry, bucketOnce, bucketOnceExpiry, bucketIndex, bucketIndexMembers,
-	}
+	}, loyaltyBucketNames()...)
 }
 
 // bucket returns a bucket Open created.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/app/loyalty"
 	"github.com/storebridge/storebridge/store/redistest"
 	"github.com/storebridge/storebridge/store/storetest"
 )
@@ -29,6 +30,11 @@ func TestConformanceOnCluster(t *testing.T) {
 		opts.Prefix = uniquePrefix()
 		s := New(rdb, opts)
 		return clusterStore{s}
+	})
+	storetest.RunLedger(t, func(t *testing.T, clock *storetest.Clock) loyalty.Ledger {
+		opts := clocked(clock)
+		opts.Prefix = uniquePrefix()
+		return New(rdb, opts).Ledger()
 	})
 	// The merchants' hash tags spread the suite's keys over the nodes: the
 	// run above really crossed the cluster.

@@ -34,6 +34,16 @@ import (
 //	m:{id}:index:<name>          ZSET member → ms, a named time index (IndexAdd)
 //	m:{id}:throttle:<key>        theoretical arrival time in µs (GCRA), PX expiry
 //	m:{id}:stats:<day>           HASH "<subject>|<outcome>" → count
+//	m:{id}:loy:src               HASH ledger source → "<seq>|<customer>" of its entry
+//	m:{id}:loy:due               ZSET "<lot>|<customer>" → expiry ms: spendable lots
+//	                             with an expiry that hold points, for the sweep
+//	m:{id}:loy:sum:<customer>    HASH b, p, q: spendable, pending, newest seq
+//	m:{id}:loy:log:<customer>    LIST entries (JSON), entry seq at index seq-1
+//	m:{id}:loy:lots:<customer>   HASH lot → lot (JSON); a lot is its entry's seq,
+//	                             zero-padded to 12 digits
+//	m:{id}:loy:open:<customer>   ZSET lot → expiry ms (+inf: never): spendable lots
+//	                             that hold points, in spending order
+//	m:{id}:loy:pend:<customer>   ZSET lot → 0: pending lots that hold points
 //	merchants                    SET of merchant ids
 //	idx:domain:<platform>:<dom>  merchant id owning the platform and domain
 //	idx:apikey:<hash>            merchant id owning the API key hash
@@ -144,3 +154,29 @@ func (k keys) throttle(merchant, key string) string { return k.merchant(merchant
 func (k keys) index(merchant, name string) string   { return k.merchant(merchant) + "index:" + name }
 
 func (k keys) stats(merchant, day string) string { return k.merchant(merchant) + "stats:" + day }
+
+// loyaltyKeys are the keys of one customer's points ledger, with the
+// merchant's source index and due lots, all in the merchant's slot.
+type loyaltyKeys struct {
+	src, due, sum, log, lots, open, pend string
+}
+
+func (k keys) loyalty(merchant, customer string) loyaltyKeys {
+	base := k.merchant(merchant) + "loy:"
+	return loyaltyKeys{
+		src:  base + "src",
+		due:  base + "due",
+		sum:  base + "sum:" + customer,
+		log:  base + "log:" + customer,
+		lots: base + "lots:" + customer,
+		open: base + "open:" + customer,
+		pend: base + "pend:" + customer,
+	}
+}
+
+// list is the KEYS of postLedgerLua, in its order.
+func (l loyaltyKeys) list() []string {
+	return []string{l.src, l.due, l.sum, l.log, l.lots, l.open, l.pend}
+}
+
+func (k keys) loyaltyDue(merchant string) string { return k.merchant(merchant) + "loy:due" }

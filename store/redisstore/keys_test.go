@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/app/loyalty"
 )
 
 // workload calls every store method that writes, for the merchants given.
@@ -93,6 +94,22 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 		must("IndexNewest", err)
 		_, err = s.Throttle(ctx, id, "meta:1234567890", 1000, 24*time.Hour) // PX 86s: still there when checked
 		must("Throttle", err)
+
+		ledger := s.Ledger()
+		_, err = ledger.Post(ctx, id, "+919812345678", []loyalty.Entry{
+			{Kind: loyalty.KindEarn, Source: "order:1001:earn", Points: 100, ExpiresAt: time.Now().Add(time.Hour)},
+			{Kind: loyalty.KindPendingEarn, Source: "order:1002:earn", Points: 50},
+			{Kind: loyalty.KindRedeem, Source: "redeem:1", Points: 10},
+		})
+		must("ledger Post", err)
+		_, err = ledger.Post(ctx, id, "7712398123", []loyalty.Entry{{Kind: loyalty.KindEarn, Source: "order:1001:earn", Points: 100}})
+		must("ledger Post of another customer's source", err)
+		_, _, err = ledger.Entries(ctx, id, "+919812345678", loyalty.Page{})
+		must("ledger Entries", err)
+		_, err = ledger.Lots(ctx, id, "+919812345678")
+		must("ledger Lots", err)
+		_, err = ledger.DueLots(ctx, id, time.Now().Add(2*time.Hour), 10)
+		must("ledger DueLots", err)
 	}
 	jobs, err := s.ClaimJobs(ctx, time.Minute, 100)
 	must("ClaimJobs", err)
@@ -147,7 +164,7 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 	if len(keys) == 0 {
 		t.Fatal("SCAN after the workload found no keys")
 	}
-	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|payload|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|index:.+|throttle:.+|stats:\d{4}-\d\d-\d\d)$`)
+	merchantKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `m:\{([^{}]+)\}:(merchant|idem:.+|q:(due|lease|jobs|payload|dead|keys)|dlv:(rec:.+|idx|status:.+|event:.+|msgid|phone:.+|customer:.+|subject:.+)|map:.+|state:.+|index:.+|throttle:.+|loy:(src|due|(sum|log|lots|open|pend):.+)|stats:\d{4}-\d\d-\d\d)$`)
 	globalKey := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(merchants|idx:domain:shopify:.+|idx:apikey:.+|\{queue\}:(merchants|known)|once:.+)$`)
 	tagged := map[string]bool{}
 	for _, key := range keys {
@@ -174,6 +191,8 @@ func TestKeysCarryPrefixAndTag(t *testing.T) {
 		m + "dlv:phone:+919812345678":  true, m + "dlv:customer:7712398123": true, m + "dlv:subject:order:1002": true,
 		m + "dlv:subject:order:1001": false, m + "dlv:phone:+14155550100": false, m + "dlv:customer:99": false,
 		m + "dlv:subject:cart:tok": false,
+		m + "loy:src":              true, m + "loy:due": true, m + "loy:sum:+919812345678": true, m + "loy:log:+919812345678": true,
+		m + "loy:lots:+919812345678": true, m + "loy:open:+919812345678": true, m + "loy:pend:+919812345678": true,
 	} {
 		if n := s.rdb.Exists(context.Background(), key).Val(); (n == 1) != want {
 			t.Errorf("EXISTS %s = %d; want %v", key, n, want)

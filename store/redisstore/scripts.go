@@ -463,6 +463,7 @@ type scripts struct {
 	swap, takeIndex, dropIfOwner              *redis.Script
 	dropJobs, deleteDeliveries, purgeJobs     *redis.Script
 	advanceState, throttle                    *redis.Script
+	postLedger, ledgerLots                    *redis.Script
 }
 
 func newScripts() scripts {
@@ -489,5 +490,7 @@ func newScripts() scripts {
 		deleteDeliveries: redis.NewScript(deleteDeliveriesLua),
 		advanceState:     redis.NewScript(advanceStateLua),
 		throttle:         redis.NewScript(throttleLua),
+		postLedger:       redis.NewScript(postLedgerLua),
+		ledgerLots:       redis.NewScript(ledgerLotsLua),
 	}
 }
