@@ -33,9 +33,10 @@ func chromiumPath(t *testing.T) string {
 }
 
 // newBrowser starts one headless Chromium for the test, with a fresh
-// profile and no way out of this machine: every host but 127.0.0.1 fails
-// to resolve, so Shopify's CDN (app-bridge.js) is unreachable, as it is
-// offline, and the pages must work without it.
+// profile and no way out of this machine: every host but 127.0.0.1 and
+// localhost (where APP_URL points by default, so the links the service
+// makes open) fails to resolve, so Shopify's CDN (app-bridge.js) is
+// unreachable, as it is offline, and the pages must work without it.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
@@ -47,7 +48,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}

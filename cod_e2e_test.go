@@ -13,7 +13,8 @@ import (
 )
 
 // fakeShopifyOrders plays the Admin GraphQL API for one order's COD
-// write-back: fulfillment orders with holds, tags, cancel.
+// write-back: fulfillment orders with holds, tags, cancel (recorded
+// with the order it cancels).
 type fakeShopifyOrders struct {
 	mu      sync.Mutex
 	token   string
@@ -68,6 +69,9 @@ func (f *fakeShopifyOrders) handler(w http.ResponseWriter, r *http.Request) {
 		}
 		f.calls = append(f.calls, fmt.Sprintf("tags %s %v", verb, req.Variables["tags"]))
 		io.WriteString(w, `{"data":{"tagsAdd":{"node":{"id":"gid://shopify/Order/1"},"userErrors":[]},"tagsRemove":{"node":{"id":"gid://shopify/Order/1"},"userErrors":[]}}}`)
+	case strings.Contains(req.Query, "orderCancel("):
+		f.calls = append(f.calls, fmt.Sprintf("cancel %v", req.Variables["orderId"]))
+		io.WriteString(w, `{"data":{"orderCancel":{"job":{"id":"gid://shopify/Job/3","done":false},"orderCancelUserErrors":[]}}}`)
 	default:
 		f.failure = "unexpected query " + req.Query
 		w.WriteHeader(http.StatusBadRequest)
