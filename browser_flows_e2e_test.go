@@ -404,6 +404,9 @@ func TestBrowserDeliveriesRetry(t *testing.T) {
 	if got := asked(); len(got) != 1 || got[0] != "Send every matching message again?" {
 		t.Errorf("dialogs asked = %q; want the one of Retry all matching", got)
 	}
+	if got := b.text(".banner.success"); got != "Queued 2 again." {
+		t.Errorf("after Retry all matching the notice = %q; want Queued 2 again.", got)
+	}
 	waitStatuses(t, base, id, "sent", "sent", "sent")
 	waitForSends(t, sent, 3)
 	b.open(base+"/admin/deliveries", "#main tbody tr")

@@ -256,21 +256,32 @@ func (s *Service) RetryDeliveries(ctx context.Context, merchantID string, f Deli
 	want := f.Limit
 	retried := 0
 	f.Limit = min(want, 200)
+	// Each matching delivery is retried once per call: pages follow the
+	// cursor, and one the workers already failed again while this ran
+	// (it is back in the filter) is not retried a second time.
+	seen := map[string]bool{}
 	for retried < want {
-		page, _, err := s.Deliveries(ctx, merchantID, f)
+		page, next, err := s.Deliveries(ctx, merchantID, f)
 		if err != nil {
 			return retried, err
 		}
-		if len(page) == 0 {
-			break
-		}
 		for _, d := range page {
+			if seen[d.ID] || retried == want {
+				continue
+			}
+			seen[d.ID] = true
 			if _, err := s.RetryDelivery(ctx, merchantID, d.ID); err != nil {
+				if ve := (*ValidationError)(nil); errors.As(err, &ve) {
+					continue // its status moved on since the page was read
+				}
 				return retried, err
 			}
 			retried++
 		}
-		// Retried deliveries left the filter, so the first page is new.
+		if next == "" || len(page) == 0 {
+			break
+		}
+		f.Cursor = next
 	}
 	return retried, nil
 }

@@ -2,11 +2,13 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/store/embedded"
@@ -83,5 +85,91 @@ func TestSendTestEventWithoutPropertiesUsesTheSampleEvent(t *testing.T) {
 	want := app.PreviewValues(env.merchant, app.EventOrderPlaced, rule.Variables, env.now.Now())
 	if slices.Contains(want, "") || !slices.Equal(d.Values, want) {
 		t.Fatalf("sent values %q, preview %q: the test must send what the preview shows, every variable filled", d.Values, want)
+	}
+}
+
+// refailingStore plays workers that fail every retried delivery again at
+// once: before each listing, whatever was queued is failed again.
+type refailingStore struct {
+	app.Store
+	mu       sync.Mutex
+	retries  map[string]int
+	listings int
+}
+
+func (s *refailingStore) UpdateDelivery(ctx context.Context, merchant, id string, change func(*app.Delivery) error) (app.Delivery, error) {
+	d, err := s.Store.UpdateDelivery(ctx, merchant, id, change)
+	if err == nil && d.Status == app.DeliveryQueued {
+		s.mu.Lock()
+		s.retries[id]++
+		s.mu.Unlock()
+	}
+	return d, err
+}
+
+func (s *refailingStore) ListDeliveries(ctx context.Context, merchant string, f app.DeliveryFilter) ([]app.Delivery, string, error) {
+	s.mu.Lock()
+	s.listings++
+	var queued []string
+	for id := range s.retries {
+		queued = append(queued, id)
+	}
+	s.mu.Unlock()
+	for _, id := range queued {
+		if _, err := s.Store.UpdateDelivery(ctx, merchant, id, func(d *app.Delivery) error {
+			if d.Status == app.DeliveryQueued {
+				d.Status, d.Error = app.DeliveryFailed, "still refused"
+			}
+			return nil
+		}); err != nil {
+			return nil, "", err
+		}
+	}
+	return s.Store.ListDeliveries(ctx, merchant, f)
+}
+
+// TestRetryAllMatchingRetriesEachDeliveryOnce: "Retry all matching" on a
+// provider that keeps refusing must not go round again on deliveries it
+// just retried (it used to re-read the first page until it had retried
+// 1,000 times).
+func TestRetryAllMatchingRetriesEachDeliveryOnce(t *testing.T) {
+	inner, err := embedded.Open(filepath.Join(t.TempDir(), "r.db"), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inner.Close() })
+	st := &refailingStore{Store: inner, retries: map[string]int{}}
+	keyring, _ := app.NewKeyring(keyA)
+	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, Providers: map[string]app.ProviderKit{
+		"scripted": {New: func(map[string]string) (app.Provider, error) { return &scriptedProvider{}, nil }},
+	}})
+	ctx := context.Background()
+	m, _, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "retry-shop.myshopify.com", Name: "Retry Shop", Country: "IN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const failed = 250 // more than one page of the retry's listing
+	start := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for i := range failed {
+		d := app.Delivery{ID: fmt.Sprintf("d_%04d", i), Merchant: m.ID, Event: app.EventOrderPlaced, Phone: "+919876543210",
+			Provider: "scripted", Template: "order_placed", Status: app.DeliveryFailed, Attempts: 1, Error: "refused",
+			CreatedAt: start.Add(time.Duration(i) * time.Second), UpdatedAt: start.Add(time.Duration(i) * time.Second)}
+		if err := inner.CreateDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := svc.RetryDeliveries(ctx, m.ID, app.DeliveryFilter{Status: app.DeliveryFailed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if n != failed || len(st.retries) != failed {
+		t.Fatalf("retried %d (%d distinct) of %d failed deliveries; want each once", n, len(st.retries), failed)
+	}
+	for id, times := range st.retries {
+		if times != 1 {
+			t.Fatalf("%s retried %d times in one call; want once", id, times)
+		}
 	}
 }

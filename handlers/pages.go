@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,6 +196,9 @@ func (h *Handlers) newPage(c echo.Context, title, active string) page {
 		p.Flash = "Saved."
 	case "retried":
 		p.Flash = "Queued again."
+		if n, err := strconv.Atoi(c.QueryParam("queued")); err == nil && n >= 0 {
+			p.Flash = fmt.Sprintf("Queued %d again.", n)
+		}
 	case "cod-confirmed":
 		p.Flash = "Order confirmed. Your store and the customer will hear of it."
 	case "cod-cancelled":

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/app"
@@ -15,7 +16,6 @@ type deliveriesData struct {
 	Statuses      []app.DeliveryStatus
 	Events        []app.EventInfo
 	CanRetryAll   bool
-	Retried       int
 }
 
 var deliveryStatuses = []app.DeliveryStatus{
@@ -68,9 +68,9 @@ func (h *Handlers) retryDeliveryPage(c echo.Context) error {
 func (h *Handlers) retryMatchingPage(c echo.Context) error {
 	s := sessionOf(c)
 	status := app.DeliveryStatus(c.FormValue("status"))
-	_, err := h.svc.RetryDeliveries(c.Request().Context(), s.merchant.ID, app.DeliveryFilter{Status: status, Event: c.FormValue("event")})
+	n, err := h.svc.RetryDeliveries(c.Request().Context(), s.merchant.ID, app.DeliveryFilter{Status: status, Event: c.FormValue("event")})
 	if err != nil {
 		return err
 	}
-	return h.seeOther(c, "/admin/deliveries?done=retried")
+	return h.seeOther(c, "/admin/deliveries?done=retried&queued="+strconv.Itoa(n))
 }
