@@ -481,11 +481,17 @@ func (s redisStore) Maintain(ctx context.Context) error { return s.SweepIndex(ct
 // kept apart, as daily counters.
 const deliveryRetention = 90 * 24 * time.Hour
 
-// deliveryPurgeInterval is how often maintain purges expired deliveries.
+// deadJobRetention is how long a dead job (a webhook or send no retry
+// could finish) is kept for inspection and replay. Its payload names the
+// customer, and Shopify gives a customers/redact 30 days: whatever is
+// dead when a redaction arrives is gone within them.
+const deadJobRetention = 30 * 24 * time.Hour
+
+// deliveryPurgeInterval is how often maintain purges expired records.
 const deliveryPurgeInterval = time.Hour
 
 // maintain runs the store's housekeeping every half minute, and deletes the
-// deliveries older than deliveryRetention at most once an hour.
+// deliveries and dead jobs past their retention at most once an hour.
 func maintain(ctx context.Context, st Store, svc *app.Service, log *slog.Logger) {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
@@ -502,11 +508,12 @@ func maintain(ctx context.Context, st Store, svc *app.Service, log *slog.Logger)
 				continue
 			}
 			lastPurge = time.Now()
-			n, err := svc.PurgeOldDeliveries(ctx, deliveryRetention)
+			n, err := svc.PurgeOld(ctx, app.Retention{Deliveries: deliveryRetention, DeadJobs: deadJobRetention})
 			if err != nil && ctx.Err() == nil {
-				log.Warn("purging old deliveries failed; retried next hour", "err", err, "deleted", n)
-			} else if n > 0 {
-				log.Info("purged old deliveries", "deleted", n, "retention", deliveryRetention.String())
+				log.Warn("purging old records failed; retried next hour", "err", err, "deliveries", n.Deliveries, "dead_jobs", n.DeadJobs)
+			} else if n.Deliveries > 0 || n.DeadJobs > 0 {
+				log.Info("purged old records", "deliveries", n.Deliveries, "dead_jobs", n.DeadJobs,
+					"retention", deliveryRetention.String(), "dead_job_retention", deadJobRetention.String())
 			}
 		}
 	}

@@ -105,6 +105,9 @@ type Queue interface {
 	DeadJobs(ctx context.Context, merchant string, limit int) ([]Job, error)
 	// RequeueDead makes a dead job due now with a fresh attempt count.
 	RequeueDead(ctx context.Context, merchant, id string) error
+	// PurgeDeadJobs deletes up to limit of the merchant's dead jobs buried
+	// before before, payloads included, oldest first, and says how many.
+	PurgeDeadJobs(ctx context.Context, merchant string, before time.Time, limit int) (int, error)
 	// Cancel removes the merchant's scheduled or ready job with key. It
 	// reports false when there is none (already run, or never there). A job
 	// a worker holds at that moment is not stopped; handlers re-check state.

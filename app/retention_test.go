@@ -12,7 +12,7 @@ import (
 	"github.com/storebridge/storebridge/store/embedded"
 )
 
-func TestPurgeOldDeliveriesKeepsRecentOnes(t *testing.T) {
+func TestPurgeOldKeepsRecentDeliveries(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{}
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "r.db"), embedded.Options{Now: clk.Now})
@@ -63,9 +63,9 @@ func TestPurgeOldDeliveriesKeepsRecentOnes(t *testing.T) {
 		t.FailNow()
 	}
 
-	n, err := svc.PurgeOldDeliveries(ctx, retention)
-	if want := oldCount[merchants[0].ID] + oldCount[merchants[1].ID]; err != nil || n != want {
-		t.Fatalf("PurgeOldDeliveries() = %d, %v; want %d", n, err, want)
+	n, err := svc.PurgeOld(ctx, app.Retention{Deliveries: retention, DeadJobs: retention})
+	if want := oldCount[merchants[0].ID] + oldCount[merchants[1].ID]; err != nil || n.Deliveries != want {
+		t.Fatalf("PurgeOld() = %+v, %v; want %d deliveries", n, err, want)
 	}
 	for _, m := range merchants {
 		list, _, err := st.ListDeliveries(ctx, m.ID, app.DeliveryFilter{Limit: 500})
@@ -83,10 +83,56 @@ func TestPurgeOldDeliveriesKeepsRecentOnes(t *testing.T) {
 			t.Errorf("DeliveryByProviderMessageID(old) of %s found a purged delivery", m.Domain)
 		}
 	}
-	if n, err := svc.PurgeOldDeliveries(ctx, retention); err != nil || n != 0 {
-		t.Errorf("second PurgeOldDeliveries() = %d, %v; want 0", n, err)
+	if n, err := svc.PurgeOld(ctx, app.Retention{Deliveries: retention, DeadJobs: retention}); err != nil || n != (app.Purged{}) {
+		t.Errorf("second PurgeOld() = %+v, %v; want nothing", n, err)
 	}
-	if _, err := svc.PurgeOldDeliveries(ctx, 0); err == nil {
-		t.Errorf("PurgeOldDeliveries(0) = nil error; want a refusal to purge everything")
+	if _, err := svc.PurgeOld(ctx, app.Retention{Deliveries: 0, DeadJobs: retention}); err == nil {
+		t.Errorf("PurgeOld(0) = nil error; want a refusal to purge everything")
+	}
+}
+
+// TestPurgeOldDeletesDeadJobsPastTheirRetention: a dead webhook's payload
+// names its customer, so it is kept only as long as a redaction may take.
+func TestPurgeOldDeletesDeadJobsPastTheirRetention(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{}
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keyring, _ := app.NewKeyring(keyA)
+	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, Now: clk.Now})
+	m, _, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "dead-letters.myshopify.com", Name: "Dead Letters", Country: "IN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bury := func(id string) {
+		t.Helper()
+		if err := st.Enqueue(ctx, app.Job{ID: id, Merchant: m.ID, Kind: "shopify.webhook", Payload: []byte(`{"customer":{"phone":"+919876543210"}}`)}); err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := st.ClaimJobs(ctx, time.Minute, 1)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("ClaimJobs() = %v, %v", jobs, err)
+		}
+		if err := st.Bury(ctx, jobs[0], "unusable"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const keep = 30 * 24 * time.Hour
+	start := time.Now()
+	clk.Set(start)
+	bury("old")
+	clk.Set(start.Add(keep - time.Hour))
+	bury("recent")
+	clk.Set(start.Add(keep + time.Minute))
+	n, err := svc.PurgeOld(ctx, app.Retention{Deliveries: 90 * 24 * time.Hour, DeadJobs: keep})
+	if err != nil || n.DeadJobs != 1 {
+		t.Fatalf("PurgeOld() = %+v, %v; want the one dead job past 30 days", n, err)
+	}
+	dead, err := st.DeadJobs(ctx, m.ID, 10)
+	if err != nil || len(dead) != 1 || dead[0].ID != "recent" {
+		t.Fatalf("dead jobs after the purge = %+v, %v; want only the recent one", dead, err)
 	}
 }

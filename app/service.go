@@ -148,35 +148,58 @@ func (s *Service) FlushCounters(ctx context.Context) error {
 // for only a few milliseconds.
 const purgeBatch = 500
 
-// PurgeOldDeliveries deletes every merchant's deliveries created more than
-// retention ago, in batches, and answers how many it deleted. A merchant
+// Retention is how long records are kept before PurgeOld deletes them.
+type Retention struct {
+	Deliveries time.Duration // delivery records
+	// DeadJobs are the jobs no retry could finish, kept for inspection and
+	// replay. Their payloads are webhooks that name customers, so they are
+	// kept no longer than a customer's redaction may take.
+	DeadJobs time.Duration
+}
+
+// Purged counts what PurgeOld deleted.
+type Purged struct{ Deliveries, DeadJobs int }
+
+// PurgeOld deletes every merchant's deliveries and dead jobs older than
+// the retention, in batches, and answers how many it deleted. A merchant
 // whose purge fails is left for the next run; the others still go.
-func (s *Service) PurgeOldDeliveries(ctx context.Context, retention time.Duration) (int, error) {
-	if retention <= 0 {
-		return 0, Invalid("retention", fmt.Sprintf("must be positive, got %s", retention))
+func (s *Service) PurgeOld(ctx context.Context, r Retention) (Purged, error) {
+	var done Purged
+	if r.Deliveries <= 0 || r.DeadJobs <= 0 {
+		return done, Invalid("retention", fmt.Sprintf("must be positive, got %s and %s", r.Deliveries, r.DeadJobs))
 	}
-	before := s.now().Add(-retention)
 	merchants, err := s.store.ListMerchants(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("purge old deliveries: %w", err)
+		return done, fmt.Errorf("purge old records: %w", err)
 	}
-	total := 0
+	now := s.now()
+	purges := []struct {
+		what   string
+		before time.Time
+		purge  func(ctx context.Context, merchant string, before time.Time, limit int) (int, error)
+		count  *int
+	}{
+		{"deliveries", now.Add(-r.Deliveries), s.store.PurgeDeliveries, &done.Deliveries},
+		{"dead jobs", now.Add(-r.DeadJobs), s.store.PurgeDeadJobs, &done.DeadJobs},
+	}
 	var errs []error
 	for _, m := range merchants {
-		for {
-			n, err := s.store.PurgeDeliveries(ctx, m.ID, before, purgeBatch)
-			total += n
-			if err != nil {
-				if ctx.Err() != nil {
-					return total, fmt.Errorf("purge old deliveries: %w", err)
+		for _, p := range purges {
+			for {
+				n, err := p.purge(ctx, m.ID, p.before, purgeBatch)
+				*p.count += n
+				if err != nil {
+					if ctx.Err() != nil {
+						return done, fmt.Errorf("purge old %s: %w", p.what, err)
+					}
+					errs = append(errs, fmt.Errorf("purge old %s of merchant %s: %w", p.what, m.ID, err))
+					break
 				}
-				errs = append(errs, fmt.Errorf("purge old deliveries of merchant %s: %w", m.ID, err))
-				break
-			}
-			if n < purgeBatch {
-				break
+				if n < purgeBatch {
+					break
+				}
 			}
 		}
 	}
-	return total, errors.Join(errs...)
+	return done, errors.Join(errs...)
 }

@@ -405,6 +405,47 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 	return list, err
 }
 
+// PurgeDeadJobs deletes up to limit of the merchant's dead jobs buried
+// before before, oldest first, with their records (and payloads).
+func (s *Store) PurgeDeadJobs(ctx context.Context, merchant string, before time.Time, limit int) (int, error) {
+	if err := required("merchant", merchant); err != nil {
+		return 0, fmt.Errorf("embedded: purge dead jobs: %w", err)
+	}
+	if limit <= 0 {
+		return 0, fmt.Errorf("embedded: purge dead jobs: %w", app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit)))
+	}
+	purged := 0
+	err := s.update(ctx, "purge dead jobs", func(tx *bolt.Tx) error {
+		purged = 0
+		prefix, end := merchantPrefix(merchant), micros(before)
+		var old [][]byte
+		c := bucket(tx, bucketDead).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(old) < limit; k, _ = c.Next() {
+			at, _, ok := readTime(k[len(prefix):])
+			if !ok {
+				return fmt.Errorf("corrupt dead key %q", k)
+			}
+			if at >= end {
+				break
+			}
+			old = append(old, bytes.Clone(k))
+		}
+		// Deleted after the walk: a cursor is not safe across deletes.
+		for _, k := range old {
+			_, id, _ := readTime(k[len(prefix):])
+			if err := bucket(tx, bucketDead).Delete(k); err != nil {
+				return err
+			}
+			if err := bucket(tx, bucketJobs).Delete(scoped(merchant, string(id))); err != nil {
+				return err
+			}
+		}
+		purged = len(old)
+		return nil
+	})
+	return purged, err
+}
+
 // RequeueDead makes a dead job due now with its attempt count reset.
 // ErrNotFound when the merchant has no dead job id; ErrConflict when a live
 // job took its key meanwhile.

@@ -613,6 +613,23 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 	return jobs, nil
 }
 
+// PurgeDeadJobs deletes up to limit of the merchant's dead jobs buried
+// before before, oldest first, with their records and payloads.
+func (s *Store) PurgeDeadJobs(ctx context.Context, merchant string, before time.Time, limit int) (int, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return 0, fmt.Errorf("redisstore: purge dead jobs: %w", app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit)))
+	}
+	q := s.keys.queue(merchant)
+	n, err := s.scripts.purgeDead.Run(ctx, s.rdb, []string{q.dead, q.jobs, q.payload}, before.UnixMilli(), limit).Int()
+	if err != nil {
+		return 0, wrap("purge dead jobs", err)
+	}
+	return n, nil
+}
+
 // RequeueDead makes a dead job due now with its attempt count reset.
 // ErrConflict when a live job of the merchant now holds its key.
 func (s *Store) RequeueDead(ctx context.Context, merchant, id string) error {

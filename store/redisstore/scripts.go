@@ -251,6 +251,18 @@ dropKey(KEYS[4], job, ARGV[1])
 return {1, ''}
 `
 
+// purgeDead: KEYS dead, jobs, payload; ARGV before (ms, as burial scores
+// are), limit. Deletes the oldest dead jobs buried before, answers how many.
+const purgeDeadLua = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+end
+return #ids
+`
+
 // requeueDead: KEYS dead, jobs, due, keys; ARGV id, offset ms, now (RFC
 // 3339, for the record). Makes the job due at the server's now. Answers
 // {1, due score}; -1 when the job is not dead, 0 when a live job holds its
@@ -459,6 +471,7 @@ type scripts struct {
 	enqueue, claimAndEnqueue, earliest, claim *redis.Script
 	candidates                                *redis.Script
 	ack, extend, retry, bury, requeueDead     *redis.Script
+	purgeDead                                 *redis.Script
 	cancel, createDelivery                    *redis.Script
 	swap, takeIndex, dropIfOwner              *redis.Script
 	dropJobs, deleteDeliveries, purgeJobs     *redis.Script
@@ -479,6 +492,7 @@ func newScripts() scripts {
 		extend:           redis.NewScript(extendLua),
 		retry:            redis.NewScript(retryLua),
 		bury:             redis.NewScript(buryLua),
+		purgeDead:        redis.NewScript(purgeDeadLua),
 		requeueDead:      redis.NewScript(requeueDeadLua),
 		cancel:           redis.NewScript(cancelLua),
 		createDelivery:   redis.NewScript(createDeliveryLua),

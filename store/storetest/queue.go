@@ -231,6 +231,46 @@ func queueCases() []testCase {
 				t.Errorf("DeadJobs(m1) after requeue = %v; want [d2]", ids(dead))
 			}
 		}},
+		{"Queue/PurgeDeadJobs", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			mustEnqueue(t, s, newJob(clock, "m1", "old1"), newJob(clock, "m1", "old2"), newJob(clock, "m1", "old3"), newJob(clock, "m2", "theirs"))
+			for _, j := range claimAll(t, s, 10) {
+				if err := s.Bury(ctx, j, "unusable"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clock.Advance(time.Hour)
+			cutoff := clock.Now()
+			clock.Advance(time.Hour)
+			mustEnqueue(t, s, newJob(clock, "m1", "new"))
+			if err := s.Bury(ctx, claimAll(t, s, 1)[0], "unusable"); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.PurgeDeadJobs(ctx, "m1", cutoff, 2); err != nil || n != 2 {
+				t.Fatalf("PurgeDeadJobs(limit 2) = %d, %v; want 2", n, err)
+			}
+			if n, err := s.PurgeDeadJobs(ctx, "m1", cutoff, 10); err != nil || n != 1 {
+				t.Fatalf("PurgeDeadJobs() again = %d, %v; want the 1 left before the cutoff", n, err)
+			}
+			if n, err := s.PurgeDeadJobs(ctx, "m1", cutoff, 10); err != nil || n != 0 {
+				t.Fatalf("PurgeDeadJobs() a third time = %d, %v; want 0", n, err)
+			}
+			if dead, _ := s.DeadJobs(ctx, "m1", 10); len(dead) != 1 || dead[0].ID != "new" {
+				t.Errorf("m1's dead jobs after the purge = %v; want [new]", ids(dead))
+			}
+			if dead, _ := s.DeadJobs(ctx, "m2", 10); len(dead) != 1 {
+				t.Errorf("another merchant's dead jobs = %v; want them kept", ids(dead))
+			}
+			if err := s.RequeueDead(ctx, "m1", "old1"); !errors.Is(err, app.ErrNotFound) {
+				t.Errorf("RequeueDead(a purged job) = %v; want ErrNotFound", err)
+			}
+			if depth, err := s.Depth(ctx); err != nil || depth.Dead != 2 {
+				t.Errorf("Depth().Dead = %d, %v; want 2", depth.Dead, err)
+			}
+			if _, err := s.PurgeDeadJobs(ctx, "m1", cutoff, 0); err == nil {
+				t.Error("PurgeDeadJobs(limit 0) = nil error; want a refusal")
+			}
+		}},
 		{"Queue/CancelByKey", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			reminder := newJob(clock, "m1", "r1")
