@@ -208,6 +208,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		Wake:              workers.Wake,
 		Providers:         providerKits(cfg.AllowInsecureOutbound),
 		Decoders:          webhookDecoders(),
+		Nector:            nectorDecoder(),
 		DefaultStatusMaps: defaultStatusMaps(),
 		Retry:             app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
 		Observer:          metrics,
