@@ -51,12 +51,24 @@ type nectorJob struct {
 	Body  []byte `json:"body"`
 }
 
+// nectorTokenName is the merchant secret in its Nector inbox address.
+const nectorTokenName = "nector_token"
+
 // NectorToken is the secret token of a merchant's Nector inbox address.
 // Nector signs its deliveries with a header whose scheme is not public,
-// so the address carries the secret, as provider status URLs do.
+// so the address carries the secret, as provider status URLs do: the one
+// stored with the merchant (Reseal pins it), else the one derived from the
+// oldest listed key, so a key rotation does not change the address.
 func (s *Service) NectorToken(m Merchant) string {
+	if token, err := s.MerchantSecret(m, nectorTokenName); err == nil {
+		return token
+	}
+	return s.legacyNectorToken(m.ID)
+}
+
+func (s *Service) legacyNectorToken(merchantID string) string {
 	keys := s.keyring.VerificationKeys()
-	return derivedNectorToken(keys[len(keys)-1], m.ID)
+	return derivedNectorToken(keys[len(keys)-1], merchantID)
 }
 
 func derivedNectorToken(key []byte, merchantID string) string {
@@ -65,11 +77,14 @@ func derivedNectorToken(key []byte, merchantID string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
 }
 
-// nectorTokenOK compares in constant time against the token under every
-// listed key, so adding a key does not break the address Nector holds.
+// nectorTokenOK checks an inbox token in constant time: the stored one, or
+// for a merchant without one the token under any listed key.
 func (s *Service) nectorTokenOK(m Merchant, token string) bool {
 	if token == "" {
 		return false
+	}
+	if stored, err := s.MerchantSecret(m, nectorTokenName); err == nil {
+		return subtle.ConstantTimeCompare([]byte(token), []byte(stored)) == 1
 	}
 	ok := false
 	for _, key := range s.keyring.VerificationKeys() {
