@@ -14,7 +14,8 @@ import (
 // Nector points its outbound events at the inbox address the merchant
 // view shows; Nector's walletreward_create, retried, reaches Interakt once
 // as the merchant's loyalty.points_earned template, with the customer's
-// first name and the coins from Nector's own fields.
+// first name, the coins from Nector's own fields, and a field the contract
+// has no name for (nector.business_coin_name).
 func TestEndToEndNectorWalletRewardToInteraktTemplate(t *testing.T) {
 	interakt, sent := fakeInterakt(t)
 	base, logs, _ := startRun(t, map[string]string{
@@ -27,7 +28,7 @@ func TestEndToEndNectorWalletRewardToInteraktTemplate(t *testing.T) {
 		"provider": "interakt", "common_property": "phone", "credentials": map[string]string{"api_key": e2eInteraktKey, "base_url": interakt.URL},
 	}, 200)
 	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/rules/loyalty.points_earned", map[string]any{
-		"template": "coins_earned", "language": "en", "variables": []string{"customer.first_name", "points.amount", "points.balance"},
+		"template": "coins_earned", "language": "en", "variables": []string{"customer.first_name", "points.amount", "points.balance", "nector.business_coin_name"},
 	}, 200)
 
 	webhooks, _ := admin(t, base, "GET", "/api/admin/merchants/"+id, nil, 200)["webhooks"].(map[string]any)
@@ -63,8 +64,8 @@ func TestEndToEndNectorWalletRewardToInteraktTemplate(t *testing.T) {
 	template, _ := got["template"].(map[string]any)
 	if got["countryCode"] != "+91" || got["phoneNumber"] != "9876543210" || got["type"] != "Template" ||
 		template["name"] != "coins_earned" || template["languageCode"] != "en" ||
-		fmt.Sprint(template["bodyValues"]) != "[Riya 100 1250]" {
-		t.Errorf("Interakt send = %v; want +91 9876543210, template coins_earned with [Riya 100 1250]", got)
+		fmt.Sprint(template["bodyValues"]) != "[Riya 100 1250 Kesar Coins]" {
+		t.Errorf("Interakt send = %v; want +91 9876543210, template coins_earned with [Riya 100 1250 Kesar Coins]", got)
 	}
 	deliveries := admin(t, base, "GET", "/api/admin/merchants/"+id+"/deliveries", nil, 200)["deliveries"].([]any)
 	if len(deliveries) != 1 || deliveries[0].(map[string]any)["event"] != "loyalty.points_earned" {
