@@ -96,6 +96,7 @@ func TestAdminAPI(t *testing.T) {
 			[]string{`"variables":["customer.first_name","order.number"]`, `"category":"transactional"`}, nil},
 		{"rule: a Nector field", "PUT", "/api/admin/merchants/" + id + "/rules/loyalty.points_earned", operatorToken, `{"template":"coins","variables":["user_name","amount","nector.business_coin_name"]}`, 200,
 			[]string{`"variables":["customer.first_name","points.amount","nector.business_coin_name"]`}, nil},
+		{"rule: tier and referral code", "PUT", "/api/admin/merchants/" + id + "/rules/loyalty.milestone_reached", operatorToken, `{"template":"tier","variables":["tier.name","referral.code"]}`, 200, []string{`"variables":["tier.name","referral.code"]`}, nil},
 		{"rule: a nested Nector field", "PUT", "/api/admin/merchants/" + id + "/rules/loyalty.points_earned", operatorToken, `{"template":"coins","variables":["nector.data.amount"]}`, 422, []string{`variables[0]`}, nil},
 		{"rule: unknown variable", "PUT", "/api/admin/merchants/" + id + "/rules/order.placed", operatorToken, `{"template":"t","variables":["order.secret_margin"]}`, 422, []string{`variables[0]`}, nil},
 		{"rule: bad delay", "PUT", "/api/admin/merchants/" + id + "/rules/cart.abandoned", operatorToken, `{"template":"t","delay":"soon"}`, 422, []string{`"delay"`}, nil},

@@ -159,6 +159,10 @@ func Decode(topic string, body []byte) (app.APIEvent, error) {
 		out.Properties["nector."+strings.ReplaceAll(k, ".", "_")] = v
 		if p := property(name, k); p != "" && v != nil {
 			out.Properties[p] = v
+			if name == "viptier_create" && p == "tier.name" {
+				// The tier reached is the milestone (the catalog's name).
+				out.Properties["milestone.name"] = v
+			}
 		}
 	}
 	return out, nil

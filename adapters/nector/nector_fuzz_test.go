@@ -77,7 +77,7 @@ func mappedTypes() map[string]bool {
 func contractProperty(k string) bool {
 	switch k {
 	case "points.amount", "points.balance", "points.expires_on", "tier.name", "coupon.code",
-		"coupon.value", "referral.code", "referral.friend_name", "review.url":
+		"coupon.value", "referral.code", "referral.friend_name", "review.url", "milestone.name":
 		return true
 	}
 	return false

@@ -45,7 +45,7 @@ func TestDecodeEveryEvent(t *testing.T) {
 			"referral.friend_name": "Meera", "coupon.code": "FRIEND-9K",
 		}},
 		{"viptier_create.json", app.EventMilestoneReached, map[string]string{
-			"tier.name": "Gold", "nector.business_coin_name": "Kesar Coins",
+			"tier.name": "Gold", "milestone.name": "Gold", "nector.business_coin_name": "Kesar Coins",
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
