@@ -208,6 +208,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		Wake:              workers.Wake,
 		Providers:         providerKits(cfg.AllowInsecureOutbound),
 		Decoders:          webhookDecoders(),
+		Nector:            nectorDecoder(),
 		DefaultStatusMaps: defaultStatusMaps(),
 		Retry:             app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
 		Observer:          metrics,
@@ -324,7 +325,7 @@ func runReseal(ctx context.Context, getenv func(string) string, stdout io.Writer
 	defer st.Close()
 	svc := app.NewService(app.ServiceOptions{Store: st, Keyring: keyring, Logger: log})
 	report, err := svc.Reseal(ctx)
-	fmt.Fprintf(stdout, "storebridge reseal: %d merchants read; %d values sealed again and %d status URL tokens stored under key %s\n",
+	fmt.Fprintf(stdout, "storebridge reseal: %d merchants read; %d values sealed again and %d status URL and Nector inbox tokens stored under key %s\n",
 		report.Merchants, report.Resealed, report.Pinned, report.KeyID)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/storebridge/storebridge/adapters/convertway"
 	"github.com/storebridge/storebridge/adapters/interakt"
 	"github.com/storebridge/storebridge/adapters/meta"
+	"github.com/storebridge/storebridge/adapters/nector"
 	"github.com/storebridge/storebridge/adapters/sandbox"
 	"github.com/storebridge/storebridge/adapters/shopify"
 	"github.com/storebridge/storebridge/adapters/wati"
@@ -79,6 +80,9 @@ func webhookDecoders() map[app.Platform]app.WebhookDecoder {
 		app.PlatformWooCommerce: woocommerce.Decode,
 	}
 }
+
+// nectorDecoder reads the events merchants' Nector inboxes receive.
+func nectorDecoder() app.NectorDecoder { return nector.Decode }
 
 func defaultStatusMaps() map[app.Platform]map[string]string {
 	return map[app.Platform]map[string]string{app.PlatformWooCommerce: woocommerce.DefaultStatusMap()}

@@ -75,10 +75,12 @@ var variableCatalog = []VariableInfo{
 	{"coupon.expires_on", "When the code expires"},
 	{"referral.friend_name", "Referred friend's name"},
 	{"referral.reward", "Referral reward"},
+	{"referral.code", "Customer's own referral code"},
 	{"review.url", "Review link"},
 	{"review.product", "Product to review"},
 	{"milestone.name", "Tier or milestone reached"},
 	{"milestone.reward", "Milestone reward"},
+	{"tier.name", "Customer's loyalty tier"},
 	{"shop.name", "Store name"},
 	{"shop.url", "Store address"},
 }
@@ -103,7 +105,7 @@ func VariablesFor(eventType string) []VariableInfo {
 		case group == "customer", group == "shop",
 			group == "order" && (family == "order" || family == "cod" || eventType == EventPointsEarned || eventType == EventPointsReversed),
 			group == "cart" && family == "cart",
-			family == "loyalty" && (group == "points" || group == "coupon" || group == "referral" || group == "review" || group == "milestone"):
+			family == "loyalty" && (group == "points" || group == "coupon" || group == "referral" || group == "review" || group == "milestone" || group == "tier"):
 			out = append(out, v)
 		}
 	}
@@ -138,9 +140,10 @@ func SampleProperties(m Merchant, eventType string, now time.Time) map[string]an
 	case "loyalty":
 		props["points"] = map[string]any{"amount": 120, "balance": 1250, "expires_on": in30}
 		props["coupon"] = map[string]any{"code": "SAVE100", "value": FormatMoney("100", currency), "expires_on": in30}
-		props["referral"] = map[string]any{"friend_name": "Rahul", "reward": "200 points"}
+		props["referral"] = map[string]any{"friend_name": "Rahul", "reward": "200 points", "code": "PRIYA100"}
 		props["review"] = map[string]any{"url": "https://shop.example.com/products/neem-face-wash#reviews", "product": "Neem face wash"}
 		props["milestone"] = map[string]any{"name": "Gold", "reward": "1.5× points"}
+		props["tier"] = map[string]any{"name": "Gold"}
 	}
 	return props
 }

@@ -71,8 +71,32 @@ func (s *Service) MerchantByAPIKey(ctx context.Context, key string) (Merchant, e
 // ReceiveEvent validates a pushed event and queues it once per id, in one
 // atomic store step, like a store webhook.
 func (s *Service) ReceiveEvent(ctx context.Context, m Merchant, in APIEvent) (WebhookOutcome, error) {
-	fields := map[string]string{}
 	in.ID = strings.TrimSpace(in.ID)
+	if fields := validateAPIEvent(in); len(fields) > 0 {
+		return "", &ValidationError{Fields: fields}
+	}
+	payload, err := json.Marshal(in)
+	if err != nil {
+		return "", Invalid("properties", "cannot be stored: "+err.Error())
+	}
+	now := s.now()
+	job := Job{ID: NewID(now), Merchant: m.ID, Kind: JobAPIEvent, Payload: payload, CreatedAt: now}
+	state, err := s.store.ClaimAndEnqueue(ctx, "api:"+in.ID, apiEventDoneTTL, job)
+	if err != nil {
+		return "", fmt.Errorf("queue event: %w", err)
+	}
+	if state != ClaimNew {
+		return WebhookDuplicate, nil
+	}
+	if s.wake != nil {
+		s.wake()
+	}
+	return WebhookAccepted, nil
+}
+
+// validateAPIEvent answers, by field, why a pushed event cannot be taken.
+func validateAPIEvent(in APIEvent) map[string]string {
+	fields := map[string]string{}
 	if in.ID == "" || !plainText(in.ID, maxAPIEventIDLen) {
 		fields["id"] = fmt.Sprintf("is required: your id for the event (1 to %d characters, no control characters), so a retry is not sent twice", maxAPIEventIDLen)
 	}
@@ -99,26 +123,7 @@ func (s *Service) ReceiveEvent(ctx context.Context, m Merchant, in APIEvent) (We
 	if reason := checkProperties(in.Properties); reason != "" {
 		fields["properties"] = reason
 	}
-	if len(fields) > 0 {
-		return "", &ValidationError{Fields: fields}
-	}
-	payload, err := json.Marshal(in)
-	if err != nil {
-		return "", Invalid("properties", "cannot be stored: "+err.Error())
-	}
-	now := s.now()
-	job := Job{ID: NewID(now), Merchant: m.ID, Kind: JobAPIEvent, Payload: payload, CreatedAt: now}
-	state, err := s.store.ClaimAndEnqueue(ctx, "api:"+in.ID, apiEventDoneTTL, job)
-	if err != nil {
-		return "", fmt.Errorf("queue event: %w", err)
-	}
-	if state != ClaimNew {
-		return WebhookDuplicate, nil
-	}
-	if s.wake != nil {
-		s.wake()
-	}
-	return WebhookAccepted, nil
+	return fields
 }
 
 // HandleAPIEventJob turns a pushed event into a delivery, once per sender
@@ -128,7 +133,13 @@ func (s *Service) HandleAPIEventJob(ctx context.Context, job Job) error {
 	if err := jsonUnmarshal(job.Payload, &in); err != nil {
 		return Permanent(fmt.Errorf("stored api event: %w", err))
 	}
-	cached, err := s.merchants.byID(ctx, job.Merchant)
+	return s.processAPIEvent(ctx, job.Merchant, in)
+}
+
+// processAPIEvent sends a pushed (or Nector's) event through the rules,
+// once per sender id and event type.
+func (s *Service) processAPIEvent(ctx context.Context, merchantID string, in APIEvent) error {
+	cached, err := s.merchants.byID(ctx, merchantID)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return Permanent(err)

@@ -13,9 +13,10 @@ type ResealReport struct {
 	OldKeyIDs []string // the other listed keys
 	Merchants int      // merchants read
 	Resealed  int      // values sealed again under KeyID
-	// Pinned counts status URL tokens stored for merchants that had none:
-	// until stored, a token is derived from the oldest key, and removing
-	// that key would change the URL the provider was given.
+	// Pinned counts status URL and Nector inbox tokens stored for
+	// merchants that had none: until stored, a token is derived from the
+	// oldest key, and removing that key would change the URL the provider
+	// or Nector was given.
 	Pinned int
 	// Unopened lists the values no listed key opens ("m_1/access_token"):
 	// sealed with a key that is not in SECRET_KEY, or damaged.
@@ -27,7 +28,8 @@ func (r ResealReport) OldKeysCanGo() bool { return len(r.Unopened) == 0 }
 
 // Reseal seals every stored secret (store credentials, provider
 // credentials) again under the newest key and stores each merchant's
-// status URL token, so the older keys in SECRET_KEY can be removed. A
+// status URL and Nector inbox tokens, so the older keys in SECRET_KEY can
+// be removed. A
 // merchant with nothing to change is not written. Safe to run while the
 // service runs, and again.
 func (s *Service) Reseal(ctx context.Context) (ResealReport, error) {
@@ -57,8 +59,8 @@ func (s *Service) Reseal(ctx context.Context) (ResealReport, error) {
 }
 
 // needsReseal reports whether m holds a value sealed with an older key, or
-// no status token while it has a provider: the only merchants Reseal
-// writes.
+// no status token while it has a provider, or no Nector inbox token: the
+// only merchants Reseal writes.
 func (s *Service) needsReseal(m Merchant) bool {
 	for _, values := range []map[string]Sealed{m.Secrets, m.Provider.Credentials} {
 		for _, v := range values {
@@ -66,6 +68,9 @@ func (s *Service) needsReseal(m Merchant) bool {
 				return true
 			}
 		}
+	}
+	if _, stored := m.Secrets[nectorTokenName]; !stored {
+		return true
 	}
 	_, stored := m.Secrets[statusTokenName]
 	return !stored && m.Provider.Name != ""
@@ -77,7 +82,8 @@ type resealWork struct {
 	err              error
 }
 
-// resealMerchant reseals m's values in place and pins its status token.
+// resealMerchant reseals m's values in place and pins its status and
+// Nector inbox tokens.
 func (s *Service) resealMerchant(m *Merchant) resealWork {
 	var work resealWork
 	reseal := func(values map[string]Sealed, context func(name string) string) map[string]Sealed {
@@ -115,6 +121,18 @@ func (s *Service) resealMerchant(m *Merchant) resealWork {
 			m.Secrets = map[string]Sealed{}
 		}
 		m.Secrets[statusTokenName] = token
+		work.pinned++
+	}
+	if _, stored := m.Secrets[nectorTokenName]; !stored && work.err == nil {
+		token, err := s.keyring.Seal(s.legacyNectorToken(m.ID), secretContext(m.ID, nectorTokenName))
+		if err != nil {
+			work.err = err
+			return work
+		}
+		if m.Secrets == nil {
+			m.Secrets = map[string]Sealed{}
+		}
+		m.Secrets[nectorTokenName] = token
 		work.pinned++
 	}
 	return work

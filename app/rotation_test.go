@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -48,12 +49,17 @@ func TestSecretKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	statusToken := old.ProviderStatusToken(legacy)
+	nectorToken := old.NectorToken(legacy)
 	session, _, err := old.NewSession(m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	statusCall := func(svc *app.Service, token string) error {
 		return svc.ReceiveProviderWebhook(ctx, app.ProviderWebhook{Provider: "wati", MerchantID: m.ID, Token: token, Body: []byte(`{}`)})
+	}
+	nectorCall := func(svc *app.Service, token string) error {
+		_, err := svc.ReceiveNectorWebhook(ctx, app.NectorWebhook{MerchantID: m.ID, Token: token, Topic: "walletreward_create", Body: []byte(`{"user_mobile":"9876543210"}`)})
+		return err
 	}
 
 	rotating := service(keyB, keyA)
@@ -63,13 +69,19 @@ func TestSecretKeyRotation(t *testing.T) {
 	if got, _ := rotating.Merchant(ctx, m.ID); rotating.ProviderStatusToken(got) != statusToken {
 		t.Errorf("status URL shown during the rotation changed; want the one the provider was given")
 	}
+	if err := nectorCall(rotating, nectorToken); err != nil {
+		t.Fatalf("Nector inbox with the address given before the rotation: %v; want accepted", err)
+	}
+	if got, _ := rotating.Merchant(ctx, m.ID); rotating.NectorToken(got) != nectorToken {
+		t.Errorf("Nector inbox address shown during the rotation changed; want the one Nector was given")
+	}
 	if id, err := rotating.SessionMerchant(ctx, session); err != nil || id != m.ID {
 		t.Errorf("session signed before the rotation = %q, %v; want it to verify while the old key is listed", id, err)
 	}
 
 	report, err := rotating.Reseal(ctx)
-	if err != nil || !report.OldKeysCanGo() || report.Resealed != 2 || report.Pinned != 1 {
-		t.Fatalf("Reseal() = %+v, %v; want the token and the provider key sealed again, the status token pinned, the old key free to go", report, err)
+	if err != nil || !report.OldKeysCanGo() || report.Resealed != 2 || report.Pinned != 2 {
+		t.Fatalf("Reseal() = %+v, %v; want the token and the provider key sealed again, the status and Nector tokens pinned, the old key free to go", report, err)
 	}
 	if again, err := rotating.Reseal(ctx); err != nil || again.Resealed+again.Pinned != 0 {
 		t.Errorf("second Reseal() = %+v, %v; want nothing left to do", again, err)
@@ -81,6 +93,12 @@ func TestSecretKeyRotation(t *testing.T) {
 	}
 	if err := statusCall(rotated, "guess"); err == nil {
 		t.Errorf("status webhook with a wrong token was accepted")
+	}
+	if err := nectorCall(rotated, nectorToken); err != nil {
+		t.Fatalf("Nector inbox after the old key went: %v; want the same address still accepted", err)
+	}
+	if err := nectorCall(rotated, "guess"); !errors.Is(err, app.ErrUnauthenticated) {
+		t.Errorf("Nector inbox with a wrong token = %v; want ErrUnauthenticated", err)
 	}
 	after, err := rotated.Merchant(ctx, m.ID)
 	if err != nil {

@@ -50,6 +50,11 @@ func knownVariable(path string) bool { return variableIndex[path] }
 // their own namespace ("properties.tier").
 var customVariable = regexp.MustCompile(`^properties\.[a-z0-9_]+(\.[a-z0-9_]+)*$`)
 
+// nectorVariable admits the fields of a Nector event as it sent them
+// ("nector.business_coin_name"): the docs do not give them all, so a
+// merchant can name what their Nector account really sends.
+var nectorVariable = regexp.MustCompile(`^nector\.[A-Za-z0-9_]+$`)
+
 var eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+$`)
 
 // What a rule may name, as the providers take it. In template mode the
@@ -167,7 +172,7 @@ func validateRule(event string, in RuleInput) (Rule, error) {
 			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("must be at most %d characters", maxVariableLen)
 			continue
 		}
-		if !knownVariable(path) && !customVariable.MatchString(path) {
+		if !knownVariable(path) && !customVariable.MatchString(path) && !nectorVariable.MatchString(path) {
 			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("unknown variable %q", v)
 			continue
 		}

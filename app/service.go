@@ -25,6 +25,7 @@ type Service struct {
 	wake              func()
 	providers         map[string]ProviderKit
 	decoders          map[Platform]WebhookDecoder
+	nector            NectorDecoder
 	defaultStatusMaps map[Platform]map[string]string
 	clients           clientCache
 	templates         templateCache
@@ -55,6 +56,8 @@ type ServiceOptions struct {
 	Providers map[string]ProviderKit
 	// Decoders read queued store webhooks, by platform.
 	Decoders map[Platform]WebhookDecoder
+	// Nector reads the events of merchants' Nector inboxes.
+	Nector NectorDecoder
 	// DefaultStatusMaps are each platform's status → event defaults, which
 	// a merchant's own entries override.
 	DefaultStatusMaps map[Platform]map[string]string
@@ -90,6 +93,7 @@ func NewService(opts ServiceOptions) *Service {
 		wake:              opts.Wake,
 		providers:         opts.Providers,
 		decoders:          opts.Decoders,
+		nector:            opts.Nector,
 		defaultStatusMaps: opts.DefaultStatusMaps,
 		retry:             opts.Retry,
 		observer:          opts.Observer,
@@ -106,6 +110,7 @@ func (s *Service) JobHandlers() map[string]JobHandler {
 		JobProcessEvents:      s.HandleProcessEventsJob,
 		JobSendDelivery:       s.HandleSendJob,
 		JobAPIEvent:           s.HandleAPIEventJob,
+		JobNectorEvent:        s.HandleNectorJob,
 		JobCODWriteBack:       s.HandleCODWriteBackJob,
 		JobCODReminder:        s.HandleCODReminderJob,
 		JobCODTimeout:         s.HandleCODTimeoutJob,

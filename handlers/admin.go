@@ -257,6 +257,9 @@ func (h *Handlers) merchantView(m app.Merchant) merchantView {
 		v.StoreURL = m.StoreURL
 		v.Webhooks["woocommerce"] = h.appURL + "/webhooks/woocommerce/" + m.ID
 	}
+	// Where the merchant points Nector's outbound events (the inbox token
+	// is its secret, shown like the provider status URL's).
+	v.Webhooks["nector"] = h.appURL + strings.Replace(app.NectorInboxPath, ":merchant_id", m.ID, 1) + "?token=" + h.svc.NectorToken(m)
 	for name := range m.Secrets {
 		v.Secrets[name] = masked
 	}

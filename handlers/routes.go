@@ -94,6 +94,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	// Webhooks are never rate limited (see the limits in ratelimit.go).
 	e.POST(app.ShopifyWebhookPath, h.shopifyWebhook)
 	e.POST("/webhooks/woocommerce/:merchant_id", h.wooCommerceWebhook)
+	e.POST(app.NectorInboxPath, h.nectorInbox)
 	connect := h.limit(app.RateLimit{Scope: "connect", Rule: app.Rate{Limit: connectLimit, Per: connectPer}}, clientAddress)
 	h.registerShopifyInstall(e, connect)
 	if h.woo != nil {
