@@ -78,6 +78,7 @@ var variableCatalog = []VariableInfo{
 	{"review.url", "Review link"},
 	{"review.product", "Product to review"},
 	{"milestone.name", "Tier or milestone reached"},
+	{"tier.name", "Tier the customer entered"},
 	{"milestone.reward", "Milestone reward"},
 	{"shop.name", "Store name"},
 	{"shop.url", "Store address"},
@@ -103,7 +104,7 @@ func VariablesFor(eventType string) []VariableInfo {
 		case group == "customer", group == "shop",
 			group == "order" && (family == "order" || family == "cod" || eventType == EventPointsEarned || eventType == EventPointsReversed),
 			group == "cart" && family == "cart",
-			family == "loyalty" && (group == "points" || group == "coupon" || group == "referral" || group == "review" || group == "milestone"):
+			family == "loyalty" && (group == "points" || group == "coupon" || group == "referral" || group == "review" || group == "milestone" || group == "tier"):
 			out = append(out, v)
 		}
 	}
@@ -141,6 +142,7 @@ func SampleProperties(m Merchant, eventType string, now time.Time) map[string]an
 		props["referral"] = map[string]any{"friend_name": "Rahul", "reward": "200 points"}
 		props["review"] = map[string]any{"url": "https://shop.example.com/products/neem-face-wash#reviews", "product": "Neem face wash"}
 		props["milestone"] = map[string]any{"name": "Gold", "reward": "1.5× points"}
+		props["tier"] = map[string]any{"name": "Gold"}
 	}
 	return props
 }
