@@ -28,21 +28,28 @@ type month struct {
 func standingKey(customer string) string { return "loyalty:standing:" + customer }
 
 func (e *Engine) standing(ctx context.Context, merchant, customer string) (standing, error) {
-	raw, _, err := e.data.State(ctx, merchant, standingKey(customer))
+	s, _, err := e.standingVersion(ctx, merchant, customer)
+	return s, err
+}
+
+// standingVersion is the standing and its record's version: the next
+// write is version+1, so two earns in one clock tick both count.
+func (e *Engine) standingVersion(ctx context.Context, merchant, customer string) (standing, int64, error) {
+	raw, version, err := e.data.State(ctx, merchant, standingKey(customer))
 	if errors.Is(err, app.ErrNotFound) {
-		return standing{Months: map[string]month{}}, nil
+		return standing{Months: map[string]month{}}, 0, nil
 	}
 	if err != nil {
-		return standing{}, err
+		return standing{}, 0, err
 	}
 	var s standing
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		return standing{}, fmt.Errorf("loyalty: standing of a customer: %w", err)
+		return standing{}, 0, fmt.Errorf("loyalty: standing of a customer: %w", err)
 	}
 	if s.Months == nil {
 		s.Months = map[string]month{}
 	}
-	return s, nil
+	return s, version, nil
 }
 
 // over sums the standing's basis over a period ending at now.
@@ -85,7 +92,7 @@ func (p Program) tierOf(s standing, now time.Time) (Tier, bool) {
 // addStanding counts an earn and, when it takes the customer into a new
 // tier, sends loyalty.milestone_reached once for that tier.
 func (e *Engine) addStanding(ctx context.Context, m app.Merchant, p Program, customer string, who app.Customer, points int64, spend *big.Rat, now time.Time) error {
-	s, err := e.standing(ctx, m.ID, customer)
+	s, version, err := e.standingVersion(ctx, m.ID, customer)
 	if err != nil {
 		return err
 	}
@@ -111,7 +118,7 @@ func (e *Engine) addStanding(ctx context.Context, m app.Merchant, p Program, cus
 	if err != nil {
 		return err
 	}
-	if _, _, err := e.data.AdvanceState(ctx, m.ID, standingKey(customer), now.UnixNano(), string(raw), orderTTL); err != nil {
+	if _, _, err := e.data.AdvanceState(ctx, m.ID, standingKey(customer), version+1, string(raw), orderTTL); err != nil {
 		return err
 	}
 	if !entered {
