@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/app/loyalty"
 	"github.com/storebridge/storebridge/store/embedded"
+	"github.com/storebridge/storebridge/store/redisstore"
+	"github.com/storebridge/storebridge/store/redistest"
 )
 
 type oneMerchant struct{ m app.Merchant }
@@ -59,7 +62,8 @@ type engineHarness struct {
 	t      *testing.T
 	ctx    context.Context
 	clock  *fakeClock
-	store  *embedded.Store
+	store  app.Store
+	ledger loyalty.Ledger
 	engine *loyalty.Engine
 	sent   *sentEvents
 	m      app.Merchant
@@ -73,9 +77,29 @@ func newEngineHarness(t *testing.T, p loyalty.Program) *engineHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &engineHarness{t: t, ctx: context.Background(), clock: clock, store: st, sent: &sentEvents{seen: map[string]bool{}},
+	return startEngine(t, p, clock, st, st.Ledger())
+}
+
+// newRedisEngineHarness runs the engine on a real Redis; the queue's
+// server clock moves with the fake clock.
+func newRedisEngineHarness(t *testing.T, p loyalty.Program) *engineHarness {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	// Redis decides what is due on its own clock: the fake one starts at
+	// the real time and moves the server's by its offset.
+	start := time.Now().UTC()
+	clock := &fakeClock{t: start}
+	st := redisstore.New(rdb, redisstore.Options{Now: clock.Now, ServerClockOffset: func() time.Duration { return clock.Now().Sub(start) }})
+	t.Cleanup(func() { st.Close() })
+	return startEngine(t, p, clock, st, st.Ledger())
+}
+
+func startEngine(t *testing.T, p loyalty.Program, clock *fakeClock, st app.Store, ledger loyalty.Ledger) *engineHarness {
+	t.Helper()
+	h := &engineHarness{t: t, ctx: context.Background(), clock: clock, store: st, ledger: ledger, sent: &sentEvents{seen: map[string]bool{}},
 		m: app.Merchant{ID: "m1", Country: "IN", Status: app.MerchantActive}}
-	h.engine = loyalty.NewEngine(loyalty.Options{Ledger: st.Ledger(), Data: st, Queue: st, Merchants: oneMerchant{h.m}, Sender: h.sent, Now: clock.Now})
+	h.engine = loyalty.NewEngine(loyalty.Options{Ledger: ledger, Data: st, Queue: st, Merchants: oneMerchant{h.m}, Sender: h.sent, Now: clock.Now})
 	if _, err := h.engine.PutProgram(h.ctx, "m1", p); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +152,7 @@ func (h *engineHarness) runDue() int {
 
 func (h *engineHarness) balance() loyalty.Balance {
 	h.t.Helper()
-	b, err := h.store.Ledger().Balance(h.ctx, "m1", "c1")
+	b, err := h.ledger.Balance(h.ctx, "m1", "c1")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -171,9 +195,14 @@ func TestEngineEarnsOnce(t *testing.T) {
 // Pending points approve after N days; a refund before approval drops its
 // share from pending, one after approval takes back its share.
 func TestEnginePendingApproveAndRefunds(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) { testPendingApproveAndRefunds(t, newEngineHarness) })
+	t.Run("redis", func(t *testing.T) { testPendingApproveAndRefunds(t, newRedisEngineHarness) })
+}
+
+func testPendingApproveAndRefunds(t *testing.T, start func(*testing.T, loyalty.Program) *engineHarness) {
 	p := program()
 	p.ApproveAfter = "7d"
-	h := newEngineHarness(t, p)
+	h := start(t, p)
 	h.order(app.EventOrderPaid, "1", "1000")
 	h.order(app.EventOrderPaid, "2", "1000")
 	if b := h.balance(); b.Points != 0 || b.Pending != 2000 {
@@ -264,7 +293,7 @@ func TestEngineRemindersAndSweep(t *testing.T) {
 	if b := h.balance(); b.Points != 0 {
 		t.Fatalf("balance after the sweep = %d; want 0", b.Points)
 	}
-	entries, _, err := h.store.Ledger().Entries(h.ctx, "m1", "c1", loyalty.Page{})
+	entries, _, err := h.ledger.Entries(h.ctx, "m1", "c1", loyalty.Page{})
 	if err != nil || entries[0].Kind != loyalty.KindExpire {
 		t.Fatalf("newest entry = %+v, %v; want an expire", entries[0], err)
 	}
