@@ -256,9 +256,12 @@ func (e *Engine) earn(ctx context.Context, m app.Merchant, p Program, order stri
 	}
 	posted := res.Entries[0]
 	if !posted.Duplicate {
-		if err := e.addStanding(ctx, m, p, key, ev.Customer, posted.Points, base, now); err != nil {
-			return err
-		}
+		err = e.addStanding(ctx, m, p, key, ev.Customer, posted.Points, base, now)
+	} else {
+		err = e.announceTier(ctx, m, key, ev.Customer)
+	}
+	if err != nil {
+		return err
 	}
 	if pending {
 		return e.schedule(ctx, app.Job{

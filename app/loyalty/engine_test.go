@@ -31,12 +31,18 @@ type sentEvents struct {
 	mu     sync.Mutex
 	seen   map[string]bool
 	events []app.Event
+	// failOnce fails the first send of this event type.
+	failOnce string
 }
 
 func (s *sentEvents) ProcessEvents(_ context.Context, _ app.Merchant, events []app.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range events {
+		if e.Type == s.failOnce {
+			s.failOnce = ""
+			return errors.New("store down")
+		}
 		if s.seen[e.Type+e.Subject] {
 			continue
 		}
@@ -310,3 +316,25 @@ func TestEngineAdjustRefused(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// A milestone whose send failed is sent by the order event's retry,
+// which finds the earn already posted.
+func TestEngineMilestoneSurvivesAFailedSend(t *testing.T) {
+	p := program()
+	p.Tiers = []loyalty.Tier{{Name: "Silver", Threshold: 100, Basis: loyalty.BasisPoints, Period: loyalty.PeriodLifetime, Multiplier: 1}}
+	h := newEngineHarness(t, p)
+	h.sent.failOnce = app.EventMilestoneReached
+	ev := app.Event{Type: app.EventOrderPaid, Customer: app.Customer{ID: "c1"},
+		Properties: map[string]any{"order": map[string]any{"id": "9", "total_amount": "150"}}}
+	if err := h.engine.ObserveEvent(h.ctx, h.m, ev); err == nil {
+		t.Fatal("ObserveEvent with a failing send = nil; want the error, so the job retries")
+	}
+	h.order(app.EventOrderPaid, "9", "150") // the retry
+	h.order(app.EventOrderPaid, "9", "150") // and a redelivery
+	if got := h.sent.of(app.EventMilestoneReached); len(got) != 1 {
+		t.Fatalf("milestones = %d; want 1", len(got))
+	}
+	if b := h.balance(); b.Points != 150 {
+		t.Errorf("balance = %d; want 150", b.Points)
+	}
+}

@@ -14,10 +14,12 @@ import (
 // standing is what a customer earned and spent, lifetime and per month
 // (the last 13 kept), for tiers; Tier is the last tier they entered.
 type standing struct {
-	Tier   string           `json:"tier"`
-	Points int64            `json:"points"`
-	Spend  float64          `json:"spend"`
-	Months map[string]month `json:"months"`
+	Tier string `json:"tier"`
+	// Announced is the last tier whose milestone was sent.
+	Announced string           `json:"announced,omitempty"`
+	Points    int64            `json:"points"`
+	Spend     float64          `json:"spend"`
+	Months    map[string]month `json:"months"`
 }
 
 type month struct {
@@ -90,42 +92,66 @@ func (p Program) tierOf(s standing, now time.Time) (Tier, bool) {
 }
 
 // addStanding counts an earn and, when it takes the customer into a new
-// tier, sends loyalty.milestone_reached once for that tier.
+// tier, sends loyalty.milestone_reached once for that tier. Concurrent
+// earns of one customer race on the record's version: the loser reads
+// again.
 func (e *Engine) addStanding(ctx context.Context, m app.Merchant, p Program, customer string, who app.Customer, points int64, spend *big.Rat, now time.Time) error {
-	s, version, err := e.standingVersion(ctx, m.ID, customer)
-	if err != nil {
-		return err
-	}
 	f, _ := spend.Float64()
-	s.Points += points
-	s.Spend += f
-	key := now.Format("2006-01")
-	mo := s.Months[key]
-	mo.Points += points
-	mo.Spend += f
-	s.Months[key] = mo
-	for k := range s.Months {
-		if k < now.AddDate(0, -13, 0).Format("2006-01") {
-			delete(s.Months, k)
+	for range 10 {
+		s, version, err := e.standingVersion(ctx, m.ID, customer)
+		if err != nil {
+			return err
+		}
+		s.Points += points
+		s.Spend += f
+		key := now.Format("2006-01")
+		mo := s.Months[key]
+		mo.Points += points
+		mo.Spend += f
+		s.Months[key] = mo
+		for k := range s.Months {
+			if k < now.AddDate(0, -13, 0).Format("2006-01") {
+				delete(s.Months, k)
+			}
+		}
+		if t, reached := p.tierOf(s, now); reached {
+			s.Tier = t.Name
+		}
+		advanced, err := e.putStanding(ctx, m.ID, customer, version, s)
+		if err != nil {
+			return err
+		}
+		if advanced {
+			return e.announceTier(ctx, m, customer, who)
 		}
 	}
-	t, reached := p.tierOf(s, now)
-	entered := reached && t.Name != s.Tier
-	if reached {
-		s.Tier = t.Name
-	}
+	return fmt.Errorf("loyalty: standing of a customer kept changing")
+}
+
+func (e *Engine) putStanding(ctx context.Context, merchant, customer string, version int64, s standing) (bool, error) {
 	raw, err := json.Marshal(s)
 	if err != nil {
+		return false, err
+	}
+	_, advanced, err := e.data.AdvanceState(ctx, merchant, standingKey(customer), version+1, string(raw), orderTTL)
+	return advanced, err
+}
+
+// announceTier sends the milestone of a tier entered and not yet
+// announced, then records it announced: a send that failed is sent by the
+// retry, which finds the earn posted but the tier not announced.
+func (e *Engine) announceTier(ctx context.Context, m app.Merchant, customer string, who app.Customer) error {
+	s, version, err := e.standingVersion(ctx, m.ID, customer)
+	if err != nil || s.Tier == "" || s.Tier == s.Announced {
 		return err
 	}
-	if _, _, err := e.data.AdvanceState(ctx, m.ID, standingKey(customer), version+1, string(raw), orderTTL); err != nil {
+	if err := e.sender.ProcessEvents(ctx, m, []app.Event{{
+		Type: app.EventMilestoneReached, Subject: "loyalty:tier:" + customer + ":" + s.Tier, Customer: who,
+		Properties: map[string]any{"tier": map[string]any{"name": s.Tier}, "milestone": map[string]any{"name": s.Tier}},
+	}}); err != nil {
 		return err
 	}
-	if !entered {
-		return nil
-	}
-	return e.sender.ProcessEvents(ctx, m, []app.Event{{
-		Type: app.EventMilestoneReached, Subject: "loyalty:tier:" + customer + ":" + t.Name, Customer: who,
-		Properties: map[string]any{"tier": map[string]any{"name": t.Name}, "milestone": map[string]any{"name": t.Name}},
-	}})
+	s.Announced = s.Tier
+	_, err = e.putStanding(ctx, m.ID, customer, version, s)
+	return err
 }
