@@ -225,6 +225,9 @@ func (e *Engine) earn(ctx context.Context, m app.Merchant, p Program, order stri
 	if key == "" || !ok {
 		return nil
 	}
+	if err := e.mergeGuest(ctx, m.ID, p, ev.Customer); err != nil {
+		return err
+	}
 	standing, err := e.standing(ctx, m.ID, key)
 	if err != nil {
 		return err

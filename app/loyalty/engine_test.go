@@ -338,3 +338,36 @@ func TestEngineMilestoneSurvivesAFailedSend(t *testing.T) {
 		t.Errorf("balance = %d; want 150", b.Points)
 	}
 }
+
+// A guest's points, earned under their phone, move to their account when
+// they order with one, once however often the order is delivered.
+func TestEngineGuestKeepsPoints(t *testing.T) {
+	h := newEngineHarness(t, program())
+	guest := app.Event{Type: app.EventOrderPaid, Customer: app.Customer{Phone: "+919876543210"},
+		Properties: map[string]any{"order": map[string]any{"id": "g1", "total_amount": "300"}}}
+	if err := h.engine.ObserveEvent(h.ctx, h.m, guest); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		h.order(app.EventOrderPaid, "a1", "200") // c1 with the same phone
+	}
+	if b := h.balance(); b.Points != 500 {
+		t.Fatalf("account balance = %d; want 300 moved + 200 earned", b.Points)
+	}
+	phone, err := h.ledger.Balance(h.ctx, "m1", "+919876543210")
+	if err != nil || phone.Points != 0 {
+		t.Fatalf("guest balance = %+v, %v; want 0", phone, err)
+	}
+	// A crash after the move out: the next order posts the move in.
+	guest.Properties = map[string]any{"order": map[string]any{"id": "g2", "total_amount": "50"}}
+	if err := h.engine.ObserveEvent(h.ctx, h.m, guest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ledger.Post(h.ctx, "m1", "+919876543210", []loyalty.Entry{{Kind: loyalty.KindAdjust, Source: "merge-out:+919876543210:4", Points: -50}}); err != nil {
+		t.Fatal(err)
+	}
+	h.order(app.EventOrderPaid, "a2", "10")
+	if b := h.balance(); b.Points != 560 {
+		t.Fatalf("account balance = %d; want 500 + 50 repaired + 10", b.Points)
+	}
+}
