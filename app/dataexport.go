@@ -77,8 +77,8 @@ func (who CustomerIdentity) match() CustomerMatch {
 
 // LoyaltyExporter is the loyalty engine's part of a privacy export: what
 // it holds of the customer (points, tiers, coupons), as a value that
-// encodes to JSON, or nil when it holds nothing. No engine exists yet, so
-// nothing is set and exports carry "loyalty": null.
+// encodes to JSON, or nil when it holds nothing (exports then carry
+// "loyalty": null).
 type LoyaltyExporter interface {
 	ExportLoyalty(ctx context.Context, m Merchant, who CustomerIdentity) (any, error)
 }

@@ -371,3 +371,22 @@ func TestEngineGuestKeepsPoints(t *testing.T) {
 		t.Fatalf("account balance = %d; want 500 + 50 repaired + 10", b.Points)
 	}
 }
+
+// A privacy export holds every ledger of the customer's keys, and nothing
+// for a customer the engine never saw.
+func TestEngineExport(t *testing.T) {
+	h := newEngineHarness(t, program())
+	h.order(app.EventOrderPaid, "1", "100")
+	got, err := h.engine.ExportLoyalty(h.ctx, h.m, app.CustomerIdentity{CustomerID: "c1", Phone: "+919876543210"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgers, ok := got.([]loyalty.ExportedLedger)
+	if !ok || len(ledgers) != 1 || ledgers[0].Balance != 100 || len(ledgers[0].Entries) != 1 || ledgers[0].Entries[0].Source != "order:1:earn" {
+		t.Fatalf("export = %#v; want c1's ledger with its earn", got)
+	}
+	none, err := h.engine.ExportLoyalty(h.ctx, h.m, app.CustomerIdentity{Phone: "+911111111111"})
+	if err != nil || none != nil {
+		t.Fatalf("export of a stranger = %v, %v; want nil", none, err)
+	}
+}
