@@ -134,22 +134,24 @@ func (e *Engine) ObserveEvent(ctx context.Context, m app.Merchant, ev app.Event)
 	if ev.Test || !strings.HasPrefix(ev.Type, "order.") {
 		return nil
 	}
-	p, err := e.program(ctx, m.ID)
-	if err != nil || !p.Enabled {
-		return err
-	}
 	order, _ := ev.Lookup("order.id")
 	id, _ := order.(string)
 	if id == "" {
 		return nil
 	}
+	p, err := e.program(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	// A program switched off earns nothing more, but what its orders
+	// earned is still taken back when they are cancelled or refunded.
 	switch ev.Type {
 	case app.EventOrderPaid:
-		if p.Earn.On == OnPaid {
+		if p.Enabled && p.Earn.On == OnPaid {
 			return e.earn(ctx, m, p, id, ev)
 		}
 	case app.EventOrderShipped, app.EventOrderDelivered:
-		if p.Earn.On == OnFulfilled {
+		if p.Enabled && p.Earn.On == OnFulfilled {
 			return e.earn(ctx, m, p, id, ev)
 		}
 	case app.EventOrderCancelled:

@@ -390,3 +390,23 @@ func TestEngineExport(t *testing.T) {
 		t.Fatalf("export of a stranger = %v, %v; want nil", none, err)
 	}
 }
+
+// Switching the program off stops earning, not the reversal of what its
+// orders earned.
+func TestEngineProgramOffStillReverses(t *testing.T) {
+	h := newEngineHarness(t, program())
+	h.order(app.EventOrderPaid, "1", "100")
+	off := program()
+	off.Enabled = false
+	if _, err := h.engine.PutProgram(h.ctx, "m1", off); err != nil {
+		t.Fatal(err)
+	}
+	h.order(app.EventOrderPaid, "2", "100")
+	if b := h.balance(); b.Points != 100 {
+		t.Fatalf("balance with the program off = %d; want 100 (order 2 earns nothing)", b.Points)
+	}
+	h.order(app.EventOrderCancelled, "1", "100")
+	if b := h.balance(); b.Points != 0 {
+		t.Fatalf("balance after cancelling order 1 = %d; want 0", b.Points)
+	}
+}
