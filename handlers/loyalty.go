@@ -18,7 +18,8 @@ func (h *Handlers) getLoyalty(c echo.Context) error {
 }
 
 func (h *Handlers) putLoyalty(c echo.Context) error {
-	var p loyalty.Program
+	// What the body leaves out keeps its default.
+	p := loyalty.DefaultProgram()
 	if err := bindJSON(c, &p); err != nil {
 		return err
 	}

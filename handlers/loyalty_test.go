@@ -36,6 +36,8 @@ func TestLoyaltyAPI(t *testing.T) {
 		{"bad values", "PUT", base + "/loyalty", session,
 			`{"earn":{"points_per_unit":-1,"on":"shipped"},"approve_after":"soon","expiry":"0d","expiry_reminders":["x"],"tiers":[{"name":"","threshold":0,"basis":"orders","period":"week","multiplier":0.5}]}`,
 			422, []string{`"earn.points_per_unit"`, `"earn.on"`, `"approve_after"`, `"expiry"`, `"expiry_reminders[0]"`, `"tiers[0].name"`, `"tiers[0].threshold"`, `"tiers[0].basis"`, `"tiers[0].period"`, `"tiers[0].multiplier"`}},
+		{"what a body leaves out keeps its default", "PUT", "/api/admin/merchants/" + other + "/loyalty", operatorToken, `{"enabled":true,"earn":{"points_per_unit":2}}`, 200,
+			[]string{`"enabled":true`, `"points_per_unit":2`, `"on":"paid"`, `"approve_after":"0s"`, `"expiry":"none"`, `"tiers":[]`}},
 		{"another merchant's program", "GET", "/api/admin/merchants/" + other + "/loyalty", session, "", 403, nil},
 		{"another merchant's points", "GET", "/api/admin/merchants/" + other + "/customers/c1/points", session, "", 403, nil},
 		{"unknown merchant", "GET", "/api/admin/merchants/m_nobody/loyalty", operatorToken, "", 404, nil},
