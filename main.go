@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/storebridge/storebridge/adapters"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/app/loyalty"
 	"github.com/storebridge/storebridge/handlers"
 	"github.com/storebridge/storebridge/store/embedded"
 	"github.com/storebridge/storebridge/store/redisstore"
@@ -146,6 +147,8 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 type Store interface {
 	app.Store
 	Maintain(ctx context.Context) error
+	// LoyaltyLedger is the backend's points ledger.
+	LoyaltyLedger() loyalty.Ledger
 }
 
 func serve(ctx context.Context, role string, getenv func(string) string, stdout io.Writer) error {
@@ -215,13 +218,15 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		CheckURL:          func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, cfg.AllowInsecureOutbound) },
 	})
 	registerJobs(workers, svc)
+	engine := newLoyaltyEngine(st, svc, log)
+	workers.HandleAll(engine.JobHandlers())
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))
 	registerShopifyJobs(workers, svc, shopifyInstaller)
 	wooConnector := app.NewWooConnector(svc, wooConnectOptions(cfg))
 	registerWooJobs(workers, svc, wooConnector)
 
 	h := handlers.New(handlers.Options{
-		Service: svc, ShopifyInstall: shopifyInstaller, WooConnect: wooConnector,
+		Service: svc, ShopifyInstall: shopifyInstaller, WooConnect: wooConnector, Loyalty: engine,
 		AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken, ClientIPHeader: cfg.ClientIPHeader,
 		Store: st, Metrics: metrics, Logger: log,
 		Pages: pages, ShopifyAPIKey: cfg.ShopifyAPIKey, AllowInsecureOutbound: cfg.AllowInsecureOutbound,
@@ -465,6 +470,8 @@ func redisClient(ctx context.Context, rawURL string) (redis.UniversalClient, err
 type embeddedStore struct{ *embedded.Store }
 
 // Maintain drops expired idempotency keys.
+func (s embeddedStore) LoyaltyLedger() loyalty.Ledger { return s.Ledger() }
+
 func (s embeddedStore) Maintain(ctx context.Context) error {
 	_, err := s.Purge(ctx)
 	return err
@@ -473,6 +480,8 @@ func (s embeddedStore) Maintain(ctx context.Context) error {
 type redisStore struct{ *redisstore.Store }
 
 // Maintain repairs the queue's merchant index after a crash mid-enqueue.
+func (s redisStore) LoyaltyLedger() loyalty.Ledger { return s.Ledger() }
+
 func (s redisStore) Maintain(ctx context.Context) error { return s.SweepIndex(ctx) }
 
 // deliveryRetention is how long delivery records are kept. 90 days covers

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/storebridge/storebridge/adapters/webhook"
 	"github.com/storebridge/storebridge/adapters/woocommerce"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/app/loyalty"
 )
 
 // providerKits lists the messaging providers merchants can connect. A new
@@ -89,4 +91,15 @@ func defaultStatusMaps() map[app.Platform]map[string]string {
 }
 
 // registerJobs gives each job kind its handler.
+// newLoyaltyEngine builds the loyalty engine over the store's ledger and
+// makes it see every store event the service processes.
+func newLoyaltyEngine(st Store, svc *app.Service, log *slog.Logger) *loyalty.Engine {
+	engine := loyalty.NewEngine(loyalty.Options{
+		Ledger: st.LoyaltyLedger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Logger: log,
+	})
+	svc.SetEventObserver(engine)
+	svc.SetLoyaltyExporter(engine)
+	return engine
+}
+
 func registerJobs(w *app.Workers, svc *app.Service) { w.HandleAll(svc.JobHandlers()) }

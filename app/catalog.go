@@ -79,6 +79,7 @@ var variableCatalog = []VariableInfo{
 	{"review.url", "Review link"},
 	{"review.product", "Product to review"},
 	{"milestone.name", "Tier or milestone reached"},
+	{"tier.name", "Tier the customer entered"},
 	{"milestone.reward", "Milestone reward"},
 	{"tier.name", "Customer's loyalty tier"},
 	{"shop.name", "Store name"},

@@ -77,11 +77,22 @@ func (who CustomerIdentity) match() CustomerMatch {
 
 // LoyaltyExporter is the loyalty engine's part of a privacy export: what
 // it holds of the customer (points, tiers, coupons), as a value that
-// encodes to JSON, or nil when it holds nothing. No engine exists yet, so
-// nothing is set and exports carry "loyalty": null.
+// encodes to JSON, or nil when it holds nothing (exports then carry
+// "loyalty": null).
 type LoyaltyExporter interface {
 	ExportLoyalty(ctx context.Context, m Merchant, who CustomerIdentity) (any, error)
 }
+
+// EventObserver sees every store event before it is sent (the loyalty
+// engine earning from orders). An error fails the event's job, which is
+// retried, so an observer must be idempotent.
+type EventObserver interface {
+	ObserveEvent(ctx context.Context, m Merchant, e Event) error
+}
+
+// SetEventObserver names the observer of store events. Call it before the
+// workers start.
+func (s *Service) SetEventObserver(o EventObserver) { s.eventObserver = o }
 
 // SetLoyaltyExporter names the loyalty records an export includes. Call
 // before the service serves requests.

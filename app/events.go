@@ -216,6 +216,11 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 		e.OccurredAt = now.UTC()
 	}
 	enrichProperties(&e, m)
+	if s.eventObserver != nil {
+		if err := s.eventObserver.ObserveEvent(ctx, m, e); err != nil {
+			return err
+		}
+	}
 	if err := s.recordConsent(ctx, m.ID, e.Customer.Phone, e.Customer.Consent, e.Customer.ConsentSource); err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ type Service struct {
 	observer          SendObserver
 	codWriters        map[Platform]CODWriter
 	loyalty           LoyaltyExporter
+	eventObserver     EventObserver
 	checkURL          func(raw string) (*url.URL, error)
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/adapters/shopify"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/app/loyalty"
+	"github.com/storebridge/storebridge/store/embedded"
 )
 
 const (
@@ -36,8 +38,9 @@ func adminServer(t *testing.T) (*echo.Echo, app.Store, *app.Service) {
 	})
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
+	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.(*embedded.Store).Ledger(), Data: st, Queue: st, Merchants: svc, Sender: svc})
 	New(Options{
-		Service: svc, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in",
+		Service: svc, Loyalty: engine, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in",
 		ShopifyInstall: app.NewShopifyInstaller(svc, app.ShopifyInstallOptions{}),
 		WooConnect:     app.NewWooConnector(svc, app.WooConnectOptions{AppURL: "https://bridge.example.in"}),
 	}).Register(e)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/app/loyalty"
 )
 
 // Pinger is the store's health check.
@@ -19,6 +20,7 @@ type Pinger interface {
 // Handlers holds what the routes need.
 type Handlers struct {
 	svc        *app.Service
+	loyalty    *loyalty.Engine
 	shopify    *app.ShopifyInstaller
 	woo        *app.WooConnector
 	appURL     string
@@ -40,6 +42,8 @@ type Options struct {
 	Service        *app.Service
 	ShopifyInstall *app.ShopifyInstaller
 	WooConnect     *app.WooConnector
+	// Loyalty is the loyalty engine, for its program and points calls.
+	Loyalty *loyalty.Engine
 	// AppURL is the public base URL, for the webhook addresses shown to
 	// merchants.
 	AppURL string
@@ -67,7 +71,7 @@ type Options struct {
 // New returns the handlers.
 func New(opts Options) *Handlers {
 	return &Handlers{
-		svc: opts.Service, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken,
+		svc: opts.Service, loyalty: opts.Loyalty, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken,
 		clientIP: clientIP(opts.ClientIPHeader), store: opts.Store, metrics: opts.Metrics, log: opts.Logger,
 		pages: opts.Pages, shopifyKey: opts.ShopifyAPIKey, allowInsecureOutbound: opts.AllowInsecureOutbound,
 		operatorTokenFile: opts.OperatorTokenFile,

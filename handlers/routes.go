@@ -140,6 +140,12 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.GET("/merchants/:id/data-requests", h.listDataRequests)
 	admin.GET("/merchants/:id/data-requests/:request/export", h.exportDataRequest)
 	admin.GET("/merchants/:id/customers/export", h.exportCustomer)
+	if h.loyalty != nil {
+		admin.GET("/merchants/:id/loyalty", h.getLoyalty)
+		admin.PUT("/merchants/:id/loyalty", h.putLoyalty)
+		admin.GET("/merchants/:id/customers/:customer/points", h.getPoints)
+		admin.POST("/merchants/:id/customers/:customer/points/adjust", h.adjustPoints)
+	}
 }
 
 // registerPages adds the merchant's admin pages: sign-in, then every page
