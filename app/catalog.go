@@ -79,9 +79,8 @@ var variableCatalog = []VariableInfo{
 	{"review.url", "Review link"},
 	{"review.product", "Product to review"},
 	{"milestone.name", "Tier or milestone reached"},
-	{"tier.name", "Tier the customer entered"},
-	{"milestone.reward", "Milestone reward"},
 	{"tier.name", "Customer's loyalty tier"},
+	{"milestone.reward", "Milestone reward"},
 	{"shop.name", "Store name"},
 	{"shop.url", "Store address"},
 }
