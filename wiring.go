@@ -98,7 +98,7 @@ func newLoyaltyEngine(st Store, svc *app.Service, log *slog.Logger) *loyalty.Eng
 		Ledger: st.LoyaltyLedger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Logger: log,
 	})
 	svc.SetEventObserver(engine)
-	svc.SetLoyaltyExporter(engine)
+	svc.SetLoyaltyRecords(engine)
 	return engine
 }
 

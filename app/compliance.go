@@ -100,6 +100,11 @@ func (s *Service) redactCustomer(ctx context.Context, m Merchant, req Compliance
 			return err
 		}
 	}
+	if s.loyalty != nil {
+		if err := s.loyalty.RedactLoyalty(ctx, m, who); err != nil {
+			return err
+		}
+	}
 	n, err := s.store.DeleteCustomerDeliveries(ctx, m.ID, who.match())
 	if err != nil {
 		return err

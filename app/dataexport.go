@@ -75,12 +75,13 @@ func (who CustomerIdentity) match() CustomerMatch {
 	return match
 }
 
-// LoyaltyExporter is the loyalty engine's part of a privacy export: what
-// it holds of the customer (points, tiers, coupons), as a value that
-// encodes to JSON, or nil when it holds nothing (exports then carry
-// "loyalty": null).
-type LoyaltyExporter interface {
+// LoyaltyRecords is what the loyalty engine holds of a customer (points,
+// tiers, the orders that earned them), for privacy requests. Its export is
+// a value that encodes to JSON, or nil when it holds nothing (exports then
+// carry "loyalty": null); its redaction deletes it all.
+type LoyaltyRecords interface {
 	ExportLoyalty(ctx context.Context, m Merchant, who CustomerIdentity) (any, error)
+	RedactLoyalty(ctx context.Context, m Merchant, who CustomerIdentity) error
 }
 
 // EventObserver sees every store event before it is sent (the loyalty
@@ -94,9 +95,9 @@ type EventObserver interface {
 // workers start.
 func (s *Service) SetEventObserver(o EventObserver) { s.eventObserver = o }
 
-// SetLoyaltyExporter names the loyalty records an export includes. Call
-// before the service serves requests.
-func (s *Service) SetLoyaltyExporter(e LoyaltyExporter) { s.loyalty = e }
+// SetLoyaltyRecords names the loyalty records that privacy exports include
+// and redactions delete. Call before the service serves requests.
+func (s *Service) SetLoyaltyRecords(r LoyaltyRecords) { s.loyalty = r }
 
 // CustomerExport is everything storebridge holds of one customer of a
 // merchant, in full, for the merchant to hand over.

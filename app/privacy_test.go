@@ -369,18 +369,40 @@ func (b loyaltyBook) ExportLoyalty(_ context.Context, _ app.Merchant, who app.Cu
 	return b[who.Phone], nil
 }
 
+func (b loyaltyBook) RedactLoyalty(_ context.Context, _ app.Merchant, who app.CustomerIdentity) error {
+	delete(b, who.Phone)
+	return nil
+}
+
 // The loyalty engine, once it exists, adds its records to the export
 // through one interface.
 func TestDataExportAsksTheLoyaltyRecords(t *testing.T) {
 	st, _ := privacyBackends()["embedded"](t)
 	env := newPrivacyEnv(t, st)
-	env.svc.SetLoyaltyExporter(loyaltyBook{riya.e164: map[string]any{"balance": 1250}})
+	env.svc.SetLoyaltyRecords(loyaltyBook{riya.e164: map[string]any{"balance": 1250}})
 	x, err := env.svc.ExportCustomer(context.Background(), env.m.ID, app.CustomerIdentity{Phone: riya.e164})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := json.Marshal(x.Loyalty); string(got) != `{"balance":1250}` {
 		t.Errorf("exported loyalty = %s; want the loyalty records' answer", got)
+	}
+}
+
+// customers/redact reaches the loyalty records too.
+func TestCustomerRedactTakesTheLoyaltyRecords(t *testing.T) {
+	st, _ := privacyBackends()["embedded"](t)
+	env := newPrivacyEnv(t, st)
+	book := loyaltyBook{riya.e164: map[string]any{"balance": 1250}, arjun.e164: map[string]any{"balance": 10}}
+	env.svc.SetLoyaltyRecords(book)
+	env.shop(t, riya, arjun)
+	env.webhook(t, "customers/redact", riya.redact())
+	env.drain(t)
+	if _, kept := book[riya.e164]; kept {
+		t.Error("the redacted customer's loyalty records are kept")
+	}
+	if _, kept := book[arjun.e164]; !kept {
+		t.Error("another customer's loyalty records went with the redaction")
 	}
 }
 

@@ -32,7 +32,7 @@ type Service struct {
 	retry             Backoff
 	observer          SendObserver
 	codWriters        map[Platform]CODWriter
-	loyalty           LoyaltyExporter
+	loyalty           LoyaltyRecords
 	eventObserver     EventObserver
 	checkURL          func(raw string) (*url.URL, error)
 }

@@ -45,6 +45,7 @@ type Data interface {
 	MapSet(ctx context.Context, merchant, name string, fields map[string]string) error
 	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration, effects ...app.Job) (string, bool, error)
 	State(ctx context.Context, merchant, key string) (string, int64, error)
+	DeleteStates(ctx context.Context, merchant string, keys ...string) error
 }
 
 // Enqueuer schedules the engine's jobs.

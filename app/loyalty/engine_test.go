@@ -410,3 +410,50 @@ func TestEngineProgramOffStillReverses(t *testing.T) {
 		t.Fatalf("balance after cancelling order 1 = %d; want 0", b.Points)
 	}
 }
+
+// customers/redact takes every loyalty record of the customer, on both
+// stores: ledgers under each key, tier standing, order records.
+func TestEngineRedact(t *testing.T) {
+	for name, start := range map[string]func(*testing.T, loyalty.Program) *engineHarness{
+		"embedded": newEngineHarness, "redis": newRedisEngineHarness,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := start(t, program())
+			h.order(app.EventOrderPaid, "1", "100")
+			h.order(app.EventOrderPaid, "2", "40")
+			who := app.CustomerIdentity{CustomerID: "c1", Phone: "+919876543210", Email: "Riya@Example.com", OrderIDs: []string{"1", "2"}}
+			if x, err := h.engine.ExportLoyalty(h.ctx, h.m, who); err != nil || x == nil {
+				t.Fatalf("export before the redaction = %v, %v; want the ledger", x, err)
+			}
+			for _, key := range []string{"loyalty:order:1", "loyalty:standing:c1"} {
+				if v, _, err := h.store.State(h.ctx, "m1", key); err != nil || v == "" {
+					t.Fatalf("state %s before the redaction = %q, %v; want it kept", key, v, err)
+				}
+			}
+			if err := h.engine.RedactLoyalty(h.ctx, h.m, who); err != nil {
+				t.Fatal(err)
+			}
+			if x, err := h.engine.ExportLoyalty(h.ctx, h.m, who); err != nil || x != nil {
+				t.Fatalf("export after the redaction = %#v, %v; want nothing", x, err)
+			}
+			for _, key := range []string{"c1", "+919876543210"} {
+				if b, _ := h.ledger.Balance(h.ctx, "m1", key); b != (loyalty.Balance{}) {
+					t.Errorf("%s's balance after the redaction = %+v; want none", key, b)
+				}
+			}
+			for _, key := range []string{"loyalty:order:1", "loyalty:order:2", "loyalty:standing:c1"} {
+				if v, _, err := h.store.State(h.ctx, "m1", key); err == nil && v != "" {
+					t.Errorf("state %s survives the redaction: %s", key, v)
+				}
+			}
+			// A refund of a redacted order finds nothing to take back.
+			h.refund("1", "r1", "50")
+			if b := h.balance(); b != (loyalty.Balance{}) {
+				t.Errorf("balance after a late refund = %+v; want none", b)
+			}
+			if err := h.engine.RedactLoyalty(h.ctx, h.m, who); err != nil {
+				t.Errorf("a second redaction = %v; want nothing to do", err)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/storebridge/storebridge/app"
@@ -59,4 +60,30 @@ func (e *Engine) ExportLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 		return nil, nil
 	}
 	return out, nil
+}
+
+// RedactLoyalty deletes what the engine holds of a customer
+// (customers/redact): the ledgers kept under their customer id, phone and
+// email, their tier standing, and the records of the orders named. Their
+// scheduled reminders find no lot when due and send nothing.
+func (e *Engine) RedactLoyalty(ctx context.Context, m app.Merchant, who app.CustomerIdentity) error {
+	var states []string
+	seen := map[string]bool{}
+	for _, key := range []string{who.CustomerID, who.Phone, strings.ToLower(strings.TrimSpace(who.Email))} {
+		if key == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		if _, err := e.ledger.Forget(ctx, m.ID, key); err != nil {
+			return fmt.Errorf("loyalty: redact: %w", err)
+		}
+		states = append(states, standingKey(key))
+	}
+	for _, id := range who.OrderIDs {
+		states = append(states, orderStateKey(id))
+	}
+	if len(states) == 0 {
+		return nil
+	}
+	return e.data.DeleteStates(ctx, m.ID, states...)
 }

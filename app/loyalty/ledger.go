@@ -148,6 +148,10 @@ type Ledger interface {
 	// DueLots are up to limit spendable lots of the merchant whose expiry
 	// is at or before until and which still hold points, soonest first.
 	DueLots(ctx context.Context, merchant string, until time.Time, limit int) ([]DueLot, error)
+	// Forget deletes the customer's ledger (a privacy redaction): entries,
+	// lots, balances and the sources they posted, and answers how many
+	// entries went. A later post starts the customer afresh.
+	Forget(ctx context.Context, merchant, customer string) (int64, error)
 }
 
 // Refusals. A refused post writes nothing; the error is a *RefusedError

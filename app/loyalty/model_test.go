@@ -296,3 +296,21 @@ func TestModelConformance(t *testing.T) {
 		return newModel(clock.Now)
 	})
 }
+
+// Forget implements loyalty.Ledger.
+func (m *model) Forget(ctx context.Context, merchant, customer string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mm := m.merchants[merchant]
+	if mm == nil || mm.customers[customer] == nil {
+		return 0, nil
+	}
+	n := int64(len(mm.customers[customer].entries))
+	delete(mm.customers, customer)
+	for src, owner := range mm.sources {
+		if owner.customer == customer {
+			delete(mm.sources, src)
+		}
+	}
+	return n, nil
+}

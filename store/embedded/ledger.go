@@ -514,3 +514,84 @@ func (l *Ledger) DueLots(ctx context.Context, merchant string, until time.Time, 
 	})
 	return out, err
 }
+
+// Forget implements loyalty.Ledger.
+func (l *Ledger) Forget(ctx context.Context, merchant, customer string) (int64, error) {
+	if err := required("merchant", merchant, "customer", customer); err != nil {
+		return 0, fmt.Errorf("embedded: forget loyalty customer: %w", err)
+	}
+	var forgotten int64
+	err := l.s.update(ctx, "forget loyalty customer", func(tx *bolt.Tx) error {
+		forgotten = 0
+		prefix := loyaltyCustomer(merchant, customer)
+		sources, due := bucket(tx, bucketLoyaltySources), bucket(tx, bucketLoyaltyDue)
+		var drop [][]byte // sources and due lots, deleted after the walks
+		err := forEachPrefixed(bucket(tx, bucketLoyaltyEntries), prefix, func(_, v []byte) error {
+			var rec entryRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			forgotten++
+			key := append(merchantPrefix(merchant), rec.Source...)
+			if owner := sources.Get(key); len(owner) >= 8 && string(owner[8:]) == customer {
+				drop = append(drop, key)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = forEachPrefixed(bucket(tx, bucketLoyaltyLots), prefix, func(k, v []byte) error {
+			var lot lotRecord
+			if err := json.Unmarshal(v, &lot); err != nil {
+				return err
+			}
+			seq := binary.BigEndian.Uint64(k[len(k)-8:])
+			drop = append(drop, append(appendU64(appendU64(merchantPrefix(merchant), uint64(lot.ExpiresAt)), seq), customer...))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := sources.Delete(k); err != nil {
+				return err
+			}
+			if err := due.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, name := range []string{bucketLoyaltyEntries, bucketLoyaltyLots, bucketLoyaltyOpen, bucketLoyaltyPending} {
+			if err := deletePrefixed(bucket(tx, name), prefix); err != nil {
+				return err
+			}
+		}
+		return bucket(tx, bucketLoyaltyTotals).Delete(prefix)
+	})
+	return forgotten, err
+}
+
+// forEachPrefixed calls fn for every key of b starting with prefix.
+func forEachPrefixed(b *bolt.Bucket, prefix []byte, fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deletePrefixed deletes every key of b starting with prefix.
+func deletePrefixed(b *bolt.Bucket, prefix []byte) error {
+	var keys [][]byte
+	if err := forEachPrefixed(b, prefix, func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil }); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

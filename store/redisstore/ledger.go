@@ -481,3 +481,18 @@ func (l *Ledger) DueLots(ctx context.Context, merchant string, until time.Time, 
 	}
 	return out, nil
 }
+
+// Forget implements loyalty.Ledger, in one script in the merchant's slot.
+func (l *Ledger) Forget(ctx context.Context, merchant, customer string) (int64, error) {
+	if err := requireID("merchant", merchant); err != nil {
+		return 0, err
+	}
+	if err := requireID("customer", customer); err != nil {
+		return 0, err
+	}
+	n, err := l.s.scripts.forgetLedger.Run(ctx, l.s.rdb, l.s.keys.loyalty(merchant, customer).list(), customer).Int64()
+	if err != nil {
+		return 0, wrap("forget loyalty customer", err)
+	}
+	return n, nil
+}

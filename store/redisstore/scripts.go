@@ -251,6 +251,25 @@ dropKey(KEYS[4], job, ARGV[1])
 return {1, ''}
 `
 
+// forgetLedger: KEYS as postLedgerLua (src, due, sum, log, lots, open,
+// pend); ARGV customer. Deletes the customer's ledger and the sources and
+// due lots that are theirs; answers how many entries went.
+const forgetLedgerLua = `
+local entries = redis.call('LRANGE', KEYS[4], 0, -1)
+for _, raw in ipairs(entries) do
+  local src = cjson.decode(raw).s
+  local owner = redis.call('HGET', KEYS[1], src)
+  if owner and string.sub(owner, string.find(owner, '|', 1, true) + 1) == ARGV[1] then
+    redis.call('HDEL', KEYS[1], src)
+  end
+end
+for _, lot in ipairs(redis.call('HKEYS', KEYS[5])) do
+  redis.call('ZREM', KEYS[2], lot .. '|' .. ARGV[1])
+end
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+return #entries
+`
+
 // purgeDead: KEYS dead, jobs, payload; ARGV before (ms, as burial scores
 // are), limit. Deletes the oldest dead jobs buried before, answers how many.
 const purgeDeadLua = `
@@ -476,7 +495,7 @@ type scripts struct {
 	swap, takeIndex, dropIfOwner              *redis.Script
 	dropJobs, deleteDeliveries, purgeJobs     *redis.Script
 	advanceState, throttle                    *redis.Script
-	postLedger, ledgerLots                    *redis.Script
+	postLedger, ledgerLots, forgetLedger      *redis.Script
 }
 
 func newScripts() scripts {
@@ -506,5 +525,6 @@ func newScripts() scripts {
 		throttle:         redis.NewScript(throttleLua),
 		postLedger:       redis.NewScript(postLedgerLua),
 		ledgerLots:       redis.NewScript(ledgerLotsLua),
+		forgetLedger:     redis.NewScript(forgetLedgerLua),
 	}
 }

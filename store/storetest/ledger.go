@@ -203,6 +203,38 @@ func ledgerCases() []ledgerCase {
 			}
 			wantBalance(t, l, "m1", "c1", 90, 0)
 		}},
+		{"ForgetIsARedaction", func(t *testing.T, clock *Clock, l loyalty.Ledger) {
+			mustPost(t, l, "m1", "+919876543210", earn("order:1:earn", 100, clock.Now().Add(24*time.Hour)), earn("order:2:earn", 50, time.Time{}),
+				spend(loyalty.KindRedeem, "redeem:1", 30))
+			mustPost(t, l, "m1", "c2", earn("order:3:earn", 70, clock.Now().Add(24*time.Hour)))
+			mustPost(t, l, "m2", "+919876543210", earn("order:1:earn", 10, time.Time{}))
+			n, err := l.Forget(ctx, "m1", "+919876543210")
+			if err != nil || n != 3 {
+				t.Fatalf("Forget() = %d, %v; want the 3 entries", n, err)
+			}
+			if b, err := l.Balance(ctx, "m1", "+919876543210"); err != nil || b != (loyalty.Balance{}) {
+				t.Fatalf("Balance after Forget = %+v, %v; want nothing", b, err)
+			}
+			if entries, _, err := l.Entries(ctx, "m1", "+919876543210", loyalty.Page{Limit: 10}); err != nil || len(entries) != 0 {
+				t.Fatalf("Entries after Forget = %v, %v; want none", entries, err)
+			}
+			wantLots(t, l, "m1", "+919876543210")
+			// The sweep no longer finds the forgotten customer's lots.
+			due, err := l.DueLots(ctx, "m1", clock.Now().Add(48*time.Hour), 10)
+			if err != nil || len(due) != 1 || due[0].Customer != "c2" {
+				t.Fatalf("DueLots after Forget = %+v, %v; want only c2's lot", due, err)
+			}
+			// Others are untouched; a later order starts afresh.
+			wantBalance(t, l, "m1", "c2", 70, 0)
+			wantBalance(t, l, "m2", "+919876543210", 10, 0)
+			again := mustPost(t, l, "m1", "+919876543210", earn("order:1:earn", 100, time.Time{}))
+			if again.Entries[0].Duplicate || again.Entries[0].Seq != 1 {
+				t.Fatalf("a post after Forget = %+v; want a new first entry", again.Entries[0])
+			}
+			if n, err := l.Forget(ctx, "m1", "nobody"); err != nil || n != 0 {
+				t.Fatalf("Forget(unknown) = %d, %v; want 0", n, err)
+			}
+		}},
 		{"ConcurrentSameSourceOneEntry", func(t *testing.T, clock *Clock, l loyalty.Ledger) {
 			mustPost(t, l, "m1", "c1", earn("order:0:earn", 1000, time.Time{}))
 			var wg sync.WaitGroup
