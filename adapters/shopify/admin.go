@@ -255,6 +255,8 @@ const ordersQuery = `query orders($first: Int!, $after: String, $query: String!)
       currencyCode presentmentCurrencyCode
       totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
       totalOutstandingSet { shopMoney { amount currencyCode } }
+      totalTaxSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+      totalShippingPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
       customer {
         legacyResourceId firstName lastName
         defaultEmailAddress { emailAddress }

@@ -33,6 +33,8 @@ type graphQLOrder struct {
 	PresentmentCurrencyCode  string          `json:"presentmentCurrencyCode"`
 	TotalPriceSet            *gqlMoneyBag    `json:"totalPriceSet"`
 	TotalOutstandingSet      *gqlMoneyBag    `json:"totalOutstandingSet"`
+	TotalTaxSet              *gqlMoneyBag    `json:"totalTaxSet"`
+	TotalShippingPriceSet    *gqlMoneyBag    `json:"totalShippingPriceSet"`
 	Customer                 *gqlCustomer    `json:"customer"`
 	ShippingAddress          *gqlAddress     `json:"shippingAddress"`
 	BillingAddress           *gqlAddress     `json:"billingAddress"`
@@ -142,11 +144,14 @@ func (n graphQLOrder) webhookBody(id uint64) map[string]any {
 	}
 	if set := n.TotalPriceSet; set != nil {
 		o["total_price"] = restAmount(set.ShopMoney.Amount)
-		bag := map[string]any{"shop_money": restMoney(set.ShopMoney)}
-		if set.PresentmentMoney != nil {
-			bag["presentment_money"] = restMoney(*set.PresentmentMoney)
-		}
-		o["total_price_set"] = bag
+		o["total_price_set"] = restMoneyBag(set)
+	}
+	if set := n.TotalTaxSet; set != nil {
+		o["total_tax"] = restAmount(set.ShopMoney.Amount)
+		o["total_tax_set"] = restMoneyBag(set)
+	}
+	if set := n.TotalShippingPriceSet; set != nil {
+		o["total_shipping_price_set"] = restMoneyBag(set)
 	}
 	if set := n.TotalOutstandingSet; set != nil && set.ShopMoney.Amount != "" {
 		o["total_outstanding"] = restAmount(set.ShopMoney.Amount)
@@ -210,6 +215,14 @@ func restAddress(a gqlAddress) map[string]any {
 	setIf(out, "phone", a.Phone)
 	setIf(out, "country_code", a.CountryCodeV2)
 	return out
+}
+
+func restMoneyBag(set *gqlMoneyBag) map[string]any {
+	bag := map[string]any{"shop_money": restMoney(set.ShopMoney)}
+	if set.PresentmentMoney != nil {
+		bag["presentment_money"] = restMoney(*set.PresentmentMoney)
+	}
+	return bag
 }
 
 func restMoney(m gqlMoney) map[string]any {

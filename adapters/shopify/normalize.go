@@ -176,6 +176,20 @@ func normalizeOrder(topic string, o *order, opts Options) Result {
 	return res
 }
 
+// inCurrency is the amount of set in currency: its presentment money or
+// its shop money, or shopAmount (in shopCurrency) when the set is absent.
+func inCurrency(set *moneySet, shopAmount, shopCurrency, currency string) (string, bool) {
+	if set != nil {
+		for _, m := range []moneyEntry{set.PresentmentMoney, set.ShopMoney} {
+			if m.Amount != "" && m.CurrencyCode == currency {
+				return string(m.Amount), true
+			}
+		}
+		return "", false
+	}
+	return shopAmount, shopAmount != "" && shopCurrency == currency
+}
+
 func orderProps(o *order, cod bool, tracking *goshopify.Fulfillment) map[string]any {
 	total, currency := string(o.TotalPrice), o.Currency
 	// The customer paid in the presentment currency, which is what they saw
@@ -212,6 +226,14 @@ func orderProps(o *order, cod bool, tracking *goshopify.Fulfillment) map[string]
 	}
 	if o.TotalOutstanding != "" {
 		p["outstanding"] = app.FormatMoney(string(o.TotalOutstanding), o.Currency)
+	}
+	// Shipping and tax in the total's own currency, for a loyalty program
+	// that earns on the goods alone.
+	if v, ok := inCurrency(o.TotalShippingPriceSet, "", o.Currency, currency); ok {
+		p["shipping_amount"] = v
+	}
+	if v, ok := inCurrency(o.TotalTaxSet, string(o.TotalTax), o.Currency, currency); ok {
+		p["tax_amount"] = v
 	}
 	if tracking != nil {
 		addTracking(p, tracking)

@@ -267,6 +267,8 @@ func TestReconciledOrderNormalisesAsItsWebhook(t *testing.T) {
 	webhook := `{"id":5923817263541,"admin_graphql_api_id":"gid://shopify/Order/5923817263541","name":"#1042","order_number":1042,
 "email":"riya.sharma@example.in","phone":null,"test":false,"currency":"INR","presentment_currency":"USD",
 "total_price":"1499.00","total_price_set":{"shop_money":{"amount":"1499.00","currency_code":"INR"},"presentment_money":{"amount":"18.20","currency_code":"USD"}},
+"total_tax":"228.66","total_tax_set":{"shop_money":{"amount":"228.66","currency_code":"INR"},"presentment_money":{"amount":"2.78","currency_code":"USD"}},
+"total_shipping_price_set":{"shop_money":{"amount":"99.00","currency_code":"INR"},"presentment_money":{"amount":"1.20","currency_code":"USD"}},
 "total_outstanding":"0.00","financial_status":"paid","fulfillment_status":"partial","payment_gateway_names":["razorpay"],
 "order_status_url":"https://asha-naturals.myshopify.com/7/orders/abc/authenticate?key=k",
 "created_at":"2026-11-22T09:40:00+05:30","updated_at":"2026-11-22T11:05:00+05:30","processed_at":"2026-11-22T09:40:00+05:30","cancelled_at":null,"cancel_reason":null,
@@ -282,6 +284,8 @@ func TestReconciledOrderNormalisesAsItsWebhook(t *testing.T) {
 "statusPageUrl":"https://asha-naturals.myshopify.com/7/orders/abc/authenticate?key=k","currencyCode":"INR","presentmentCurrencyCode":"USD",
 "totalPriceSet":{"shopMoney":{"amount":"1499.0","currencyCode":"INR"},"presentmentMoney":{"amount":"18.2","currencyCode":"USD"}},
 "totalOutstandingSet":{"shopMoney":{"amount":"0.0","currencyCode":"INR"}},
+"totalTaxSet":{"shopMoney":{"amount":"228.66","currencyCode":"INR"},"presentmentMoney":{"amount":"2.78","currencyCode":"USD"}},
+"totalShippingPriceSet":{"shopMoney":{"amount":"99.0","currencyCode":"INR"},"presentmentMoney":{"amount":"1.2","currencyCode":"USD"}},
 "customer":{"legacyResourceId":"7712398123","firstName":"Riya","lastName":"Sharma","defaultEmailAddress":{"emailAddress":"riya.sharma@example.in"},"defaultPhoneNumber":{"phoneNumber":"+919876543210"},"defaultAddress":{"firstName":"Riya","lastName":"Sharma","phone":"+919876543210","countryCodeV2":"IN"}},
 "shippingAddress":{"firstName":"Riya","lastName":"Sharma","phone":"098765 43210","countryCodeV2":"IN"},
 "billingAddress":{"firstName":"Riya","lastName":"Sharma","phone":null,"countryCodeV2":"IN"},
@@ -311,6 +315,12 @@ func TestReconciledOrderNormalisesAsItsWebhook(t *testing.T) {
 		}
 		for i, w := range fromWebhook.Events {
 			g := fromGraphQL.Events[i]
+			if tax, _ := g.Lookup("order.tax_amount"); tax != "2.78" {
+				t.Errorf("%s %s: order.tax_amount from GraphQL = %#v; want \"2.78\"", topic, g.Type, tax)
+			}
+			if ship, _ := g.Lookup("order.shipping_amount"); ship != "1.20" {
+				t.Errorf("%s %s: order.shipping_amount from GraphQL = %#v; want \"1.20\"", topic, g.Type, ship)
+			}
 			if !w.OccurredAt.Equal(g.OccurredAt) {
 				t.Errorf("%s %s: occurred %s from the webhook, %s from GraphQL", topic, w.Type, w.OccurredAt, g.OccurredAt)
 			}

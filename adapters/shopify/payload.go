@@ -57,9 +57,12 @@ type moneySet struct {
 
 type order struct {
 	goshopify.Order
-	TotalPrice       amount    `json:"total_price"`
-	TotalPriceSet    *moneySet `json:"total_price_set"`
-	TotalOutstanding amount    `json:"total_outstanding"`
+	TotalPrice            amount    `json:"total_price"`
+	TotalPriceSet         *moneySet `json:"total_price_set"`
+	TotalOutstanding      amount    `json:"total_outstanding"`
+	TotalTax              amount    `json:"total_tax"`
+	TotalTaxSet           *moneySet `json:"total_tax_set"`
+	TotalShippingPriceSet *moneySet `json:"total_shipping_price_set"`
 }
 
 type fulfillment struct {

@@ -136,6 +136,13 @@ func OrderEvent(o Order, eventType string, opts Options) app.Event {
 		"payment_method":  html.UnescapeString(firstNonEmpty(o.PaymentMethodTitle, o.PaymentMethod)),
 		"cod":             IsCOD(o),
 	}
+	// Shipping and tax, for a loyalty program that earns on the goods alone.
+	if o.ShippingTotal != "" {
+		op["shipping_amount"] = o.ShippingTotal
+	}
+	if o.TotalTax != "" {
+		op["tax_amount"] = o.TotalTax
+	}
 	if tr := o.Tracking(); tr != (Tracking{}) {
 		if tr.Number != "" {
 			op["tracking_number"] = tr.Number

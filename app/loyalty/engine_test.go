@@ -457,3 +457,33 @@ func TestEngineRedact(t *testing.T) {
 		})
 	}
 }
+
+// A program that excludes shipping and tax earns on the goods alone, from
+// the amounts the platform adapters put on the order.
+func TestEngineEarnsOnTheGoodsWhenShippingAndTaxAreExcluded(t *testing.T) {
+	p := program()
+	p.Earn.ExcludeShipping, p.Earn.ExcludeTax = true, true
+	h := newEngineHarness(t, p)
+	ev := app.Event{Type: app.EventOrderPaid, Subject: "order:2001",
+		Customer: app.Customer{ID: "c1", Phone: "+919876543210"},
+		Properties: map[string]any{"order": map[string]any{"id": "2001", "total_amount": "1349.00",
+			"shipping_amount": "99.00", "tax_amount": "150.50"}}}
+	if err := h.engine.ObserveEvent(h.ctx, h.m, ev); err != nil {
+		t.Fatal(err)
+	}
+	if b := h.balance(); b.Points != 1099 {
+		t.Fatalf("balance = %d; want 1099 (1349.00 - 99.00 - 150.50, rounded down)", b.Points)
+	}
+	// Shipping alone excluded: tax still earns.
+	p.Earn.ExcludeTax = false
+	if _, err := h.engine.PutProgram(h.ctx, "m1", p); err != nil {
+		t.Fatal(err)
+	}
+	ev.Subject, ev.Properties["order"].(map[string]any)["id"] = "order:2002", "2002"
+	if err := h.engine.ObserveEvent(h.ctx, h.m, ev); err != nil {
+		t.Fatal(err)
+	}
+	if b := h.balance(); b.Points != 1099+1250 {
+		t.Fatalf("balance = %d; want %d", b.Points, 1099+1250)
+	}
+}
