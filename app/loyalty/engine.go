@@ -60,6 +60,8 @@ type Options struct {
 	Queue     Enqueuer
 	Merchants Merchants
 	Sender    EventSender
+	// Discounts makes redemptions' codes; nil: no redemptions.
+	Discounts Discounts
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
@@ -71,6 +73,7 @@ type Engine struct {
 	queue     Enqueuer
 	merchants Merchants
 	sender    EventSender
+	discounts Discounts
 	now       func() time.Time
 	log       *slog.Logger
 }
@@ -86,12 +89,14 @@ func NewEngine(opts Options) *Engine {
 	return &Engine{
 		ledger: opts.Ledger, data: opts.Data, queue: opts.Queue, merchants: opts.Merchants,
 		sender: opts.Sender, now: opts.Now, log: opts.Logger,
+		discounts: opts.Discounts,
 	}
 }
 
 // JobHandlers are the engine's job kinds, for the workers.
 func (e *Engine) JobHandlers() map[string]app.JobHandler {
-	return map[string]app.JobHandler{JobApprove: e.handleApprove, JobRemind: e.handleRemind, JobSweep: e.handleSweep}
+	return map[string]app.JobHandler{JobApprove: e.handleApprove, JobRemind: e.handleRemind, JobSweep: e.handleSweep,
+		JobRedeem: e.handleRedeem}
 }
 
 // orderTTL is how long an order's loyalty record is kept: its returns
@@ -229,6 +234,9 @@ func (e *Engine) earn(ctx context.Context, m app.Merchant, p Program, order stri
 		return nil
 	}
 	if err := e.mergeGuest(ctx, m.ID, p, ev.Customer); err != nil {
+		return err
+	}
+	if err := e.noteContact(ctx, m.ID, key, ev.Customer); err != nil {
 		return err
 	}
 	standing, err := e.standing(ctx, m.ID, key)
