@@ -236,7 +236,7 @@ func (e *Engine) earn(ctx context.Context, m app.Merchant, p Program, order stri
 	if err := e.mergeGuest(ctx, m.ID, p, ev.Customer); err != nil {
 		return err
 	}
-	if err := e.noteContact(ctx, m.ID, key, ev.Customer); err != nil {
+	if err := e.noteContact(ctx, m.ID, key, ev); err != nil {
 		return err
 	}
 	standing, err := e.standing(ctx, m.ID, key)

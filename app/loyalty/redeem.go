@@ -1,6 +1,7 @@
 package loyalty
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -153,8 +154,14 @@ func (e *Engine) Redeem(ctx context.Context, merchant, customer string, r Redemp
 	if err != nil {
 		return Redeemed{}, err
 	}
+	_, lastCurrency, err := e.contact(ctx, m.ID, key)
+	if err != nil {
+		return Redeemed{}, err
+	}
+	// Shopify shops say their currency; otherwise the customer's orders do.
+	currency := cmp.Or(m.Synced.Currency, lastCurrency)
 	rs := p.Redeem
-	value := rs.valueOf(r.Points, m.Synced.Currency)
+	value := rs.valueOf(r.Points, currency)
 	switch {
 	case !p.Enabled || !rs.Enabled:
 		return Redeemed{}, app.Invalid("points", "redemption is off in the loyalty program")
@@ -179,7 +186,7 @@ func (e *Engine) Redeem(ctx context.Context, merchant, customer string, r Redemp
 	rec = redemption{
 		ID: id, Customer: key, Points: r.Points, Reason: reason,
 		Code:  e.discounts.CodeFor(m, "SB", redeemSource(id)),
-		Value: value, Currency: m.Synced.Currency, MinimumSubtotal: rs.MinimumSubtotal, EndsAt: rs.endsAt(now),
+		Value: value, Currency: currency, MinimumSubtotal: rs.MinimumSubtotal, EndsAt: rs.endsAt(now),
 		Status: redeemPending, CreatedAt: now,
 	}
 	job := app.Job{
@@ -249,7 +256,7 @@ func (e *Engine) finishRedemption(ctx context.Context, m app.Merchant, rec redem
 	posted := res.Entries[0]
 	view := entryView(posted)
 	rec.Entry, rec.Balance = &view, posted.Balance
-	who, err := e.contact(ctx, m.ID, rec.Customer)
+	who, _, err := e.contact(ctx, m.ID, rec.Customer)
 	if err != nil {
 		return Redeemed{}, err
 	}
@@ -312,7 +319,7 @@ func (e *Engine) redeemed(ctx context.Context, m app.Merchant, rec redemption) (
 		return Redeemed{}, fmt.Errorf("loyalty: redemption %s is created without its entry or code", rec.ID)
 	}
 	out := Redeemed{Entry: *rec.Entry, Coupon: *rec.Coupon}
-	who, err := e.contact(ctx, m.ID, rec.Customer)
+	who, _, err := e.contact(ctx, m.ID, rec.Customer)
 	if err != nil {
 		return out, &unsentError{err}
 	}
