@@ -140,23 +140,52 @@ func (e *Engine) Redeem(ctx context.Context, merchant, customer string, r Redemp
 	if e.discounts == nil {
 		return Redeemed{}, &CouponError{Reason: "no discount codes on this server", Err: app.ErrNoDiscounts}
 	}
-	rec, version, found, err := e.redemption(ctx, m.ID, id)
-	if err != nil {
-		return Redeemed{}, err
-	}
-	if found {
-		if rec.Customer != key || rec.Points != r.Points {
-			return Redeemed{}, app.Invalid("key", "was used for another redemption")
+	// A request that finds the key's record goes on from it; one that
+	// loses the race to write it reads it again.
+	for range 3 {
+		rec, version, found, err := e.redemption(ctx, m.ID, id)
+		if err != nil {
+			return Redeemed{}, err
 		}
-		return e.answer(m, rec.ID)(e.finishRedemption(ctx, m, rec, version))
+		if found {
+			if rec.Customer != key || rec.Points != r.Points {
+				return Redeemed{}, app.Invalid("key", "was used for another redemption")
+			}
+			return e.answer(m, id)(e.finishRedemption(ctx, m, rec, version))
+		}
+		rec, job, err := e.newRedemption(ctx, m, key, id, r, now)
+		var invalid *app.ValidationError
+		if errors.As(err, &invalid) && invalid.Fields["points"] != "" {
+			// Too few points, unless a request with the same key spent
+			// them meanwhile: its record says so.
+			if _, _, found, rerr := e.redemption(ctx, m.ID, id); rerr != nil || found {
+				continue
+			}
+		}
+		if err != nil {
+			return Redeemed{}, err
+		}
+		advanced, err := e.putRedemption(ctx, m.ID, rec, 1, job)
+		if err != nil {
+			return Redeemed{}, err
+		}
+		if advanced {
+			return e.answer(m, id)(e.finishRedemption(ctx, m, rec, 1))
+		}
 	}
+	return Redeemed{}, fmt.Errorf("loyalty: redemption %s keeps changing", id)
+}
+
+// newRedemption checks a first redemption against the program and the
+// balance, and answers its record and job.
+func (e *Engine) newRedemption(ctx context.Context, m app.Merchant, key, id string, r Redemption, now time.Time) (redemption, app.Job, error) {
 	p, err := e.program(ctx, m.ID)
 	if err != nil {
-		return Redeemed{}, err
+		return redemption{}, app.Job{}, err
 	}
 	_, lastCurrency, err := e.contact(ctx, m.ID, key)
 	if err != nil {
-		return Redeemed{}, err
+		return redemption{}, app.Job{}, err
 	}
 	// Shopify shops say their currency; otherwise the customer's orders do.
 	currency := cmp.Or(m.Synced.Currency, lastCurrency)
@@ -164,26 +193,26 @@ func (e *Engine) Redeem(ctx context.Context, merchant, customer string, r Redemp
 	value := rs.valueOf(r.Points, currency)
 	switch {
 	case !p.Enabled || !rs.Enabled:
-		return Redeemed{}, app.Invalid("points", "redemption is off in the loyalty program")
+		return redemption{}, app.Job{}, app.Invalid("points", "redemption is off in the loyalty program")
 	case r.Points < rs.MinPoints:
-		return Redeemed{}, app.Invalid("points", "must be at least "+strconv.FormatInt(rs.MinPoints, 10))
+		return redemption{}, app.Job{}, app.Invalid("points", "must be at least "+strconv.FormatInt(rs.MinPoints, 10))
 	case rs.MaxPoints > 0 && r.Points > rs.MaxPoints:
-		return Redeemed{}, app.Invalid("points", "must be at most "+strconv.FormatInt(rs.MaxPoints, 10))
+		return redemption{}, app.Job{}, app.Invalid("points", "must be at most "+strconv.FormatInt(rs.MaxPoints, 10))
 	case value == "":
-		return Redeemed{}, app.Invalid("points", "buy nothing: "+strconv.FormatInt(rs.PointsPerUnit, 10)+" points make one unit")
+		return redemption{}, app.Job{}, app.Invalid("points", "buy nothing: "+strconv.FormatInt(rs.PointsPerUnit, 10)+" points make one unit")
 	}
 	bal, err := e.ledger.Balance(ctx, m.ID, key)
 	if err != nil {
-		return Redeemed{}, err
+		return redemption{}, app.Job{}, err
 	}
 	if bal.Points < r.Points {
-		return Redeemed{}, insufficient(bal.Points)
+		return redemption{}, app.Job{}, insufficient(bal.Points)
 	}
 	reason := strings.TrimSpace(r.Reason)
 	if reason == "" {
 		reason = "redeemed for a discount code"
 	}
-	rec = redemption{
+	rec := redemption{
 		ID: id, Customer: key, Points: r.Points, Reason: reason,
 		Code:  e.discounts.CodeFor(m, "SB", redeemSource(id)),
 		Value: value, Currency: currency, MinimumSubtotal: rs.MinimumSubtotal, EndsAt: rs.endsAt(now),
@@ -193,18 +222,7 @@ func (e *Engine) Redeem(ctx context.Context, merchant, customer string, r Redemp
 		ID: "loyalty-redeem-" + id, Merchant: m.ID, Kind: JobRedeem, Key: "loyalty-redeem:" + id,
 		Payload: []byte(id), MaxAttempts: redeemJobAttempts, CreatedAt: now, DueAt: now.Add(redeemFinishAfter),
 	}
-	advanced, err := e.putRedemption(ctx, m.ID, rec, 1, job)
-	if err != nil {
-		return Redeemed{}, err
-	}
-	if !advanced {
-		// The same key, at the same time: go on with the record stored.
-		if rec, version, _, err = e.redemption(ctx, m.ID, id); err != nil {
-			return Redeemed{}, err
-		}
-		return e.answer(m, id)(e.finishRedemption(ctx, m, rec, version))
-	}
-	return e.answer(m, id)(e.finishRedemption(ctx, m, rec, 1))
+	return rec, job, nil
 }
 
 // answer is what a request is answered: the code, also when its event

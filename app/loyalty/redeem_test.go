@@ -71,8 +71,8 @@ var backends = map[string]harnessMaker{"embedded": newEngineHarness, "redis": ne
 
 // setup earns c1 1000 points on a paid order (with a phone and an email
 // the code and message use).
-func setup(t *testing.T, make harnessMaker) (*engineHarness, *fakeStore) {
-	h := make(t, redeemProgram())
+func setup(t *testing.T, newHarness harnessMaker) (*engineHarness, *fakeStore) {
+	h := newHarness(t, redeemProgram())
 	shop := &fakeStore{codes: map[string]app.DiscountRequest{}}
 	withDiscounts(h, shop)
 	ev := app.Event{Type: app.EventOrderPaid, Subject: "order:1001",
@@ -90,9 +90,9 @@ func setup(t *testing.T, make harnessMaker) (*engineHarness, *fakeStore) {
 // A redemption retried with its key, the store failing once
 // retryably, spends once, makes one code and tells the customer once.
 func TestRedeemOnceHoweverRetried(t *testing.T) {
-	for name, make := range backends {
+	for name, newHarness := range backends {
 		t.Run(name, func(t *testing.T) {
-			h, shop := setup(t, make)
+			h, shop := setup(t, newHarness)
 			shop.errs = []error{&app.ProviderError{Provider: "shopify", Status: 502, Retryable: true, Message: "bad gateway"}}
 			r := loyalty.Redemption{Points: 550, Key: "sf-123", Reason: "storefront"}
 			_, err := h.engine.Redeem(h.ctx, "m1", "c1", r)
@@ -161,9 +161,9 @@ func TestRedeemOnceHoweverRetried(t *testing.T) {
 // A store that refuses the code gets the points back once, under their
 // own source; a retry answers the same refusal.
 func TestRedeemRefusedGivesPointsBack(t *testing.T) {
-	for name, make := range backends {
+	for name, newHarness := range backends {
 		t.Run(name, func(t *testing.T) {
-			h, shop := setup(t, make)
+			h, shop := setup(t, newHarness)
 			shop.errs = []error{&app.ProviderError{Provider: "shopify", Status: 200, Code: "INVALID", Message: "Minimum subtotal is invalid"}}
 			r := loyalty.Redemption{Points: 500, Key: "adm-9"}
 			for i := range 2 {
@@ -221,9 +221,9 @@ func TestRedeemInsufficientPoints(t *testing.T) {
 // the code once the store is back; a store that never answers gets the
 // points back on the job's last attempt.
 func TestRedeemJobFinishesOrGivesBack(t *testing.T) {
-	for name, make := range backends {
+	for name, newHarness := range backends {
 		t.Run(name, func(t *testing.T) {
-			h, shop := setup(t, make)
+			h, shop := setup(t, newHarness)
 			shop.down = true
 			for _, key := range []string{"later", "never"} {
 				if _, err := h.engine.Redeem(h.ctx, "m1", "c1", loyalty.Redemption{Points: 500, Key: key}); err == nil {
@@ -286,4 +286,48 @@ func runJobs(h *engineHarness, lastAttempts int) []error {
 		}
 	}
 	return errs
+}
+
+// The same key redeemed at once from several requests (a double tap, a
+// client retrying before the first answer) spends once and makes one
+// code; every request that succeeds answers that code.
+func TestRedeemConcurrentSameKey(t *testing.T) {
+	for name, newHarness := range backends {
+		t.Run(name, func(t *testing.T) {
+			h, shop := setup(t, newHarness)
+			const n = 8
+			answers := make(chan loyalty.Redeemed, n)
+			errs := make(chan error, n)
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					got, err := h.engine.Redeem(h.ctx, "m1", "c1", loyalty.Redemption{Points: 700, Key: "tap"})
+					if err != nil {
+						errs <- err
+						return
+					}
+					answers <- got
+				})
+			}
+			wg.Wait()
+			close(answers)
+			close(errs)
+			for err := range errs {
+				t.Errorf("Redeem() = %v", err)
+			}
+			var codes []string
+			for a := range answers {
+				codes = append(codes, a.Coupon.Code)
+				if a.Coupon.Code != codes[0] || a.Entry.Source != "redeem:tap" {
+					t.Errorf("answer = %+v; want the one code %s", a, codes[0])
+				}
+			}
+			if b := h.balance(); b.Points != 300 || b.Entries != 2 {
+				t.Errorf("balance = %+v; want 300 in 2 entries", b)
+			}
+			if shop.held() != 1 || len(h.sent.of(app.EventCouponCreated)) != 1 {
+				t.Errorf("%d codes, %d events; want 1 and 1", shop.held(), len(h.sent.of(app.EventCouponCreated)))
+			}
+		})
+	}
 }
