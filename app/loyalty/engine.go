@@ -46,6 +46,10 @@ type Data interface {
 	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration, effects ...app.Job) (string, bool, error)
 	State(ctx context.Context, merchant, key string) (string, int64, error)
 	DeleteStates(ctx context.Context, merchant string, keys ...string) error
+	// The index of a customer's redemptions, for a redaction.
+	IndexAdd(ctx context.Context, merchant, name, member string, at time.Time, keep time.Duration) error
+	IndexNewest(ctx context.Context, merchant, name string, offset, limit int) ([]string, error)
+	IndexRemove(ctx context.Context, merchant, name string, members ...string) error
 }
 
 // Enqueuer schedules the engine's jobs.

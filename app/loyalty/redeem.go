@@ -99,6 +99,30 @@ type redemption struct {
 
 func redeemStateKey(id string) string { return "loyalty:redeem:" + id }
 
+// redemptionsIndex names the index of a customer's redemptions, so that
+// a redaction finds their records.
+func redemptionsIndex(customer string) string { return "loyalty-redeems:" + customer }
+
+// maxRedemptions bounds what a redaction reads of a customer's index.
+const maxRedemptions = 10000
+
+// forgetRedemptions deletes the records of a customer's redemptions and
+// their index (customers/redact).
+func (e *Engine) forgetRedemptions(ctx context.Context, merchant, customer string) error {
+	ids, err := e.data.IndexNewest(ctx, merchant, redemptionsIndex(customer), 0, maxRedemptions)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = redeemStateKey(id)
+	}
+	if err := e.data.DeleteStates(ctx, merchant, keys...); err != nil {
+		return err
+	}
+	return e.data.IndexRemove(ctx, merchant, redemptionsIndex(customer), ids...)
+}
+
 // Source keys of a redemption's entries.
 func redeemSource(id string) string { return "redeem:" + id }
 func refundSource(id string) string { return "redeem:" + id + ":refund" }
@@ -163,6 +187,9 @@ func (e *Engine) Redeem(ctx context.Context, merchant, customer string, r Redemp
 			}
 		}
 		if err != nil {
+			return Redeemed{}, err
+		}
+		if err := e.data.IndexAdd(ctx, m.ID, redemptionsIndex(key), id, now, redeemTTL); err != nil {
 			return Redeemed{}, err
 		}
 		advanced, err := e.putRedemption(ctx, m.ID, rec, 1, job)

@@ -331,3 +331,32 @@ func TestRedeemConcurrentSameKey(t *testing.T) {
 		})
 	}
 }
+
+// customers/redact takes the customer's redemption and contact records
+// with their ledger.
+func TestRedactTakesRedemptions(t *testing.T) {
+	for name, newHarness := range backends {
+		t.Run(name, func(t *testing.T) {
+			h, _ := setup(t, newHarness)
+			if _, err := h.engine.Redeem(h.ctx, "m1", "c1", loyalty.Redemption{Points: 500, Key: "gone"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{"loyalty:redeem:gone", "loyalty:contact:c1"} {
+				if _, _, err := h.store.State(h.ctx, "m1", key); err != nil {
+					t.Fatalf("State(%s) before = %v", key, err)
+				}
+			}
+			if err := h.engine.RedactLoyalty(h.ctx, h.m, app.CustomerIdentity{CustomerID: "c1"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{"loyalty:redeem:gone", "loyalty:contact:c1"} {
+				if _, _, err := h.store.State(h.ctx, "m1", key); !errors.Is(err, app.ErrNotFound) {
+					t.Errorf("State(%s) after the redaction = %v; want ErrNotFound", key, err)
+				}
+			}
+			if ids, err := h.store.IndexNewest(h.ctx, "m1", "loyalty-redeems:c1", 0, 10); err != nil || len(ids) != 0 {
+				t.Errorf("redemptions index after = %v, %v; want empty", ids, err)
+			}
+		})
+	}
+}
