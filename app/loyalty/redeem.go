@@ -69,13 +69,16 @@ const (
 	// redeemFinishAfter leaves the request time to finish on its own.
 	redeemFinishAfter = time.Minute
 	// redeemJobAttempts: on the last, a store that still does not answer
-	// gets the points back (with the default retry schedule, about a day).
+	// gets the points back (about 20 hours with the default retry
+	// schedule).
 	redeemJobAttempts = 9
 	// redeemTTL keeps a redemption's record for retries and the job. A
-	// retry after it still spends once and names the same code: the
-	// ledger keeps the source and the code derives from the key.
+	// retry after it spends nothing more (the ledger keeps the source)
+	// and asks the store for the same code (derived from the key).
 	redeemTTL = 90 * 24 * time.Hour
 	maxKey    = 100
+	// storeCallTimeout bounds the store's answer to one create.
+	storeCallTimeout = 20 * time.Second
 )
 
 // redemption is the record that ties a redeem entry to its code.
@@ -305,7 +308,11 @@ func (e *Engine) finishRedemption(ctx context.Context, m app.Merchant, rec redem
 	if err != nil {
 		return Redeemed{}, err
 	}
-	code, err := e.discounts.CreateDiscount(ctx, m, app.DiscountRequest{
+	// Bounded well inside the server's write timeout: a slow store leaves
+	// the redemption to its job rather than cut the answer off.
+	storeCtx, cancel := context.WithTimeout(ctx, storeCallTimeout)
+	defer cancel()
+	code, err := e.discounts.CreateDiscount(storeCtx, m, app.DiscountRequest{
 		Code: rec.Code, Title: "Loyalty reward: " + strconv.FormatInt(rec.Points, 10) + " points",
 		Kind: app.DiscountFixedAmount, Value: rec.Value, Currency: rec.Currency, Customer: who,
 		MinimumSubtotal: rec.MinimumSubtotal, StartsAt: rec.CreatedAt, EndsAt: rec.EndsAt,
