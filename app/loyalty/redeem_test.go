@@ -3,6 +3,8 @@ package loyalty_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/app/loyalty"
+	"github.com/storebridge/storebridge/store/embedded"
 )
 
 // fakeStore is a store's discount codes: one per code, a create of a
@@ -358,5 +361,36 @@ func TestRedactTakesRedemptions(t *testing.T) {
 				t.Errorf("redemptions index after = %v, %v; want empty", ids, err)
 			}
 		})
+	}
+}
+
+// BenchmarkRedeem is one keyed redemption end to end on the embedded
+// store (record and job, index, redeem entry, code, record, event), the
+// store platform's call faked.
+func BenchmarkRedeem(b *testing.B) {
+	st, err := embedded.Open(filepath.Join(b.TempDir(), "sb.db"), embedded.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	m := app.Merchant{ID: "m1", Country: "IN", Status: app.MerchantActive, Platform: app.PlatformShopify}
+	m.Synced.Currency = "INR"
+	codes := app.NewDiscountCodes([]byte("bench-signing-key-0123456789abcdef"))
+	codes.Set(app.PlatformShopify, &fakeStore{codes: map[string]app.DiscountRequest{}})
+	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.Ledger(), Data: st, Queue: st, Merchants: oneMerchant{m},
+		Sender: &sentEvents{seen: map[string]bool{}}, Discounts: codes})
+	ctx := context.Background()
+	if _, err := engine.PutProgram(ctx, "m1", redeemProgram()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := engine.Adjust(ctx, "m1", "c1", loyalty.Adjustment{Points: loyalty.MaxPoints, Reason: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := engine.Redeem(ctx, "m1", "c1", loyalty.Redemption{Points: 500, Key: "b" + strconv.Itoa(i)}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
