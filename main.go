@@ -218,12 +218,17 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		CheckURL:          func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, cfg.AllowInsecureOutbound) },
 	})
 	registerJobs(workers, svc)
-	engine := newLoyaltyEngine(st, svc, log)
+	// discounts makes codes in merchants' stores: loyalty redemptions (and
+	// the cart steps, which take it from here).
+	discounts := app.NewDiscountCodes(keyring.SigningKey())
+	engine := newLoyaltyEngine(st, svc, discounts, log)
 	workers.HandleAll(engine.JobHandlers())
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))
 	registerShopifyJobs(workers, svc, shopifyInstaller)
 	wooConnector := app.NewWooConnector(svc, wooConnectOptions(cfg))
 	registerWooJobs(workers, svc, wooConnector)
+	discounts.Set(app.PlatformShopify, shopifyInstaller)
+	discounts.Set(app.PlatformWooCommerce, wooConnector)
 
 	h := handlers.New(handlers.Options{
 		Service: svc, ShopifyInstall: shopifyInstaller, WooConnect: wooConnector, Loyalty: engine,

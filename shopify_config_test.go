@@ -173,6 +173,7 @@ func TestShopifyAppTomlMatchesCode(t *testing.T) {
 		"read_orders",  // the orders query of reconciliation
 		"write_orders", // COD tags, orderCancel
 		"write_merchant_managed_fulfillment_orders", // COD holds
+		"write_discounts", // loyalty redemptions' discount codes
 	} {
 		if !has(scope) {
 			t.Errorf("the Admin calls need %s; scopes = %v", scope, scopes)

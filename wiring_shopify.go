@@ -29,6 +29,7 @@ func shopifyInstallOptions(cfg Config) app.ShopifyInstallOptions {
 	}
 	// Shops set up by hand with a custom app's token have orders too.
 	opts.Orders = admin
+	opts.Discounts = admin
 	return opts
 }
 

@@ -23,6 +23,7 @@ func wooConnectOptions(cfg Config) app.WooConnectOptions {
 		AllowInsecure: cfg.AllowInsecureOutbound,
 		REST:          rest,
 		Orders:        rest,
+		Coupons:       rest,
 	}
 }
 

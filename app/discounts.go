@@ -34,7 +34,10 @@ type DiscountRequest struct {
 	// MinimumSubtotal, when not empty, is the order subtotal the code
 	// needs.
 	MinimumSubtotal string
-	EndsAt          time.Time
+	// StartsAt is when the code becomes usable (zero: now); EndsAt when
+	// it stops (zero: never).
+	StartsAt time.Time
+	EndsAt   time.Time
 }
 
 // DiscountCode is a code the store holds.

@@ -141,6 +141,13 @@ func groupDigits(digits string, size int) string {
 	return b.String()
 }
 
+// CurrencyMinorUnits is the number of fraction digits of an ISO 4217
+// currency's amounts: 0 for JPY and the like, 3 for the Gulf dinars, else
+// 2 (also for an empty or unknown code).
+func CurrencyMinorUnits(currency string) int {
+	return moneyMinorUnits(strings.ToUpper(strings.TrimSpace(currency)))
+}
+
 // moneyMinorUnits is the number of fraction digits shown (ISO 4217).
 func moneyMinorUnits(currency string) int {
 	switch currency {

@@ -51,9 +51,11 @@ func ShopifyTopicScope(topic string) (string, bool) {
 //     the orders and checkouts topics need;
 //   - write_merchant_managed_fulfillment_orders: holding and releasing a
 //     COD order's fulfillment orders (fulfillmentOrderHold, …ReleaseHold);
-//   - read_customers: the customers_marketing_consent/update topic.
+//   - read_customers: the customers_marketing_consent/update topic;
+//   - write_discounts: the loyalty redemptions' discount codes
+//     (discountCodeBasicCreate, codeDiscountNodeByCode).
 func ShopifyScopes() []string {
-	set := map[string]bool{"write_orders": true, "write_merchant_managed_fulfillment_orders": true}
+	set := map[string]bool{"write_orders": true, "write_merchant_managed_fulfillment_orders": true, "write_discounts": true}
 	for _, topic := range ShopifySubscriptionTopics() {
 		if scope := shopifyTopicScopes[topic]; scope != "" {
 			set[scope] = true

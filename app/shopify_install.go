@@ -160,6 +160,8 @@ type ShopifyInstallOptions struct {
 	Admin  ShopifyAdmin
 	// Orders writes COD decisions back to orders; nil leaves them alone.
 	Orders ShopifyOrders
+	// Discounts creates the shop's discount codes; nil: none are made.
+	Discounts ShopifyDiscounts
 }
 
 // NewShopifyInstaller returns the Shopify install use cases over svc.

@@ -198,6 +198,8 @@ type WooConnectOptions struct {
 	REST          WooREST
 	// Orders writes COD decisions back to orders; nil leaves them alone.
 	Orders WooOrders
+	// Coupons creates the store's discount codes; nil: none are made.
+	Coupons WooCoupons
 }
 
 // WooConnector connects a WooCommerce store (wc-auth), keeps its webhooks

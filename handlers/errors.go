@@ -60,7 +60,10 @@ func classify(err error) (int, errorBody) {
 	var he *echo.HTTPError
 	var ve *app.ValidationError
 	var codConflict *app.CODConflictError
+	var upstream *upstreamError
 	switch {
+	case errors.As(err, &upstream):
+		return upstream.status, errorBody{Error: upstream.message}
 	case errors.As(err, &he):
 		msg := http.StatusText(he.Code)
 		if m, ok := he.Message.(string); ok && he.Code < 500 {

@@ -46,6 +46,10 @@ type Data interface {
 	AdvanceState(ctx context.Context, merchant, key string, version int64, value string, ttl time.Duration, effects ...app.Job) (string, bool, error)
 	State(ctx context.Context, merchant, key string) (string, int64, error)
 	DeleteStates(ctx context.Context, merchant string, keys ...string) error
+	// The index of a customer's redemptions, for a redaction.
+	IndexAdd(ctx context.Context, merchant, name, member string, at time.Time, keep time.Duration) error
+	IndexNewest(ctx context.Context, merchant, name string, offset, limit int) ([]string, error)
+	IndexRemove(ctx context.Context, merchant, name string, members ...string) error
 }
 
 // Enqueuer schedules the engine's jobs.
@@ -60,6 +64,8 @@ type Options struct {
 	Queue     Enqueuer
 	Merchants Merchants
 	Sender    EventSender
+	// Discounts makes redemptions' codes; nil: no redemptions.
+	Discounts Discounts
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
@@ -71,6 +77,7 @@ type Engine struct {
 	queue     Enqueuer
 	merchants Merchants
 	sender    EventSender
+	discounts Discounts
 	now       func() time.Time
 	log       *slog.Logger
 }
@@ -86,12 +93,14 @@ func NewEngine(opts Options) *Engine {
 	return &Engine{
 		ledger: opts.Ledger, data: opts.Data, queue: opts.Queue, merchants: opts.Merchants,
 		sender: opts.Sender, now: opts.Now, log: opts.Logger,
+		discounts: opts.Discounts,
 	}
 }
 
 // JobHandlers are the engine's job kinds, for the workers.
 func (e *Engine) JobHandlers() map[string]app.JobHandler {
-	return map[string]app.JobHandler{JobApprove: e.handleApprove, JobRemind: e.handleRemind, JobSweep: e.handleSweep}
+	return map[string]app.JobHandler{JobApprove: e.handleApprove, JobRemind: e.handleRemind, JobSweep: e.handleSweep,
+		JobRedeem: e.handleRedeem}
 }
 
 // orderTTL is how long an order's loyalty record is kept: its returns
@@ -229,6 +238,9 @@ func (e *Engine) earn(ctx context.Context, m app.Merchant, p Program, order stri
 		return nil
 	}
 	if err := e.mergeGuest(ctx, m.ID, p, ev.Customer); err != nil {
+		return err
+	}
+	if err := e.noteContact(ctx, m.ID, key, ev); err != nil {
 		return err
 	}
 	standing, err := e.standing(ctx, m.ID, key)

@@ -64,8 +64,9 @@ func (e *Engine) ExportLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 
 // RedactLoyalty deletes what the engine holds of a customer
 // (customers/redact): the ledgers kept under their customer id, phone and
-// email, their tier standing, and the records of the orders named. Their
-// scheduled reminders find no lot when due and send nothing.
+// email, their tier standing, contact and redemption records, and the
+// records of the orders named. Their scheduled reminders find no lot when
+// due and send nothing; a pending redemption's job finds no record.
 func (e *Engine) RedactLoyalty(ctx context.Context, m app.Merchant, who app.CustomerIdentity) error {
 	var states []string
 	seen := map[string]bool{}
@@ -77,7 +78,10 @@ func (e *Engine) RedactLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 		if _, err := e.ledger.Forget(ctx, m.ID, key); err != nil {
 			return fmt.Errorf("loyalty: redact: %w", err)
 		}
-		states = append(states, standingKey(key))
+		if err := e.forgetRedemptions(ctx, m.ID, key); err != nil {
+			return fmt.Errorf("loyalty: redact: %w", err)
+		}
+		states = append(states, standingKey(key), contactKey(key))
 	}
 	for _, id := range who.OrderIDs {
 		states = append(states, orderStateKey(id))

@@ -23,6 +23,8 @@ type Program struct {
 	Expiry          string   `json:"expiry"`
 	ExpiryReminders []string `json:"expiry_reminders"`
 	Tiers           []Tier   `json:"tiers"`
+	// Redeem turns points into discount codes (redeem_program.go).
+	Redeem RedeemSettings `json:"redeem"`
 }
 
 // Earn says how an order earns points.
@@ -64,6 +66,7 @@ func DefaultProgram() Program {
 	return Program{
 		Earn:         Earn{PointsPerUnit: 1, On: OnPaid},
 		ApproveAfter: "0s", Expiry: "none", ExpiryReminders: []string{"30d", "3d"}, Tiers: []Tier{},
+		Redeem: DefaultRedeem(),
 	}
 }
 
@@ -153,6 +156,7 @@ func (p Program) Validate() error {
 			fields[f("multiplier")] = "must be between 1 and 10"
 		}
 	}
+	p.Redeem.validate(fields)
 	if len(fields) > 0 {
 		return &app.ValidationError{Fields: fields}
 	}
