@@ -145,6 +145,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 		admin.PUT("/merchants/:id/loyalty", h.putLoyalty)
 		admin.GET("/merchants/:id/customers/:customer/points", h.getPoints)
 		admin.POST("/merchants/:id/customers/:customer/points/adjust", h.adjustPoints)
+		h.registerStorefront(e)
 	}
 }
 
