@@ -190,4 +190,9 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 	pages.GET("/stats.csv", h.statsCSVPage)
 	pages.GET("/api-key", h.apiKeyPage)
 	pages.POST("/api-key", h.newAPIKeyPage)
+	if h.loyalty != nil {
+		pages.GET("/loyalty", h.loyaltyPage)
+		pages.POST("/loyalty", h.saveLoyalty)
+		pages.POST("/loyalty/adjust", h.adjustLoyaltyPage)
+	}
 }
