@@ -116,29 +116,35 @@ func (h *Handlers) appProxyAuth(next echo.HandlerFunc) echo.HandlerFunc {
 // customerTokenAuth admits a request bearing a customer token with scope,
 // from the token's store (or from no browser at all). Another store's
 // page using the token is refused like a forged token: the token is not
-// for it.
+// for it. A refusal is readable by any store's page (CORS), so a page
+// whose token expired can tell and fetch a new one.
 func (h *Handlers) customerTokenAuth(scope string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			hdr := c.Response().Header()
 			hdr.Set("Cache-Control", "no-store")
 			hdr.Add("Vary", "Origin")
+			origin := c.Request().Header.Get(echo.HeaderOrigin)
+			refuse := func(err error) error {
+				hdr.Set("WWW-Authenticate", `Bearer realm="storebridge customer", error="invalid_token"`)
+				if ok, lookupErr := h.svc.StoreOfOrigin(c.Request().Context(), origin); lookupErr == nil && ok {
+					allowOrigin(hdr, origin)
+				}
+				return err
+			}
 			token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
 			if !ok || strings.TrimSpace(token) == "" {
-				hdr.Set("WWW-Authenticate", `Bearer realm="storebridge customer"`)
-				return echo.NewHTTPError(http.StatusUnauthorized, "missing bearer customer token")
+				return refuse(echo.NewHTTPError(http.StatusUnauthorized, "missing bearer customer token"))
 			}
 			sc, err := h.svc.CustomerByToken(c.Request().Context(), strings.TrimSpace(token))
 			if err != nil {
-				hdr.Set("WWW-Authenticate", `Bearer realm="storebridge customer", error="invalid_token"`)
-				return err
+				return refuse(err)
 			}
-			if origin := c.Request().Header.Get(echo.HeaderOrigin); origin != "" {
+			if origin != "" {
 				if !strings.EqualFold(origin, app.StoreOrigin(sc.Merchant)) {
-					hdr.Set("WWW-Authenticate", `Bearer realm="storebridge customer", error="invalid_token"`)
-					return echo.NewHTTPError(http.StatusUnauthorized, "the token is not for this store")
+					return refuse(echo.NewHTTPError(http.StatusUnauthorized, "the token is not for this store"))
 				}
-				hdr.Set(echo.HeaderAccessControlAllowOrigin, origin)
+				allowOrigin(hdr, origin)
 			}
 			if !sc.Can(scope) {
 				return echo.NewHTTPError(http.StatusForbidden, "the token's scope does not allow this")
@@ -147,6 +153,13 @@ func (h *Handlers) customerTokenAuth(scope string) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// allowOrigin lets a store's page read the answer, and the headers that
+// say when to retry and why a token was refused.
+func allowOrigin(hdr http.Header, origin string) {
+	hdr.Set(echo.HeaderAccessControlAllowOrigin, origin)
+	hdr.Set(echo.HeaderAccessControlExposeHeaders, "Retry-After, WWW-Authenticate")
 }
 
 // customerPreflight answers a browser's CORS preflight: granted only to

@@ -218,17 +218,17 @@ func TestStorefrontCustomerTokens(t *testing.T) {
 		{"points", "GET", "/api/v1/customer/points", bearer(token), "", 200, []string{`"customer":"41"`, `"balance":300`}, origin},
 		{"points of a phone customer", "GET", "/api/v1/customer/points", bearer(phoneToken), "", 200, []string{`"customer":"+919876543210"`, `"balance":80`}, origin},
 		{"points from the store's server (no Origin)", "GET", "/api/v1/customer/points", map[string]string{"Authorization": "Bearer " + token}, "", 200, []string{`"balance":300`}, ""},
-		{"no token", "GET", "/api/v1/customer/points", map[string]string{"Origin": origin}, "", 401, nil, ""},
-		{"expired token", "GET", "/api/v1/customer/points", bearer(expired), "", 401, nil, ""},
-		{"forged token", "GET", "/api/v1/customer/points", bearer(forged), "", 401, nil, ""},
-		{"tampered token", "GET", "/api/v1/customer/points", bearer(token[:len(token)-3] + "abc"), "", 401, nil, ""},
-		{"an admin session is no customer token", "GET", "/api/v1/customer/points", bearer(session), "", 401, nil, ""},
-		{"the API key is no customer token", "GET", "/api/v1/customer/points", bearer(env.wooKy), "", 401, nil, ""},
-		{"another merchant's token on this store's page", "GET", "/api/v1/customer/points", bearer(shopToken), "", 401, []string{"not for this store"}, ""},
+		{"no token", "GET", "/api/v1/customer/points", map[string]string{"Origin": origin}, "", 401, nil, origin},
+		{"expired token", "GET", "/api/v1/customer/points", bearer(expired), "", 401, nil, origin},
+		{"forged token", "GET", "/api/v1/customer/points", bearer(forged), "", 401, nil, origin},
+		{"tampered token", "GET", "/api/v1/customer/points", bearer(token[:len(token)-3] + "abc"), "", 401, nil, origin},
+		{"an admin session is no customer token", "GET", "/api/v1/customer/points", bearer(session), "", 401, nil, origin},
+		{"the API key is no customer token", "GET", "/api/v1/customer/points", bearer(env.wooKy), "", 401, nil, origin},
+		{"another merchant's token on this store's page", "GET", "/api/v1/customer/points", bearer(shopToken), "", 401, []string{"not for this store"}, origin},
 		{"a token used from another site", "GET", "/api/v1/customer/points", map[string]string{"Authorization": "Bearer " + token, "Origin": "https://evil.example.com"}, "", 401, nil, ""},
 		{"redeem", "POST", "/api/v1/customer/points/redeem", bearer(token), `{"points":100,"key":"w1"}`, 200, []string{`"points":-100`, `"code":"SB-W1"`}, origin},
 		{"redeem with a read-only token", "POST", "/api/v1/customer/points/redeem", bearer(readOnly), `{"points":100,"key":"w2"}`, 403, []string{"scope"}, origin},
-		{"redeem with an expired token", "POST", "/api/v1/customer/points/redeem", bearer(expired), `{"points":100,"key":"w3"}`, 401, nil, ""},
+		{"redeem with an expired token", "POST", "/api/v1/customer/points/redeem", bearer(expired), `{"points":100,"key":"w3"}`, 401, nil, origin},
 		{"points after", "GET", "/api/v1/customer/points", bearer(readOnly), "", 200, []string{`"balance":200`}, origin},
 		{"preflight from the store", "OPTIONS", "/api/v1/customer/points/redeem", map[string]string{"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}, "", 204, nil, origin},
 		{"preflight from a Shopify store", "OPTIONS", "/api/v1/customer/points", map[string]string{"Origin": "https://kesar-kitchen.myshopify.com", "Access-Control-Request-Method": "GET"}, "", 204, nil, "https://kesar-kitchen.myshopify.com"},
@@ -248,6 +248,9 @@ func TestStorefrontCustomerTokens(t *testing.T) {
 			}
 			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != tc.allowOrigin {
 				t.Errorf("Access-Control-Allow-Origin = %q; want %q", got, tc.allowOrigin)
+			}
+			if tc.method != "OPTIONS" && tc.allowOrigin != "" && !strings.Contains(rec.Header().Get("Access-Control-Expose-Headers"), "Retry-After") {
+				t.Errorf("Access-Control-Expose-Headers = %q; want Retry-After exposed", rec.Header().Get("Access-Control-Expose-Headers"))
 			}
 			if tc.method == "OPTIONS" && tc.allowOrigin != "" {
 				if m, h := rec.Header().Get("Access-Control-Allow-Methods"), rec.Header().Get("Access-Control-Allow-Headers"); !strings.Contains(m, tc.headers["Access-Control-Request-Method"]) || !strings.Contains(h, "Authorization") {
