@@ -14,6 +14,9 @@ const (
 	ShopifyCallbackPath = "/shopify/callback"
 	// ShopifyWebhookPath takes every topic.
 	ShopifyWebhookPath = "/webhooks/shopify"
+	// ShopifyAppProxyPath is the App Proxy's url ([app_proxy]): Shopify
+	// forwards the storefront's /apps/loyalty/... here, signed.
+	ShopifyAppProxyPath = "/proxy/loyalty"
 )
 
 // ShopifyComplianceTopics are the mandatory privacy topics, which Shopify

@@ -21,6 +21,7 @@ type Pinger interface {
 type Handlers struct {
 	svc        *app.Service
 	loyalty    *loyalty.Engine
+	redeemer   customerRedeemer // the engine
 	shopify    *app.ShopifyInstaller
 	woo        *app.WooConnector
 	appURL     string
@@ -70,12 +71,16 @@ type Options struct {
 
 // New returns the handlers.
 func New(opts Options) *Handlers {
-	return &Handlers{
+	h := &Handlers{
 		svc: opts.Service, loyalty: opts.Loyalty, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken,
 		clientIP: clientIP(opts.ClientIPHeader), store: opts.Store, metrics: opts.Metrics, log: opts.Logger,
 		pages: opts.Pages, shopifyKey: opts.ShopifyAPIKey, allowInsecureOutbound: opts.AllowInsecureOutbound,
 		operatorTokenFile: opts.OperatorTokenFile,
 	}
+	if opts.Loyalty != nil {
+		h.redeemer = opts.Loyalty
+	}
+	return h
 }
 
 // readyTimeout bounds the store check behind /readyz: a store that takes

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +102,7 @@ var adminNav = []navItem{
 	{"/admin/messages", "Messages"},
 	{"/admin/statuses", "Order statuses"},
 	{"/admin/cod", "COD"},
+	{"/admin/loyalty", "Loyalty"},
 	{"/admin/deliveries", "Deliveries"},
 	{"/admin/stats", "Statistics"},
 }
@@ -168,6 +170,9 @@ func (h *Handlers) newPage(c echo.Context, title, active string) page {
 	p := page{
 		Title: title, Active: active, AssetVersion: h.pages.version, ShopifyAPIKey: h.shopifyKey,
 		Nav: adminNav, Fields: map[string]string{},
+	}
+	if h.loyalty == nil { // a server without the engine has no loyalty page
+		p.Nav = slices.DeleteFunc(slices.Clone(adminNav), func(n navItem) bool { return n.Path == "/admin/loyalty" })
 	}
 	if s == nil {
 		return p

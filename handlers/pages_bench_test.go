@@ -18,6 +18,7 @@ import (
 
 	"github.com/storebridge/storebridge/adapters/shopify"
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/app/loyalty"
 	"github.com/storebridge/storebridge/store/embedded"
 	"github.com/storebridge/storebridge/store/redisstore"
 	"github.com/storebridge/storebridge/store/redistest"
@@ -30,6 +31,10 @@ const (
 	benchDays            = 365
 	benchOthers          = 3
 	benchOtherDeliveries = 2_000
+	// benchLoyaltyEntries are the ledger entries of the customer the
+	// loyalty page looks up.
+	benchLoyaltyEntries  = 1_000
+	benchLoyaltyCustomer = "7712398123"
 )
 
 // benchEvents are the event types of the seeded deliveries, by weight: a
@@ -67,6 +72,9 @@ func benchPages(today time.Time) []struct{ name, path, want string } {
 		{"deliveries-read-no-match", "/admin/deliveries?status=read&event=" + app.EventCODReminder, "No messages yet"},
 		{"stats-365d", "/admin/stats?" + year, "<svg"},
 		{"stats-csv-365d", "/admin/stats.csv?" + year, "day,event"},
+		{"loyalty", "/admin/loyalty", "points_per_unit"},
+		{"loyalty-customer", "/admin/loyalty?by=id&customer=" + benchLoyaltyCustomer, `id="older"`},
+		{"loyalty-customer-phone", "/admin/loyalty?by=phone&customer=098765%2043210", `id="balance">`},
 	}
 }
 
@@ -168,8 +176,18 @@ func seedAdminPages(b *testing.B, st app.Store) (*echo.Echo, *app.Service, strin
 	}
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
+	var ledger loyalty.Ledger
+	switch st := st.(type) {
+	case *embedded.Store:
+		ledger = st.Ledger()
+	case *redisstore.Store:
+		ledger = st.Ledger()
+	default:
+		b.Fatalf("no ledger on %T", st)
+	}
+	engine := loyalty.NewEngine(loyalty.Options{Ledger: ledger, Data: st, Queue: st, Merchants: svc, Sender: svc, Logger: log})
 	New(Options{
-		Service: svc, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in",
+		Service: svc, Loyalty: engine, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in",
 		ShopifyInstall: app.NewShopifyInstaller(svc, app.ShopifyInstallOptions{}),
 		Pages:          pages, ShopifyAPIKey: shopifyAppKey,
 	}).Register(e)
@@ -198,8 +216,35 @@ func seedAdminPages(b *testing.B, st app.Store) (*echo.Echo, *app.Service, strin
 		}
 		seedDeliveries(b, st, m.ID, deliveries, now)
 		seedCounters(b, st, m.ID, now)
+		seedLoyalty(b, engine, m.ID)
 	}
 	return e, svc, main
+}
+
+// seedLoyalty saves a program with tiers and expiry, and gives one
+// customer benchLoyaltyEntries ledger entries and a phone guest a few.
+func seedLoyalty(b *testing.B, engine *loyalty.Engine, merchant string) {
+	b.Helper()
+	ctx := context.Background()
+	p := loyalty.DefaultProgram()
+	p.Enabled, p.Expiry, p.ApproveAfter = true, "365d", "7d"
+	p.Tiers = []loyalty.Tier{
+		{Name: "Silver", Threshold: 500, Basis: loyalty.BasisPoints, Period: loyalty.PeriodLifetime, Multiplier: 1.2},
+		{Name: "Gold", Threshold: 5000, Basis: loyalty.BasisSpend, Period: loyalty.PeriodRollingYear, Multiplier: 1.5},
+	}
+	if _, err := engine.PutProgram(ctx, merchant, p); err != nil {
+		b.Fatal(err)
+	}
+	for n := range benchLoyaltyEntries {
+		if _, err := engine.Adjust(ctx, merchant, benchLoyaltyCustomer, loyalty.Adjustment{Points: int64(10 + n%7), Reason: "bench", Key: fmt.Sprintf("bench-%d", n)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for n := range 5 {
+		if _, err := engine.Adjust(ctx, merchant, "+919876543210", loyalty.Adjustment{Points: 25, Reason: "guest", Key: fmt.Sprintf("guest-%d", n)}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // weighted is one choice and its share in a hundred.

@@ -146,6 +146,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 		admin.GET("/merchants/:id/customers/:customer/points", h.getPoints)
 		admin.POST("/merchants/:id/customers/:customer/points/adjust", h.adjustPoints)
 		admin.POST("/merchants/:id/customers/:customer/points/redeem", h.redeemPoints)
+		h.registerStorefront(e)
 	}
 }
 
@@ -190,4 +191,9 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 	pages.GET("/stats.csv", h.statsCSVPage)
 	pages.GET("/api-key", h.apiKeyPage)
 	pages.POST("/api-key", h.newAPIKeyPage)
+	if h.loyalty != nil {
+		pages.GET("/loyalty", h.loyaltyPage)
+		pages.POST("/loyalty", h.saveLoyalty)
+		pages.POST("/loyalty/adjust", h.adjustLoyaltyPage)
+	}
 }
