@@ -102,6 +102,13 @@ func renderShopifyAppConfig(c shopifyAppConfig) ([]byte, error) {
 	line("[[webhooks.subscriptions]]")
 	line("compliance_topics = %s", tomlList(app.ShopifyComplianceTopics()))
 	line("uri = %q", base+app.ShopifyWebhookPath)
+	line("")
+	// The storefront's loyalty calls: https://{shop}/apps/loyalty/… is
+	// signed by Shopify and forwarded here.
+	line("[app_proxy]")
+	line("url = %q", base+app.ShopifyAppProxyPath)
+	line("prefix = %q", app.ShopifyAppProxyPrefix)
+	line("subpath = %q", app.ShopifyAppProxySubpath)
 	return []byte(b.String()), nil
 }
 

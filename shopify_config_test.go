@@ -111,8 +111,8 @@ func TestShopifyAppTomlMatchesCode(t *testing.T) {
 	tables := tomlTables(t, string(raw))
 	base := exampleShopifyConfigEnv["APP_URL"]
 	top, subs, compliance := tables[""], tables["webhooks.subscriptions#1"], tables["webhooks.subscriptions#2"]
-	if len(tables) != 6 {
-		t.Errorf("tables %v; want the top, access_scopes, auth, webhooks and two subscriptions", slices.Sorted(maps.Keys(tables)))
+	if len(tables) != 7 {
+		t.Errorf("tables %v; want the top, access_scopes, auth, webhooks, two subscriptions and app_proxy", slices.Sorted(maps.Keys(tables)))
 	}
 	for key, want := range map[string]string{
 		"client_id": exampleShopifyConfigEnv["SHOPIFY_API_KEY"], "name": "storebridge",
@@ -124,6 +124,14 @@ func TestShopifyAppTomlMatchesCode(t *testing.T) {
 	}
 	if got := tables["auth"]["redirect_urls"]; len(got) != 1 || got[0] != base+app.ShopifyCallbackPath {
 		t.Errorf("redirect_urls = %v; want [%s%s]", got, base, app.ShopifyCallbackPath)
+	}
+	// The App Proxy forwards to the route that verifies its signature.
+	for key, want := range map[string]string{
+		"url": base + app.ShopifyAppProxyPath, "prefix": app.ShopifyAppProxyPrefix, "subpath": app.ShopifyAppProxySubpath,
+	} {
+		if got := tables["app_proxy"][key]; len(got) != 1 || got[0] != want {
+			t.Errorf("app_proxy.%s = %v; want %q", key, got, want)
+		}
 	}
 	if got := tables["webhooks"]["api_version"]; len(got) != 1 || got[0] != app.ShopifyAPIVersion {
 		t.Errorf("webhooks.api_version = %v; want the pinned %s", got, app.ShopifyAPIVersion)

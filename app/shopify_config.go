@@ -17,6 +17,10 @@ const (
 	// ShopifyAppProxyPath is the App Proxy's url ([app_proxy]): Shopify
 	// forwards the storefront's /apps/loyalty/... here, signed.
 	ShopifyAppProxyPath = "/proxy/loyalty"
+	// ShopifyAppProxyPrefix and ShopifyAppProxySubpath are where the
+	// storefront reaches it: https://{shop}/apps/loyalty/….
+	ShopifyAppProxyPrefix  = "apps"
+	ShopifyAppProxySubpath = "loyalty"
 )
 
 // ShopifyComplianceTopics are the mandatory privacy topics, which Shopify
@@ -56,9 +60,11 @@ func ShopifyTopicScope(topic string) (string, bool) {
 //     COD order's fulfillment orders (fulfillmentOrderHold, …ReleaseHold);
 //   - read_customers: the customers_marketing_consent/update topic;
 //   - write_discounts: the loyalty redemptions' discount codes
-//     (discountCodeBasicCreate, codeDiscountNodeByCode).
+//     (discountCodeBasicCreate, codeDiscountNodeByCode);
+//   - write_app_proxy: the [app_proxy] the storefront's loyalty calls
+//     come through.
 func ShopifyScopes() []string {
-	set := map[string]bool{"write_orders": true, "write_merchant_managed_fulfillment_orders": true, "write_discounts": true}
+	set := map[string]bool{"write_orders": true, "write_merchant_managed_fulfillment_orders": true, "write_discounts": true, "write_app_proxy": true}
 	for _, topic := range ShopifySubscriptionTopics() {
 		if scope := shopifyTopicScopes[topic]; scope != "" {
 			set[scope] = true
