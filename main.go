@@ -218,7 +218,8 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		CheckURL:          func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, cfg.AllowInsecureOutbound) },
 	})
 	registerJobs(workers, svc)
-	engine := newLoyaltyEngine(st, svc, log)
+	discountCodes := app.NewDiscountCodes(keyring.SigningKey())
+	engine := newLoyaltyEngine(st, svc, discountCodes, log)
 	workers.HandleAll(engine.JobHandlers())
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))
 	registerShopifyJobs(workers, svc, shopifyInstaller)

@@ -93,9 +93,10 @@ func defaultStatusMaps() map[app.Platform]map[string]string {
 // registerJobs gives each job kind its handler.
 // newLoyaltyEngine builds the loyalty engine over the store's ledger and
 // makes it see every store event the service processes.
-func newLoyaltyEngine(st Store, svc *app.Service, log *slog.Logger) *loyalty.Engine {
+func newLoyaltyEngine(st Store, svc *app.Service, codes loyalty.DiscountMaker, log *slog.Logger) *loyalty.Engine {
 	engine := loyalty.NewEngine(loyalty.Options{
 		Ledger: st.LoyaltyLedger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Logger: log,
+		Discounts: codes, Counts: svc,
 	})
 	svc.SetEventObserver(engine)
 	svc.SetLoyaltyRecords(engine)

@@ -77,7 +77,7 @@ func (e *Engine) RedactLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 		if _, err := e.ledger.Forget(ctx, m.ID, key); err != nil {
 			return fmt.Errorf("loyalty: redact: %w", err)
 		}
-		states = append(states, standingKey(key))
+		states = append(states, standingKey(key), profileKey(key), referralStateKey(key), reviewedCustomerKey(key))
 	}
 	for _, id := range who.OrderIDs {
 		states = append(states, orderStateKey(id))
