@@ -21,7 +21,7 @@ type Points struct {
 	// referrals.
 	ReferralCode string      `json:"referral_code,omitempty"`
 	Entries      []EntryView `json:"entries"`
-	Next       string      `json:"next"`
+	Next         string      `json:"next"`
 }
 
 // NextExpiry is the soonest lot to expire.
