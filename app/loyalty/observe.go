@@ -39,6 +39,9 @@ func (e *Engine) observeOrderExtras(ctx context.Context, m app.Merchant, p Progr
 		if !p.Enabled {
 			return nil
 		}
+		if gone, err := e.cancelled(ctx, m.ID, order); err != nil || gone {
+			return err
+		}
 		prof, err := e.touchProfile(ctx, m.ID, key, ev.Customer, shippingAddress(ev), order)
 		if err != nil {
 			return err
@@ -138,15 +141,21 @@ func (e *Engine) touchProfile(ctx context.Context, merchant, key string, who app
 }
 
 // orderedBefore reports whether the customer's ledger holds an earn of
-// another order: a customer who ordered before the engine kept profiles.
+// another order that was not cancelled: a customer who ordered before
+// the engine kept profiles.
 func (e *Engine) orderedBefore(ctx context.Context, merchant, key, order string) (bool, error) {
 	entries, _, err := e.ledger.Entries(ctx, merchant, key, Page{Limit: MaxEntriesPage})
 	if err != nil {
 		return false, err
 	}
 	for _, en := range entries {
-		if strings.HasPrefix(en.Source, "order:") && en.Source != earnSource(order) {
-			return true, nil
+		other, ok := strings.CutPrefix(en.Source, "order:")
+		if !ok || en.Source == earnSource(order) || !strings.HasSuffix(other, ":earn") {
+			continue
+		}
+		gone, err := e.cancelled(ctx, merchant, strings.TrimSuffix(other, ":earn"))
+		if err != nil || !gone {
+			return !gone, err
 		}
 	}
 	return false, nil

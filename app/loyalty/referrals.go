@@ -241,11 +241,6 @@ func (e *Engine) referralOnPaid(ctx context.Context, m app.Merchant, p Program, 
 	if referrer == "" || friendKey == "" {
 		return nil
 	}
-	if _, _, err := e.data.State(ctx, m.ID, cancelledStateKey(order)); err == nil {
-		return nil // cancelled before its payment was seen
-	} else if !errors.Is(err, app.ErrNotFound) {
-		return err
-	}
 	dec, found, err := e.referralDecision(ctx, m.ID, friendKey)
 	if err != nil {
 		return err
@@ -442,14 +437,21 @@ func firstNonEmpty(values ...string) string {
 	return ""
 }
 
-// referralOnCancel keeps a cancelled order from completing a referral
-// when its payment arrives late, and takes back the referrer's points
-// when it completed one.
+// cancelled reports an order seen cancelled: its payment, delivered
+// late, makes it no first order, completes no referral, earns no action.
+func (e *Engine) cancelled(ctx context.Context, merchant, order string) (bool, error) {
+	_, _, err := e.data.State(ctx, merchant, cancelledStateKey(order))
+	if errors.Is(err, app.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// referralOnCancel marks the order cancelled and takes back the
+// referrer's points when it completed a referral.
 func (e *Engine) referralOnCancel(ctx context.Context, m app.Merchant, order string, ev app.Event) error {
-	if len(referralCandidates(ev)) > 0 {
-		if _, _, err := e.data.AdvanceState(ctx, m.ID, cancelledStateKey(order), 1, "cancelled", orderTTL); err != nil {
-			return err
-		}
+	if _, _, err := e.data.AdvanceState(ctx, m.ID, cancelledStateKey(order), 1, "cancelled", orderTTL); err != nil {
+		return err
 	}
 	friendKey := CustomerKey(ev.Customer)
 	if friendKey == "" {
