@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -81,5 +82,111 @@ func TestEndToEndPushedActionsEarnWithinCaps(t *testing.T) {
 		if template["name"] != "points_earned" || len(values) != 3 || values[2] != code {
 			t.Errorf("send = %v; want points_earned with the referral code %s last", s, code)
 		}
+	}
+}
+
+// shopifyOrder is e2eOrder with the changes given, as a friend's order.
+func shopifyOrder(t *testing.T, change func(o map[string]any)) []byte {
+	t.Helper()
+	var o map[string]any
+	if err := json.Unmarshal([]byte(e2eOrder), &o); err != nil {
+		t.Fatal(err)
+	}
+	change(o)
+	body, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// A friend's first paid Shopify order that landed with ?ref= completes
+// the referral once however often Shopify delivers it: the referrer gets
+// their points and one loyalty.referral_completed message naming the
+// friend. A friend shipping to the referrer's address is turned down
+// and counted in the merchant's stats.
+func TestEndToEndShopifyReferral(t *testing.T) {
+	interakt, sent := fakeInterakt(t)
+	base, logs, _ := startRun(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "ADMIN_TOKEN": e2eAdminToken, "SHOPIFY_API_KEY": "e2e-key",
+		"SHOPIFY_API_SECRET": e2eShopifySecret, "ALLOW_INSECURE_OUTBOUND": "true", "DELIVERY_RETRY_SCHEDULE": "50ms,100ms",
+	})
+	m := admin(t, base, "POST", "/api/admin/merchants", map[string]any{
+		"platform": "shopify", "shop_domain": "asha-naturals.myshopify.com", "access_token": "shpat_e2e", "name": "Asha Naturals", "country": "IN", "timezone": "Asia/Kolkata",
+	}, 201)
+	id := m["id"].(string)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/settings", map[string]any{"quiet_hours": "off"}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/provider", map[string]any{
+		"provider": "interakt", "common_property": "phone",
+		"credentials": map[string]string{"api_key": e2eInteraktKey, "base_url": interakt.URL},
+	}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/loyalty", map[string]any{
+		"enabled": true, "earn": map[string]any{"points_per_unit": 0.1, "on": "paid"},
+		"approve_after": "0s", "expiry": "none", "expiry_reminders": []string{}, "tiers": []any{},
+		"referral": map[string]any{"enabled": true, "referrer_points": 300,
+			"friend": map[string]any{"kind": "percentage", "value": "10", "valid_days": 30}},
+	}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/rules/loyalty.referral_completed", map[string]any{
+		"template": "referral_done", "language": "en", "category": "transactional",
+		"variables": []string{"customer.first_name", "referral.friend_name", "points.amount"},
+	}, 200)
+	deliver := func(event string, body []byte) {
+		t.Helper()
+		headers := map[string]string{
+			"Content-Type": "application/json", "X-Shopify-Topic": "orders/paid",
+			"X-Shopify-Shop-Domain": "asha-naturals.myshopify.com", "X-Shopify-Event-Id": event,
+			"X-Shopify-Hmac-Sha256": hmacBase64(e2eShopifySecret, body), "X-Shopify-API-Version": "2026-01",
+		}
+		if status, answer := post(t, base+"/webhooks/shopify", headers, body); status != 200 {
+			t.Fatalf("POST orders/paid %s = %d %s", event, status, answer)
+		}
+	}
+	points := func(customer string) map[string]any {
+		return admin(t, base, "GET", "/api/admin/merchants/"+id+"/customers/"+customer+"/points", nil, 200)
+	}
+	deliver("ev-riya", []byte(e2eOrder)) // the referrer's own order: 149 points
+	deadline := time.Now().Add(5 * time.Second)
+	for points("7712398123")["balance"] != 149.0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, _ := points("7712398123")["referral_code"].(string)
+	if !strings.HasPrefix(code, "REF-") {
+		t.Fatalf("referrer's points = %v; want a referral code", points("7712398123"))
+	}
+	kabir := shopifyOrder(t, func(o map[string]any) {
+		o["id"], o["name"], o["email"] = 6000000000001, "#1043", "kabir@example.in"
+		o["landing_site"] = "/products/kurta?utm_source=whatsapp&ref=" + code
+		o["customer"] = map[string]any{"id": 8800000001, "first_name": "Kabir", "email": "kabir@example.in", "phone": "+919811111111"}
+		o["shipping_address"] = map[string]any{"first_name": "Kabir", "address1": "7 Park Street", "city": "Kolkata", "country_code": "IN", "zip": "700016", "phone": "+919811111111"}
+	})
+	same := shopifyOrder(t, func(o map[string]any) {
+		o["id"], o["name"], o["email"] = 6000000000002, "#1044", "meera@example.in"
+		o["note_attributes"] = []any{map[string]any{"name": "ref", "value": code}}
+		o["customer"] = map[string]any{"id": 8800000002, "first_name": "Meera", "email": "meera@example.in", "phone": "+919822222222"}
+		sa := o["shipping_address"].(map[string]any)
+		sa["phone"] = "+919822222222"
+	})
+	deliver("ev-kabir", kabir)
+	deliver("ev-kabir-again", kabir)
+	deliver("ev-meera", same)
+	waitForSends(t, sent, 1)
+	time.Sleep(400 * time.Millisecond) // room for a wrong second send
+	sends, _, _ := sent.snapshot()
+	if len(sends) != 1 {
+		t.Fatalf("Interakt received %d sends; want 1:\n%v\nlogs:\n%s", len(sends), sends, logs)
+	}
+	template, _ := sends[0]["template"].(map[string]any)
+	if template["name"] != "referral_done" || fmt.Sprint(template["bodyValues"]) != "[Riya Kabir 300]" {
+		t.Errorf("send = %v; want referral_done with [Riya Kabir 300]", sends[0])
+	}
+	if b := points("7712398123")["balance"]; b != 449.0 {
+		t.Errorf("referrer's balance = %v; want 149 + 300", b)
+	}
+	stats := admin(t, base, "GET", "/api/admin/merchants/"+id+"/stats", nil, 200)
+	events, _ := stats["events"].(map[string]any)
+	referrals, _ := events["loyalty.referral_completed"].(map[string]any)
+	skipped, _ := referrals["skipped"].(map[string]any)
+	if skipped["referral_same_address"] != 1.0 {
+		t.Errorf("stats = %v; want loyalty.referral_completed skipped referral_same_address once", stats["events"])
 	}
 }

@@ -210,7 +210,7 @@ type referralDecision struct {
 }
 
 // Reasons a referral is turned down; counted as
-// loyalty.referral_completed "rejected.<reason>".
+// loyalty.referral_completed "skipped.referral_<reason>" in the stats.
 const (
 	RejectSelf          = "self_referral"
 	RejectNotFirstOrder = "not_first_order"
@@ -271,7 +271,7 @@ func (e *Engine) referralOnPaid(ctx context.Context, m app.Merchant, p Program, 
 		} else if reason != "" {
 			e.log.Info("referral turned down", "merchant", m.ID, "order", order, "reason", reason)
 			if e.counts != nil {
-				e.counts.Count(m.ID, app.EventReferralCompleted, "rejected."+reason)
+				e.counts.Count(m.ID, app.EventReferralCompleted, "skipped.referral_"+reason)
 			}
 		}
 	}

@@ -155,8 +155,8 @@ func TestReferralFraudChecks(t *testing.T) {
 	for _, c := range cases {
 		c.run()
 		c.run() // redelivered: decided and counted once
-		if n := h.counts.get(app.EventReferralCompleted + " rejected." + c.outcome); n != 1 {
-			t.Errorf("%s: count of rejected.%s = %d; want 1 (counts %v)", c.name, c.outcome, n, h.counts.counts)
+		if n := h.counts.get(app.EventReferralCompleted + " skipped.referral_" + c.outcome); n != 1 {
+			t.Errorf("%s: count of skipped.referral_%s = %d; want 1 (counts %v)", c.name, c.outcome, n, h.counts.counts)
 		}
 	}
 	if b := h.balanceOf("ref1"); b != 200 {
