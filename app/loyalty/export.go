@@ -80,7 +80,10 @@ func (e *Engine) RedactLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 		states = append(states, standingKey(key), profileKey(key), referralStateKey(key), reviewedCustomerKey(key))
 	}
 	for _, id := range who.OrderIDs {
-		states = append(states, orderStateKey(id))
+		states = append(states, orderStateKey(id), reviewedOrderKey(id), cancelledStateKey(id))
+	}
+	if err := e.forgetReferralCodes(ctx, m, seen); err != nil {
+		return err
 	}
 	if len(states) == 0 {
 		return nil

@@ -123,6 +123,28 @@ func (e *Engine) referralCodeIfOn(ctx context.Context, m app.Merchant, customer 
 	return code, err
 }
 
+// forgetReferralCodes unlinks the codes of a redacted customer's keys
+// from them: the map keeps the code with no owner, which completes no
+// referral.
+func (e *Engine) forgetReferralCodes(ctx context.Context, m app.Merchant, keys map[string]bool) error {
+	if e.discounts == nil {
+		return nil
+	}
+	fields := map[string]string{}
+	for key := range keys {
+		code := e.discounts.CodeFor(m, codePrefix, "referral:"+key)
+		if _, err := e.data.MapGet(ctx, m.ID, referralCodesMap, code); err == nil {
+			fields[code] = ""
+		} else if !errors.Is(err, app.ErrNotFound) {
+			return err
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return e.data.MapSet(ctx, m.ID, referralCodesMap, fields)
+}
+
 // withReferralCode is the engine's sender: it adds the customer's
 // referral.code to every engine event while the merchant runs referrals.
 type withReferralCode struct {
@@ -228,8 +250,8 @@ func (e *Engine) referralOnPaid(ctx context.Context, m app.Merchant, p Program, 
 	var referrer, code string
 	for _, c := range codes {
 		owner, err := e.data.MapGet(ctx, m.ID, referralCodesMap, c)
-		if errors.Is(err, app.ErrNotFound) {
-			continue
+		if errors.Is(err, app.ErrNotFound) || (err == nil && owner == "") {
+			continue // no one's, or a redacted customer's
 		}
 		if err != nil {
 			return err

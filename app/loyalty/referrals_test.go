@@ -200,3 +200,22 @@ func TestReferralUnknownCode(t *testing.T) {
 		t.Fatalf("referrer's balance = %d; want 100", b)
 	}
 }
+
+// A redacted referrer's code completes no referral, and their profile is
+// gone.
+func TestReferralCodeForgottenOnRedact(t *testing.T) {
+	h := newReferralHarness(t, newEngineHarness)
+	if err := h.engine.RedactLoyalty(h.ctx, h.m, app.CustomerIdentity{CustomerID: "ref1", Phone: referrer.Phone, OrderIDs: []string{"r-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := h.store.State(h.ctx, "m1", "loyalty:profile:ref1"); err == nil && v != "" {
+		t.Errorf("profile after the redaction = %s; want none", v)
+	}
+	h.paid("z-1", friend("f8", "Ira", "+919800000008", "ira@example.com"), friendAddress, h.code)
+	if b := h.balanceOf("ref1"); b != 0 {
+		t.Fatalf("redacted referrer's balance = %d; want 0", b)
+	}
+	if got := h.sent.of(app.EventReferralCompleted); len(got) != 0 {
+		t.Fatalf("referral_completed = %v; want none", got)
+	}
+}
