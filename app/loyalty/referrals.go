@@ -398,7 +398,8 @@ func (e *Engine) rewardReferral(ctx context.Context, m app.Merchant, p Program, 
 	events := []app.Event{{
 		Type: app.EventReferralCompleted, Subject: "loyalty:referral:" + friendKey, Customer: who,
 		Properties: map[string]any{
-			"referral": map[string]any{"friend_name": firstNonEmpty(friend.FirstName, friend.Name()), "order_id": dec.Order},
+			"referral": map[string]any{"friend_name": firstNonEmpty(friend.FirstName, friend.Name()), "order_id": dec.Order,
+				"reward": fmt.Sprintf("%d points", p.Referral.ReferrerPoints)},
 			"points":   points,
 		},
 	}}
@@ -407,7 +408,7 @@ func (e *Engine) rewardReferral(ctx context.Context, m app.Merchant, p Program, 
 			Type: app.EventCouponCreated, Subject: "loyalty:referral-coupon:" + friendKey, Customer: friend,
 			Properties: map[string]any{
 				"coupon":   coupon,
-				"referral": map[string]any{"referrer_name": firstNonEmpty(who.FirstName, who.Name())},
+				"referral": map[string]any{"referrer_name": firstNonEmpty(who.FirstName, who.Name()), "reward": coupon["value"]},
 			},
 		})
 	}
@@ -436,7 +437,11 @@ func (e *Engine) friendCoupon(ctx context.Context, m app.Merchant, p Program, fr
 	if code.Kind == app.DiscountFixedAmount {
 		value = app.FormatMoney(code.Value, code.Currency)
 	}
-	return map[string]any{"code": code.Code, "value": value, "ends_on": code.EndsAt.Format(time.DateOnly)}, nil
+	out := map[string]any{"code": code.Code, "value": value}
+	if !code.EndsAt.IsZero() {
+		out["expires_on"] = code.EndsAt.Format(time.DateOnly)
+	}
+	return out, nil
 }
 
 // customerOfKey is a customer known only by their ledger key.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/app/loyalty"
@@ -104,6 +105,12 @@ func TestReferralCompletesOnce(t *testing.T) {
 			}
 			if v, _ := coupons[0].Lookup("coupon.value"); v != "10%" {
 				t.Errorf("coupon.value = %v; want 10%%", v)
+			}
+			if v, _ := coupons[0].Lookup("coupon.expires_on"); v != h.clock.Now().AddDate(0, 0, 30).Format(time.DateOnly) {
+				t.Errorf("coupon.expires_on = %v; want 30 days on", v)
+			}
+			if v, _ := done[0].Lookup("referral.reward"); v != "500 points" {
+				t.Errorf("referral.reward = %v; want 500 points", v)
 			}
 			earned := h.sent.of(app.EventPointsEarned)
 			if v, _ := earned[0].Lookup("referral.code"); v != h.code {
