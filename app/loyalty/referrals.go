@@ -400,7 +400,7 @@ func (e *Engine) rewardReferral(ctx context.Context, m app.Merchant, p Program, 
 		Properties: map[string]any{
 			"referral": map[string]any{"friend_name": firstNonEmpty(friend.FirstName, friend.Name()), "order_id": dec.Order,
 				"reward": fmt.Sprintf("%d points", p.Referral.ReferrerPoints)},
-			"points":   points,
+			"points": points,
 		},
 	}}
 	if coupon != nil {
