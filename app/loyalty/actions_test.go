@@ -271,3 +271,14 @@ func TestActionValidation(t *testing.T) {
 		}
 	}
 }
+
+// A program that leaves referrals and review requests off saves
+// whatever those hold, as a Go literal or an old form leaves them.
+func TestProgramOffPartsNotValidated(t *testing.T) {
+	h := newEngineHarness(t, program())
+	p := program()
+	p.Referral, p.ReviewRequest = loyalty.Referral{}, loyalty.ReviewRequest{}
+	if _, err := h.engine.PutProgram(h.ctx, "m1", p); err != nil {
+		t.Fatalf("PutProgram with referrals and reviews off and empty = %v; want it saved", err)
+	}
+}

@@ -45,7 +45,12 @@ func defaultReferral() Referral {
 	return Referral{ReferrerPoints: 500, Friend: FriendDiscount{Kind: app.DiscountPercentage, Value: "10", ValidDays: 30}}
 }
 
+// validate checks a referral program that is on; one that is off may
+// hold anything (a form that never showed it, a Go literal).
 func (r Referral) validate(fields map[string]string) {
+	if !r.Enabled {
+		return
+	}
 	if r.ReferrerPoints < 0 || r.ReferrerPoints > maxActionPts {
 		fields["referral.referrer_points"] = fmt.Sprintf("must be 0 to %d", maxActionPts)
 	}

@@ -39,7 +39,11 @@ func defaultReviewRequest() ReviewRequest {
 	return ReviewRequest{After: "7d", Reminders: 2, Every: "10d"}
 }
 
+// validate checks review requests that are on, like Referral.validate.
 func (r ReviewRequest) validate(fields map[string]string) {
+	if !r.Enabled {
+		return
+	}
 	if d, err := parseDays(r.After); err != nil {
 		fields["review_request.after"] = err.Error()
 	} else if d <= 0 {
