@@ -190,3 +190,46 @@ func TestEndToEndShopifyReferral(t *testing.T) {
 		t.Errorf("stats = %v; want loyalty.referral_completed skipped referral_same_address once", stats["events"])
 	}
 }
+
+// A WooCommerce customer.created webhook earns the signup action once,
+// however often WooCommerce delivers it, and reaches the new customer as
+// one loyalty.points_earned message through a fake Wati.
+func TestEndToEndWooCommerceSignupEarns(t *testing.T) {
+	wati, sent := fakeWati(t)
+	base, logs, _ := startRun(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "ADMIN_TOKEN": e2eAdminToken, "ALLOW_INSECURE_OUTBOUND": "true",
+	})
+	m := admin(t, base, "POST", "/api/admin/merchants", map[string]any{
+		"platform": "woocommerce", "store_url": "https://shop.chai-point.in", "consumer_key": "ck_e2e", "consumer_secret": "cs_e2e",
+		"webhook_secret": e2eWooSecret, "country": "IN", "name": "Chai Point",
+	}, 201)
+	id := m["id"].(string)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/provider", map[string]any{
+		"provider": "wati", "credentials": map[string]string{"api_token": "Bearer " + e2eWatiToken, "server_url": wati.URL},
+	}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/loyalty", map[string]any{
+		"enabled": true, "actions": []any{map[string]any{"name": "welcome", "on": "signup", "points": 200}},
+	}, 200)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/rules/loyalty.points_earned", map[string]any{
+		"template": "welcome_points", "category": "transactional", "variables": []string{"customer.first_name", "points.amount"},
+	}, 200)
+	body := []byte(`{"id":42,"email":"meera@example.in","first_name":"Meera","last_name":"Iyer","role":"customer","billing":{"phone":"098765 43210","country":"IN"},"shipping":{},"date_created_gmt":"2026-11-22T05:00:00","meta_data":[]}`)
+	for range 2 {
+		status, answer := post(t, base+"/webhooks/woocommerce/"+id, map[string]string{
+			"Content-Type": "application/json", "X-WC-Webhook-Topic": "customer.created", "X-WC-Webhook-ID": "32",
+			"X-WC-Webhook-Signature": hmacBase64(e2eWooSecret, body),
+		}, body)
+		if status != 200 {
+			t.Fatalf("POST customer.created = %d %s", status, answer)
+		}
+	}
+	waitForSends(t, sent, 1)
+	time.Sleep(300 * time.Millisecond)
+	sends, _, _ := sent.snapshot()
+	if len(sends) != 1 || sends[0]["template_name"] != "welcome_points" {
+		t.Fatalf("Wati received %v; want one welcome_points send\nlogs:\n%s", sends, logs)
+	}
+	if p := admin(t, base, "GET", "/api/admin/merchants/"+id+"/customers/42/points", nil, 200); p["balance"] != 200.0 {
+		t.Errorf("points = %v; want 200", p)
+	}
+}
