@@ -229,6 +229,10 @@ func (e *Engine) awardAction(ctx context.Context, m app.Merchant, p Program, a A
 			sources = append(sources, "action:"+a.Name+":"+slot+":"+strconv.Itoa(n)+":"+shortHash(key))
 		}
 	}
+	sources, err := e.untakenFirst(ctx, m.ID, key, reason, sources)
+	if err != nil {
+		return err
+	}
 	now := e.now()
 	for _, source := range sources {
 		entry := Entry{Kind: KindEarn, Source: source, Points: a.Points, ExpiresAt: p.expiresAt(now), Reason: reason}
@@ -245,4 +249,37 @@ func (e *Engine) awardAction(ctx context.Context, m app.Merchant, p Program, a A
 		return e.earned(ctx, m, p, orderRecord{Key: key, Customer: ev.Customer}, posted, res.Balance)
 	}
 	return nil // capped for this period
+}
+
+// untakenFirst reads the customer's newest entries to spare posts that
+// would only answer duplicates: the occurrence's own slot when it is
+// among them, else the slots not seen taken, in order. The posts stay
+// the judge (an older entry beyond the page is found by its post), so
+// this only saves the durable writes of slots known to be full.
+func (e *Engine) untakenFirst(ctx context.Context, merchant, key, reason string, sources []string) ([]string, error) {
+	if len(sources) < 2 {
+		return sources, nil
+	}
+	entries, _, err := e.ledger.Entries(ctx, merchant, key, Page{Limit: MaxEntriesPage})
+	if err != nil {
+		return nil, err
+	}
+	taken := make(map[string]bool, len(entries))
+	for _, en := range entries {
+		if en.Reason == reason {
+			for _, s := range sources {
+				if s == en.Source {
+					return []string{s}, nil
+				}
+			}
+		}
+		taken[en.Source] = true
+	}
+	out := sources[:0:0]
+	for _, s := range sources {
+		if !taken[s] {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

@@ -282,3 +282,32 @@ func TestProgramOffPartsNotValidated(t *testing.T) {
 		t.Fatalf("PutProgram with referrals and reviews off and empty = %v; want it saved", err)
 	}
 }
+
+// The cap and the once-per-occurrence promise hold when the slots'
+// entries are older than the newest page the engine reads first.
+func TestActionCapBeyondTheNewestPage(t *testing.T) {
+	p := program()
+	p.Actions = []loyalty.Action{{Name: "share", On: loyalty.OnCustom, Event: "social.shared", Points: 5, Limit: 3, Per: loyalty.PerLifetime}}
+	h := newEngineHarness(t, p)
+	withExtras(h)
+	at := h.clock.Now()
+	h.observe(pushed("social.shared", "s1", "c1", at))
+	h.observe(pushed("social.shared", "s2", "c1", at))
+	// 300 newer entries push the two slots off the first page.
+	for batch := range 3 {
+		var entries []loyalty.Entry
+		for i := range 100 {
+			entries = append(entries, loyalty.Entry{Kind: loyalty.KindAdjust, Source: fmt.Sprintf("filler:%d:%d", batch, i), Points: 1})
+		}
+		if _, err := h.ledger.Post(h.ctx, "m1", "c1", entries); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.observe(pushed("social.shared", "s1", "c1", at)) // redelivered: finds its slot by posting
+	h.observe(pushed("social.shared", "s3", "c1", at)) // the third slot
+	h.observe(pushed("social.shared", "s4", "c1", at)) // capped
+	h.observe(pushed("social.shared", "s3", "c1", at)) // redelivered: on the first page now
+	if b := h.balanceOf("c1"); b != 300+15 {
+		t.Fatalf("balance = %d; want 300 + 3×5", b)
+	}
+}
