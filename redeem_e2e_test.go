@@ -114,7 +114,12 @@ func fakeShopifyDiscounts(t *testing.T, shop, token string) (*httptest.Server, *
 				return
 			}
 			ends, _ := json.Marshal(in["endsAt"])
-			amount := in["customerGets"].(map[string]any)["value"].(map[string]any)["discountAmount"].(map[string]any)["amount"]
+			value := in["customerGets"].(map[string]any)["value"].(map[string]any)
+			if pct, ok := value["percentage"]; ok {
+				fmt.Fprintf(w, `{"data":{"codeDiscountNodeByCode":{"id":"gid://shopify/DiscountCodeNode/901","codeDiscount":{"endsAt":%s,"customerGets":{"value":{"percentage":%v}}}}}}`, ends, pct)
+				return
+			}
+			amount := value["discountAmount"].(map[string]any)["amount"]
 			fmt.Fprintf(w, `{"data":{"codeDiscountNodeByCode":{"id":"gid://shopify/DiscountCodeNode/901","codeDiscount":{"endsAt":%s,"customerGets":{"value":{"amount":{"amount":%q,"currencyCode":"INR"}}}}}}}`, ends, amount)
 		default:
 			s.unexpected = append(s.unexpected, req.Query)

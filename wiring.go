@@ -93,11 +93,11 @@ func defaultStatusMaps() map[app.Platform]map[string]string {
 // registerJobs gives each job kind its handler.
 // newLoyaltyEngine builds the loyalty engine over the store's ledger and
 // makes it see every store event the service processes; discounts makes
-// its redemptions' codes.
+// its redemptions' and referrals' codes.
 func newLoyaltyEngine(st Store, svc *app.Service, discounts loyalty.Discounts, log *slog.Logger) *loyalty.Engine {
 	engine := loyalty.NewEngine(loyalty.Options{
 		Ledger: st.LoyaltyLedger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Logger: log,
-		Discounts: discounts,
+		Discounts: discounts, Counts: svc,
 	})
 	svc.SetEventObserver(engine)
 	svc.SetLoyaltyRecords(engine)

@@ -29,6 +29,12 @@ const (
 	EventReferralCompleted    = "loyalty.referral_completed"
 	EventReviewRequested      = "loyalty.review_requested"
 	EventMilestoneReached     = "loyalty.milestone_reached"
+	// Customer and review events the loyalty engine earns from: the store
+	// tells of a new customer account; a review app or the merchant pushes
+	// the others to the events API.
+	EventCustomerCreated  = "customer.created"
+	EventCustomerBirthday = "customer.birthday"
+	EventReviewSubmitted  = "review.submitted"
 )
 
 // Customer is who an event is about.

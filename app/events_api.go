@@ -75,11 +75,16 @@ func (s *Service) ReceiveEvent(ctx context.Context, m Merchant, in APIEvent) (We
 	if fields := validateAPIEvent(in); len(fields) > 0 {
 		return "", &ValidationError{Fields: fields}
 	}
+	now := s.now()
+	if in.OccurredAt.IsZero() {
+		// Stamped once, so a retried job falls in the same period of a
+		// loyalty action's cap.
+		in.OccurredAt = now.UTC()
+	}
 	payload, err := json.Marshal(in)
 	if err != nil {
 		return "", Invalid("properties", "cannot be stored: "+err.Error())
 	}
-	now := s.now()
 	job := Job{ID: NewID(now), Merchant: m.ID, Kind: JobAPIEvent, Payload: payload, CreatedAt: now}
 	state, err := s.store.ClaimAndEnqueue(ctx, "api:"+in.ID, apiEventDoneTTL, job)
 	if err != nil {

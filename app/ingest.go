@@ -39,7 +39,7 @@ func ShopifyTopics() []string {
 		"orders/fulfilled", "orders/partially_fulfilled", "orders/cancelled",
 		"fulfillments/create", "fulfillments/update",
 		"checkouts/create", "checkouts/update",
-		"refunds/create", "app/uninstalled", "customers_marketing_consent/update",
+		"refunds/create", "app/uninstalled", "customers_marketing_consent/update", "customers/create",
 		"customers/data_request", "customers/redact", "shop/redact",
 	}
 }

@@ -40,6 +40,7 @@ var shopifyTopicScopes = map[string]string{
 	"refunds/create":      "read_orders",
 	"fulfillments/create": "read_fulfillments", "fulfillments/update": "read_fulfillments",
 	"customers_marketing_consent/update": "read_customers",
+	"customers/create":                   "read_customers",
 	"app/uninstalled":                    "",
 }
 
@@ -58,7 +59,8 @@ func ShopifyTopicScope(topic string) (string, bool) {
 //     the orders and checkouts topics need;
 //   - write_merchant_managed_fulfillment_orders: holding and releasing a
 //     COD order's fulfillment orders (fulfillmentOrderHold, …ReleaseHold);
-//   - read_customers: the customers_marketing_consent/update topic;
+//   - read_customers: the customers_marketing_consent/update and
+//     customers/create (the loyalty signup action) topics;
 //   - write_discounts: the loyalty redemptions' discount codes
 //     (discountCodeBasicCreate, codeDiscountNodeByCode);
 //   - write_app_proxy: the [app_proxy] the storefront's loyalty calls

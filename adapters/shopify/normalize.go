@@ -64,6 +64,7 @@ type Result struct {
 //	                                order.delivered, or order.status.<status> for the others
 //	refunds/create                  order.refunded
 //	checkouts/create, …/update      cart.abandoned while open, cart.recovered once completed
+//	customers/create                customer.created (the loyalty engine's signup)
 //
 // Repeats are expected: the app's exactly-once layer drops a type already
 // sent for the same subject. Other topics return ErrUnknownTopic; a body
@@ -98,6 +99,15 @@ func Normalize(topic string, body []byte, opts Options) (Result, error) {
 			return Result{}, fmt.Errorf("%w: refund without id or order_id", ErrUnusable)
 		}
 		return normalizeRefund(&r, opts), nil
+	case "customers/create":
+		var c goshopify.Customer
+		if err := decode(body, &c); err != nil {
+			return Result{}, err
+		}
+		if c.Id == 0 {
+			return Result{}, fmt.Errorf("%w: customer without id", ErrUnusable)
+		}
+		return normalizeCustomerCreated(&c, opts), nil
 	case "checkouts/create", "checkouts/update":
 		var c checkout
 		if err := decode(body, &c); err != nil {
@@ -238,6 +248,7 @@ func orderProps(o *order, cod bool, tracking *goshopify.Fulfillment) map[string]
 	if tracking != nil {
 		addTracking(p, tracking)
 	}
+	addReferralFields(p, o)
 	return p
 }
 

@@ -34,9 +34,16 @@ func Decode(m app.Merchant, env app.WebhookEnvelope) (app.DecodedWebhook, error)
 				return OrderEvents(o, statusMap, opts)
 			},
 		}}, nil
-	case "order.deleted", "coupon.created", "customer.created", "customer.updated":
+	case "customer.created":
+		// A new account: the loyalty engine's signup.
+		c, err := DecodeCustomer(env.Body)
+		if err != nil {
+			return app.DecodedWebhook{}, app.Permanent(err)
+		}
+		return app.DecodedWebhook{Events: []app.Event{CustomerCreatedEvent(c, opts)}}, nil
+	case "order.deleted", "coupon.created", "customer.updated":
 		// Known, and nothing to tell a customer: trashing an order sends
-		// no message; coupons and customers feed the loyalty engine later.
+		// no message; coupons and customer changes feed nothing yet.
 		return app.DecodedWebhook{}, nil
 	}
 	return app.DecodedWebhook{}, app.Permanent(errors.New("woocommerce: unknown topic " + strconv.Quote(env.Topic)))

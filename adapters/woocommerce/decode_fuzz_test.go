@@ -46,8 +46,9 @@ func checkOrderEvents(t *testing.T, o Order, events []app.Event) {
 // (app.WebhookDecoder, wired in wiring.go) never panics on any body under
 // any topic. An order topic gives a state report keyed by the order's
 // positive id, whose events, through the default map or a merchant's
-// entry for the order's status, are usable; the customer and coupon
-// topics give nothing; anything else is a permanent error.
+// entry for the order's status, are usable; customer.created gives its
+// signup event, the other customer and coupon topics nothing; anything
+// else is a permanent error.
 func FuzzDecode(f *testing.F) {
 	topics := []string{"order.created", "order.updated", "order.restored", "order.deleted", "coupon.created", "customer.created", "customer.updated", "product.updated", ""}
 	for name, body := range testdataBodies(f) {
@@ -72,12 +73,21 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
+		if topic == "customer.created" {
+			// A new account is a signup event about that customer.
+			c, err := DecodeCustomer(body)
+			if err != nil || got.State != nil || len(got.Events) != 1 || got.Events[0].Type != app.EventCustomerCreated ||
+				got.Events[0].Subject != "customer:"+strconv.FormatInt(c.ID, 10) || got.Events[0].Customer.ID != strconv.FormatInt(c.ID, 10) {
+				t.Fatalf("Decode(customer.created) = %+v; want one customer.created event of customer %d", got, c.ID)
+			}
+			return
+		}
 		if got.Compliance != nil || len(got.Events) != 0 {
 			t.Fatalf("Decode(%s) = %+v; WooCommerce bodies are states", topic, got)
 		}
 		switch topic {
 		case "order.created", "order.updated", "order.restored":
-		case "order.deleted", "coupon.created", "customer.created", "customer.updated":
+		case "order.deleted", "coupon.created", "customer.updated":
 			if got.State != nil {
 				t.Fatalf("Decode(%s) gave a state report", topic)
 			}

@@ -154,6 +154,7 @@ func OrderEvent(o Order, eventType string, opts Options) app.Event {
 			op["tracking_company"] = tr.Provider
 		}
 	}
+	addReferralFields(op, o)
 	props := map[string]any{"order": op}
 	if opts.ShopName != "" {
 		props["shop"] = map[string]any{"name": opts.ShopName}

@@ -17,8 +17,11 @@ type Points struct {
 	Pending    int64       `json:"pending"`
 	Tier       string      `json:"tier"`
 	NextExpiry *NextExpiry `json:"next_expiry"`
-	Entries    []EntryView `json:"entries"`
-	Next       string      `json:"next"`
+	// ReferralCode is the customer's code while the merchant runs
+	// referrals.
+	ReferralCode string      `json:"referral_code,omitempty"`
+	Entries      []EntryView `json:"entries"`
+	Next         string      `json:"next"`
 }
 
 // NextExpiry is the soonest lot to expire.
@@ -98,6 +101,9 @@ func (e *Engine) Points(ctx context.Context, merchant, customer, before string, 
 		return Points{}, err
 	}
 	out := Points{Customer: key, Balance: bal.Points, Pending: bal.Pending, Tier: st.Tier, Entries: make([]EntryView, 0, len(entries))}
+	if out.ReferralCode, err = e.referralCodeIfOn(ctx, m, key); err != nil {
+		return Points{}, err
+	}
 	for _, en := range entries {
 		out.Entries = append(out.Entries, entryView(en))
 	}

@@ -64,10 +64,14 @@ type Options struct {
 	Queue     Enqueuer
 	Merchants Merchants
 	Sender    EventSender
-	// Discounts makes redemptions' codes; nil: no redemptions.
+	// Discounts makes redemptions' codes and the referred friend's; nil:
+	// no redemptions and no referrals.
 	Discounts Discounts
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Counts, when set, counts what the engine turned down (a referral
+	// that failed its fraud checks), for the merchant's stats.
+	Counts Counts
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Engine turns a store's own orders into points and loyalty events.
@@ -78,6 +82,7 @@ type Engine struct {
 	merchants Merchants
 	sender    EventSender
 	discounts Discounts
+	counts    Counts
 	now       func() time.Time
 	log       *slog.Logger
 }
@@ -90,17 +95,18 @@ func NewEngine(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{
+	e := &Engine{
 		ledger: opts.Ledger, data: opts.Data, queue: opts.Queue, merchants: opts.Merchants,
-		sender: opts.Sender, now: opts.Now, log: opts.Logger,
-		discounts: opts.Discounts,
+		discounts: opts.Discounts, counts: opts.Counts, now: opts.Now, log: opts.Logger,
 	}
+	e.sender = withReferralCode{e: e, next: opts.Sender}
+	return e
 }
 
 // JobHandlers are the engine's job kinds, for the workers.
 func (e *Engine) JobHandlers() map[string]app.JobHandler {
 	return map[string]app.JobHandler{JobApprove: e.handleApprove, JobRemind: e.handleRemind, JobSweep: e.handleSweep,
-		JobRedeem: e.handleRedeem}
+		JobRedeem: e.handleRedeem, JobReview: e.handleReview}
 }
 
 // orderTTL is how long an order's loyalty record is kept: its returns
@@ -141,8 +147,11 @@ func CustomerKey(c app.Customer) string {
 // order that counts earns, a cancel or refund takes back. Every post has
 // a source key, so a redelivered or reordered event posts once.
 func (e *Engine) ObserveEvent(ctx context.Context, m app.Merchant, ev app.Event) error {
-	if ev.Test || !strings.HasPrefix(ev.Type, "order.") {
-		return nil
+	if ev.Test || strings.HasPrefix(ev.Type, "loyalty.") {
+		return nil // the engine's own events, or ones pushed in under its names
+	}
+	if !strings.HasPrefix(ev.Type, "order.") {
+		return e.observeOther(ctx, m, ev)
 	}
 	order, _ := ev.Lookup("order.id")
 	id, _ := order.(string)
@@ -151,6 +160,9 @@ func (e *Engine) ObserveEvent(ctx context.Context, m app.Merchant, ev app.Event)
 	}
 	p, err := e.program(ctx, m.ID)
 	if err != nil {
+		return err
+	}
+	if err := e.observeOrderExtras(ctx, m, p, id, ev); err != nil {
 		return err
 	}
 	// A program switched off earns nothing more, but what its orders
@@ -277,6 +289,9 @@ func (e *Engine) earn(ctx context.Context, m app.Merchant, p Program, order stri
 		err = e.addStanding(ctx, m, p, key, ev.Customer, posted.Points, base, now)
 	} else {
 		err = e.announceTier(ctx, m, key, ev.Customer)
+	}
+	if err == nil {
+		err = e.announceMilestones(ctx, m, p, key, ev.Customer)
 	}
 	if err != nil {
 		return err

@@ -81,10 +81,13 @@ func (e *Engine) RedactLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 		if err := e.forgetRedemptions(ctx, m.ID, key); err != nil {
 			return fmt.Errorf("loyalty: redact: %w", err)
 		}
-		states = append(states, standingKey(key), contactKey(key))
+		states = append(states, standingKey(key), contactKey(key), profileKey(key), referralStateKey(key), reviewedCustomerKey(key))
 	}
 	for _, id := range who.OrderIDs {
-		states = append(states, orderStateKey(id))
+		states = append(states, orderStateKey(id), reviewedOrderKey(id), cancelledStateKey(id))
+	}
+	if err := e.forgetReferralCodes(ctx, m, seen); err != nil {
+		return err
 	}
 	if len(states) == 0 {
 		return nil

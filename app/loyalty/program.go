@@ -25,6 +25,15 @@ type Program struct {
 	Tiers           []Tier   `json:"tiers"`
 	// Redeem turns points into discount codes (redeem_program.go).
 	Redeem RedeemSettings `json:"redeem"`
+	// Actions earn fixed points for signups, first orders, birthdays,
+	// reviews and custom events (actions.go).
+	Actions []Action `json:"actions"`
+	// Referral rewards a customer whose friend orders (referrals.go).
+	Referral Referral `json:"referral"`
+	// ReviewRequest asks for a review after delivery (reviews.go).
+	ReviewRequest ReviewRequest `json:"review_request"`
+	// Milestones are order counts and lifetime spends (milestones.go).
+	Milestones []Milestone `json:"milestones"`
 }
 
 // Earn says how an order earns points.
@@ -66,7 +75,8 @@ func DefaultProgram() Program {
 	return Program{
 		Earn:         Earn{PointsPerUnit: 1, On: OnPaid},
 		ApproveAfter: "0s", Expiry: "none", ExpiryReminders: []string{"30d", "3d"}, Tiers: []Tier{},
-		Redeem: DefaultRedeem(),
+		Redeem:  DefaultRedeem(),
+		Actions: []Action{}, Referral: defaultReferral(), ReviewRequest: defaultReviewRequest(), Milestones: []Milestone{},
 	}
 }
 
@@ -157,6 +167,10 @@ func (p Program) Validate() error {
 		}
 	}
 	p.Redeem.validate(fields)
+	p.validateActions(fields)
+	p.Referral.validate(fields)
+	p.ReviewRequest.validate(fields)
+	p.validateMilestones(fields)
 	if len(fields) > 0 {
 		return &app.ValidationError{Fields: fields}
 	}
@@ -209,6 +223,7 @@ func (e *Engine) PutProgram(ctx context.Context, merchant string, p Program) (Pr
 	for i := range p.Tiers {
 		p.Tiers[i].Name = strings.TrimSpace(p.Tiers[i].Name)
 	}
+	p.normalizeExtras()
 	if err := p.Validate(); err != nil {
 		return Program{}, err
 	}

@@ -378,7 +378,7 @@ func (e *Engine) redeemed(ctx context.Context, m app.Merchant, rec redemption) (
 	err = e.sender.ProcessEvents(ctx, m, []app.Event{{
 		Type: app.EventCouponCreated, Subject: "loyalty:" + redeemSource(rec.ID), Customer: who,
 		Properties: map[string]any{
-			"coupon": map[string]any{"code": rec.Coupon.Code, "value": app.FormatMoney(rec.Coupon.Value, rec.Coupon.Currency), "ends_on": endsOn(rec.Coupon.EndsAt)},
+			"coupon": map[string]any{"code": rec.Coupon.Code, "value": app.FormatMoney(rec.Coupon.Value, rec.Coupon.Currency), "expires_on": endsOn(rec.Coupon.EndsAt)},
 			"points": map[string]any{"amount": rec.Points, "balance": rec.Balance},
 		},
 	}})

@@ -20,6 +20,10 @@ type standing struct {
 	Points    int64            `json:"points"`
 	Spend     float64          `json:"spend"`
 	Months    map[string]month `json:"months"`
+	// Orders counts the orders that earned; Milestones are the names of
+	// the milestones sent (milestones.go).
+	Orders     int64    `json:"orders,omitempty"`
+	Milestones []string `json:"milestones,omitempty"`
 }
 
 type month struct {
@@ -104,6 +108,7 @@ func (e *Engine) addStanding(ctx context.Context, m app.Merchant, p Program, cus
 		}
 		s.Points += points
 		s.Spend += f
+		s.Orders++
 		key := now.Format("2006-01")
 		mo := s.Months[key]
 		mo.Points += points
