@@ -235,10 +235,15 @@ func (h *Handlers) saveRule(c echo.Context) error {
 		}
 	}
 	enabled := form.Enabled
-	_, err := h.svc.PutRule(c.Request().Context(), s.merchant.ID, event, app.RuleInput{
+	in := app.RuleInput{
 		Enabled: &enabled, Mode: form.Mode, Category: form.Category, Template: form.Template,
 		Language: form.Language, Variables: form.Variables, Delay: form.Delay,
-	})
+	}
+	// The form does not edit a cart sequence's steps: saving keeps them.
+	if err := h.keepCartSteps(c.Request().Context(), s.merchant.ID, event, &in); err != nil {
+		return err
+	}
+	_, err := h.svc.PutRule(c.Request().Context(), s.merchant.ID, event, in)
 	if fields, ok := validationFields(err); ok {
 		c.Set(ruleFieldsKey, fields)
 		form.Unsaved = true
@@ -285,4 +290,32 @@ func (h *Handlers) phoneCheck(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"reason": "not a phone number yet: give it with its country code, like +91 98765 43210"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"e164": e164})
+}
+
+// keepCartSteps carries a stored rule's steps and attribution window into
+// in, as the API set them.
+func (h *Handlers) keepCartSteps(ctx context.Context, merchantID, event string, in *app.RuleInput) error {
+	if event != app.EventCartAbandoned {
+		return nil
+	}
+	rules, err := h.svc.Rules(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if r.Event != event {
+			continue
+		}
+		for _, st := range r.Steps {
+			step := app.CartStepInput{Delay: st.Delay.String(), Template: st.Template, Language: st.Language, Variables: st.Variables}
+			if d := st.Discount; d != nil {
+				step.Discount = &app.CartDiscountInput{Type: d.Type, Value: d.Value, ExpiresIn: d.ExpiresIn.String()}
+			}
+			in.Steps = append(in.Steps, step)
+		}
+		if r.AttributionWindow > 0 {
+			in.AttributionWindow = r.AttributionWindow.String()
+		}
+	}
+	return nil
 }
