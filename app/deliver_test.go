@@ -586,12 +586,23 @@ func TestMarketingNeedsConsent(t *testing.T) {
 		t.Fatalf("cart reminder without consent = %s %q; want skipped no_consent", d.Status, d.Error)
 	}
 	// A later checkout where the customer ticked the box: recorded, and it
-	// holds for their next cart too.
-	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c2", app.ConsentGranted), cart("c3", "")}); err != nil {
+	// holds for their next cart too (which, newer, replaces the sequence
+	// of the one before: one sequence per customer).
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c2", app.ConsentGranted)}); err != nil {
 		t.Fatal(err)
 	}
-	env.jump(t, time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC))
-	waitFor(t, "both reminders once consent was given", func() bool { _, sent := env.provider.state(); return len(sent) == 2 })
+	env.jump(t, time.Date(2026, 11, 22, 6, 0, 10, 0, time.UTC))
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c3", "")}); err != nil {
+		t.Fatal(err)
+	}
+	env.jump(t, time.Date(2026, 11, 22, 7, 0, 11, 0, time.UTC))
+	waitFor(t, "the reminder of the newer cart once consent was given", func() bool {
+		_, sent := env.provider.state()
+		return len(sent) == 1 && sent[0].Values[0] == "https://asha-naturals.myshopify.com/checkouts/c3/recover"
+	})
+	if d := statusOf("cart:c2"); d.Status != app.DeliverySkipped || !contains(d.Error, "replaced") {
+		t.Errorf("the older cart = %s %q; want skipped as replaced", d.Status, d.Error)
+	}
 	// The store says they withdrew it: no more marketing.
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c4", app.ConsentDenied), cart("c5", "")}); err != nil {
 		t.Fatal(err)
@@ -614,8 +625,8 @@ func TestMarketingNeedsConsent(t *testing.T) {
 	if err := env.svc.ProcessEvents(ctx, m, []app.Event{cart("c6", "")}); err != nil {
 		t.Fatal(err)
 	}
-	env.jump(t, time.Date(2026, 11, 22, 8, 0, 2, 0, time.UTC))
-	waitFor(t, "the reminder on the merchant's own basis", func() bool { _, sent := env.provider.state(); return len(sent) == 3 })
+	env.jump(t, time.Date(2026, 11, 22, 8, 0, 12, 0, time.UTC))
+	waitFor(t, "the reminder on the merchant's own basis", func() bool { _, sent := env.provider.state(); return len(sent) == 2 })
 	stats, err := env.svc.Stats(ctx, env.merchant.ID, "", "")
 	if err != nil || stats.Counts[app.EventCartAbandoned]["skipped.no_consent"] != 3 {
 		t.Errorf("cart counts = %v, %v; want three skipped no_consent", stats.Counts[app.EventCartAbandoned], err)
