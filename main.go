@@ -218,6 +218,10 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		CheckURL:          func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, cfg.AllowInsecureOutbound) },
 	})
 	registerJobs(workers, svc)
+	// Cart steps' codes; the platforms' creators are set on it where each
+	// platform is wired (until then a step's code is refused, and the step
+	// goes without it).
+	svc.SetCartDiscounts(app.NewDiscountCodes(keyring.SigningKey()))
 	engine := newLoyaltyEngine(st, svc, log)
 	workers.HandleAll(engine.JobHandlers())
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))
