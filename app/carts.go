@@ -306,7 +306,7 @@ func (s *Service) planCart(ctx context.Context, m Merchant, e Event, count func(
 		switch {
 		case exists && c.Stopped != "" && c.Stopped != skipReplaced && c.Stopped != skipEmpty:
 			return nil, false // bought, answered or refused: it stays ended
-		case exists && c.Stopped == "" && !e.OccurredAt.After(c.Changed):
+		case exists && !e.OccurredAt.After(c.Changed):
 			return nil, false // a repeat, or older than the change in hand
 		case !exists:
 			c.Started = e.OccurredAt
@@ -588,15 +588,19 @@ func (s *Service) HandleCartStepJob(ctx context.Context, job Job) error {
 		return err
 	}
 	i := p.Step - 1
-	if c.Gen != p.Gen || c.Stopped != "" || !c.Steps[i].Sent.IsZero() {
-		return nil // moved on since the job was queued
+	if !c.Steps[i].Sent.IsZero() {
+		return nil
 	}
 	id := cartDeliveryID(m.ID, p.Token, p.Step)
-	// Sent by a run that stopped before recording it: record it now.
+	// Sent by a run that stopped before recording it: record it now, for
+	// the attribution, whatever happened to the cart since.
 	if d, err := s.store.GetDelivery(ctx, m.ID, id); err == nil && sentStatus(d.Status) {
 		return s.cartStepSent(ctx, m, p.Token, p.Step)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
+	}
+	if c.Gen != p.Gen || c.Stopped != "" {
+		return nil // moved on since the job was queued
 	}
 	r, err := s.rule(ctx, m.ID, EventCartAbandoned)
 	if errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
