@@ -81,7 +81,7 @@ func benchCartSteps(b *testing.B, n int) {
 	start = time.Now()
 	claimed := 0
 	var first time.Duration
-	for claimed < due {
+	for {
 		t0 := time.Now()
 		jobs, err := s.ClaimJobs(ctx, time.Minute, 100)
 		if err != nil {
@@ -101,7 +101,8 @@ func benchCartSteps(b *testing.B, n int) {
 		claimed += len(jobs)
 	}
 	took := time.Since(start)
-	if claimed != due {
+	// Jobs of the minutes the fill and the claims took fall due too.
+	if claimed < due {
 		b.Errorf("claimed %d of the %d jobs due", claimed, due)
 	}
 	b.ReportMetric(float64(claimed)/took.Seconds(), "claimed+acked/s")
