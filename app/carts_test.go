@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/storebridge/storebridge/app"
+	"github.com/storebridge/storebridge/store/redisstore"
+	"github.com/storebridge/storebridge/store/redistest"
 )
 
 // fakeDiscounts is a store's discount API as the creators see it: it holds
@@ -66,7 +70,24 @@ var cartT0 = time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
 // makes codes through fakeDiscounts.
 func cartEnv(t *testing.T, window string) (*deliveryEnv, *fakeDiscounts) {
 	t.Helper()
-	env := newDeliveryEnv(t, app.Rate{})
+	return cartEnvOn(t, window, newDeliveryEnv(t, app.Rate{}))
+}
+
+// cartEnvRedis is cartEnv on a real Redis, its queue's clock moved with
+// the env's.
+func cartEnvRedis(t *testing.T) (*deliveryEnv, *fakeDiscounts) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	env := newDeliveryEnvOn(t, app.ProviderKit{}, func(clk *clock) app.Store {
+		return redisstore.New(rdb, redisstore.Options{Prefix: "carts:", Now: clk.Now, ServerClockOffset: clk.Offset})
+	})
+	return cartEnvOn(t, "", env)
+}
+
+func cartEnvOn(t *testing.T, window string, env *deliveryEnv) (*deliveryEnv, *fakeDiscounts) {
+	t.Helper()
 	env.jump(t, cartT0)
 	fake := &fakeDiscounts{}
 	codes := app.NewDiscountCodes([]byte("test-signing-key"))
@@ -162,7 +183,16 @@ func (env *deliveryEnv) stats(t *testing.T) app.StatsView {
 // Three steps, each at its delay after the checkout, the third with its
 // code in the message and in the recovery link; nothing early.
 func TestCartSequenceSendsEachStepOnTime(t *testing.T) {
-	env, fake := cartEnv(t, "")
+	for name, open := range map[string]func(t *testing.T) (*deliveryEnv, *fakeDiscounts){
+		"embedded": func(t *testing.T) (*deliveryEnv, *fakeDiscounts) { return cartEnv(t, "") },
+		"redis":    cartEnvRedis,
+	} {
+		t.Run(name, func(t *testing.T) { testCartSequenceOnTime(t, open) })
+	}
+}
+
+func testCartSequenceOnTime(t *testing.T, open func(t *testing.T) (*deliveryEnv, *fakeDiscounts)) {
+	env, fake := open(t)
 	env.process(t, cartEvent("tok-a", "+919876543210"))
 
 	env.at(t, 29*time.Minute)

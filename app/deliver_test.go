@@ -95,12 +95,22 @@ func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
 // given (its rate, whether it drops repeats).
 func newDeliveryEnvWith(t *testing.T, kit app.ProviderKit) *deliveryEnv {
 	t.Helper()
+	return newDeliveryEnvOn(t, kit, func(clk *clock) app.Store {
+		st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+// newDeliveryEnvOn is newDeliveryEnvWith on the store open gives, whose
+// clock is the env's.
+func newDeliveryEnvOn(t *testing.T, kit app.ProviderKit, open func(clk *clock) app.Store) *deliveryEnv {
+	t.Helper()
 	clk := &clock{}
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := open(clk)
 	keyring, _ := app.NewKeyring(keyA)
 	p := &scriptedProvider{}
 	kit.New = func(map[string]string) (app.Provider, error) { return p, nil }
