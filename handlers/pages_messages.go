@@ -72,6 +72,15 @@ type ruleForm struct {
 	TestPhone      string
 	TestResult     *app.Delivery
 	PhoneCheckPath string
+	// Steps are a cart sequence's, as the API set them; shown, kept on
+	// save. AttributionWindow goes with them.
+	Steps             []ruleStepRow
+	AttributionWindow string
+}
+
+type ruleStepRow struct {
+	N                                              int
+	Delay, Template, Language, Variables, Discount string
 }
 
 func (h *Handlers) rulePage(c echo.Context) error {
@@ -123,6 +132,9 @@ func (h *Handlers) renderRule(c echo.Context, status int, m app.Merchant, form r
 	form.Choices = app.VariablesFor(form.Event.Type)
 	form.Preview = app.PreviewValues(m, form.Event.Type, form.Variables, time.Now())
 	form.PhoneCheckPath = "/admin/phone"
+	if err := h.cartSequenceRows(c.Request().Context(), m.ID, &form); err != nil {
+		return err
+	}
 	h.providerTemplates(c.Request().Context(), m, &form)
 	p := h.newPage(c, form.Event.Label, "/admin/messages")
 	p.Subtitle = form.Event.About
@@ -315,6 +327,38 @@ func (h *Handlers) keepCartSteps(ctx context.Context, merchantID, event string, 
 		}
 		if r.AttributionWindow > 0 {
 			in.AttributionWindow = r.AttributionWindow.String()
+		}
+	}
+	return nil
+}
+
+// cartSequenceRows shows the stored steps of a cart.abandoned rule.
+func (h *Handlers) cartSequenceRows(ctx context.Context, merchantID string, form *ruleForm) error {
+	if form.Event.Type != app.EventCartAbandoned {
+		return nil
+	}
+	rules, err := h.svc.Rules(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if r.Event != form.Event.Type || len(r.Steps) == 0 {
+			continue
+		}
+		for i, st := range r.Steps {
+			row := ruleStepRow{N: i + 1, Delay: st.Delay.String(), Template: st.Template, Language: st.Language, Variables: strings.Join(st.Variables, ", ")}
+			if d := st.Discount; d != nil {
+				row.Discount = d.Value + "%"
+				if d.Type == app.CartDiscountFixed {
+					row.Discount = d.Value + " off"
+				}
+				row.Discount += ", for " + d.ExpiresIn.String()
+			}
+			form.Steps = append(form.Steps, row)
+		}
+		form.AttributionWindow = "168h0m0s"
+		if r.AttributionWindow > 0 {
+			form.AttributionWindow = r.AttributionWindow.String()
 		}
 	}
 	return nil
