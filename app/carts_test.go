@@ -266,6 +266,11 @@ func TestCartSequenceStops(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "opted_out", false},
+		{"an emptied cart", func(t *testing.T, env *deliveryEnv) {
+			empty := cartEvent("tok-s", phone)
+			empty.Properties["cart"].(map[string]any)["item_count"] = 0
+			env.process(t, empty)
+		}, "empty", false},
 		{"a completed checkout", func(t *testing.T, env *deliveryEnv) {
 			done := cartEvent("tok-s", phone)
 			done.Type = app.EventCartRecovered
@@ -482,5 +487,48 @@ func TestCartAttribution(t *testing.T) {
 				t.Errorf("outcomes = %+v; want none recovered", c)
 			}
 		})
+	}
+}
+
+// The sequence is the event's, not Shopify's: a WooCommerce cart (captured
+// by the plugin) gets its code in coupon.code, and its recovery link, the
+// plugin's own, is left as it is.
+func TestCartSequenceOfAWooCommerceCart(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	env.jump(t, cartT0)
+	ctx := context.Background()
+	fake := &fakeDiscounts{}
+	codes := app.NewDiscountCodes([]byte("test-signing-key"))
+	codes.Set(app.PlatformWooCommerce, fake)
+	env.svc.SetCartDiscounts(codes)
+	m, _, err := env.svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformWooCommerce, StoreURL: "https://shop.ashanaturals.in", Name: "Asha", Country: "IN", Timezone: "Asia/Kolkata"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = env.svc.SetProvider(ctx, m.ID, app.ProviderInput{Provider: "scripted", Credentials: map[string]string{"token": "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.svc.PutRule(ctx, m.ID, app.EventCartAbandoned, app.RuleInput{Steps: []app.CartStepInput{
+		{Delay: "15m", Template: "cart_woo", Variables: []string{"coupon.code", "coupon.value", "cart.recovery_url"},
+			Discount: &app.CartDiscountInput{Type: "fixed", Value: "50"}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cart := cartEvent("wc-81", "+919876543210")
+	cart.Properties["cart"].(map[string]any)["recovery_url"] = "https://shop.ashanaturals.in/?storebridge_restore=wc-81&k=abc"
+	if err := env.svc.ProcessEvents(ctx, m, []app.Event{cart}); err != nil {
+		t.Fatal(err)
+	}
+	env.at(t, 15*time.Minute+time.Second)
+	sent := env.waitCartSent(t, 1)
+	held, _ := fake.held()
+	if len(held) != 1 {
+		t.Fatalf("codes = %v; want one", held)
+	}
+	for code, r := range held {
+		want := fmt.Sprint([]string{code, "₹50.00", "https://shop.ashanaturals.in/?storebridge_restore=wc-81&k=abc"})
+		if fmt.Sprint(sent[0].Values) != want || r.Customer.Phone != "+919876543210" || r.Kind != app.DiscountFixedAmount {
+			t.Errorf("message %v, code %+v; want %s, a fixed code for the customer", sent[0].Values, r, want)
+		}
 	}
 }

@@ -118,6 +118,7 @@ func newDeliveryEnvOn(t *testing.T, kit app.ProviderKit, open func(clk *clock) a
 		Store: st, Keyring: keyring, Now: clk.Now,
 		Providers: map[string]app.ProviderKit{"scripted": kit},
 		Retry:     app.Backoff{Waits: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}},
+		CheckURL:  strictURLs, // as production checks a store's address
 	})
 	ctx := context.Background()
 	m, _, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "asha-naturals.myshopify.com", Name: "Asha Naturals", Country: "IN", Timezone: "Asia/Kolkata"})
