@@ -314,8 +314,16 @@ func (s *Service) planCart(ctx context.Context, m Merchant, e Event, count func(
 		c.Gen++
 		c.Changed, c.Stopped, c.Phone, c.Event = e.OccurredAt, "", e.Customer.Phone, raw
 		var jobs []Job
-		for _, n := range c.pending(len(steps)) {
-			jobs = append(jobs, s.cartStepJob(m, token, c.Gen, n, c.Changed.Add(steps[n-1].Delay)))
+		pending := c.pending(len(steps))
+		// A change seen late (a backlog, a platform's retry) moves the
+		// steps left as one, so they never go out in a burst: the first is
+		// due now at the earliest, the others keep their spacing.
+		var late time.Duration
+		if len(pending) > 0 {
+			late = max(s.now().Sub(c.Changed.Add(steps[pending[0]-1].Delay)), 0)
+		}
+		for _, n := range pending {
+			jobs = append(jobs, s.cartStepJob(m, token, c.Gen, n, c.Changed.Add(steps[n-1].Delay+late)))
 		}
 		return jobs, true
 	})

@@ -532,3 +532,20 @@ func TestCartSequenceOfAWooCommerceCart(t *testing.T) {
 		}
 	}
 }
+
+// A checkout seen days late (a backlog) gets its steps one by one, spaced
+// as the rule says, not all at once.
+func TestLateCheckoutDoesNotBurst(t *testing.T) {
+	env, _ := cartEnv(t, "")
+	late := cartEvent("tok-l", "+919876543210")
+	late.OccurredAt = cartT0.Add(-96 * time.Hour)
+	env.process(t, late)
+	env.at(t, time.Second)
+	env.waitCartSent(t, 1)
+	env.at(t, 23*time.Hour)
+	env.waitCartSent(t, 1)
+	env.at(t, 23*time.Hour+30*time.Minute+time.Second)
+	env.waitCartSent(t, 2)
+	env.at(t, 71*time.Hour+30*time.Minute+time.Second)
+	env.waitCartSent(t, 3)
+}
