@@ -218,9 +218,10 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		CheckURL:          func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, cfg.AllowInsecureOutbound) },
 	})
 	registerJobs(workers, svc)
-	// discounts makes codes in merchants' stores: loyalty redemptions (and
-	// the cart steps, which take it from here).
+	// discounts makes codes in merchants' stores: loyalty redemptions,
+	// referrals' welcome codes and cart steps.
 	discounts := app.NewDiscountCodes(keyring.SigningKey())
+	svc.SetCartDiscounts(discounts)
 	engine := newLoyaltyEngine(st, svc, discounts, log)
 	workers.HandleAll(engine.JobHandlers())
 	shopifyInstaller := app.NewShopifyInstaller(svc, shopifyInstallOptions(cfg))

@@ -302,20 +302,6 @@ type DayCounts struct {
 	Counts map[string]map[string]int64
 }
 
-// StatsOutcomes are what the flows achieved over the range, beyond the
-// messages sent.
-type StatsOutcomes struct {
-	COD CODOutcomes
-}
-
-// CODOutcomes follow Cash-on-Delivery orders: Asked counts the orders the
-// flow started for, the others each order's first decision, on the day it
-// was made; TimedOut counts the orders nobody answered for, whether the
-// timeout marked or cancelled them.
-type CODOutcomes struct {
-	Asked, Confirmed, Cancelled, TimedOut int64
-}
-
 // Stats reads a merchant's counters over days from..to (YYYY-MM-DD; both
 // default to the last 30 days): day by day, summed, and the outcomes.
 func (s *Service) Stats(ctx context.Context, merchantID, from, to string) (StatsView, error) {
@@ -359,7 +345,6 @@ func (s *Service) Stats(ctx context.Context, merchantID, from, to string) (Stats
 			}
 		}
 	}
-	cod := v.Counts[EventCODConfirmationAsked]
-	v.Outcomes.COD = CODOutcomes{Asked: cod[codCountAsked], Confirmed: cod[codCountConfirmed], Cancelled: cod[codCountCancelled], TimedOut: cod[codCountTimedOut]}
+	v.Outcomes = OutcomesOf(v.Counts)
 	return v, nil
 }

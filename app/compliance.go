@@ -1,6 +1,10 @@
 package app
 
-import "context"
+import (
+	"context"
+	"slices"
+	"strings"
+)
 
 // mapReplies keeps each customer's last reply, by phone.
 const mapReplies = "replies"
@@ -72,7 +76,13 @@ func (s *Service) redactCustomer(ctx context.Context, m Merchant, req Compliance
 	}
 	var states []string
 	for _, phone := range found.phones {
-		states = append(states, codPhoneKey(phone))
+		states = append(states, codPhoneKey(phone), cartCustomerKey(phone))
+	}
+	// The cart sequences' records hold the checkout's event.
+	for _, d := range found.deliveries {
+		if token, ok := strings.CutPrefix(d.Subject, "cart:"); ok && !slices.Contains(states, cartKey(token)) {
+			states = append(states, cartKey(token))
+		}
 	}
 	for _, id := range found.orders {
 		states = append(states, codOrderKey(id), codRemindersKey(id))

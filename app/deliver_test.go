@@ -95,12 +95,22 @@ func newDeliveryEnv(t *testing.T, rate app.Rate) *deliveryEnv {
 // given (its rate, whether it drops repeats).
 func newDeliveryEnvWith(t *testing.T, kit app.ProviderKit) *deliveryEnv {
 	t.Helper()
+	return newDeliveryEnvOn(t, kit, func(clk *clock) app.Store {
+		st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+// newDeliveryEnvOn is newDeliveryEnvWith on the store open gives, whose
+// clock is the env's.
+func newDeliveryEnvOn(t *testing.T, kit app.ProviderKit, open func(clk *clock) app.Store) *deliveryEnv {
+	t.Helper()
 	clk := &clock{}
-	st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := open(clk)
 	keyring, _ := app.NewKeyring(keyA)
 	p := &scriptedProvider{}
 	kit.New = func(map[string]string) (app.Provider, error) { return p, nil }
@@ -108,6 +118,7 @@ func newDeliveryEnvWith(t *testing.T, kit app.ProviderKit) *deliveryEnv {
 		Store: st, Keyring: keyring, Now: clk.Now,
 		Providers: map[string]app.ProviderKit{"scripted": kit},
 		Retry:     app.Backoff{Waits: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}},
+		CheckURL:  strictURLs, // as production checks a store's address
 	})
 	ctx := context.Background()
 	m, _, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "asha-naturals.myshopify.com", Name: "Asha Naturals", Country: "IN", Timezone: "Asia/Kolkata"})
@@ -586,12 +597,23 @@ func TestMarketingNeedsConsent(t *testing.T) {
 		t.Fatalf("cart reminder without consent = %s %q; want skipped no_consent", d.Status, d.Error)
 	}
 	// A later checkout where the customer ticked the box: recorded, and it
-	// holds for their next cart too.
-	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c2", app.ConsentGranted), cart("c3", "")}); err != nil {
+	// holds for their next cart too (which, newer, replaces the sequence
+	// of the one before: one sequence per customer).
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c2", app.ConsentGranted)}); err != nil {
 		t.Fatal(err)
 	}
-	env.jump(t, time.Date(2026, 11, 22, 7, 0, 1, 0, time.UTC))
-	waitFor(t, "both reminders once consent was given", func() bool { _, sent := env.provider.state(); return len(sent) == 2 })
+	env.jump(t, time.Date(2026, 11, 22, 6, 0, 10, 0, time.UTC))
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c3", "")}); err != nil {
+		t.Fatal(err)
+	}
+	env.jump(t, time.Date(2026, 11, 22, 7, 0, 11, 0, time.UTC))
+	waitFor(t, "the reminder of the newer cart once consent was given", func() bool {
+		_, sent := env.provider.state()
+		return len(sent) == 1 && sent[0].Values[0] == "https://asha-naturals.myshopify.com/checkouts/c3/recover"
+	})
+	if d := statusOf("cart:c2"); d.Status != app.DeliverySkipped || !contains(d.Error, "replaced") {
+		t.Errorf("the older cart = %s %q; want skipped as replaced", d.Status, d.Error)
+	}
 	// The store says they withdrew it: no more marketing.
 	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cart("c4", app.ConsentDenied), cart("c5", "")}); err != nil {
 		t.Fatal(err)
@@ -614,8 +636,8 @@ func TestMarketingNeedsConsent(t *testing.T) {
 	if err := env.svc.ProcessEvents(ctx, m, []app.Event{cart("c6", "")}); err != nil {
 		t.Fatal(err)
 	}
-	env.jump(t, time.Date(2026, 11, 22, 8, 0, 2, 0, time.UTC))
-	waitFor(t, "the reminder on the merchant's own basis", func() bool { _, sent := env.provider.state(); return len(sent) == 3 })
+	env.jump(t, time.Date(2026, 11, 22, 8, 0, 12, 0, time.UTC))
+	waitFor(t, "the reminder on the merchant's own basis", func() bool { _, sent := env.provider.state(); return len(sent) == 2 })
 	stats, err := env.svc.Stats(ctx, env.merchant.ID, "", "")
 	if err != nil || stats.Counts[app.EventCartAbandoned]["skipped.no_consent"] != 3 {
 		t.Errorf("cart counts = %v, %v; want three skipped no_consent", stats.Counts[app.EventCartAbandoned], err)

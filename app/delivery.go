@@ -55,7 +55,10 @@ type Delivery struct {
 	Attempts  int
 	RetryBase int `json:",omitempty"`
 	Ambiguous int `json:",omitempty"`
-	Error     string
+	// Step is the place of a cart sequence's message in its sequence
+	// (1-based); 0 for every other delivery.
+	Step  int `json:",omitempty"`
+	Error string
 	// ProviderMessageID is the provider's id for the message (Meta's wamid),
 	// used to match the statuses the provider reports.
 	ProviderMessageID string

@@ -202,11 +202,6 @@ func (s *Service) ProcessEvents(ctx context.Context, m Merchant, events []Event)
 
 func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 	// An order, or a completed checkout, ends its cart's reminders.
-	if e.Type == EventCartRecovered || strings.HasPrefix(e.Type, "order.") {
-		if err := s.recoverCart(ctx, m, cartOf(e)); err != nil {
-			return err
-		}
-	}
 	now := s.now()
 	e.Merchant = m.ID
 	if e.ID == "" {
@@ -214,6 +209,11 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = now.UTC()
+	}
+	if (e.Type == EventCartRecovered || strings.HasPrefix(e.Type, "order.")) && !e.Test {
+		if err := s.cartOrdered(ctx, m, e); err != nil {
+			return err
+		}
 	}
 	enrichProperties(&e, m)
 	if s.eventObserver != nil {
@@ -227,6 +227,9 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 	day := DayOf(now)
 	count := func(outcome string) {
 		s.counters.add(Counter{Merchant: m.ID, Day: day, Subject: e.Type, Outcome: outcome}, 1)
+	}
+	if e.Type == EventCartAbandoned && !e.Test && strings.HasPrefix(e.Subject, "cart:") {
+		return s.planCart(ctx, m, e, count)
 	}
 
 	key := ""

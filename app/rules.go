@@ -38,7 +38,13 @@ type Rule struct {
 	Language  string        `json:"language,omitempty"`
 	Variables []string      `json:"variables"`
 	Delay     time.Duration `json:"delay"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	// Steps are a cart.abandoned rule's sequence (CartSteps); empty, the
+	// rule's own template, variables and delay are its one step.
+	Steps []CartStep `json:"steps,omitempty"`
+	// AttributionWindow is how long after a sent step an order counts as
+	// the cart recovered; 0 means the default, 7 days.
+	AttributionWindow time.Duration `json:"attribution_window,omitempty"`
+	UpdatedAt         time.Time     `json:"updated_at"`
 }
 
 // knownVariable reports whether path is a property path events carry
@@ -116,6 +122,9 @@ type RuleInput struct {
 	Language  string
 	Variables []string
 	Delay     string
+	// Steps and AttributionWindow are for cart.abandoned rules only.
+	Steps             []CartStepInput
+	AttributionWindow string
 }
 
 func validateRule(event string, in RuleInput) (Rule, error) {
@@ -134,26 +143,23 @@ func validateRule(event string, in RuleInput) (Rule, error) {
 	if r.Mode == "" {
 		r.Mode = ModeTemplate
 	}
+	if r.Template == "" && len(in.Steps) > 0 {
+		// A sequence's first step stands for the rule where one is asked.
+		r.Template = strings.TrimSpace(in.Steps[0].Template)
+	}
 	switch r.Mode {
-	case ModeTemplate:
-		switch {
-		case r.Template == "":
-			fields["template"] = "is required in template mode"
-		case len(r.Template) > maxTemplateLen || !templateNamePattern.MatchString(r.Template):
-			fields["template"] = fmt.Sprintf("must be a WhatsApp template name: lower-case letters, digits and underscores, at most %d", maxTemplateLen)
+	case ModeTemplate, ModeEvent:
+		if problem := templateProblem(r.Mode, r.Template); problem != "" {
+			fields["template"] = problem
 		}
-		if r.Language == "" {
+		if r.Language == "" && r.Mode == ModeTemplate {
 			r.Language = "en"
-		}
-	case ModeEvent:
-		if r.Template != "" && (len(r.Template) > maxProviderEventLen || !providerEventPattern.MatchString(r.Template)) {
-			fields["template"] = fmt.Sprintf("must be the provider's event name: letters, digits, spaces and _ . : -, at most %d", maxProviderEventLen)
 		}
 	default:
 		fields["mode"] = "must be template or event"
 	}
-	if r.Language != "" && (len(r.Language) > maxLanguageLen || !languagePattern.MatchString(r.Language)) {
-		fields["language"] = fmt.Sprintf("must be a language code like en, en_US or pt_BR, at most %d characters", maxLanguageLen)
+	if problem := languageProblem(r.Language); problem != "" {
+		fields["language"] = problem
 	}
 	if r.Category == "" {
 		r.Category = DefaultCategory(event)
@@ -161,23 +167,7 @@ func validateRule(event string, in RuleInput) (Rule, error) {
 	if r.Category != CategoryTransactional && r.Category != CategoryMarketing {
 		fields["category"] = "must be transactional or marketing"
 	}
-	r.Variables = []string{}
-	if len(in.Variables) > maxRuleVariables {
-		fields["variables"] = fmt.Sprintf("must be at most %d", maxRuleVariables)
-		in.Variables = nil // one reason, not one per variable
-	}
-	for i, v := range in.Variables {
-		path := CanonicalVariable(strings.TrimSpace(v))
-		if len(path) > maxVariableLen {
-			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("must be at most %d characters", maxVariableLen)
-			continue
-		}
-		if !knownVariable(path) && !customVariable.MatchString(path) && !nectorVariable.MatchString(path) {
-			fields[fmt.Sprintf("variables[%d]", i)] = fmt.Sprintf("unknown variable %q", v)
-			continue
-		}
-		r.Variables = append(r.Variables, path)
-	}
+	r.Variables = validateVariables(in.Variables, "variables", fields)
 	if in.Delay != "" {
 		d, err := time.ParseDuration(strings.TrimSpace(in.Delay))
 		switch {
@@ -189,10 +179,67 @@ func validateRule(event string, in RuleInput) (Rule, error) {
 			r.Delay = d
 		}
 	}
+	if len(in.Steps) > 0 || in.AttributionWindow != "" {
+		if event != EventCartAbandoned {
+			fields["steps"] = "only a " + EventCartAbandoned + " rule has steps and an attribution window"
+		} else {
+			r.Steps = validateCartSteps(r, in.Steps, fields)
+			r.AttributionWindow = validateAttributionWindow(in.AttributionWindow, fields)
+		}
+	}
 	if len(fields) > 0 {
 		return Rule{}, &ValidationError{Fields: fields}
 	}
 	return r, nil
+}
+
+// templateProblem says what is wrong with a rule's or a step's template
+// name in the rule's mode, or "".
+func templateProblem(mode, template string) string {
+	switch mode {
+	case ModeTemplate:
+		switch {
+		case template == "":
+			return "is required in template mode"
+		case len(template) > maxTemplateLen || !templateNamePattern.MatchString(template):
+			return fmt.Sprintf("must be a WhatsApp template name: lower-case letters, digits and underscores, at most %d", maxTemplateLen)
+		}
+	case ModeEvent:
+		if template != "" && (len(template) > maxProviderEventLen || !providerEventPattern.MatchString(template)) {
+			return fmt.Sprintf("must be the provider's event name: letters, digits, spaces and _ . : -, at most %d", maxProviderEventLen)
+		}
+	}
+	return ""
+}
+
+func languageProblem(language string) string {
+	if language != "" && (len(language) > maxLanguageLen || !languagePattern.MatchString(language)) {
+		return fmt.Sprintf("must be a language code like en, en_US or pt_BR, at most %d characters", maxLanguageLen)
+	}
+	return ""
+}
+
+// validateVariables resolves variable names to property paths, recording
+// what is wrong under field ("variables[2]").
+func validateVariables(in []string, field string, fields map[string]string) []string {
+	out := []string{}
+	if len(in) > maxRuleVariables {
+		fields[field] = fmt.Sprintf("must be at most %d", maxRuleVariables)
+		return out // one reason, not one per variable
+	}
+	for i, v := range in {
+		path := CanonicalVariable(strings.TrimSpace(v))
+		if len(path) > maxVariableLen {
+			fields[fmt.Sprintf("%s[%d]", field, i)] = fmt.Sprintf("must be at most %d characters", maxVariableLen)
+			continue
+		}
+		if !knownVariable(path) && !customVariable.MatchString(path) && !nectorVariable.MatchString(path) {
+			fields[fmt.Sprintf("%s[%d]", field, i)] = fmt.Sprintf("unknown variable %q", v)
+			continue
+		}
+		out = append(out, path)
+	}
+	return out
 }
 
 // mapRules names the merchant map that holds rules, by event type.

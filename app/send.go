@@ -89,15 +89,19 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 	if err != nil {
 		return d, err
 	}
+	if d.Step > 0 {
+		r = r.forStep(d.Step)
+	}
 	if reason, err := s.skipReason(ctx, m, r, e); err != nil {
 		return d, err
 	} else if reason.reason != "" {
 		return skipWith(reason.reason, reason.detail)
 	}
-	if recovered, err := s.cartRecovered(ctx, m, e); err != nil {
+	if stopped, err := s.cartStopped(ctx, m, d); err != nil {
 		return d, err
-	} else if recovered {
-		return skipWith(skipRecovered, "the cart was bought before the reminder")
+	} else if stopped != "" {
+		// Counted when the sequence stopped.
+		return s.moveDelivery(ctx, d, DeliverySkipped, cartStopNotes[stopped], nil)
 	}
 	if r.Category == CategoryMarketing && !d.Test {
 		if open := quietHoursEnd(m, s.now()); open.After(s.now()) {

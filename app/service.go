@@ -35,6 +35,7 @@ type Service struct {
 	loyalty           LoyaltyRecords
 	eventObserver     EventObserver
 	checkURL          func(raw string) (*url.URL, error)
+	cartDiscounts     CartDiscounts
 }
 
 // ServiceOptions are the service's dependencies.
@@ -116,6 +117,7 @@ func (s *Service) JobHandlers() map[string]JobHandler {
 		JobCODReminder:        s.HandleCODReminderJob,
 		JobCODTimeout:         s.HandleCODTimeoutJob,
 		JobCODDecided:         s.HandleCODDecidedJob,
+		JobCartStep:           s.HandleCartStepJob,
 	}
 }
 

@@ -337,22 +337,51 @@ func (h *Handlers) putProvider(c echo.Context) error {
 }
 
 type ruleView struct {
-	Event     string    `json:"event"`
-	Enabled   bool      `json:"enabled"`
-	Mode      string    `json:"mode"`
-	Category  string    `json:"category"`
-	Template  string    `json:"template,omitempty"`
-	Language  string    `json:"language,omitempty"`
-	Variables []string  `json:"variables"`
-	Delay     string    `json:"delay"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Event     string   `json:"event"`
+	Enabled   bool     `json:"enabled"`
+	Mode      string   `json:"mode"`
+	Category  string   `json:"category"`
+	Template  string   `json:"template,omitempty"`
+	Language  string   `json:"language,omitempty"`
+	Variables []string `json:"variables"`
+	Delay     string   `json:"delay"`
+	// Steps and AttributionWindow show on cart.abandoned rules that set
+	// them.
+	Steps             []cartStepView `json:"steps,omitempty"`
+	AttributionWindow string         `json:"attribution_window,omitempty"`
+	UpdatedAt         time.Time      `json:"updated_at"`
+}
+
+type cartStepView struct {
+	Delay     string            `json:"delay"`
+	Template  string            `json:"template,omitempty"`
+	Language  string            `json:"language,omitempty"`
+	Variables []string          `json:"variables"`
+	Discount  *cartDiscountView `json:"discount,omitempty"`
+}
+
+type cartDiscountView struct {
+	Type      string      `json:"type"`
+	Value     json.Number `json:"value"`
+	ExpiresIn string      `json:"expires_in"`
 }
 
 func toRuleView(r app.Rule) ruleView {
-	return ruleView{
+	v := ruleView{
 		Event: r.Event, Enabled: r.Enabled, Mode: r.Mode, Category: r.Category, Template: r.Template,
 		Language: r.Language, Variables: r.Variables, Delay: r.Delay.String(), UpdatedAt: r.UpdatedAt,
 	}
+	for _, st := range r.Steps {
+		sv := cartStepView{Delay: st.Delay.String(), Template: st.Template, Language: st.Language, Variables: st.Variables}
+		if d := st.Discount; d != nil {
+			sv.Discount = &cartDiscountView{Type: d.Type, Value: json.Number(d.Value), ExpiresIn: d.ExpiresIn.String()}
+		}
+		v.Steps = append(v.Steps, sv)
+	}
+	if r.AttributionWindow > 0 {
+		v.AttributionWindow = r.AttributionWindow.String()
+	}
+	return v
 }
 
 func (h *Handlers) listRules(c echo.Context) error {
@@ -375,6 +404,23 @@ type ruleRequest struct {
 	Language  string   `json:"language"`
 	Variables []string `json:"variables"`
 	Delay     string   `json:"delay"`
+	// Steps and AttributionWindow: cart.abandoned only (CONTRACT.md).
+	Steps             []cartStepRequest `json:"steps"`
+	AttributionWindow string            `json:"attribution_window"`
+}
+
+type cartStepRequest struct {
+	Delay     string               `json:"delay"`
+	Template  string               `json:"template"`
+	Language  string               `json:"language"`
+	Variables []string             `json:"variables"`
+	Discount  *cartDiscountRequest `json:"discount"`
+}
+
+type cartDiscountRequest struct {
+	Type      string      `json:"type"`
+	Value     json.Number `json:"value"`
+	ExpiresIn string      `json:"expires_in"`
 }
 
 func (h *Handlers) putRule(c echo.Context) error {
@@ -382,10 +428,19 @@ func (h *Handlers) putRule(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	r, err := h.svc.PutRule(c.Request().Context(), c.Param("id"), c.Param("event"), app.RuleInput{
+	in := app.RuleInput{
 		Enabled: req.Enabled, Mode: req.Mode, Category: req.Category, Template: req.Template,
 		Language: req.Language, Variables: req.Variables, Delay: req.Delay,
-	})
+		AttributionWindow: req.AttributionWindow,
+	}
+	for _, st := range req.Steps {
+		step := app.CartStepInput{Delay: st.Delay, Template: st.Template, Language: st.Language, Variables: st.Variables}
+		if d := st.Discount; d != nil {
+			step.Discount = &app.CartDiscountInput{Type: d.Type, Value: d.Value.String(), ExpiresIn: d.ExpiresIn}
+		}
+		in.Steps = append(in.Steps, step)
+	}
+	r, err := h.svc.PutRule(c.Request().Context(), c.Param("id"), c.Param("event"), in)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,15 @@ type ruleForm struct {
 	TestPhone      string
 	TestResult     *app.Delivery
 	PhoneCheckPath string
+	// Steps are a cart sequence's, as the API set them; shown, kept on
+	// save. AttributionWindow goes with them.
+	Steps             []ruleStepRow
+	AttributionWindow string
+}
+
+type ruleStepRow struct {
+	N                                              int
+	Delay, Template, Language, Variables, Discount string
 }
 
 func (h *Handlers) rulePage(c echo.Context) error {
@@ -123,6 +132,9 @@ func (h *Handlers) renderRule(c echo.Context, status int, m app.Merchant, form r
 	form.Choices = app.VariablesFor(form.Event.Type)
 	form.Preview = app.PreviewValues(m, form.Event.Type, form.Variables, time.Now())
 	form.PhoneCheckPath = "/admin/phone"
+	if err := h.cartSequenceRows(c.Request().Context(), m.ID, &form); err != nil {
+		return err
+	}
 	h.providerTemplates(c.Request().Context(), m, &form)
 	p := h.newPage(c, form.Event.Label, "/admin/messages")
 	p.Subtitle = form.Event.About
@@ -235,10 +247,15 @@ func (h *Handlers) saveRule(c echo.Context) error {
 		}
 	}
 	enabled := form.Enabled
-	_, err := h.svc.PutRule(c.Request().Context(), s.merchant.ID, event, app.RuleInput{
+	in := app.RuleInput{
 		Enabled: &enabled, Mode: form.Mode, Category: form.Category, Template: form.Template,
 		Language: form.Language, Variables: form.Variables, Delay: form.Delay,
-	})
+	}
+	// The form does not edit a cart sequence's steps: saving keeps them.
+	if err := h.keepCartSteps(c.Request().Context(), s.merchant.ID, event, &in); err != nil {
+		return err
+	}
+	_, err := h.svc.PutRule(c.Request().Context(), s.merchant.ID, event, in)
 	if fields, ok := validationFields(err); ok {
 		c.Set(ruleFieldsKey, fields)
 		form.Unsaved = true
@@ -285,4 +302,64 @@ func (h *Handlers) phoneCheck(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"reason": "not a phone number yet: give it with its country code, like +91 98765 43210"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"e164": e164})
+}
+
+// keepCartSteps carries a stored rule's steps and attribution window into
+// in, as the API set them.
+func (h *Handlers) keepCartSteps(ctx context.Context, merchantID, event string, in *app.RuleInput) error {
+	if event != app.EventCartAbandoned {
+		return nil
+	}
+	rules, err := h.svc.Rules(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if r.Event != event {
+			continue
+		}
+		for _, st := range r.Steps {
+			step := app.CartStepInput{Delay: st.Delay.String(), Template: st.Template, Language: st.Language, Variables: st.Variables}
+			if d := st.Discount; d != nil {
+				step.Discount = &app.CartDiscountInput{Type: d.Type, Value: d.Value, ExpiresIn: d.ExpiresIn.String()}
+			}
+			in.Steps = append(in.Steps, step)
+		}
+		if r.AttributionWindow > 0 {
+			in.AttributionWindow = r.AttributionWindow.String()
+		}
+	}
+	return nil
+}
+
+// cartSequenceRows shows the stored steps of a cart.abandoned rule.
+func (h *Handlers) cartSequenceRows(ctx context.Context, merchantID string, form *ruleForm) error {
+	if form.Event.Type != app.EventCartAbandoned {
+		return nil
+	}
+	rules, err := h.svc.Rules(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if r.Event != form.Event.Type || len(r.Steps) == 0 {
+			continue
+		}
+		for i, st := range r.Steps {
+			row := ruleStepRow{N: i + 1, Delay: st.Delay.String(), Template: st.Template, Language: st.Language, Variables: strings.Join(st.Variables, ", ")}
+			if d := st.Discount; d != nil {
+				row.Discount = d.Value + "%"
+				if d.Type == app.CartDiscountFixed {
+					row.Discount = d.Value + " off"
+				}
+				row.Discount += ", for " + d.ExpiresIn.String()
+			}
+			form.Steps = append(form.Steps, row)
+		}
+		form.AttributionWindow = "168h0m0s"
+		if r.AttributionWindow > 0 {
+			form.AttributionWindow = r.AttributionWindow.String()
+		}
+	}
+	return nil
 }

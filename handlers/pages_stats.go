@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/storebridge/storebridge/app"
 )
 
 type statsRow struct {
@@ -23,6 +25,16 @@ type statsData struct {
 	Rows     []statsRow
 	CSVLink  string
 	Outcomes statsOutcomes
+	// CartRevenue and CartSteps are the cart outcomes in display order.
+	CartRevenue []cartRevenueRow
+	CartSteps   []cartStepRow
+}
+
+type cartRevenueRow struct{ Currency, Amount string }
+
+type cartStepRow struct {
+	Step string
+	stepOutcomes
 }
 
 // statsPage is the statistics over a range: a chart per day, the table
@@ -36,6 +48,12 @@ func (h *Handlers) statsPage(c echo.Context) error {
 	res := statsJSON(v)
 	d := statsData{From: v.From, To: v.To, Chart: statsChart(v), Outcomes: res.Outcomes,
 		CSVLink: "/admin/stats.csv?" + url.Values{"from": {v.From}, "to": {v.To}}.Encode()}
+	for _, currency := range slices.Sorted(maps.Keys(v.Outcomes.Carts.Revenue)) {
+		d.CartRevenue = append(d.CartRevenue, cartRevenueRow{Currency: currency, Amount: app.FormatMoney(v.Outcomes.Carts.Revenue[currency], currency)})
+	}
+	for _, step := range slices.Sorted(maps.Keys(res.Outcomes.Carts.ByStep)) {
+		d.CartSteps = append(d.CartSteps, cartStepRow{Step: step, stepOutcomes: res.Outcomes.Carts.ByStep[step]})
+	}
 	for _, event := range slices.Sorted(maps.Keys(res.Events)) {
 		d.Rows = append(d.Rows, statsRow{Event: event, eventStats: res.Events[event]})
 	}

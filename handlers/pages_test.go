@@ -19,6 +19,13 @@ import (
 // store, with the sandbox provider.
 func pagesServer(t *testing.T) (*echo.Echo, *app.Service) {
 	t.Helper()
+	e, svc, _ := pagesServerOn(t)
+	return e, svc
+}
+
+// pagesServerOn is pagesServer with its store, to seed.
+func pagesServerOn(t *testing.T) (*echo.Echo, *app.Service, app.Store) {
+	t.Helper()
 	st := newEmbeddedStore(t)
 	keyring, _ := app.NewKeyring(testSecretKey)
 	log := slog.New(slog.DiscardHandler)
@@ -40,7 +47,7 @@ func pagesServer(t *testing.T) (*echo.Echo, *app.Service) {
 		WooConnect:     app.NewWooConnector(svc, app.WooConnectOptions{AppURL: "https://bridge.example.in"}),
 		Pages:          pages, ShopifyAPIKey: shopifyAppKey,
 	}).Register(e)
-	return e, svc
+	return e, svc, st
 }
 
 // browserSession is a merchant signed in by cookie, as a browser is.

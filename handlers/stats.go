@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -39,7 +40,49 @@ type statsResponse struct {
 }
 
 type statsOutcomes struct {
-	COD codOutcomes `json:"cod.confirmation_requested"`
+	Carts   cartOutcomes    `json:"cart.abandoned"`
+	COD     codOutcomes     `json:"cod.confirmation_requested"`
+	Loyalty loyaltyOutcomes `json:"loyalty"`
+}
+
+type cartOutcomes struct {
+	Carts     int64 `json:"carts"`
+	Recovered int64 `json:"recovered"`
+	// Revenue is by currency, decimal strings ("1499.00").
+	Revenue map[string]string `json:"revenue"`
+	// ByStep is by step number, "1" always there.
+	ByStep map[string]stepOutcomes `json:"by_step"`
+}
+
+type stepOutcomes struct {
+	Sent      int64 `json:"sent"`
+	Recovered int64 `json:"recovered"`
+}
+
+type loyaltyOutcomes struct {
+	PointsEarned   int64 `json:"points_earned"`
+	PointsRedeemed int64 `json:"points_redeemed"`
+	CouponsCreated int64 `json:"coupons_created"`
+	CouponsUsed    int64 `json:"coupons_used"`
+}
+
+func outcomesJSON(o app.StatsOutcomes) statsOutcomes {
+	out := statsOutcomes{
+		Carts: cartOutcomes{Carts: o.Carts.Carts, Recovered: o.Carts.Recovered, Revenue: map[string]string{},
+			ByStep: map[string]stepOutcomes{"1": {}}},
+		COD: codOutcomes{Asked: o.COD.Asked, Confirmed: o.COD.Confirmed, Cancelled: o.COD.Cancelled, TimedOut: o.COD.TimedOut},
+		Loyalty: loyaltyOutcomes{
+			PointsEarned: o.Loyalty.PointsEarned, PointsRedeemed: o.Loyalty.PointsRedeemed,
+			CouponsCreated: o.Loyalty.CouponsCreated, CouponsUsed: o.Loyalty.CouponsUsed,
+		},
+	}
+	for currency, amount := range o.Carts.Revenue {
+		out.Carts.Revenue[currency] = amount
+	}
+	for step, so := range o.Carts.ByStep {
+		out.Carts.ByStep[strconv.Itoa(step)] = stepOutcomes(so)
+	}
+	return out
 }
 
 type codOutcomes struct {
@@ -114,11 +157,8 @@ func isEvent(subject string) bool { return strings.Contains(subject, ".") }
 func statsJSON(v app.StatsView) statsResponse {
 	out := statsResponse{
 		From: v.From, To: v.To, Events: map[string]eventStats{},
-		Inputs: map[string]int64{"accepted": 0, "duplicate": 0, "invalid": 0, "unknown_topic": 0},
-		Outcomes: statsOutcomes{COD: codOutcomes{
-			Asked: v.Outcomes.COD.Asked, Confirmed: v.Outcomes.COD.Confirmed,
-			Cancelled: v.Outcomes.COD.Cancelled, TimedOut: v.Outcomes.COD.TimedOut,
-		}},
+		Inputs:   map[string]int64{"accepted": 0, "duplicate": 0, "invalid": 0, "unknown_topic": 0},
+		Outcomes: outcomesJSON(v.Outcomes),
 	}
 	for subject, outcomes := range v.Counts {
 		switch {
@@ -172,17 +212,21 @@ func eventStatsOf(outcomes map[string]int64) eventStats {
 // writeStatsCSV writes a row per day and event with anything counted,
 // days in order and events by name: the JSON's fields (dead after the
 // others, so the first columns stay as first published), then a column
-// per skipped reason seen in the range, by name. Event types start with a
-// letter, so no cell reads as a spreadsheet formula.
+// per skipped reason seen in the range, by name, then the outcomes
+// (outcomeColumns) on the rows of the events they follow. Event types
+// start with a letter, so no cell reads as a spreadsheet formula.
 func writeStatsCSV(w io.Writer, v app.StatsView) error {
 	type row struct {
 		day, event string
 		s          eventStats
 		skipped    int64
+		outcomes   map[string]string
 	}
 	var rows []row
 	reasons := map[string]bool{}
+	outcomes := outcomeColumns(v)
 	for _, day := range v.Days {
+		dayOutcomes := app.OutcomesOf(day.Counts)
 		events := make([]string, 0, len(day.Counts))
 		for subject := range day.Counts {
 			if isEvent(subject) {
@@ -191,14 +235,14 @@ func writeStatsCSV(w io.Writer, v app.StatsView) error {
 		}
 		slices.Sort(events)
 		for _, event := range events {
-			r := row{day: day.Day, event: event, s: eventStatsOf(day.Counts[event])}
+			r := row{day: day.Day, event: event, s: eventStatsOf(day.Counts[event]), outcomes: outcomeCells(event, dayOutcomes)}
 			for reason, n := range r.s.Skipped {
 				if n != 0 {
 					reasons[reason] = true
 					r.skipped += n
 				}
 			}
-			if e := r.s; r.skipped != 0 || e.Received != 0 || e.Sent != 0 || e.Delivered != 0 || e.Read != 0 || e.Failed != 0 || e.Ambiguous != 0 || e.Dead != 0 {
+			if e := r.s; r.skipped != 0 || e.Received != 0 || e.Sent != 0 || e.Delivered != 0 || e.Read != 0 || e.Failed != 0 || e.Ambiguous != 0 || e.Dead != 0 || len(r.outcomes) > 0 {
 				rows = append(rows, r)
 			}
 		}
@@ -214,6 +258,7 @@ func writeStatsCSV(w io.Writer, v app.StatsView) error {
 	for _, reason := range skipColumns {
 		header = append(header, "skipped_"+reason)
 	}
+	header = append(header, outcomes...)
 	if err := cw.Write(header); err != nil {
 		return err
 	}
@@ -222,6 +267,13 @@ func writeStatsCSV(w io.Writer, v app.StatsView) error {
 		record := []string{r.day, r.event, n(r.s.Received), n(r.s.Sent), n(r.s.Delivered), n(r.s.Read), n(r.s.Failed), n(r.skipped), n(r.s.Ambiguous), n(r.s.Dead)}
 		for _, reason := range skipColumns {
 			record = append(record, n(r.s.Skipped[reason]))
+		}
+		for _, column := range outcomes {
+			cell, ok := r.outcomes[column]
+			if !ok {
+				cell = "0"
+			}
+			record = append(record, cell)
 		}
 		if err := cw.Write(record); err != nil {
 			return err
@@ -252,4 +304,55 @@ func statsChart(v app.StatsView) template.HTML {
 		}
 	}
 	return dailyChart(days, series)
+}
+
+// outcomeColumns are the CSV's outcome columns: the cart sequences'
+// (carts, recovered, step_<n>_sent and step_<n>_recovered for each step
+// seen, step 1 always, revenue_<currency> for each currency seen), then
+// the COD flow's.
+func outcomeColumns(v app.StatsView) []string {
+	columns := []string{"carts", "recovered"}
+	steps := []int{1}
+	for step := range v.Outcomes.Carts.ByStep {
+		if step != 1 {
+			steps = append(steps, step)
+		}
+	}
+	slices.Sort(steps)
+	for _, step := range steps {
+		columns = append(columns, fmt.Sprintf("step_%d_sent", step), fmt.Sprintf("step_%d_recovered", step))
+	}
+	for _, currency := range slices.Sorted(maps.Keys(v.Outcomes.Carts.Revenue)) {
+		columns = append(columns, "revenue_"+currency)
+	}
+	return append(columns, "cod_asked", "cod_confirmed", "cod_cancelled", "cod_timed_out")
+}
+
+// outcomeCells are the outcome cells of one day's row of event, only
+// those not zero; empty for an event no outcome follows.
+func outcomeCells(event string, o app.StatsOutcomes) map[string]string {
+	cells := map[string]string{}
+	put := func(column string, n int64) {
+		if n != 0 {
+			cells[column] = strconv.FormatInt(n, 10)
+		}
+	}
+	switch event {
+	case app.EventCartAbandoned:
+		put("carts", o.Carts.Carts)
+		put("recovered", o.Carts.Recovered)
+		for step, so := range o.Carts.ByStep {
+			put(fmt.Sprintf("step_%d_sent", step), so.Sent)
+			put(fmt.Sprintf("step_%d_recovered", step), so.Recovered)
+		}
+		for currency, amount := range o.Carts.Revenue {
+			cells["revenue_"+currency] = amount
+		}
+	case app.EventCODConfirmationAsked:
+		put("cod_asked", o.COD.Asked)
+		put("cod_confirmed", o.COD.Confirmed)
+		put("cod_cancelled", o.COD.Cancelled)
+		put("cod_timed_out", o.COD.TimedOut)
+	}
+	return cells
 }

@@ -33,14 +33,19 @@ func statsServer(t *testing.T) (*echo.Echo, string) {
 	}
 	for n, counters := range map[int64][]app.Counter{
 		1: {c("2026-11-01", app.EventOrderPlaced, "received"), c("2026-11-03", app.EventOrderShipped, "dead"),
-			c("2026-11-03", app.EventCODConfirmationAsked, "cod.cancelled"), c("2026-11-03", app.EventCODConfirmationAsked, "cod.timed_out")},
+			c("2026-11-03", app.EventCODConfirmationAsked, "cod.cancelled"), c("2026-11-03", app.EventCODConfirmationAsked, "cod.timed_out"),
+			c("2026-11-03", app.EventCartAbandoned, "sent"), c("2026-11-03", app.EventCartAbandoned, "cart.step.2.sent"),
+			c("2026-11-03", app.EventCartAbandoned, "cart.recovered"), c("2026-11-03", app.EventCartAbandoned, "cart.step.2.recovered")},
 		2: {c("2026-11-01", app.EventOrderPlaced, "sent"), c("2026-11-01", app.EventOrderPlaced, "skipped.no_phone"),
-			c("2026-11-01", "inputs", "accepted"), c("2026-11-03", app.EventOrderPlaced, "ambiguous")},
+			c("2026-11-01", "inputs", "accepted"), c("2026-11-03", app.EventOrderPlaced, "ambiguous"),
+			c("2026-11-01", app.EventCartAbandoned, "cart.carts"), c("2026-11-01", app.EventCartAbandoned, "cart.step.1.sent"),
+			c("2026-11-01", app.EventCartAbandoned, "sent")},
+		149900: {c("2026-11-03", app.EventCartAbandoned, "cart.revenue.INR")}, // ₹1,499.00 in paise
 		3: {c("2026-11-03", app.EventOrderPlaced, "sent"), c("2026-11-03", app.EventOrderPlaced, "delivered"),
 			c("2026-11-03", app.EventOrderShipped, "skipped.quiet_hours"), c("2026-11-03", app.EventCODConfirmationAsked, "cod.confirmed")},
 		4: {c("2026-11-03", app.EventOrderPlaced, "read"), c("2026-11-03", app.EventOrderPlaced, "failed"),
 			c("2026-11-02", "customers", "opted_out"), c("2026-11-01", app.EventCODConfirmationAsked, "cod.asked")},
-		9: {c("2026-11-04", app.EventOrderPlaced, "sent"), c("2026-11-04", app.EventOrderPlaced, "skipped.no_rule")}, // after the range
+		9: {c("2026-11-04", app.EventOrderPlaced, "sent"), c("2026-11-04", app.EventOrderPlaced, "skipped.no_rule"), c("2026-11-04", app.EventCartAbandoned, "cart.carts")}, // after the range
 	} {
 		if err := st.Incr(context.Background(), n, counters...); err != nil {
 			t.Fatal(err)
@@ -83,15 +88,26 @@ func TestStatsJSON(t *testing.T) {
 			app.EventOrderPlaced:          {Received: 1, Sent: 5, Delivered: 3, Read: 4, Failed: 4, Ambiguous: 2, Skipped: zeroSkips(map[string]int64{"no_phone": 2})},
 			app.EventOrderShipped:         {Dead: 1, Skipped: zeroSkips(map[string]int64{"quiet_hours": 3})},
 			app.EventCODConfirmationAsked: {Skipped: zeroSkips(nil)}, // its flow's counters are outcomes, not messages
+			app.EventCartAbandoned:        {Sent: 3, Skipped: zeroSkips(nil)},
 		},
-		Inputs:   map[string]int64{"accepted": 2, "duplicate": 0, "invalid": 0, "unknown_topic": 0},
-		Outcomes: statsOutcomes{COD: codOutcomes{Asked: 4, Confirmed: 3, Cancelled: 1, TimedOut: 1}},
+		Inputs: map[string]int64{"accepted": 2, "duplicate": 0, "invalid": 0, "unknown_topic": 0},
+		Outcomes: statsOutcomes{
+			Carts: cartOutcomes{Carts: 2, Recovered: 1, Revenue: map[string]string{"INR": "1499.00"},
+				ByStep: map[string]stepOutcomes{"1": {Sent: 2}, "2": {Sent: 1, Recovered: 1}}},
+			COD: codOutcomes{Asked: 4, Confirmed: 3, Cancelled: 1, TimedOut: 1},
+		},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("stats JSON = %+v; want %+v", got, want)
 	}
-	if !strings.Contains(rec.Body.String(), `"outcomes":{"cod.confirmation_requested":{"asked":4,"confirmed":3,"cancelled":1,"timed_out":1}}`) {
-		t.Errorf("stats JSON = %s; want the COD outcomes as the contract names them", rec.Body)
+	for _, shape := range []string{
+		`"outcomes":{"cart.abandoned":{"carts":2,"recovered":1,"revenue":{"INR":"1499.00"},"by_step":{"1":{"sent":2,"recovered":0},"2":{"sent":1,"recovered":1}}}`,
+		`"cod.confirmation_requested":{"asked":4,"confirmed":3,"cancelled":1,"timed_out":1}`,
+		`"loyalty":{"points_earned":0,"points_redeemed":0,"coupons_created":0,"coupons_used":0}}`,
+	} {
+		if !strings.Contains(rec.Body.String(), shape) {
+			t.Errorf("stats JSON = %s; want the outcomes as the contract names them: %s", rec.Body, shape)
+		}
 	}
 }
 
@@ -99,10 +115,15 @@ func TestStatsCSV(t *testing.T) {
 	e, id := statsServer(t)
 	path := "/api/admin/merchants/" + id + "/stats?from=2026-11-01&to=2026-11-03"
 	wantCSV := strings.Join([]string{
-		"day,event,received,sent,delivered,read,failed,skipped,ambiguous,dead,skipped_no_phone,skipped_quiet_hours",
-		"2026-11-01,order.placed,1,2,0,0,0,2,0,0,2,0",
-		"2026-11-03,order.placed,0,3,3,4,4,0,2,0,0,0",
-		"2026-11-03,order.shipped,0,0,0,0,0,3,0,1,0,3",
+		"day,event,received,sent,delivered,read,failed,skipped,ambiguous,dead,skipped_no_phone,skipped_quiet_hours," +
+			"carts,recovered,step_1_sent,step_1_recovered,step_2_sent,step_2_recovered,revenue_INR,cod_asked,cod_confirmed,cod_cancelled,cod_timed_out",
+		"2026-11-01,cart.abandoned,0,2,0,0,0,0,0,0,0,0,2,0,2,0,0,0,0,0,0,0,0",
+		"2026-11-01,cod.confirmation_requested,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,4,0,0,0",
+		"2026-11-01,order.placed,1,2,0,0,0,2,0,0,2,0,0,0,0,0,0,0,0,0,0,0,0",
+		"2026-11-03,cart.abandoned,0,1,0,0,0,0,0,0,0,0,0,1,0,0,1,1,1499.00,0,0,0,0",
+		"2026-11-03,cod.confirmation_requested,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,3,1,1",
+		"2026-11-03,order.placed,0,3,3,4,4,0,2,0,0,0,0,0,0,0,0,0,0,0,0,0,0",
+		"2026-11-03,order.shipped,0,0,0,0,0,3,0,1,0,3,0,0,0,0,0,0,0,0,0,0,0",
 	}, "\n") + "\n"
 	for _, tc := range []struct{ name, query, accept string }{
 		{"format=csv", "&format=csv", ""},
@@ -168,12 +189,32 @@ func TestStatsCSVTotalsAreTheJSONTotals(t *testing.T) {
 				fromCSV[rec[1]] = map[string]int64{}
 			}
 			for i, col := range header[2:] {
-				n, err := strconv.ParseInt(rec[i+2], 10, 64)
+				cell := rec[i+2]
+				if strings.HasPrefix(col, "revenue_") {
+					cell = strings.Replace(cell, ".", "", 1) // in minor units: every cell has the currency's decimals, or is 0
+				}
+				n, err := strconv.ParseInt(cell, 10, 64)
 				if err != nil {
 					t.Fatalf("CSV cell %q: %v", rec[i+2], err)
 				}
 				fromCSV[rec[1]][col] += n
 			}
+		}
+		outcomes := map[string]map[string]int64{
+			app.EventCartAbandoned: {"carts": fromJSON.Outcomes.Carts.Carts, "recovered": fromJSON.Outcomes.Carts.Recovered},
+			app.EventCODConfirmationAsked: {"cod_asked": fromJSON.Outcomes.COD.Asked, "cod_confirmed": fromJSON.Outcomes.COD.Confirmed,
+				"cod_cancelled": fromJSON.Outcomes.COD.Cancelled, "cod_timed_out": fromJSON.Outcomes.COD.TimedOut},
+		}
+		for step, so := range fromJSON.Outcomes.Carts.ByStep {
+			outcomes[app.EventCartAbandoned]["step_"+step+"_sent"] = so.Sent
+			outcomes[app.EventCartAbandoned]["step_"+step+"_recovered"] = so.Recovered
+		}
+		for currency, amount := range fromJSON.Outcomes.Carts.Revenue {
+			n, err := strconv.ParseInt(strings.Replace(amount, ".", "", 1), 10, 64)
+			if err != nil {
+				t.Fatalf("JSON revenue %q: %v", amount, err)
+			}
+			outcomes[app.EventCartAbandoned]["revenue_"+currency] = n
 		}
 		for event, s := range fromJSON.Events {
 			want := map[string]int64{"received": s.Received, "sent": s.Sent, "delivered": s.Delivered, "read": s.Read,
@@ -182,6 +223,11 @@ func TestStatsCSVTotalsAreTheJSONTotals(t *testing.T) {
 				want["skipped"] += n
 				if n != 0 {
 					want["skipped_"+reason] = n
+				}
+			}
+			for col, n := range outcomes[event] {
+				if n != 0 {
+					want[col] = n
 				}
 			}
 			got := fromCSV[event]

@@ -60,13 +60,13 @@ type fakeCounts struct {
 	counts map[string]int
 }
 
-func (c *fakeCounts) Count(_, subject, outcome string) {
+func (c *fakeCounts) Count(_, subject, outcome string, n int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.counts == nil {
 		c.counts = map[string]int{}
 	}
-	c.counts[subject+" "+outcome]++
+	c.counts[subject+" "+outcome] += int(n)
 }
 
 func (c *fakeCounts) get(key string) int {

@@ -67,8 +67,9 @@ type Options struct {
 	// Discounts makes redemptions' codes and the referred friend's; nil:
 	// no redemptions and no referrals.
 	Discounts Discounts
-	// Counts, when set, counts what the engine turned down (a referral
-	// that failed its fraud checks), for the merchant's stats.
+	// Counts, when set, counts for the merchant's stats what the engine
+	// turned down (a referral that failed its fraud checks) and its
+	// outcomes (points earned and redeemed, codes created and used).
 	Counts Counts
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -94,6 +95,9 @@ func NewEngine(opts Options) *Engine {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Counts != nil {
+		opts.Ledger = countedLedger{Ledger: opts.Ledger, counts: opts.Counts}
 	}
 	e := &Engine{
 		ledger: opts.Ledger, data: opts.Data, queue: opts.Queue, merchants: opts.Merchants,
@@ -163,6 +167,9 @@ func (e *Engine) ObserveEvent(ctx context.Context, m app.Merchant, ev app.Event)
 		return err
 	}
 	if err := e.observeOrderExtras(ctx, m, p, id, ev); err != nil {
+		return err
+	}
+	if err := e.observeCouponsUsed(ctx, m, id, ev); err != nil {
 		return err
 	}
 	// A program switched off earns nothing more, but what its orders

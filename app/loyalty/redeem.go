@@ -244,7 +244,7 @@ func (e *Engine) newRedemption(ctx context.Context, m app.Merchant, key, id stri
 	}
 	rec := redemption{
 		ID: id, Customer: key, Points: r.Points, Reason: reason,
-		Code:  e.discounts.CodeFor(m, "SB", redeemSource(id)),
+		Code:  e.discounts.CodeFor(m, redeemPrefix, redeemSource(id)),
 		Value: value, Currency: currency, MinimumSubtotal: rs.MinimumSubtotal, EndsAt: rs.endsAt(now),
 		Status: redeemPending, CreatedAt: now,
 	}
@@ -328,6 +328,9 @@ func (e *Engine) finishRedemption(ctx context.Context, m app.Merchant, rec redem
 	advanced, err := e.putRedemption(ctx, m.ID, rec, version+1)
 	if err != nil {
 		return Redeemed{}, err
+	}
+	if advanced && rec.Status == redeemCreated {
+		e.countRedeemed(m.ID, rec.Points)
 	}
 	if !advanced {
 		// Another finisher got there first: its outcome stands.

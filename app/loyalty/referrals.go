@@ -14,7 +14,7 @@ import (
 // Counts counts what the engine decided not to do, by event type and
 // outcome, in the merchant's daily stats (app.Service).
 type Counts interface {
-	Count(merchant, subject, outcome string)
+	Count(merchant, subject, outcome string, n int64)
 }
 
 // Referral rewards a customer (the referrer) when a friend's first paid
@@ -291,7 +291,7 @@ func (e *Engine) referralOnPaid(ctx context.Context, m app.Merchant, p Program, 
 		} else if reason != "" {
 			e.log.Info("referral turned down", "merchant", m.ID, "order", order, "reason", reason)
 			if e.counts != nil {
-				e.counts.Count(m.ID, app.EventReferralCompleted, "skipped.referral_"+reason)
+				e.counts.Count(m.ID, app.EventReferralCompleted, "skipped.referral_"+reason, 1)
 			}
 		}
 	}
