@@ -116,6 +116,7 @@ func (s *Service) JobHandlers() map[string]JobHandler {
 		JobCODReminder:        s.HandleCODReminderJob,
 		JobCODTimeout:         s.HandleCODTimeoutJob,
 		JobCODDecided:         s.HandleCODDecidedJob,
+		JobCartCapture:        s.HandleCartCaptureJob,
 	}
 }
 
