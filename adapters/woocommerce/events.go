@@ -136,6 +136,10 @@ func OrderEvent(o Order, eventType string, opts Options) app.Event {
 		"payment_method":  html.UnescapeString(firstNonEmpty(o.PaymentMethodTitle, o.PaymentMethod)),
 		"cod":             IsCOD(o),
 	}
+	if token := o.CartToken(); token != "" {
+		// The cart storebridge's plugin captured: this order recovers it.
+		op["checkout_token"] = token
+	}
 	if tr := o.Tracking(); tr != (Tracking{}) {
 		if tr.Number != "" {
 			op["tracking_number"] = tr.Number
