@@ -329,3 +329,30 @@ func TestCartCaptureValidation(t *testing.T) {
 		t.Errorf("CaptureCart(www. host, updated_at) = %v; want accepted", err)
 	}
 }
+
+// TestCartTokenAcrossInstances: a token made on another instance works at
+// once on this one, whose cached merchant still names the old generation;
+// once this instance has read the new generation the old token is refused.
+func TestCartTokenAcrossInstances(t *testing.T) {
+	env := newCaptureEnv(t)
+	ctx := context.Background()
+	other := app.NewService(app.ServiceOptions{Store: env.store, Keyring: env.keyring, Now: env.now.Now, CheckURL: strictURLs})
+	old, err := env.svc.NewCartToken(ctx, env.merchant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.svc.CartTokenMerchant(ctx, old.Token); err != nil { // cached here
+		t.Fatal(err)
+	}
+	fresh, err := other.NewCartToken(ctx, env.merchant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.svc.CartTokenMerchant(ctx, fresh.Token); err != nil {
+		t.Fatalf("CartTokenMerchant(made elsewhere) = %v; want accepted at once", err)
+	}
+	var te *app.CartTokenError
+	if _, err := env.svc.CartTokenMerchant(ctx, old.Token); !errors.As(err, &te) || te.Reason != app.CartTokenReplaced {
+		t.Fatalf("CartTokenMerchant(old) after the new one = %v; want replaced", err)
+	}
+}

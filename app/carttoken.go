@@ -119,8 +119,12 @@ func (s *Service) NewCartToken(ctx context.Context, merchantID string) (CartToke
 
 // CartTokenMerchant checks a store token and answers its merchant: signed
 // by a key we trust, for cart capture, not expired, and of the generation
-// the merchant's record holds (read through the merchant cache: no store
-// read on most requests). A refusal is a *CartTokenError.
+// the merchant's record holds. The record is read through the merchant
+// cache, so most requests cost no store read; a generation the cache does
+// not know is checked against the store before it is refused, so a token
+// just made on another instance works at once there too. (A token
+// replaced on another instance still works on this one until the cache's
+// 30 s run out.) A refusal is a *CartTokenError.
 func (s *Service) CartTokenMerchant(ctx context.Context, token string) (Merchant, error) {
 	if token == "" {
 		return Merchant{}, &CartTokenError{Reason: CartTokenMissing}
@@ -143,7 +147,18 @@ func (s *Service) CartTokenMerchant(ctx context.Context, token string) (Merchant
 		return Merchant{}, err
 	}
 	if cached.Settings[SettingCartTokenID] != claims.ID {
-		return Merchant{}, &CartTokenError{Reason: CartTokenReplaced}
+		// Another instance may have made this token since the cache read
+		// the merchant: only the stored record can refuse it.
+		fresh, err := s.store.GetMerchant(ctx, claims.Merchant)
+		if err != nil {
+			return Merchant{}, err
+		}
+		if cached, err = s.merchants.put(fresh); err != nil {
+			return Merchant{}, err
+		}
+		if cached.Settings[SettingCartTokenID] != claims.ID {
+			return Merchant{}, &CartTokenError{Reason: CartTokenReplaced}
+		}
 	}
 	if cached.Status != MerchantActive {
 		return Merchant{}, fmt.Errorf("merchant %s is %s: %w", cached.ID, cached.Status, ErrUnauthenticated)
