@@ -111,7 +111,7 @@ func (s *Service) CaptureCart(ctx context.Context, m Merchant, in CartCapture) (
 		return "", Invalid("items", "cannot be stored: "+err.Error())
 	}
 	now := s.now()
-	key := "capture:woo:" + in.ID
+	key := captureKey(in.ID)
 	job := Job{
 		ID: "cart-" + in.ID + "-" + strconv.FormatInt(version, 36), Merchant: m.ID, Kind: JobCartCapture,
 		Payload: payload, DueAt: now, CreatedAt: now,
@@ -131,13 +131,16 @@ func (s *Service) CaptureCart(ctx context.Context, m Merchant, in CartCapture) (
 	return CartAccepted, nil
 }
 
-// captureDigest names what the cart flow reads of a capture: a newer
-// version saying the same is no change.
+// captureKey names the state that holds a cart's last version.
+func captureKey(cartID string) string { return "capture:woo:" + cartID }
+
+// captureDigest names what the cart flow reads of a capture, after its
+// status: a newer version saying the same is no change.
 func captureDigest(in CartCapture) string {
 	in.Version, in.UpdatedAt = 0, time.Time{}
 	raw, _ := json.Marshal(in) // marshalled once already: cannot fail
 	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:16])
+	return in.Status + " " + hex.EncodeToString(sum[:16])
 }
 
 func trimCapture(in CartCapture) CartCapture {
@@ -290,7 +293,32 @@ func (s *Service) HandleCartCaptureJob(ctx context.Context, job Job) error {
 	if in.Status == CartEmptied {
 		return s.recoverCart(ctx, m, token)
 	}
-	return s.ProcessEvents(ctx, m, []Event{cartCaptureEvent(m, in, job.CreatedAt)})
+	if in.Status == CartConverted {
+		return s.ProcessEvents(ctx, m, []Event{cartCaptureEvent(m, in, job.CreatedAt)})
+	}
+	// The jobs of one cart's versions may run in any order, or at once: an
+	// open cart that is no longer the newest version leaves the cart to
+	// the newer job, and one whose cart ended while it ran ends it again,
+	// so an order or an empty cart is never outrun by an older capture.
+	if _, version, err := s.store.State(ctx, m.ID, captureKey(in.ID)); err == nil && version > in.Version {
+		return nil
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err := s.ProcessEvents(ctx, m, []Event{cartCaptureEvent(m, in, job.CreatedAt)}); err != nil {
+		return err
+	}
+	value, version, err := s.store.State(ctx, m.ID, captureKey(in.ID))
+	if errors.Is(err, ErrNotFound) || (err == nil && version == in.Version) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if status, _, _ := strings.Cut(value, " "); status == CartEmptied || status == CartConverted {
+		return s.recoverCart(ctx, m, token)
+	}
+	return nil
 }
 
 // WooCartToken is the cart flow's token of a captured WooCommerce cart:

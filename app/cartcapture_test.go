@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -199,6 +200,7 @@ func TestCartCaptureFeedsTheCartFlow(t *testing.T) {
 		}
 	}
 	capture(openCart("c9f1", 1000), app.CartAccepted)
+	env.delivery(t, app.EventCartAbandoned, app.DeliveryQueued)
 	capture(openCart("c9f1", 1000), app.CartStale)
 	capture(openCart("c9f1", 999), app.CartStale)
 	capture(openCart("c9f1", 1001), app.CartUnchanged)
@@ -354,5 +356,36 @@ func TestCartTokenAcrossInstances(t *testing.T) {
 	var te *app.CartTokenError
 	if _, err := env.svc.CartTokenMerchant(ctx, old.Token); !errors.As(err, &te) || te.Reason != app.CartTokenReplaced {
 		t.Fatalf("CartTokenMerchant(old) after the new one = %v; want replaced", err)
+	}
+}
+
+// TestCartEndingOutrunsAnOlderCapture: the jobs of one cart's versions
+// may run in any order; an order (or an empty cart) right behind a
+// capture leaves no reminder waiting, whichever job runs first.
+func TestCartEndingOutrunsAnOlderCapture(t *testing.T) {
+	env := newCaptureEnv(t)
+	ctx := context.Background()
+	for i, status := range []string{app.CartConverted, app.CartEmptied, app.CartConverted, app.CartEmptied} {
+		id := fmt.Sprintf("race%d", i)
+		if _, err := env.svc.CaptureCart(ctx, env.merchant, openCart(id, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.svc.CaptureCart(ctx, env.merchant, app.CartCapture{ID: id, Version: 11, Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.settle(t)
+	for _, d := range env.deliveries(t) {
+		if d.Event == app.EventCartAbandoned && d.Status != app.DeliverySkipped {
+			t.Errorf("reminder of %s is %s; want none waiting after the cart ended", d.Subject, d.Status)
+		}
+	}
+	env.now.Set(env.now.Now().Add(2 * time.Hour))
+	time.Sleep(100 * time.Millisecond)
+	env.settle(t)
+	for _, m := range func() []app.Message { _, sent := env.provider.state(); return sent }() {
+		if m.Template == "cart_reminder" {
+			t.Errorf("a cart reminder was sent after its cart ended")
+		}
 	}
 }

@@ -260,6 +260,7 @@ type stepResult struct {
 
 type harnessOut struct {
 	Steps    []stepResult `json:"steps"`
+	raw      []json.RawMessage
 	Requests []struct {
 		URL     string            `json:"url"`
 		Headers map[string]string `json:"headers"`
@@ -283,9 +284,13 @@ func runPlugin(t *testing.T, home string, options map[string]any, steps ...map[s
 		t.Fatalf("harness: %v\nstderr: %s\nstdout: %s", err, stderr.String(), raw)
 	}
 	var out harnessOut
-	if err := json.Unmarshal(raw, &out); err != nil {
+	var rawSteps struct {
+		Steps []json.RawMessage `json:"steps"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || json.Unmarshal(raw, &rawSteps) != nil {
 		t.Fatalf("harness output %s: %v", raw, err)
 	}
+	out.raw = rawSteps.Steps
 	return out
 }
 
@@ -520,5 +525,157 @@ func TestPluginBacksOffWhenLimited(t *testing.T) {
 	next := out.Steps[limited+1]
 	if next.Requests != 0 || next.Reason != "rate_limited" || next.Blocked {
 		t.Errorf("capture after the 429 = %+v; want held back locally, not blocked", next)
+	}
+}
+
+// flowResult is what the harness answers for the WordPress-facing steps.
+type flowResult struct {
+	Answered bool              `json:"answered"`
+	Success  bool              `json:"success"`
+	Code     int               `json:"code"`
+	Data     map[string]any    `json:"data"`
+	Session  map[string]any    `json:"session"`
+	Valid    bool              `json:"valid"`
+	Added    []map[string]any  `json:"added"`
+	Customer map[string]string `json:"customer"`
+	Meta     map[string]string `json:"meta"`
+	Requests int               `json:"requests"`
+}
+
+func (o harnessOut) flow(t *testing.T, i int) flowResult {
+	t.Helper()
+	var r flowResult
+	if err := json.Unmarshal(o.raw[i], &r); err != nil {
+		t.Fatalf("step %d: %s: %v", i, o.raw[i], err)
+	}
+	return r
+}
+
+func ajax(nonce string, post map[string]string) map[string]any {
+	p := map[string]string{"action": "storebridge_capture", "nonce": nonce}
+	for k, v := range post {
+		p[k] = v
+	}
+	lines := []map[string]any{
+		{"name": "Kurta", "price": "599", "quantity": 2, "product_id": 41, "variation_id": 57, "variation": map[string]string{"attribute_pa_size": "m"}},
+		{"name": "Dupatta", "price": 301, "quantity": 1, "product_id": 42},
+	}
+	return map[string]any{"op": "ajax", "post": p, "cart": map[string]any{"total": 1499, "lines": lines}}
+}
+
+// TestPluginCheckoutFlow runs the plugin's WordPress-facing code with
+// WooCommerce's cart, session, customer and order stubbed, against a real
+// storebridge: the store's capture endpoint (its nonce, a valid contact,
+// the consent box, repeats), the recovery link followed on another
+// device, the order's meta and its conversion, and an emptied cart.
+func TestPluginCheckoutFlow(t *testing.T) {
+	b := newBridge(t)
+	const home = "https://shop.ashanaturals.in"
+	m, token := b.wooStore(t, home)
+	opts := settings(b.url, token, "checkbox")
+	opts["storebridge_cart_secret"] = strings.Repeat("cd", 32)
+	nonce := "valid-nonce-storebridge_capture"
+	contact := func(phone, consent string) map[string]string {
+		c := map[string]string{"email": "riya@example.in", "phone": phone, "first_name": "Riya", "last_name": "Sharma", "country": "IN"}
+		if consent != "" {
+			c["consent"] = consent
+		}
+		return c
+	}
+	out := runPlugin(t, home, opts,
+		ajax("forged", contact("098765 43210", "1")),
+		ajax(nonce, map[string]string{"email": "riya@", "phone": "12", "consent": "1"}),
+		ajax(nonce, contact("098765 43210", "")), // the box asked for, not ticked
+		ajax(nonce, contact("098765 43210", "1")),
+		ajax(nonce, contact("098765 43210", "1")),
+	)
+	answer := func(i int) (flowResult, string) {
+		r := out.flow(t, i)
+		outcome, _ := r.Data["outcome"].(string)
+		return r, outcome
+	}
+	if r, _ := answer(0); !r.Answered || r.Success || r.Code != 403 || r.Requests != 0 {
+		t.Errorf("forged nonce = %+v; want 403 and no call", r)
+	}
+	for i, want := range map[int]string{1: "skipped", 2: "skipped", 3: "sent", 4: "unchanged"} {
+		if r, got := answer(i); !r.Success || got != want {
+			t.Errorf("ajax %d = %+v; want %s", i, r, want)
+		}
+	}
+	if r, _ := answer(3); r.Requests != 1 {
+		t.Errorf("the capture made %d calls to storebridge; want 1", r.Requests)
+	}
+	sent, _ := answer(3)
+	cartID, _ := sent.Session["storebridge_cart_id"].(string)
+	if len(cartID) != 32 {
+		t.Fatalf("session cart id = %q; want 32 hex characters", cartID)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(out.Requests[0].Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if items := body["items"].([]any); len(items) != 2 || body["total"] != "1499.00" || body["currency"] != "INR" || body["consent"] != true {
+		t.Errorf("forwarded body = %v; want the cart as WooCommerce holds it, with consent", body)
+	}
+	if d := b.delivery(t, m.ID, "cart:woo:"+cartID); d.Status != app.DeliveryQueued || d.Phone != "+919876543210" {
+		t.Fatalf("reminder = %s to %s; want queued to +919876543210", d.Status, d.Phone)
+	}
+
+	// The customer follows the link on another device, then buys. (The
+	// store keeps the cart in a transient: the same run, as the same
+	// WordPress database.)
+	out = runPlugin(t, home, opts,
+		ajax(nonce, contact("098765 43210", "1")),
+		map[string]any{"op": "restore", "url": "last"},
+		map[string]any{"op": "order", "post": map[string]string{"woocommerce-process-checkout-nonce": "n", "storebridge_whatsapp_optin": "1"}},
+	)
+	cartID, _ = out.flow(t, 0).Session["storebridge_cart_id"].(string)
+	restored := out.flow(t, 1)
+	if !restored.Valid || len(restored.Added) != 2 || restored.Customer["set_billing_email"] != "riya@example.in" || restored.Session["storebridge_cart_id"] != cartID {
+		t.Fatalf("restore = %+v; want both lines back, the checkout filled, the same cart id", restored)
+	}
+	if v := restored.Added[0]; v["product_id"] != float64(41) || v["quantity"] != float64(2) || v["variation_id"] != float64(57) {
+		t.Errorf("restored line = %v", v)
+	}
+	order := out.flow(t, 2)
+	if order.Meta["_storebridge_cart"] != cartID || order.Meta["_storebridge_whatsapp_optin"] != "yes" || order.Session["storebridge_cart_id"] != nil {
+		t.Errorf("order = %+v; want the cart id and opt-in as meta, and a fresh cart id next", order)
+	}
+	// The restoring session never sent a capture, so it tells storebridge
+	// nothing: the order's meta recovers the cart when the order arrives.
+	if order.Requests != 0 {
+		t.Errorf("order made %d calls; want none from a session that sent no capture", order.Requests)
+	}
+
+	// A session that captured and then places its order tells storebridge
+	// at once; one that empties its cart ends the reminder too.
+	out = runPlugin(t, home, opts,
+		ajax(nonce, contact("098765 22222", "1")),
+		map[string]any{"op": "order", "post": map[string]string{}},
+		ajax(nonce, contact("098765 33333", "1")),
+		map[string]any{"op": "empty"},
+	)
+	for _, i := range []int{1, 3} {
+		if r := out.flow(t, i); r.Requests != 1 {
+			t.Errorf("step %d made %d calls; want the ending sent", i, r.Requests)
+		}
+	}
+	converted, _ := out.flow(t, 0).Session["storebridge_cart_id"].(string)
+	emptied, _ := out.flow(t, 2).Session["storebridge_cart_id"].(string)
+	if converted == "" || emptied == "" || converted == emptied {
+		t.Fatalf("cart ids %q and %q; want two carts", converted, emptied)
+	}
+	waitFor(t, "the queue to settle", func() bool {
+		d, err := b.store.Depth(context.Background())
+		return err == nil && d.Ready == 0 && d.Running == 0
+	})
+	list, _, err := b.store.ListDeliveries(context.Background(), m.ID, app.DeliveryFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list {
+		if (d.Subject == "cart:woo:"+converted || d.Subject == "cart:woo:"+emptied) && d.Event == app.EventCartAbandoned && d.Status != app.DeliverySkipped {
+			t.Errorf("reminder of %s is %s; want none waiting after the order or the empty cart", d.Subject, d.Status)
+		}
 	}
 }

@@ -157,6 +157,78 @@ function wp_remote_retrieve_header( $r, $name ) {
 	return $r['headers'][ strtolower( $name ) ] ?? '';
 }
 
+
+function wp_unslash( $v ) {
+	return $v;
+}
+function absint( $v ) {
+	return abs( (int) $v );
+}
+function get_woocommerce_currency() {
+	return 'INR';
+}
+function check_ajax_referer( $action, $field, $die = true ) {
+	return isset( $_POST[ $field ] ) && 'valid-nonce-' . $action === $_POST[ $field ] ? 1 : false;
+}
+/** wp_send_json_* end the request: the harness catches them. */
+class SB_Json_Sent extends Exception {
+	public $success;
+	public $data;
+	public $status;
+	public function __construct( $success, $data, $status ) {
+		parent::__construct( 'json sent' );
+		$this->success = $success;
+		$this->data    = $data;
+		$this->status  = $status;
+	}
+}
+function wp_send_json_success( $data = null, $status = 200 ) {
+	throw new SB_Json_Sent( true, $data, $status );
+}
+function wp_send_json_error( $data = null, $status = 200 ) {
+	throw new SB_Json_Sent( false, $data, $status );
+}
+
+/** WooCommerce's session: a map. */
+class SB_Fake_Session {
+	public $data = array();
+	public function get( $key, $default = null ) {
+		return $this->data[ $key ] ?? $default;
+	}
+	public function set( $key, $value ) {
+		$this->data[ $key ] = $value;
+	}
+}
+
+/** WC_Customer's setters, recorded. */
+class SB_Fake_Customer {
+	public $set = array();
+	public function __call( $name, $args ) {
+		$this->set[ $name ] = $args[0] ?? null;
+	}
+}
+
+/** WC_Order's meta, recorded. */
+class SB_Fake_Order {
+	public $meta = array();
+	public function update_meta_data( $key, $value ) {
+		$this->meta[ $key ] = $value;
+	}
+	public function get_id() {
+		return 727;
+	}
+}
+
+/** WooCommerce() with its cart, session and customer. */
+class SB_Fake_WC {
+	public $cart;
+	public $session;
+	public $customer;
+}
+function WC() {
+	return $GLOBALS['sb_wc'];
+}
+
 /** A WC_Product's two methods the payload reads. */
 class SB_Fake_Product {
 	private $name;
@@ -195,12 +267,34 @@ class SB_Fake_Cart {
 	public function get_total( $context = 'view' ) {
 		return $this->total;
 	}
+	public function is_empty() {
+		return empty( $this->lines );
+	}
+	public $added = array();
+	public function empty_cart( $clear_persistent = true ) {
+		$this->lines = array();
+		$this->added = array();
+	}
+	public function add_to_cart( $product_id, $quantity, $variation_id = 0, $variation = array() ) {
+		$this->added[] = array(
+			'product_id'   => $product_id,
+			'quantity'     => $quantity,
+			'variation_id' => $variation_id,
+			'variation'    => $variation,
+		);
+		return 'key';
+	}
 }
 
 $spec                = json_decode( stream_get_contents( STDIN ), true );
 $GLOBALS['sb_home']  = $spec['home'];
 $GLOBALS['sb_options'] = $spec['options'] ?? array();
 require $spec['plugin'] . '/storebridge-cart-capture.php';
+
+$GLOBALS['sb_wc']           = new SB_Fake_WC();
+$GLOBALS['sb_wc']->session  = new SB_Fake_Session();
+$GLOBALS['sb_wc']->customer = new SB_Fake_Customer();
+$GLOBALS['sb_wc']->cart     = new SB_Fake_Cart( array( 'lines' => array(), 'total' => 0 ) );
 
 $out = array();
 foreach ( $spec['steps'] as $step ) {
@@ -232,6 +326,54 @@ foreach ( $spec['steps'] as $step ) {
 				'valid'    => StoreBridge_Restore::verify( $q['storebridge_restore'] ?? '', $q['exp'] ?? '', $q['sig'] ?? '' ),
 				'snapshot' => StoreBridge_Restore::snapshot( $q['storebridge_restore'] ?? '' ),
 			);
+			break;
+		case 'ajax': // the store's capture endpoint, as the checkout script calls it
+			WC()->cart = new SB_Fake_Cart( $step['cart'] );
+			$_POST     = $step['post'];
+			try {
+				StoreBridge_Capture::ajax();
+				$result = array( 'answered' => false );
+			} catch ( SB_Json_Sent $sent ) {
+				$result = array(
+					'answered' => true,
+					'success'  => $sent->success,
+					'data'     => $sent->data,
+					'code'     => $sent->status,
+				);
+			}
+			$result['session'] = (object) WC()->session->data;
+			break;
+		case 'restore': // following a recovery link on another device
+			$link = $step['url'];
+			if ( 'last' === $link ) { // the link of the last capture sent
+				$last = end( $GLOBALS['sb_requests'] );
+				$link = json_decode( $last['body'], true )['recovery_url'];
+			}
+			parse_str( (string) parse_url( $link, PHP_URL_QUERY ), $q );
+			$id                          = $q['storebridge_restore'] ?? '';
+			WC()->session                = new SB_Fake_Session();
+			WC()->customer               = new SB_Fake_Customer();
+			WC()->cart                   = new SB_Fake_Cart( array( 'lines' => array(), 'total' => 0 ) );
+			$result['valid']             = StoreBridge_Restore::verify( $id, $q['exp'] ?? '', $q['sig'] ?? '' );
+			if ( $result['valid'] ) {
+				StoreBridge_Restore::restore( $id, StoreBridge_Restore::snapshot( $id ) );
+			}
+			$result['added']    = WC()->cart->added;
+			$result['customer'] = (object) WC()->customer->set;
+			$result['session']  = (object) WC()->session->data;
+			break;
+		case 'order': // the order is placed: meta, then the conversion
+			$order          = new SB_Fake_Order();
+			$_POST          = $step['post'] ?? array();
+			StoreBridge_Capture::tag_order( $order );
+			StoreBridge_Capture::converted( $order );
+			$result['meta']    = (object) $order->meta;
+			$result['session'] = (object) WC()->session->data;
+			break;
+		case 'empty': // the customer removes the last line
+			WC()->cart = new SB_Fake_Cart( array( 'lines' => array(), 'total' => 0 ) );
+			StoreBridge_Capture::maybe_emptied();
+			$result['session'] = (object) WC()->session->data;
 			break;
 		case 'save_settings':
 			update_option( StoreBridge_Settings::OPTION, StoreBridge_Settings::sanitize( $step['input'] ) );
