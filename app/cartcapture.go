@@ -300,7 +300,10 @@ func (s *Service) HandleCartCaptureJob(ctx context.Context, job Job) error {
 	// open cart that is no longer the newest version leaves the cart to
 	// the newer job, and one whose cart ended while it ran ends it again,
 	// so an order or an empty cart is never outrun by an older capture.
-	if _, version, err := s.store.State(ctx, m.ID, captureKey(in.ID)); err == nil && version > in.Version {
+	// (A newer version that changed nothing queued no job: this one
+	// still stands for it.)
+	digest := captureDigest(in)
+	if value, _, err := s.store.State(ctx, m.ID, captureKey(in.ID)); err == nil && value != digest {
 		return nil
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
@@ -308,8 +311,8 @@ func (s *Service) HandleCartCaptureJob(ctx context.Context, job Job) error {
 	if err := s.ProcessEvents(ctx, m, []Event{cartCaptureEvent(m, in, job.CreatedAt)}); err != nil {
 		return err
 	}
-	value, version, err := s.store.State(ctx, m.ID, captureKey(in.ID))
-	if errors.Is(err, ErrNotFound) || (err == nil && version == in.Version) {
+	value, _, err := s.store.State(ctx, m.ID, captureKey(in.ID))
+	if errors.Is(err, ErrNotFound) || (err == nil && value == digest) {
 		return nil
 	}
 	if err != nil {

@@ -389,3 +389,28 @@ func TestCartEndingOutrunsAnOlderCapture(t *testing.T) {
 		}
 	}
 }
+
+// TestCartUnchangedVersionKeepsTheCapture: a newer version that changed
+// nothing queues no job, and the older version's job still makes the
+// reminder, whenever it runs.
+func TestCartUnchangedVersionKeepsTheCapture(t *testing.T) {
+	env := newCaptureEnv(t)
+	ctx := context.Background()
+	for i := range 5 {
+		id := fmt.Sprintf("same%d", i)
+		for v, want := range []app.CartOutcome{app.CartAccepted, app.CartUnchanged} {
+			if got, err := env.svc.CaptureCart(ctx, env.merchant, openCart(id, int64(10+v))); err != nil || got != want {
+				t.Fatalf("CaptureCart(%s v%d) = %s, %v; want %s", id, 10+v, got, err, want)
+			}
+		}
+	}
+	waitFor(t, "a reminder per cart", func() bool {
+		n := 0
+		for _, d := range env.deliveries(t) {
+			if d.Event == app.EventCartAbandoned && d.Status == app.DeliveryQueued {
+				n++
+			}
+		}
+		return n == 5
+	})
+}
