@@ -662,6 +662,9 @@ func TestPluginCheckoutFlow(t *testing.T) {
 	}
 	converted, _ := out.flow(t, 0).Session["storebridge_cart_id"].(string)
 	emptied, _ := out.flow(t, 2).Session["storebridge_cart_id"].(string)
+	if after := out.flow(t, 3).Session["storebridge_cart_id"]; after != nil {
+		t.Errorf("cart id after emptying = %v; want a new cart next", after)
+	}
 	if converted == "" || emptied == "" || converted == emptied {
 		t.Fatalf("cart ids %q and %q; want two carts", converted, emptied)
 	}

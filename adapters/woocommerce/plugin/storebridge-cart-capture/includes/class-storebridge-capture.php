@@ -323,6 +323,8 @@ final class StoreBridge_Capture {
 		if ( ! self::valid_cart_id( $id ) || ! WC()->session->get( self::SESSION_SENT ) ) {
 			return;
 		}
+		// A cart filled again is a new cart, with reminders of its own.
+		WC()->session->set( self::SESSION_CART, null );
 		WC()->session->set( self::SESSION_SENT, null );
 		StoreBridge_Client::send( self::ending( $id, 'emptied', '' ), false );
 	}
