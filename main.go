@@ -24,6 +24,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/storebridge/storebridge/adapters"
+	"github.com/storebridge/storebridge/adapters/woocommerce/plugin"
 	"github.com/storebridge/storebridge/app"
 	"github.com/storebridge/storebridge/app/loyalty"
 	"github.com/storebridge/storebridge/handlers"
@@ -54,6 +55,7 @@ commands:
   demo [--once]                   a tour: sandbox merchants, sample webhooks replayed, messages printed
   reseal                          seal every stored secret again under the first SECRET_KEY
   shopify-config [file]           write shopify.app.toml for APP_URL and SHOPIFY_API_KEY (to stdout, or to file)
+  woocommerce-plugin [out.zip]    write the WordPress cart capture plugin's zip (default storebridge-cart-capture.zip; - for stdout)
 
 configuration comes from the environment; see README.md`
 
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runReseal(ctx, getenv, stdout)
 	case "shopify-config":
 		return runShopifyConfig(getenv, stdout, arg)
+	case "woocommerce-plugin":
+		return runWooPlugin(stdout, arg)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -129,6 +133,14 @@ func parseCommand(args []string, out io.Writer) (command, arg string, err error)
 			return command, args[0], nil
 		}
 		return command, "", nil
+	case "woocommerce-plugin":
+		if len(args) > 1 || (len(args) == 1 && strings.HasPrefix(args[0], "-") && args[0] != "-") {
+			return "", "", errors.New("woocommerce-plugin: want at most one argument, the zip to write (- for stdout)")
+		}
+		if len(args) == 1 {
+			return command, args[0], nil
+		}
+		return command, plugin.Slug + ".zip", nil
 	case "help", "-h", "--help":
 		return "help", "", nil
 	}
@@ -236,7 +248,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		AppURL: cfg.AppURL.String(), AdminToken: cfg.AdminToken, ClientIPHeader: cfg.ClientIPHeader,
 		Store: st, Metrics: metrics, Logger: log,
 		Pages: pages, ShopifyAPIKey: cfg.ShopifyAPIKey, AllowInsecureOutbound: cfg.AllowInsecureOutbound,
-		OperatorTokenFile: cfg.AdminTokenFile,
+		OperatorTokenFile: cfg.AdminTokenFile, CartPlugin: plugin.WriteZip,
 	})
 	e := handlers.NewEcho(log, metrics)
 	if role == "worker" {

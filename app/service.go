@@ -118,6 +118,7 @@ func (s *Service) JobHandlers() map[string]JobHandler {
 		JobCODTimeout:         s.HandleCODTimeoutJob,
 		JobCODDecided:         s.HandleCODDecidedJob,
 		JobCartStep:           s.HandleCartStepJob,
+		JobCartCapture:        s.HandleCartCaptureJob,
 	}
 }
 

@@ -61,6 +61,7 @@ func classify(err error) (int, errorBody) {
 	var ve *app.ValidationError
 	var codConflict *app.CODConflictError
 	var upstream *upstreamError
+	var cartToken *app.CartTokenError
 	switch {
 	case errors.As(err, &upstream):
 		return upstream.status, errorBody{Error: upstream.message}
@@ -74,6 +75,9 @@ func classify(err error) (int, errorBody) {
 		return http.StatusTooManyRequests, errorBody{Error: "too many requests; retry after the time in Retry-After"}
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, errorBody{Error: "invalid input", Fields: ve.Fields}
+	case errors.As(err, &cartToken):
+		// The plugin shows this to the merchant, with the fix.
+		return http.StatusUnauthorized, errorBody{Error: cartToken.Error(), Fields: map[string]string{"token": cartToken.Reason}}
 	case errors.Is(err, app.ErrUnauthenticated):
 		return http.StatusUnauthorized, errorBody{Error: "unauthorized"}
 	case errors.As(err, &codConflict):

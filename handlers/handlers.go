@@ -4,6 +4,7 @@ package handlers
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"time"
 
@@ -36,6 +37,7 @@ type Handlers struct {
 	// point a provider at a local fake.
 	allowInsecureOutbound bool
 	operatorTokenFile     string
+	cartPlugin            func(io.Writer) error
 }
 
 // Options are the dependencies of the HTTP side.
@@ -67,6 +69,9 @@ type Options struct {
 	// OperatorTokenFile names the file a development install's generated
 	// ADMIN_TOKEN is in, for the sign-in page to point at; empty otherwise.
 	OperatorTokenFile string
+	// CartPlugin writes the WordPress cart capture plugin's zip, for the
+	// cart capture page's download; nil offers none.
+	CartPlugin func(io.Writer) error
 }
 
 // New returns the handlers.
@@ -75,7 +80,7 @@ func New(opts Options) *Handlers {
 		svc: opts.Service, loyalty: opts.Loyalty, shopify: opts.ShopifyInstall, woo: opts.WooConnect, appURL: opts.AppURL, adminToken: opts.AdminToken,
 		clientIP: clientIP(opts.ClientIPHeader), store: opts.Store, metrics: opts.Metrics, log: opts.Logger,
 		pages: opts.Pages, shopifyKey: opts.ShopifyAPIKey, allowInsecureOutbound: opts.AllowInsecureOutbound,
-		operatorTokenFile: opts.OperatorTokenFile,
+		operatorTokenFile: opts.OperatorTokenFile, cartPlugin: opts.CartPlugin,
 	}
 	if opts.Loyalty != nil {
 		h.redeemer = opts.Loyalty

@@ -115,6 +115,10 @@ func (h *Handlers) Register(e *echo.Echo) {
 	e.POST("/api/v1/sign-in-links", h.createSignInLink,
 		h.limit(app.RateLimit{Scope: "signin-links-address", Rule: app.Rate{Limit: signInLinksAddressLimit, Per: signInLinksAddressPer}}, clientAddress),
 		h.limit(app.RateLimit{Scope: "signin-links-key", Rule: app.Rate{Limit: signInLinksKeyLimit, Per: signInLinksKeyPer}}, apiKeyOf))
+	e.POST("/api/v1/carts", h.captureCart,
+		h.limit(app.RateLimit{Scope: "carts-address", Rule: app.Rate{Limit: cartsAddressLimit, Per: cartsAddressPer}}, clientAddress),
+		h.cartTokenAuth,
+		h.limit(app.RateLimit{Scope: "carts-merchant", Rule: app.Rate{Limit: cartsMerchantLimit, Per: cartsMerchantPer}}, cartMerchantID))
 
 	if h.pages != nil { // every server has them; API-only handler tests leave them out
 		h.registerPages(e)
@@ -140,6 +144,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.GET("/merchants/:id/data-requests", h.listDataRequests)
 	admin.GET("/merchants/:id/data-requests/:request/export", h.exportDataRequest)
 	admin.GET("/merchants/:id/customers/export", h.exportCustomer)
+	admin.POST("/merchants/:id/cart-token", h.createCartToken)
 	if h.loyalty != nil {
 		admin.GET("/merchants/:id/loyalty", h.getLoyalty)
 		admin.PUT("/merchants/:id/loyalty", h.putLoyalty)
@@ -196,4 +201,7 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 		pages.POST("/loyalty", h.saveLoyalty)
 		pages.POST("/loyalty/adjust", h.adjustLoyaltyPage)
 	}
+	pages.GET("/cart-capture", h.cartCapturePage)
+	pages.POST("/cart-capture/token", h.newCartTokenPage)
+	pages.GET("/cart-capture/plugin.zip", h.cartPluginZip)
 }

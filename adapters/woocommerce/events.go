@@ -143,6 +143,10 @@ func OrderEvent(o Order, eventType string, opts Options) app.Event {
 	if o.TotalTax != "" {
 		op["tax_amount"] = o.TotalTax
 	}
+	if token := o.CartToken(); token != "" {
+		// The cart storebridge's plugin captured: this order recovers it.
+		op["checkout_token"] = token
+	}
 	if tr := o.Tracking(); tr != (Tracking{}) {
 		if tr.Number != "" {
 			op["tracking_number"] = tr.Number

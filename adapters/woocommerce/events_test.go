@@ -288,3 +288,31 @@ func TestOrderWhatsAppConsent(t *testing.T) {
 		}
 	}
 }
+
+// The plugin's _storebridge_cart meta becomes order.checkout_token, the
+// cart flow's token of the captured cart, so the order ends its reminder.
+func TestOrderCarriesTheCapturedCart(t *testing.T) {
+	o := decodeTestOrder(t, "order_processing_cart.json")
+	events, _ := OrderEvents(o, nil, inOpts())
+	if len(events) == 0 {
+		t.Fatal("no events")
+	}
+	for _, e := range events {
+		if got, _ := e.Lookup("order.checkout_token"); got != "woo:c9f1e2a7b3" {
+			t.Errorf("%s order.checkout_token = %v; want woo:c9f1e2a7b3", e.Type, got)
+		}
+		if e.Customer.Consent != app.ConsentGranted || e.Customer.Phone != "+919876543210" {
+			t.Errorf("%s customer = %+v; want the opt-in and the phone in E.164", e.Type, e.Customer)
+		}
+	}
+	plain := decodeTestOrder(t, "order_processing_card.json")
+	if _, ok := OrderEvent(plain, app.EventOrderPlaced, inOpts()).Lookup("order.checkout_token"); ok {
+		t.Error("an order without the meta has a checkout_token")
+	}
+	for _, value := range []string{`""`, `"  "`, `42`, `{"id":"x"}`} {
+		plain.MetaData = []Meta{{Key: MetaCart, Value: []byte(value)}}
+		if _, ok := OrderEvent(plain, app.EventOrderPlaced, inOpts()).Lookup("order.checkout_token"); ok {
+			t.Errorf("meta %s gave a checkout_token", value)
+		}
+	}
+}

@@ -157,6 +157,25 @@ func (o Order) WhatsAppConsent() string {
 	return ""
 }
 
+// MetaCart is the order meta key storebridge's WordPress plugin writes at
+// checkout: the id of the cart it captured, which the order recovers.
+const MetaCart = "_storebridge_cart"
+
+// CartToken is the cart flow's token of the captured cart the order came
+// from (app.WooCartToken of the _storebridge_cart meta); empty when the
+// order names none.
+func (o Order) CartToken() string {
+	for _, m := range o.MetaData {
+		if m.Key != MetaCart {
+			continue
+		}
+		if id := strings.TrimSpace(metaString(m.Value)); id != "" {
+			return app.WooCartToken(id)
+		}
+	}
+	return ""
+}
+
 // Tracking is the shipment an order's meta data names.
 type Tracking struct {
 	Number   string
