@@ -42,6 +42,9 @@ import (
 //	STOREBRIDGE_LOAD_SENDERS    sender goroutines (default 16)
 //	STOREBRIDGE_LOAD_DRAIN_SECONDS  how long to wait for the last messages
 //	                            after the sends stop (default 60)
+//	STOREBRIDGE_LOAD_MONITOR    a file to write Redis's MONITOR trace to
+//	                            (every command, scripts' inner ones
+//	                            included), to read one message's commands
 //
 // For example:
 //
@@ -64,6 +67,9 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	b.StopTimer()
 	provider := newLoadInterakt(b)
 	redis := redistest.Start(b, redistest.Options{Save: redistest.PersistentSave})
+	if path := os.Getenv("STOREBRIDGE_LOAD_MONITOR"); path != "" {
+		loadMonitor(b, redis.Addr(), path)
+	}
 	base, logs := loadStartRun(b, map[string]string{
 		"REDIS_URL":               redis.URL(),
 		"APP_URL":                 e2eAppURL,
@@ -217,7 +223,7 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 		"redis: %.1f commands per message, those run inside scripts included (%s)",
 		rate, seconds, merchants, senders, total, sendsTook.Seconds(), time.Duration(maxLag.Load()).Round(time.Millisecond), want, rejected.Load(),
 		ingest(0.50), ingest(0.99), acceptedRate, deliveredRate, pct(0.50), pct(0.99), pct(1), lost, duplicated, rss, peak, warnings, errorsLogged,
-		perMessage, commands.top(len(latencies), 8))
+		perMessage, commands.top(len(latencies), 16))
 	if warnings+errorsLogged > 0 {
 		b.Logf("first service warnings:\n%s", loadFirstWarnings(logs.String(), 3))
 	}
@@ -505,6 +511,32 @@ func loadPercentile(d []time.Duration) func(q float64) float64 {
 		}
 		return float64(d[min(int(q*float64(len(d))), len(d)-1)]) / float64(time.Millisecond)
 	}
+}
+
+// loadMonitor writes every command the benchmark's redis-server runs to
+// path until the benchmark ends, over a plain connection in MONITOR mode.
+func loadMonitor(b *testing.B, addr, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "MONITOR\r\n"); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(f, conn) // until the connection is closed
+	}()
+	b.Cleanup(func() {
+		conn.Close()
+		<-done
+		f.Close()
+	})
 }
 
 // loadCommands is redis-server's count of calls per command.

@@ -167,6 +167,7 @@ func (w *Workers) Run(ctx context.Context) error {
 
 func (w *Workers) run(ctx context.Context, job Job) {
 	start := w.opts.Now()
+	ctx = context.WithValue(ctx, inJobKey{}, true)
 	ctx, stopHeartbeat := w.keepLease(ctx, job)
 	err := w.call(ctx, job)
 	stopHeartbeat()
@@ -186,6 +187,16 @@ func (w *Workers) run(ctx context.Context, job Job) {
 	case outcome == "rescheduled":
 		log.Debug("job rescheduled", "reason", err)
 	}
+}
+
+// inJobKey marks the context of a job's handler.
+type inJobKey struct{}
+
+// inJob tells whether ctx is a job handler's: its work is then a leased
+// job's, which the queue runs again if the process dies midway.
+func inJob(ctx context.Context) bool {
+	v, _ := ctx.Value(inJobKey{}).(bool)
+	return v
 }
 
 // call runs the handler, turning a panic into a permanent failure so one
