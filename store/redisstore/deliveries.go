@@ -121,9 +121,16 @@ func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change 
 			if cur.Event != old.Event {
 				p.ZRem(ctx, s.keys.deliveryEvent(merchant, old.Event), id)
 			}
-			if cur.Status != old.Status || cur.Event != old.Event || !cur.CreatedAt.Equal(old.CreatedAt) {
+			// Only the entries that changed are written: a send moves the
+			// status alone, and its record is the one write per message.
+			moved := !cur.CreatedAt.Equal(old.CreatedAt)
+			if moved {
 				p.ZAdd(ctx, s.keys.deliveryIndex(merchant), member)
+			}
+			if moved || cur.Status != old.Status {
 				p.ZAdd(ctx, s.keys.deliveryStatus(merchant, string(cur.Status)), member)
+			}
+			if moved || cur.Event != old.Event {
 				p.ZAdd(ctx, s.keys.deliveryEvent(merchant, cur.Event), member)
 			}
 			// An old message id is left in the hash; lookups check the
@@ -322,7 +329,7 @@ func (s *Store) moveCustomerIndexes(ctx context.Context, p redis.Pipeliner, merc
 		if before != "" && before != after {
 			p.SRem(ctx, key(merchant, before), id)
 		}
-		if after != "" {
+		if after != "" && after != before {
 			p.SAdd(ctx, key(merchant, after), id)
 		}
 	}

@@ -255,6 +255,17 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 	if err != nil {
 		return nil, wrap("claim jobs", err)
 	}
+	if len(candidates) == 0 {
+		return nil, fmt.Errorf("redisstore: claim jobs: the candidates script answered no time")
+	}
+	// On one server the round's claims take the candidates' reading of
+	// its clock; on a cluster the index lives on another node, whose clock
+	// must not decide leases, so each claim reads its own.
+	now := candidates[0]
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		now = ""
+	}
+	candidates = candidates[1:]
 	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
 
 	var (
@@ -279,7 +290,7 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 		// The merchants not reached come first next round; then those
 		// that filled their share and may have more.
 		round = append([]string(nil), round[len(calls):]...)
-		for i, cmd := range s.runClaims(ctx, calls, lease) {
+		for i, cmd := range s.runClaims(ctx, calls, lease, now) {
 			merchant := calls[i].merchant
 			got, end, err := claimed(merchant, cmd)
 			if err != nil {
@@ -312,8 +323,9 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 }
 
 // runClaims runs the claim script of every call in one pipeline; each
-// leases until the server's now plus lease.
-func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Duration) []*redis.Cmd {
+// leases until the server's now (as read for the round, or by the script
+// when now is "") plus lease.
+func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Duration, now string) []*redis.Cmd {
 	token := newToken()
 	offset, leaseMS := s.offsetMS(), positiveMS(lease)
 	scriptCalls := make([]scriptCall, len(calls))
@@ -323,7 +335,7 @@ func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Dur
 			keys: []string{q.due, q.lease, q.jobs, q.payload},
 			// One token per call; the script appends the job's place, so
 			// the prefix must differ between merchants and rounds.
-			args: []any{offset, leaseMS, c.want, token + "." + strconv.Itoa(i)},
+			args: []any{offset, leaseMS, c.want, token + "." + strconv.Itoa(i), now},
 		}
 	}
 	return s.evalAll(ctx, s.scripts.claim, scriptCalls)
