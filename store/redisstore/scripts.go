@@ -142,7 +142,7 @@ return earliest(KEYS[1], KEYS[2])
 
 // claim: KEYS due, lease, jobs, payload; ARGV offset ms, lease ms, max,
 // lease token prefix, and the server's now in ms as the round's candidates
-// script read it ('' to read it here). Moves expired leases back to due
+// script read it (” to read it here). Moves expired leases back to due
 // (their attempt already counted), then leases up to max due jobs, oldest
 // first, until now plus lease. Each step is one command for all its jobs,
 // so a claim of many costs about what a claim of one does. Answers
