@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -42,6 +44,10 @@ import (
 //	STOREBRIDGE_LOAD_SENDERS    sender goroutines (default 16)
 //	STOREBRIDGE_LOAD_DRAIN_SECONDS  how long to wait for the last messages
 //	                            after the sends stop (default 60)
+//	STOREBRIDGE_LOAD_ROLES      "all" (default): one process; "split": a
+//	                            --role=web and a --role=worker process
+//	                            (both run() in this test process) on the
+//	                            one Redis, as a deploy runs them
 //	STOREBRIDGE_LOAD_MONITOR    a file to write Redis's MONITOR trace to
 //	                            (every command, scripts' inner ones
 //	                            included), to read one message's commands
@@ -70,7 +76,8 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	if path := os.Getenv("STOREBRIDGE_LOAD_MONITOR"); path != "" {
 		loadMonitor(b, redis.Addr(), path)
 	}
-	base, logs := loadStartRun(b, map[string]string{
+	roles := os.Getenv("STOREBRIDGE_LOAD_ROLES")
+	vars := map[string]string{
 		"REDIS_URL":               redis.URL(),
 		"APP_URL":                 e2eAppURL,
 		"REDIS_PREFIX":            "load:",
@@ -80,7 +87,24 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 		"SHOPIFY_API_SECRET":      e2eShopifySecret,
 		"ALLOW_INSECURE_OUTBOUND": "true",
 		"LOG_LEVEL":               "warn",
-	})
+	}
+	var base string
+	var logs *syncBuffer
+	switch roles {
+	case "", "all":
+		base, logs = loadStartRun(b, vars)
+	case "split":
+		worker := maps.Clone(vars)
+		base, logs = loadStartRun(b, vars, "--role=web")
+		_, workerLogs := loadStartRun(b, worker, "--role=worker")
+		b.Cleanup(func() {
+			if n := strings.Count(workerLogs.String(), "level=WARN") + strings.Count(workerLogs.String(), "level=ERROR"); n > 0 {
+				b.Logf("worker process: %d warnings or errors; first:\n%s", n, loadFirstWarnings(workerLogs.String(), 3))
+			}
+		})
+	default:
+		b.Fatalf("STOREBRIDGE_LOAD_ROLES=%q: want all or split", roles)
+	}
 
 	// The shops, each with its own Interakt account and an order.placed rule.
 	shops := make([]string, merchants)
@@ -217,11 +241,11 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	b.ReportMetric(perMessage, "redis-cmds/msg")
 	b.ReportMetric(rss, "rss-MB")
 	b.ReportMetric(peak, "peak-rss-MB")
-	b.Logf("target %d/s for %ds over %d shops, %d senders: %d sent in %.1fs (max send lag %s), %d accepted, %d refused\n"+
+	b.Logf("roles %s; target %d/s for %ds over %d shops, %d senders: %d sent in %.1fs (max send lag %s), %d accepted, %d refused\n"+
 		"webhook answered in p50 %.1f ms, p99 %.1f ms; accepted %.0f webhooks/s; delivered %.0f messages/s; accepted→provider p50 %.1f ms, p99 %.1f ms, max %.1f ms\n"+
 		"lost %d, duplicated %d; rss %.0f MB (peak %.0f MB); service log: %d warnings, %d errors\n"+
 		"redis: %.1f commands per message, those run inside scripts included (%s)",
-		rate, seconds, merchants, senders, total, sendsTook.Seconds(), time.Duration(maxLag.Load()).Round(time.Millisecond), want, rejected.Load(),
+		cmp.Or(roles, "all"), rate, seconds, merchants, senders, total, sendsTook.Seconds(), time.Duration(maxLag.Load()).Round(time.Millisecond), want, rejected.Load(),
 		ingest(0.50), ingest(0.99), acceptedRate, deliveredRate, pct(0.50), pct(0.99), pct(1), lost, duplicated, rss, peak, warnings, errorsLogged,
 		perMessage, commands.top(len(latencies), 16))
 	if warnings+errorsLogged > 0 {
@@ -326,7 +350,7 @@ func (p *loadInterakt) snapshot() (map[string][]time.Time, []string) {
 
 // loadStartRun is startRun for a benchmark: run() in the background,
 // stopped (and checked) when the benchmark ends.
-func loadStartRun(b *testing.B, vars map[string]string) (string, *syncBuffer) {
+func loadStartRun(b *testing.B, vars map[string]string, flags ...string) (string, *syncBuffer) {
 	b.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -339,7 +363,7 @@ func loadStartRun(b *testing.B, vars map[string]string) (string, *syncBuffer) {
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"storebridge"}, env(vars), logs) }()
+	go func() { done <- run(ctx, append([]string{"storebridge"}, flags...), env(vars), logs) }()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -220,8 +220,38 @@ func (s *Store) noteMerchant(ctx context.Context, merchant string) error {
 // some element of the chain (or the job itself) existed, all at or before
 // our due time, and lowered the score to at most that. Either way the
 // score ends at or below the job's due time, as if it had done the ZADD LT.
+//
+// Work due now is also published on the wake channel, in the same round
+// trip, so workers idle in other processes claim it at once instead of at
+// their next poll. A lost message costs only that poll's wait.
 func (s *Store) lowerIndex(ctx context.Context, merchant string, at int64) {
-	s.rdb.ZAddLT(ctx, s.keys.queueIndex(), redis.Z{Score: float64(at), Member: merchant})
+	pipe := s.rdb.Pipeline()
+	pipe.ZAddLT(ctx, s.keys.queueIndex(), redis.Z{Score: float64(at), Member: merchant})
+	// A second of slack covers an instance clock behind the server's.
+	if at <= s.now().UnixMilli()+s.offsetMS()+1000 {
+		pipe.Publish(ctx, s.keys.queueWake(), merchant)
+	}
+	_, _ = pipe.Exec(ctx) // see above: SweepIndex repairs a lost lowering
+}
+
+// WatchEnqueued calls wake whenever any process publishes work due now
+// (lowerIndex), until ctx ends. It resubscribes after a connection loss on
+// its own; workers poll meanwhile.
+func (s *Store) WatchEnqueued(ctx context.Context, wake func()) {
+	sub := s.rdb.Subscribe(ctx, s.keys.queueWake())
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+			wake()
+		}
+	}
 }
 
 // claimCall is one merchant's claim script in a ClaimJobs round.
