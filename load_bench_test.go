@@ -48,6 +48,9 @@ import (
 //	                            --role=web and a --role=worker process
 //	                            (both run() in this test process) on the
 //	                            one Redis, as a deploy runs them
+//	STOREBRIDGE_LOAD_WORKERS    worker processes with "split" (default 1)
+//	STOREBRIDGE_LOAD_PROVIDER_MS  how long the fake Interakt takes to
+//	                            answer a send (default 0)
 //	STOREBRIDGE_LOAD_MONITOR    a file to write Redis's MONITOR trace to
 //	                            (every command, scripts' inner ones
 //	                            included), to read one message's commands
@@ -71,7 +74,7 @@ func BenchmarkEndToEndLoad(b *testing.B) {
 
 func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain time.Duration) {
 	b.StopTimer()
-	provider := newLoadInterakt(b)
+	provider := newLoadInterakt(b, time.Duration(loadEnvInt(b, "STOREBRIDGE_LOAD_PROVIDER_MS", 0, true))*time.Millisecond)
 	redis := redistest.Start(b, redistest.Options{Save: redistest.PersistentSave})
 	if path := os.Getenv("STOREBRIDGE_LOAD_MONITOR"); path != "" {
 		loadMonitor(b, redis.Addr(), path)
@@ -94,14 +97,15 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	case "", "all":
 		base, logs = loadStartRun(b, vars)
 	case "split":
-		worker := maps.Clone(vars)
-		base, logs = loadStartRun(b, vars, "--role=web")
-		_, workerLogs := loadStartRun(b, worker, "--role=worker")
-		b.Cleanup(func() {
-			if n := strings.Count(workerLogs.String(), "level=WARN") + strings.Count(workerLogs.String(), "level=ERROR"); n > 0 {
-				b.Logf("worker process: %d warnings or errors; first:\n%s", n, loadFirstWarnings(workerLogs.String(), 3))
-			}
-		})
+		base, logs = loadStartRun(b, maps.Clone(vars), "--role=web")
+		for w := range loadEnvInt(b, "STOREBRIDGE_LOAD_WORKERS", 1) {
+			_, workerLogs := loadStartRun(b, maps.Clone(vars), "--role=worker")
+			b.Cleanup(func() {
+				if n := strings.Count(workerLogs.String(), "level=WARN") + strings.Count(workerLogs.String(), "level=ERROR"); n > 0 {
+					b.Logf("worker process %d: %d warnings or errors; first:\n%s", w+1, n, loadFirstWarnings(workerLogs.String(), 3))
+				}
+			})
+		}
 	default:
 		b.Fatalf("STOREBRIDGE_LOAD_ROLES=%q: want all or split", roles)
 	}
@@ -193,8 +197,10 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	var latencies []time.Duration
 	lost, duplicated := 0, 0
 	var lastSend time.Time
+	perShop := make([][]time.Time, len(shops)) // every send, by shop
 	for k, at := range accepted {
 		got := sends[loadOrderName(k)]
+		perShop[k%len(shops)] = append(perShop[k%len(shops)], got...)
 		delete(sends, loadOrderName(k))
 		if at.IsZero() {
 			duplicated += len(got) // a refused webhook must send nothing
@@ -239,6 +245,20 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 		perMessage = float64(commands.total) / float64(len(latencies))
 	}
 	b.ReportMetric(perMessage, "redis-cmds/msg")
+	// Interakt's limit (20/s per account, each shop its own) must hold
+	// across every worker process: the most sends of one shop in any
+	// second, which GCRA lets reach the limit plus its burst.
+	shopMax := 0
+	for _, times := range perShop {
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		for i, j := 0, 0; j < len(times); j++ {
+			for times[j].Sub(times[i]) >= time.Second {
+				i++
+			}
+			shopMax = max(shopMax, j-i+1)
+		}
+	}
+	b.ReportMetric(float64(shopMax), "shop-max-per-s")
 	b.ReportMetric(rss, "rss-MB")
 	b.ReportMetric(peak, "peak-rss-MB")
 	b.Logf("roles %s; target %d/s for %ds over %d shops, %d senders: %d sent in %.1fs (max send lag %s), %d accepted, %d refused\n"+
@@ -272,10 +292,13 @@ type loadInterakt struct {
 	n     atomic.Int64
 }
 
-func newLoadInterakt(b *testing.B) *loadInterakt {
+func newLoadInterakt(b *testing.B, delay time.Duration) *loadInterakt {
 	p := &loadInterakt{sends: map[string][]time.Time{}}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
+		if delay > 0 && r.URL.Path == "/v1/public/message/" {
+			defer time.Sleep(delay) // the send counts when it arrived
+		}
 		if r.Header.Get("Authorization") != "Basic "+e2eInteraktKey {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"result":false,"message":"Invalid API key"}`)
@@ -491,13 +514,14 @@ func loadRSS(b *testing.B) (rss, peak float64) {
 	return rss, peak
 }
 
-func loadEnvInt(b *testing.B, name string, def int) int {
+// loadEnvInt reads a positive integer (or 0 too, when zero says so).
+func loadEnvInt(b *testing.B, name string, def int, zero ...bool) int {
 	raw := os.Getenv(name)
 	if raw == "" {
 		return def
 	}
 	n, err := strconv.Atoi(raw)
-	if err != nil || n <= 0 {
+	if err != nil || n < 0 || (n == 0 && len(zero) == 0) {
 		b.Fatalf("%s=%q: want a positive integer", name, raw)
 	}
 	return n
