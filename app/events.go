@@ -232,6 +232,25 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 	key := ""
 	if e.Subject != "" && !e.Test {
 		key = "event:" + e.Type + ":" + e.Subject
+		if r, err := s.rule(ctx, m.ID, e.Type); errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
+			// No rule wants it (cod.confirmation_requested beside every
+			// COD order, most often): done as soon as claimed, so one
+			// write instead of a claim and a completion, counted as a
+			// run of planDelivery would count it.
+			state, err := s.store.MarkDone(ctx, m.ID, key, eventDoneTTL)
+			switch {
+			case err != nil:
+				return err
+			case state == ClaimDone:
+				count("skipped.duplicate")
+			case state == ClaimInProgress:
+				return RetryAt(now.Add(30*time.Second), "event "+e.Type+" for "+e.Subject+" is being processed elsewhere")
+			default:
+				count("skipped.no_rule")
+				count("received")
+			}
+			return nil
+		}
 		state, err := s.store.Claim(ctx, m.ID, key, eventClaimTTL)
 		if err != nil {
 			return err

@@ -58,3 +58,37 @@ func TestEventJobSendsAtOnceAndQueuesItsRetry(t *testing.T) {
 		})
 	}
 }
+
+// An event no rule wants costs one write (MarkDone) and is counted as a
+// run that found no rule would count it; a second copy counts as a
+// duplicate, and a rule made later does not send the first event again.
+func TestEventWithoutRuleIsDoneAtOnce(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	cancelled := orderEvent("2042", "+919876543210")
+	cancelled.Type = app.EventOrderCancelled // the env has no rule for it
+	for range 2 {
+		if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cancelled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.svc.PutRule(ctx, env.merchant.ID, app.EventOrderCancelled, app.RuleInput{Template: "order_cancelled", Variables: []string{"order.number"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cancelled}); err != nil {
+		t.Fatal(err)
+	}
+	day := app.DayOf(env.now.Now())
+	stats, err := env.svc.Stats(ctx, env.merchant.ID, day, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := stats.Counts[app.EventOrderCancelled]
+	if got["skipped.no_rule"] != 1 || got["received"] != 1 || got["skipped.duplicate"] != 2 {
+		t.Errorf("order.cancelled counts = %v; want skipped.no_rule 1, received 1, skipped.duplicate 2", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if calls, _ := env.provider.state(); calls != 0 || len(env.deliveries(t)) != 0 {
+		t.Errorf("%d provider calls, %d deliveries; want none", calls, len(env.deliveries(t)))
+	}
+}
