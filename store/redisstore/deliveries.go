@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,10 +100,12 @@ func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change 
 		if err != nil {
 			return err
 		}
-		cur, err := decodeDelivery(raw) // a separate copy: change may touch slices
-		if err != nil {
-			return err
-		}
+		// A separate copy, as change may touch slices: cloned rather than
+		// decoded twice (the record carries its whole event).
+		cur := old
+		cur.Values = slices.Clone(old.Values)
+		cur.EventData = slices.Clone(old.EventData)
+		cur.History = slices.Clone(old.History)
 		if err := change(&cur); err != nil {
 			return errChangeAborted{err}
 		}
