@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -42,6 +44,16 @@ import (
 //	STOREBRIDGE_LOAD_SENDERS    sender goroutines (default 16)
 //	STOREBRIDGE_LOAD_DRAIN_SECONDS  how long to wait for the last messages
 //	                            after the sends stop (default 60)
+//	STOREBRIDGE_LOAD_ROLES      "all" (default): one process; "split": a
+//	                            --role=web and a --role=worker process
+//	                            (both run() in this test process) on the
+//	                            one Redis, as a deploy runs them
+//	STOREBRIDGE_LOAD_WORKERS    worker processes with "split" (default 1)
+//	STOREBRIDGE_LOAD_PROVIDER_MS  how long the fake Interakt takes to
+//	                            answer a send (default 0)
+//	STOREBRIDGE_LOAD_MONITOR    a file to write Redis's MONITOR trace to
+//	                            (every command, scripts' inner ones
+//	                            included), to read one message's commands
 //
 // For example:
 //
@@ -62,9 +74,13 @@ func BenchmarkEndToEndLoad(b *testing.B) {
 
 func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain time.Duration) {
 	b.StopTimer()
-	provider := newLoadInterakt(b)
+	provider := newLoadInterakt(b, time.Duration(loadEnvInt(b, "STOREBRIDGE_LOAD_PROVIDER_MS", 0, true))*time.Millisecond)
 	redis := redistest.Start(b, redistest.Options{Save: redistest.PersistentSave})
-	base, logs := loadStartRun(b, map[string]string{
+	if path := os.Getenv("STOREBRIDGE_LOAD_MONITOR"); path != "" {
+		loadMonitor(b, redis.Addr(), path)
+	}
+	roles := os.Getenv("STOREBRIDGE_LOAD_ROLES")
+	vars := map[string]string{
 		"REDIS_URL":               redis.URL(),
 		"APP_URL":                 e2eAppURL,
 		"REDIS_PREFIX":            "load:",
@@ -74,7 +90,25 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 		"SHOPIFY_API_SECRET":      e2eShopifySecret,
 		"ALLOW_INSECURE_OUTBOUND": "true",
 		"LOG_LEVEL":               "warn",
-	})
+	}
+	var base string
+	var logs *syncBuffer
+	switch roles {
+	case "", "all":
+		base, logs = loadStartRun(b, vars)
+	case "split":
+		base, logs = loadStartRun(b, maps.Clone(vars), "--role=web")
+		for w := range loadEnvInt(b, "STOREBRIDGE_LOAD_WORKERS", 1) {
+			_, workerLogs := loadStartRun(b, maps.Clone(vars), "--role=worker")
+			b.Cleanup(func() {
+				if n := strings.Count(workerLogs.String(), "level=WARN") + strings.Count(workerLogs.String(), "level=ERROR"); n > 0 {
+					b.Logf("worker process %d: %d warnings or errors; first:\n%s", w+1, n, loadFirstWarnings(workerLogs.String(), 3))
+				}
+			})
+		}
+	default:
+		b.Fatalf("STOREBRIDGE_LOAD_ROLES=%q: want all or split", roles)
+	}
 
 	// The shops, each with its own Interakt account and an order.placed rule.
 	shops := make([]string, merchants)
@@ -163,8 +197,10 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	var latencies []time.Duration
 	lost, duplicated := 0, 0
 	var lastSend time.Time
+	perShop := make([][]time.Time, len(shops)) // every send, by shop
 	for k, at := range accepted {
 		got := sends[loadOrderName(k)]
+		perShop[k%len(shops)] = append(perShop[k%len(shops)], got...)
 		delete(sends, loadOrderName(k))
 		if at.IsZero() {
 			duplicated += len(got) // a refused webhook must send nothing
@@ -209,15 +245,29 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 		perMessage = float64(commands.total) / float64(len(latencies))
 	}
 	b.ReportMetric(perMessage, "redis-cmds/msg")
+	// Interakt's limit (20/s per account, each shop its own) must hold
+	// across every worker process: the most sends of one shop in any
+	// second, which GCRA lets reach the limit plus its burst.
+	shopMax := 0
+	for _, times := range perShop {
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		for i, j := 0, 0; j < len(times); j++ {
+			for times[j].Sub(times[i]) >= time.Second {
+				i++
+			}
+			shopMax = max(shopMax, j-i+1)
+		}
+	}
+	b.ReportMetric(float64(shopMax), "shop-max-per-s")
 	b.ReportMetric(rss, "rss-MB")
 	b.ReportMetric(peak, "peak-rss-MB")
-	b.Logf("target %d/s for %ds over %d shops, %d senders: %d sent in %.1fs (max send lag %s), %d accepted, %d refused\n"+
+	b.Logf("roles %s; target %d/s for %ds over %d shops, %d senders: %d sent in %.1fs (max send lag %s), %d accepted, %d refused\n"+
 		"webhook answered in p50 %.1f ms, p99 %.1f ms; accepted %.0f webhooks/s; delivered %.0f messages/s; accepted→provider p50 %.1f ms, p99 %.1f ms, max %.1f ms\n"+
 		"lost %d, duplicated %d; rss %.0f MB (peak %.0f MB); service log: %d warnings, %d errors\n"+
 		"redis: %.1f commands per message, those run inside scripts included (%s)",
-		rate, seconds, merchants, senders, total, sendsTook.Seconds(), time.Duration(maxLag.Load()).Round(time.Millisecond), want, rejected.Load(),
+		cmp.Or(roles, "all"), rate, seconds, merchants, senders, total, sendsTook.Seconds(), time.Duration(maxLag.Load()).Round(time.Millisecond), want, rejected.Load(),
 		ingest(0.50), ingest(0.99), acceptedRate, deliveredRate, pct(0.50), pct(0.99), pct(1), lost, duplicated, rss, peak, warnings, errorsLogged,
-		perMessage, commands.top(len(latencies), 8))
+		perMessage, commands.top(len(latencies), 16))
 	if warnings+errorsLogged > 0 {
 		b.Logf("first service warnings:\n%s", loadFirstWarnings(logs.String(), 3))
 	}
@@ -242,10 +292,13 @@ type loadInterakt struct {
 	n     atomic.Int64
 }
 
-func newLoadInterakt(b *testing.B) *loadInterakt {
+func newLoadInterakt(b *testing.B, delay time.Duration) *loadInterakt {
 	p := &loadInterakt{sends: map[string][]time.Time{}}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
+		if delay > 0 && r.URL.Path == "/v1/public/message/" {
+			defer time.Sleep(delay) // the send counts when it arrived
+		}
 		if r.Header.Get("Authorization") != "Basic "+e2eInteraktKey {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"result":false,"message":"Invalid API key"}`)
@@ -320,7 +373,7 @@ func (p *loadInterakt) snapshot() (map[string][]time.Time, []string) {
 
 // loadStartRun is startRun for a benchmark: run() in the background,
 // stopped (and checked) when the benchmark ends.
-func loadStartRun(b *testing.B, vars map[string]string) (string, *syncBuffer) {
+func loadStartRun(b *testing.B, vars map[string]string, flags ...string) (string, *syncBuffer) {
 	b.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -333,7 +386,7 @@ func loadStartRun(b *testing.B, vars map[string]string) (string, *syncBuffer) {
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"storebridge"}, env(vars), logs) }()
+	go func() { done <- run(ctx, append([]string{"storebridge"}, flags...), env(vars), logs) }()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -461,13 +514,14 @@ func loadRSS(b *testing.B) (rss, peak float64) {
 	return rss, peak
 }
 
-func loadEnvInt(b *testing.B, name string, def int) int {
+// loadEnvInt reads a positive integer (or 0 too, when zero says so).
+func loadEnvInt(b *testing.B, name string, def int, zero ...bool) int {
 	raw := os.Getenv(name)
 	if raw == "" {
 		return def
 	}
 	n, err := strconv.Atoi(raw)
-	if err != nil || n <= 0 {
+	if err != nil || n < 0 || (n == 0 && len(zero) == 0) {
 		b.Fatalf("%s=%q: want a positive integer", name, raw)
 	}
 	return n
@@ -505,6 +559,32 @@ func loadPercentile(d []time.Duration) func(q float64) float64 {
 		}
 		return float64(d[min(int(q*float64(len(d))), len(d)-1)]) / float64(time.Millisecond)
 	}
+}
+
+// loadMonitor writes every command the benchmark's redis-server runs to
+// path until the benchmark ends, over a plain connection in MONITOR mode.
+func loadMonitor(b *testing.B, addr, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "MONITOR\r\n"); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(f, conn) // until the connection is closed
+	}()
+	b.Cleanup(func() {
+		conn.Close()
+		<-done
+		f.Close()
+	})
 }
 
 // loadCommands is redis-server's count of calls per command.

@@ -163,6 +163,12 @@ type Store interface {
 	LoyaltyLedger() loyalty.Ledger
 }
 
+// enqueueNotifier is a store that tells of work queued by any process
+// (the Redis store; the embedded one is one process's).
+type enqueueNotifier interface {
+	WatchEnqueued(ctx context.Context, wake func())
+}
+
 func serve(ctx context.Context, role string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -301,6 +307,11 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 			}
 		})
 		wg.Go(func() { maintain(workerCtx, st, svc, log) })
+		if n, ok := st.(enqueueNotifier); ok {
+			// Work queued by other processes (--role=web) wakes these
+			// workers at once; polling stays as the fallback.
+			wg.Go(func() { n.WatchEnqueued(workerCtx, workers.Wake) })
+		}
 	}
 
 	var failure error

@@ -235,6 +235,25 @@ func (s *Service) processEvent(ctx context.Context, m Merchant, e Event) error {
 	key := ""
 	if e.Subject != "" && !e.Test {
 		key = "event:" + e.Type + ":" + e.Subject
+		if r, err := s.rule(ctx, m.ID, e.Type); errors.Is(err, ErrNotFound) || (err == nil && !r.Enabled) {
+			// No rule wants it (cod.confirmation_requested beside every
+			// COD order, most often): done as soon as claimed, so one
+			// write instead of a claim and a completion, counted as a
+			// run of planDelivery would count it.
+			state, err := s.store.MarkDone(ctx, m.ID, key, eventDoneTTL)
+			switch {
+			case err != nil:
+				return err
+			case state == ClaimDone:
+				count("skipped.duplicate")
+			case state == ClaimInProgress:
+				return RetryAt(now.Add(30*time.Second), "event "+e.Type+" for "+e.Subject+" is being processed elsewhere")
+			default:
+				count("skipped.no_rule")
+				count("received")
+			}
+			return nil
+		}
 		state, err := s.store.Claim(ctx, m.ID, key, eventClaimTTL)
 		if err != nil {
 			return err
@@ -383,7 +402,10 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 			return false, getErr
 		}
 		switch existing.Status {
-		case DeliveryQueued:
+		case DeliveryQueued, DeliveryRetrying:
+			// Its send may be queued already (the queue then refuses a
+			// second), or not: an inline send (below) that ended in a
+			// retry whose job could not be queued.
 		case DeliverySkipped:
 			if _, err := s.store.UpdateDelivery(ctx, m.ID, d.ID, func(old *Delivery) error {
 				if old.Status != DeliverySkipped {
@@ -401,6 +423,25 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 			}
 		default:
 			return true, nil
+		}
+	} else if !due.After(now) && inJob(ctx) {
+		// A message due now is sent here, by the job that planned it: no
+		// send job is queued, claimed and settled for it. One is queued
+		// only when the message must wait (a retry, a rate limit) or the
+		// send could not be made. A crash in between leaves the delivery
+		// queued and the event's key held: the event's job runs again
+		// when its lease ends, and once the key's claim ends
+		// (eventClaimTTL) finds the delivery here and queues its send.
+		// The attempt record keeps the call made once either way.
+		var later *RetryAtError
+		_, err := s.sendLoaded(ctx, m.ID, d)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.As(err, &later):
+			due = later.At
+		default:
+			s.log.Warn("sending a planned message failed; its send is queued", "merchant", m.ID, "delivery", d.ID, "err", err)
 		}
 	}
 	return true, s.queueSend(ctx, m.ID, d.ID, due)

@@ -79,6 +79,10 @@ func (f *faultyStore) Claim(ctx context.Context, merchant, key string, ttl time.
 func (f *faultyStore) Complete(ctx context.Context, merchant, key string, ttl time.Duration) error {
 	return f.call("Complete "+key, func() error { return f.Store.Complete(ctx, merchant, key, ttl) })
 }
+func (f *faultyStore) MarkDone(ctx context.Context, merchant, key string, ttl time.Duration) (out app.ClaimState, err error) {
+	err = f.call("MarkDone "+key, func() error { out, err = f.Store.MarkDone(ctx, merchant, key, ttl); return err })
+	return out, err
+}
 func (f *faultyStore) Release(ctx context.Context, merchant, key string) error {
 	return f.call("Release "+key, func() error { return f.Store.Release(ctx, merchant, key) })
 }

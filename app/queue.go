@@ -66,6 +66,12 @@ type Idempotency interface {
 	Complete(ctx context.Context, merchant, key string, ttl time.Duration) error
 	// Release frees key so a retry can claim it again.
 	Release(ctx context.Context, merchant, key string) error
+	// MarkDone marks key done for ttl if it is free, in one step, and
+	// answers ClaimNew; a key held or done is left as it is and its state
+	// answered. For work that is finished as soon as it is claimed (an
+	// event no rule wants), at the cost of one write instead of a Claim and
+	// a Complete.
+	MarkDone(ctx context.Context, merchant, key string, ttl time.Duration) (ClaimState, error)
 }
 
 // QueueDepth is a snapshot of the queue for metrics and the admin pages.

@@ -259,7 +259,9 @@ func (s *Service) PutRule(ctx context.Context, merchantID, event string, in Rule
 	if err != nil {
 		return Rule{}, err
 	}
-	if err := s.store.MapSet(ctx, merchantID, mapRules, map[string]string{event: string(raw)}); err != nil {
+	err = s.store.MapSet(ctx, merchantID, mapRules, map[string]string{event: string(raw)})
+	s.rules.forget(merchantID) // even on an error: the write may have been made
+	if err != nil {
 		return Rule{}, fmt.Errorf("save rule: %w", err)
 	}
 	return r, nil
@@ -288,7 +290,17 @@ func (s *Service) Rules(ctx context.Context, merchantID string) ([]Rule, error) 
 
 // rule returns the merchant's rule for an event type; ErrNotFound if none.
 func (s *Service) rule(ctx context.Context, merchantID, event string) (Rule, error) {
+	now := s.now()
+	if cached, ok := s.rules.get(merchantID, event, now); ok {
+		if cached.missing {
+			return Rule{}, ErrNotFound
+		}
+		return cached.rule, nil
+	}
 	raw, err := s.store.MapGet(ctx, merchantID, mapRules, event)
+	if errors.Is(err, ErrNotFound) {
+		s.rules.put(merchantID, event, ruleCacheEntry{missing: true, expires: now.Add(ruleCacheTTL)})
+	}
 	if err != nil {
 		return Rule{}, err
 	}
@@ -296,6 +308,7 @@ func (s *Service) rule(ctx context.Context, merchantID, event string) (Rule, err
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return Rule{}, fmt.Errorf("stored rule for %s: %w", event, err)
 	}
+	s.rules.put(merchantID, event, ruleCacheEntry{rule: r, expires: now.Add(ruleCacheTTL)})
 	return r, nil
 }
 

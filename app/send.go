@@ -59,8 +59,16 @@ func (s *Service) sendDelivery(ctx context.Context, merchantID, id string) (Deli
 	if errors.Is(err, ErrNotFound) {
 		return Delivery{}, nil // redacted since it was queued
 	}
-	if err != nil || finished(d.Status) {
+	if err != nil {
 		return d, err
+	}
+	return s.sendLoaded(ctx, merchantID, d)
+}
+
+// sendLoaded is sendDelivery with the delivery as just read or written.
+func (s *Service) sendLoaded(ctx context.Context, merchantID string, d Delivery) (Delivery, error) {
+	if finished(d.Status) {
+		return d, nil
 	}
 	cached, err := s.merchants.byID(ctx, merchantID)
 	if err != nil {

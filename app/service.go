@@ -17,6 +17,7 @@ type Service struct {
 	now               func() time.Time
 	log               *slog.Logger
 	merchants         *merchantCache
+	rules             ruleCache
 	refusals          *expiringSet // rate limit refusals still running
 	versionDrift      *expiringSet // shop and API version → next time to log it
 	counters          counterBuffer

@@ -162,9 +162,12 @@ func (e *Engine) ObserveEvent(ctx context.Context, m app.Merchant, ev app.Event)
 	if id == "" {
 		return nil
 	}
-	p, err := e.program(ctx, m.ID)
-	if err != nil {
-		return err
+	var p Program
+	if earns(ev.Type) { // the program is read only where it decides
+		var err error
+		if p, err = e.program(ctx, m.ID); err != nil {
+			return err
+		}
 	}
 	if err := e.observeOrderExtras(ctx, m, p, id, ev); err != nil {
 		return err
@@ -202,6 +205,15 @@ func (e *Engine) ObserveEvent(ctx context.Context, m app.Merchant, ev app.Event)
 		return e.reverse(ctx, m, id, "refund:"+refund, v)
 	}
 	return nil
+}
+
+// earns tells the event types a program may earn on.
+func earns(eventType string) bool {
+	switch eventType {
+	case app.EventOrderPaid, app.EventOrderShipped, app.EventOrderDelivered:
+		return true
+	}
+	return false
 }
 
 // earnBase is the order's total less shipping and tax when the program

@@ -46,6 +46,20 @@ func (s *Store) Complete(ctx context.Context, merchant, key string, ttl time.Dur
 	})
 }
 
+// MarkDone marks key done for ttl if it is free.
+func (s *Store) MarkDone(ctx context.Context, merchant, key string, ttl time.Duration) (app.ClaimState, error) {
+	if err := checkClaim(merchant, key, ttl); err != nil {
+		return 0, fmt.Errorf("embedded: mark done: %w", err)
+	}
+	var state app.ClaimState
+	err := s.batch(ctx, "mark done", func(tx *bolt.Tx) error {
+		var err error
+		state, err = claimKey(tx, s.now(), merchant, key, app.ClaimDone, ttl)
+		return err
+	})
+	return state, err
+}
+
 // Release frees key so a retry can claim it again.
 func (s *Store) Release(ctx context.Context, merchant, key string) error {
 	if err := required("merchant", merchant, "key", key); err != nil {

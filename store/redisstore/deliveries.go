@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,10 +100,12 @@ func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change 
 		if err != nil {
 			return err
 		}
-		cur, err := decodeDelivery(raw) // a separate copy: change may touch slices
-		if err != nil {
-			return err
-		}
+		// A separate copy, as change may touch slices: cloned rather than
+		// decoded twice (the record carries its whole event).
+		cur := old
+		cur.Values = slices.Clone(old.Values)
+		cur.EventData = slices.Clone(old.EventData)
+		cur.History = slices.Clone(old.History)
 		if err := change(&cur); err != nil {
 			return errChangeAborted{err}
 		}
@@ -121,9 +124,16 @@ func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change 
 			if cur.Event != old.Event {
 				p.ZRem(ctx, s.keys.deliveryEvent(merchant, old.Event), id)
 			}
-			if cur.Status != old.Status || cur.Event != old.Event || !cur.CreatedAt.Equal(old.CreatedAt) {
+			// Only the entries that changed are written: a send moves the
+			// status alone, and its record is the one write per message.
+			moved := !cur.CreatedAt.Equal(old.CreatedAt)
+			if moved {
 				p.ZAdd(ctx, s.keys.deliveryIndex(merchant), member)
+			}
+			if moved || cur.Status != old.Status {
 				p.ZAdd(ctx, s.keys.deliveryStatus(merchant, string(cur.Status)), member)
+			}
+			if moved || cur.Event != old.Event {
 				p.ZAdd(ctx, s.keys.deliveryEvent(merchant, cur.Event), member)
 			}
 			// An old message id is left in the hash; lookups check the
@@ -322,7 +332,7 @@ func (s *Store) moveCustomerIndexes(ctx context.Context, p redis.Pipeliner, merc
 		if before != "" && before != after {
 			p.SRem(ctx, key(merchant, before), id)
 		}
-		if after != "" {
+		if after != "" && after != before {
 			p.SAdd(ctx, key(merchant, after), id)
 		}
 	}

@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/storebridge/storebridge/app"
 )
@@ -31,6 +34,26 @@ func (s *Store) Complete(ctx context.Context, merchant, key string, ttl time.Dur
 		return err
 	}
 	return wrap("complete", s.rdb.Set(ctx, s.keys.idempotency(merchant, key), idemDone, time.Duration(positiveMS(ttl))*time.Millisecond).Err())
+}
+
+// MarkDone sets key done for ttl if it is free, by one SET NX GET: the
+// old value tells a held key from a done one.
+func (s *Store) MarkDone(ctx context.Context, merchant, key string, ttl time.Duration) (app.ClaimState, error) {
+	if err := checkIdem(merchant, key, ttl); err != nil {
+		return 0, err
+	}
+	old, err := s.rdb.SetArgs(ctx, s.keys.idempotency(merchant, key), idemDone, redis.SetArgs{
+		Mode: "NX", Get: true, TTL: time.Duration(positiveMS(ttl)) * time.Millisecond,
+	}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return app.ClaimNew, nil
+	case err != nil:
+		return 0, wrap("mark done", err)
+	case old == idemDone:
+		return app.ClaimDone, nil
+	}
+	return app.ClaimInProgress, nil
 }
 
 // Release frees key if it is still in progress; a done key stays done.

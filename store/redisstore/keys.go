@@ -124,6 +124,10 @@ func (k keys) queue(merchant string) queueKeys {
 func (k keys) queueIndex() string     { return k.prefix + "{queue}:merchants" }
 func (k keys) queueMerchants() string { return k.prefix + "{queue}:known" }
 
+// queueWake is the pub/sub channel told when a merchant's work becomes due
+// now, so idle workers in other processes claim at once (WatchEnqueued).
+func (k keys) queueWake() string { return k.prefix + "{queue}:wake" }
+
 func (k keys) delivery(merchant, id string) string { return k.merchant(merchant) + "dlv:rec:" + id }
 func (k keys) deliveryIndex(merchant string) string {
 	return k.merchant(merchant) + "dlv:idx"

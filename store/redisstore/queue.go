@@ -220,8 +220,38 @@ func (s *Store) noteMerchant(ctx context.Context, merchant string) error {
 // some element of the chain (or the job itself) existed, all at or before
 // our due time, and lowered the score to at most that. Either way the
 // score ends at or below the job's due time, as if it had done the ZADD LT.
+//
+// Work due now is also published on the wake channel, in the same round
+// trip, so workers idle in other processes claim it at once instead of at
+// their next poll. A lost message costs only that poll's wait.
 func (s *Store) lowerIndex(ctx context.Context, merchant string, at int64) {
-	s.rdb.ZAddLT(ctx, s.keys.queueIndex(), redis.Z{Score: float64(at), Member: merchant})
+	pipe := s.rdb.Pipeline()
+	pipe.ZAddLT(ctx, s.keys.queueIndex(), redis.Z{Score: float64(at), Member: merchant})
+	// A second of slack covers an instance clock behind the server's.
+	if at <= s.now().UnixMilli()+s.offsetMS()+1000 {
+		pipe.Publish(ctx, s.keys.queueWake(), merchant)
+	}
+	_, _ = pipe.Exec(ctx) // see above: SweepIndex repairs a lost lowering
+}
+
+// WatchEnqueued calls wake whenever any process publishes work due now
+// (lowerIndex), until ctx ends. It resubscribes after a connection loss on
+// its own; workers poll meanwhile.
+func (s *Store) WatchEnqueued(ctx context.Context, wake func()) {
+	sub := s.rdb.Subscribe(ctx, s.keys.queueWake())
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+			wake()
+		}
+	}
 }
 
 // claimCall is one merchant's claim script in a ClaimJobs round.
@@ -255,6 +285,17 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 	if err != nil {
 		return nil, wrap("claim jobs", err)
 	}
+	if len(candidates) == 0 {
+		return nil, fmt.Errorf("redisstore: claim jobs: the candidates script answered no time")
+	}
+	// On one server the round's claims take the candidates' reading of
+	// its clock; on a cluster the index lives on another node, whose clock
+	// must not decide leases, so each claim reads its own.
+	now := candidates[0]
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		now = ""
+	}
+	candidates = candidates[1:]
 	rand.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
 
 	var (
@@ -279,7 +320,7 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 		// The merchants not reached come first next round; then those
 		// that filled their share and may have more.
 		round = append([]string(nil), round[len(calls):]...)
-		for i, cmd := range s.runClaims(ctx, calls, lease) {
+		for i, cmd := range s.runClaims(ctx, calls, lease, now) {
 			merchant := calls[i].merchant
 			got, end, err := claimed(merchant, cmd)
 			if err != nil {
@@ -312,8 +353,9 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, limit int) (
 }
 
 // runClaims runs the claim script of every call in one pipeline; each
-// leases until the server's now plus lease.
-func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Duration) []*redis.Cmd {
+// leases until the server's now (as read for the round, or by the script
+// when now is "") plus lease.
+func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Duration, now string) []*redis.Cmd {
 	token := newToken()
 	offset, leaseMS := s.offsetMS(), positiveMS(lease)
 	scriptCalls := make([]scriptCall, len(calls))
@@ -323,7 +365,7 @@ func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Dur
 			keys: []string{q.due, q.lease, q.jobs, q.payload},
 			// One token per call; the script appends the job's place, so
 			// the prefix must differ between merchants and rounds.
-			args: []any{offset, leaseMS, c.want, token + "." + strconv.Itoa(i)},
+			args: []any{offset, leaseMS, c.want, token + "." + strconv.Itoa(i), now},
 		}
 	}
 	return s.evalAll(ctx, s.scripts.claim, scriptCalls)

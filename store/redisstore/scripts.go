@@ -124,10 +124,15 @@ if r == 1 then return {1, ms(due)} end
 return {4, ms(due)}
 `
 
-// candidates: KEYS index; ARGV offset ms, count. Answers up to count
-// merchants whose index score is due by the server's clock.
+// candidates: KEYS index; ARGV offset ms, count. Answers the server's now
+// (ms, offset included) and then up to count merchants whose index score
+// is due by it; the round's claim scripts take that now rather than each
+// reading TIME.
 const candidatesLua = nowFunc + `
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms(serverNow(ARGV[1])), 'LIMIT', 0, tonumber(ARGV[2]))
+local now = ms(serverNow(ARGV[1]))
+local out = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+table.insert(out, 1, now)
+return out
 `
 
 // earliest: KEYS due, lease.
@@ -136,34 +141,54 @@ return earliest(KEYS[1], KEYS[2])
 `
 
 // claim: KEYS due, lease, jobs, payload; ARGV offset ms, lease ms, max,
-// lease token prefix. Moves expired leases back to due (their attempt
-// already counted), then leases up to max due jobs, oldest first, until
-// the server's now plus lease. Answers {earliest, now, record, payload,
-// record, payload...} with the records as leased; a payload is nil when the
-// job has none stored apart (an empty payload, or a record written before
-// payloads were split out).
+// lease token prefix, and the server's now in ms as the round's candidates
+// script read it (” to read it here). Moves expired leases back to due
+// (their attempt already counted), then leases up to max due jobs, oldest
+// first, until now plus lease. Each step is one command for all its jobs,
+// so a claim of many costs about what a claim of one does. Answers
+// {earliest, now, record, payload, record, payload...} with the records as
+// leased; a payload is nil when the job has none stored apart (an empty
+// payload, or a record written before payloads were split out).
 const claimLua = earliestFunc + nowFunc + `
-local now = serverNow(ARGV[1])
+local now = tonumber(ARGV[5])
+if not now then now = serverNow(ARGV[1]) end
 local expiry = ms(now + tonumber(ARGV[2]))
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms(now), 'WITHSCORES', 'LIMIT', 0, 1000)
-for i = 1, #expired, 2 do
-  redis.call('ZREM', KEYS[2], expired[i])
-  redis.call('ZADD', KEYS[1], expired[i+1], expired[i])
+if #expired > 0 then
+  local gone, back = {}, {}
+  for i = 1, #expired, 2 do
+    gone[#gone+1] = expired[i]
+    back[#back+1] = expired[i+1]
+    back[#back+1] = expired[i]
+  end
+  redis.call('ZREM', KEYS[2], unpack(gone))
+  redis.call('ZADD', KEYS[1], unpack(back))
 end
 local out = {'', ms(now)}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms(now), 'LIMIT', 0, tonumber(ARGV[3]))
-for i, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  local raw = redis.call('HGET', KEYS[3], id)
-  if raw then
-    local job = cjson.decode(raw)
-    job.attempt = (tonumber(job.attempt) or 0) + 1
-    job.lease = ARGV[4] .. '.' .. i
-    raw = cjson.encode(job)
-    redis.call('HSET', KEYS[3], id, raw)
-    redis.call('ZADD', KEYS[2], expiry, id)
-    out[#out+1] = raw
-    out[#out+1] = redis.call('HGET', KEYS[4], id)
+if #ids > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ids))
+  local raws = redis.call('HMGET', KEYS[3], unpack(ids))
+  local payloads = redis.call('HMGET', KEYS[4], unpack(ids))
+  local records, leases = {}, {}
+  for i, id in ipairs(ids) do
+    local raw = raws[i]
+    if raw then
+      local job = cjson.decode(raw)
+      job.attempt = (tonumber(job.attempt) or 0) + 1
+      job.lease = ARGV[4] .. '.' .. i
+      raw = cjson.encode(job)
+      records[#records+1] = id
+      records[#records+1] = raw
+      leases[#leases+1] = expiry
+      leases[#leases+1] = id
+      out[#out+1] = raw
+      out[#out+1] = payloads[i]
+    end
+  end
+  if #records > 0 then
+    redis.call('HSET', KEYS[3], unpack(records))
+    redis.call('ZADD', KEYS[2], unpack(leases))
   end
 end
 out[1] = earliest(KEYS[1], KEYS[2])
@@ -366,8 +391,7 @@ return n
 // provider message id, phone, customer id, subject. The last three SETs are
 // written only when their value is not empty.
 const createDeliveryLua = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])

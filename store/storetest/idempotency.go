@@ -36,6 +36,33 @@ func idempotencyCases() []testCase {
 			st, err = s.Claim(ctx, "m1", "evt-1", time.Minute)
 			step("Claim after Complete", st, err, app.ClaimDone)
 		}},
+		{"Idempotency/MarkDone", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			step := func(name string, got app.ClaimState, err error, want app.ClaimState) {
+				t.Helper()
+				if err != nil || got != want {
+					t.Fatalf("%s = %v, %v; want %v", name, got, err, want)
+				}
+			}
+			st, err := s.MarkDone(ctx, "m1", "no-rule", time.Hour)
+			step("MarkDone of a free key", st, err, app.ClaimNew)
+			st, err = s.MarkDone(ctx, "m1", "no-rule", time.Hour)
+			step("MarkDone again", st, err, app.ClaimDone)
+			st, err = s.Claim(ctx, "m1", "no-rule", time.Minute)
+			step("Claim after MarkDone", st, err, app.ClaimDone)
+			st, err = s.Claim(ctx, "m1", "held", time.Minute)
+			step("Claim", st, err, app.ClaimNew)
+			st, err = s.MarkDone(ctx, "m1", "held", time.Hour)
+			step("MarkDone of a held key", st, err, app.ClaimInProgress)
+			if err := s.Release(ctx, "m1", "held"); err != nil {
+				t.Fatalf("Release() = %v", err)
+			}
+			st, err = s.Claim(ctx, "m1", "held", time.Minute)
+			step("Claim after Release (MarkDone left the held key alone)", st, err, app.ClaimNew)
+			if _, err := s.MarkDone(ctx, "m1", "", time.Hour); err == nil {
+				t.Error("MarkDone with no key = nil; want an error")
+			}
+		}},
 		{"Idempotency/ExpiredClaimIsFree", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			if st, err := s.Claim(ctx, "m1", "crashed-owner", 200*time.Millisecond); err != nil || st != app.ClaimNew {

@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/storebridge/storebridge/app"
+)
+
+// queueEvents queues the events as the job a recorded status change makes,
+// so they are processed by a worker, as in production.
+func (env *deliveryEnv) queueEvents(t *testing.T, events ...app.Event) {
+	t.Helper()
+	payload, err := json.Marshal(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := app.Job{ID: app.NewID(time.Now()), Merchant: env.merchant.ID, Kind: app.JobProcessEvents, Payload: payload}
+	if err := env.store.Enqueue(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A message due now is sent by the job that processed its event; when that
+// send must be tried again, the retry is queued as a send job and the
+// message still goes once.
+func TestEventJobSendsAtOnceAndQueuesItsRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		script  []error
+		calls   int
+		history string
+	}{
+		{"sent by the event's job", nil, 1, "[queued sent]"},
+		{"retried by a send job", []error{&app.ProviderError{Provider: "scripted", Status: 503, Retryable: true}}, 2, "[queued retrying sent]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newDeliveryEnv(t, app.Rate{})
+			env.provider.script = tc.script
+			env.queueEvents(t, orderEvent("2041", "+919876543210"))
+			d := env.waitDelivery(t, app.DeliverySent)
+			time.Sleep(100 * time.Millisecond) // room for a wrong second call
+			calls, sent := env.provider.state()
+			var statuses []app.DeliveryStatus
+			for _, h := range d.History {
+				statuses = append(statuses, h.Status)
+			}
+			if calls != tc.calls || len(sent) != 1 || fmt.Sprint(statuses) != tc.history {
+				t.Errorf("%d calls, %d sent, history %v; want %d calls, 1 sent, history %s", calls, len(sent), statuses, tc.calls, tc.history)
+			}
+			depth, err := env.store.Depth(context.Background())
+			if err != nil || depth != (app.QueueDepth{}) {
+				t.Errorf("queue after the send = %+v, %v; want empty", depth, err)
+			}
+		})
+	}
+}
+
+// An event no rule wants costs one write (MarkDone) and is counted as a
+// run that found no rule would count it; a second copy counts as a
+// duplicate, and a rule made later does not send the first event again.
+func TestEventWithoutRuleIsDoneAtOnce(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	ctx := context.Background()
+	cancelled := orderEvent("2042", "+919876543210")
+	cancelled.Type = app.EventOrderCancelled // the env has no rule for it
+	for range 2 {
+		if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cancelled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.svc.PutRule(ctx, env.merchant.ID, app.EventOrderCancelled, app.RuleInput{Template: "order_cancelled", Variables: []string{"order.number"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.svc.ProcessEvents(ctx, env.merchant, []app.Event{cancelled}); err != nil {
+		t.Fatal(err)
+	}
+	day := app.DayOf(env.now.Now())
+	stats, err := env.svc.Stats(ctx, env.merchant.ID, day, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := stats.Counts[app.EventOrderCancelled]
+	if got["skipped.no_rule"] != 1 || got["received"] != 1 || got["skipped.duplicate"] != 2 {
+		t.Errorf("order.cancelled counts = %v; want skipped.no_rule 1, received 1, skipped.duplicate 2", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if calls, _ := env.provider.state(); calls != 0 || len(env.deliveries(t)) != 0 {
+		t.Errorf("%d provider calls, %d deliveries; want none", calls, len(env.deliveries(t)))
+	}
+}
