@@ -38,15 +38,20 @@ type CODOutcomes struct {
 // LoyaltyOutcomes are the loyalty engine's counters (LoyaltySubject).
 type LoyaltyOutcomes struct {
 	PointsEarned, PointsRedeemed, CouponsCreated, CouponsUsed int64
+	// ReviewsRequested counts the orders a review request went to,
+	// ReviewsAnswered those of them a review came for.
+	ReviewsRequested, ReviewsAnswered int64
 }
 
 // Loyalty outcome counters, on the subject LoyaltySubject.
 const (
-	LoyaltySubject             = "loyalty"
-	LoyaltyCountPointsEarned   = "points_earned"
-	LoyaltyCountPointsRedeemed = "points_redeemed"
-	LoyaltyCountCouponsCreated = "coupons_created"
-	LoyaltyCountCouponsUsed    = "coupons_used"
+	LoyaltySubject              = "loyalty"
+	LoyaltyCountPointsEarned    = "points_earned"
+	LoyaltyCountPointsRedeemed  = "points_redeemed"
+	LoyaltyCountCouponsCreated  = "coupons_created"
+	LoyaltyCountCouponsUsed     = "coupons_used"
+	LoyaltyCountReviewsAsked    = "reviews_requested"
+	LoyaltyCountReviewsAnswered = "reviews_answered"
 )
 
 // OutcomesOf reads the outcomes out of counters (subject → outcome →
@@ -60,6 +65,7 @@ func OutcomesOf(counts map[string]map[string]int64) StatsOutcomes {
 		Loyalty: LoyaltyOutcomes{
 			PointsEarned: loyalty[LoyaltyCountPointsEarned], PointsRedeemed: loyalty[LoyaltyCountPointsRedeemed],
 			CouponsCreated: loyalty[LoyaltyCountCouponsCreated], CouponsUsed: loyalty[LoyaltyCountCouponsUsed],
+			ReviewsRequested: loyalty[LoyaltyCountReviewsAsked], ReviewsAnswered: loyalty[LoyaltyCountReviewsAnswered],
 		},
 	}
 	for outcome, n := range counts[EventCartAbandoned] {

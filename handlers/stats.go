@@ -64,6 +64,10 @@ type loyaltyOutcomes struct {
 	PointsRedeemed int64 `json:"points_redeemed"`
 	CouponsCreated int64 `json:"coupons_created"`
 	CouponsUsed    int64 `json:"coupons_used"`
+	// ReviewsRequested and ReviewsAnswered: orders asked for a review, and
+	// those of them reviewed since.
+	ReviewsRequested int64 `json:"reviews_requested"`
+	ReviewsAnswered  int64 `json:"reviews_answered"`
 }
 
 func outcomesJSON(o app.StatsOutcomes) statsOutcomes {
@@ -74,6 +78,7 @@ func outcomesJSON(o app.StatsOutcomes) statsOutcomes {
 		Loyalty: loyaltyOutcomes{
 			PointsEarned: o.Loyalty.PointsEarned, PointsRedeemed: o.Loyalty.PointsRedeemed,
 			CouponsCreated: o.Loyalty.CouponsCreated, CouponsUsed: o.Loyalty.CouponsUsed,
+			ReviewsRequested: o.Loyalty.ReviewsRequested, ReviewsAnswered: o.Loyalty.ReviewsAnswered,
 		},
 	}
 	for currency, amount := range o.Carts.Revenue {

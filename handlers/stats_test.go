@@ -103,7 +103,7 @@ func TestStatsJSON(t *testing.T) {
 	for _, shape := range []string{
 		`"outcomes":{"cart.abandoned":{"carts":2,"recovered":1,"revenue":{"INR":"1499.00"},"by_step":{"1":{"sent":2,"recovered":0},"2":{"sent":1,"recovered":1}}}`,
 		`"cod.confirmation_requested":{"asked":4,"confirmed":3,"cancelled":1,"timed_out":1}`,
-		`"loyalty":{"points_earned":0,"points_redeemed":0,"coupons_created":0,"coupons_used":0}}`,
+		`"loyalty":{"points_earned":0,"points_redeemed":0,"coupons_created":0,"coupons_used":0,"reviews_requested":0,"reviews_answered":0}}`,
 	} {
 		if !strings.Contains(rec.Body.String(), shape) {
 			t.Errorf("stats JSON = %s; want the outcomes as the contract names them: %s", rec.Body, shape)

@@ -84,7 +84,7 @@ func (e *Engine) RedactLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 		states = append(states, standingKey(key), contactKey(key), profileKey(key), referralStateKey(key), reviewedCustomerKey(key))
 	}
 	for _, id := range who.OrderIDs {
-		states = append(states, orderStateKey(id), reviewedOrderKey(id), cancelledStateKey(id))
+		states = append(states, orderStateKey(id), reviewedOrderKey(id), reviewAskedKey(id), cancelledStateKey(id))
 	}
 	if err := e.forgetReferralCodes(ctx, m, seen); err != nil {
 		return err

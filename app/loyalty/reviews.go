@@ -77,6 +77,7 @@ type reviewJob struct {
 
 func reviewedOrderKey(order string) string       { return "loyalty:reviewed:order:" + order }
 func reviewedCustomerKey(customer string) string { return "loyalty:reviewed:customer:" + customer }
+func reviewAskedKey(order string) string         { return "loyalty:review-asked:" + order }
 
 // scheduleReviews schedules the request and its reminders of a delivered
 // order; a redelivered order.delivered finds their keys taken.
@@ -115,8 +116,14 @@ func (e *Engine) reviewSubmitted(ctx context.Context, m app.Merchant, ev app.Eve
 	now := e.now()
 	for _, path := range []string{"review.order_id", "order.id"} {
 		if order := idAt(ev, path); order != "" {
-			if _, _, err := e.data.AdvanceState(ctx, m.ID, reviewedOrderKey(order), 1, now.UTC().Format(time.RFC3339Nano), orderTTL); err != nil {
+			_, first, err := e.data.AdvanceState(ctx, m.ID, reviewedOrderKey(order), 1, now.UTC().Format(time.RFC3339Nano), orderTTL)
+			if err != nil {
 				return err
+			}
+			if first {
+				if err := e.countAnswered(ctx, m.ID, order); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -172,6 +179,11 @@ func (e *Engine) handleReview(ctx context.Context, job app.Job) error {
 	if err != nil || done {
 		return err
 	}
+	if r.N == 0 {
+		if err := e.countAsked(ctx, m.ID, r.Order); err != nil {
+			return err
+		}
+	}
 	return e.sender.ProcessEvents(ctx, m, []app.Event{{
 		Type: app.EventReviewRequested, Subject: "loyalty:review:" + r.Order + ":" + strconv.Itoa(r.N), Customer: r.Who,
 		Properties: map[string]any{
@@ -217,4 +229,29 @@ func idAt(ev app.Event, path string) string {
 		return x.String()
 	}
 	return ""
+}
+
+// countAsked counts the order's review request once, however often its
+// job runs, and marks the order asked for countAnswered.
+func (e *Engine) countAsked(ctx context.Context, merchant, order string) error {
+	_, first, err := e.data.AdvanceState(ctx, merchant, reviewAskedKey(order), 1, "asked", orderTTL)
+	if err == nil && first && e.counts != nil {
+		e.counts.Count(merchant, app.LoyaltySubject, app.LoyaltyCountReviewsAsked, 1)
+	}
+	return err
+}
+
+// countAnswered counts the first review of an order that was asked for
+// one.
+func (e *Engine) countAnswered(ctx context.Context, merchant, order string) error {
+	if e.counts == nil {
+		return nil
+	}
+	if _, _, err := e.data.State(ctx, merchant, reviewAskedKey(order)); errors.Is(err, app.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	e.counts.Count(merchant, app.LoyaltySubject, app.LoyaltyCountReviewsAnswered, 1)
+	return nil
 }

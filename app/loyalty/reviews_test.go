@@ -145,3 +145,26 @@ func TestMilestoneRetried(t *testing.T) {
 		t.Fatalf("milestones = %d; want 1", len(got))
 	}
 }
+
+// The stats count each order asked for a review once, and a review of it
+// once, however often the request's job and the review arrive; a review
+// of an order never asked is not an answer.
+func TestReviewOutcomesCountedOnce(t *testing.T) {
+	h := newEngineHarness(t, reviewProgram())
+	_, counts := withExtras(h)
+	h.observe(delivered("1001", "#1001"))
+	h.clock.Advance(7*24*time.Hour + time.Minute)
+	h.runDue()
+	review := func(order float64) app.Event {
+		return app.Event{Type: app.EventReviewSubmitted, Subject: "api:rev", Customer: app.Customer{ID: "c1"},
+			Properties: map[string]any{"review": map[string]any{"order_id": order, "rating": float64(5)}}}
+	}
+	h.observe(review(1001))
+	h.observe(review(1001))
+	h.observe(review(2002)) // never asked
+	for outcome, want := range map[string]int{app.LoyaltyCountReviewsAsked: 1, app.LoyaltyCountReviewsAnswered: 1} {
+		if got := counts.get(app.LoyaltySubject + " " + outcome); got != want {
+			t.Errorf("%s = %d; want %d", outcome, got, want)
+		}
+	}
+}
