@@ -17,6 +17,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// Storefront verifies the storefront's calls for one customer's points:
+// the customer tokens a store's server asks for, and Shopify's App Proxy.
+type Storefront struct{ svc *Service }
+
+// NewStorefront returns the storefront's verifier over the service's
+// merchants and keys.
+func NewStorefront(svc *Service) *Storefront { return &Storefront{svc: svc} }
+
 // The storefront's calls for one customer's loyalty: through Shopify's
 // App Proxy (signed by Shopify) or with a short-lived customer token the
 // merchant's own server asks for with its API key. The merchant's API key
@@ -76,7 +84,7 @@ func (c StorefrontCustomer) Can(scope string) bool { return slices.Contains(c.Sc
 // IssueCustomerToken signs a token for one of m's customers (the
 // platform customer id, or a phone in E.164, read in the store's country),
 // for CustomerTokenTTL. scope is space-separated; empty: every scope.
-func (s *Service) IssueCustomerToken(m Merchant, customer, scope string) (CustomerToken, error) {
+func (f *Storefront) IssueCustomerToken(m Merchant, customer, scope string) (CustomerToken, error) {
 	fields := map[string]string{}
 	id := strings.TrimSpace(customer)
 	switch {
@@ -103,7 +111,7 @@ func (s *Service) IssueCustomerToken(m Merchant, customer, scope string) (Custom
 	}
 	slices.Sort(scopes)
 	scopes = slices.Compact(scopes)
-	now := s.now()
+	now := f.svc.now()
 	expires := now.Add(CustomerTokenTTL)
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, customerClaims{
 		Merchant: m.ID, Customer: id, Scope: strings.Join(scopes, " "),
@@ -112,7 +120,7 @@ func (s *Service) IssueCustomerToken(m Merchant, customer, scope string) (Custom
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(expires),
 		},
-	}).SignedString(s.keyring.SigningKey())
+	}).SignedString(f.svc.keyring.SigningKey())
 	if err != nil {
 		return CustomerToken{}, fmt.Errorf("sign customer token: %w", err)
 	}
@@ -122,14 +130,14 @@ func (s *Service) IssueCustomerToken(m Merchant, customer, scope string) (Custom
 // CustomerByToken verifies a customer token: ours (any listed key), for
 // this audience, not expired, of a merchant still active. Anything else
 // is ErrUnauthenticated.
-func (s *Service) CustomerByToken(ctx context.Context, token string) (StorefrontCustomer, error) {
+func (f *Storefront) CustomerByToken(ctx context.Context, token string) (StorefrontCustomer, error) {
 	var claims customerClaims
-	_, err := jwt.ParseWithClaims(token, &claims, s.keyring.jwtKeys, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithAudience(customerAudience), jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now))
+	_, err := jwt.ParseWithClaims(token, &claims, f.svc.keyring.jwtKeys, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithAudience(customerAudience), jwt.WithExpirationRequired(), jwt.WithTimeFunc(f.svc.now))
 	if err != nil || claims.Merchant == "" || claims.Customer == "" {
 		return StorefrontCustomer{}, ErrUnauthenticated
 	}
-	m, err := s.activeMerchant(ctx, claims.Merchant)
+	m, err := f.activeMerchant(ctx, claims.Merchant)
 	if err != nil {
 		return StorefrontCustomer{}, err
 	}
@@ -138,8 +146,8 @@ func (s *Service) CustomerByToken(ctx context.Context, token string) (Storefront
 
 // activeMerchant is the merchant a verified token names, if it still
 // exists and is active.
-func (s *Service) activeMerchant(ctx context.Context, id string) (Merchant, error) {
-	m, err := s.merchants.byID(ctx, id)
+func (f *Storefront) activeMerchant(ctx context.Context, id string) (Merchant, error) {
+	m, err := f.svc.merchants.byID(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Merchant{}, ErrUnauthenticated
@@ -157,22 +165,22 @@ func (s *Service) activeMerchant(ctx context.Context, id string) (Merchant, erro
 // installed the app. The customer is logged_in_customer_id, which Shopify
 // sets from the storefront's session; none (a visitor not logged in) is
 // ErrNoCustomer. An App Proxy call may read and redeem.
-func (s *Service) CustomerByAppProxy(ctx context.Context, query url.Values) (StorefrontCustomer, error) {
-	if !VerifyAppProxySignature(s.shopifySecret, query) {
+func (f *Storefront) CustomerByAppProxy(ctx context.Context, query url.Values) (StorefrontCustomer, error) {
+	if !VerifyAppProxySignature(f.svc.shopifySecret, query) {
 		return StorefrontCustomer{}, ErrUnauthenticated
 	}
 	ts, err := strconv.ParseInt(query.Get("timestamp"), 10, 64)
 	if err != nil {
 		return StorefrontCustomer{}, ErrUnauthenticated
 	}
-	if d := s.now().Sub(time.Unix(ts, 0)); d > shopifyTimestampWindow || d < -shopifyTimestampWindow {
+	if d := f.svc.now().Sub(time.Unix(ts, 0)); d > shopifyTimestampWindow || d < -shopifyTimestampWindow {
 		return StorefrontCustomer{}, ErrUnauthenticated
 	}
 	shop := query.Get("shop")
 	if !ValidShopDomain(shop) {
 		return StorefrontCustomer{}, ErrUnauthenticated
 	}
-	cm, err := s.merchants.byDomain(ctx, PlatformShopify, strings.ToLower(shop))
+	cm, err := f.svc.merchants.byDomain(ctx, PlatformShopify, strings.ToLower(shop))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return StorefrontCustomer{}, ErrUnauthenticated
@@ -241,13 +249,13 @@ func StoreOrigin(m Merchant) string {
 // StoreOfOrigin answers whether origin is an active merchant's
 // storefront, for a CORS preflight, which carries no token: a page of any
 // other origin gets no CORS grant.
-func (s *Service) StoreOfOrigin(ctx context.Context, origin string) (bool, error) {
+func (f *Storefront) StoreOfOrigin(ctx context.Context, origin string) (bool, error) {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Path != "" {
 		return false, nil
 	}
 	for _, p := range []Platform{PlatformWooCommerce, PlatformShopify} {
-		m, err := s.merchants.byDomain(ctx, p, strings.ToLower(u.Host))
+		m, err := f.svc.merchants.byDomain(ctx, p, strings.ToLower(u.Host))
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}

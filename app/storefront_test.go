@@ -84,27 +84,27 @@ func TestCustomerTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := svc.IssueCustomerToken(m, "+91 98765 43210", "")
+	tok, err := app.NewStorefront(svc).IssueCustomerToken(m, "+91 98765 43210", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok.Customer != "+919876543210" || tok.Scope != "loyalty:read loyalty:redeem" || tok.ExpiresAt.Sub(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)) != app.CustomerTokenTTL {
 		t.Errorf("IssueCustomerToken = %+v; want the phone in E.164, both scopes, 15 minutes", tok)
 	}
-	c, err := svc.CustomerByToken(ctx, tok.Token)
+	c, err := app.NewStorefront(svc).CustomerByToken(ctx, tok.Token)
 	if err != nil || c.Merchant.ID != m.ID || c.ID != "+919876543210" || !c.Can(app.ScopeLoyaltyRedeem) {
 		t.Fatalf("CustomerByToken = %+v, %v; want the customer of %s, able to redeem", c, err, m.ID)
 	}
-	read, err := svc.IssueCustomerToken(m, "42", "loyalty:read")
+	read, err := app.NewStorefront(svc).IssueCustomerToken(m, "42", "loyalty:read")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := svc.CustomerByToken(ctx, read.Token); err != nil || c.Can(app.ScopeLoyaltyRedeem) || !c.Can(app.ScopeLoyaltyRead) {
+	if c, err := app.NewStorefront(svc).CustomerByToken(ctx, read.Token); err != nil || c.Can(app.ScopeLoyaltyRedeem) || !c.Can(app.ScopeLoyaltyRead) {
 		t.Errorf("a read token = %+v, %v; want read only", c, err)
 	}
 	for name, in := range map[string][2]string{"no customer": {"", ""}, "bad phone": {"+12", ""}, "bad scope": {"42", "admin"}} {
 		var ve *app.ValidationError
-		if _, err := svc.IssueCustomerToken(m, in[0], in[1]); !errors.As(err, &ve) {
+		if _, err := app.NewStorefront(svc).IssueCustomerToken(m, in[0], in[1]); !errors.As(err, &ve) {
 			t.Errorf("%s: IssueCustomerToken = %v; want a validation error", name, err)
 		}
 	}
@@ -118,20 +118,20 @@ func TestCustomerTokens(t *testing.T) {
 		"another keyring's": forged, "an admin session": session, "not a token": "abc",
 		"tampered": tok.Token[:len(tok.Token)-2] + "xx",
 	} {
-		if _, err := svc.CustomerByToken(ctx, token); !errors.Is(err, app.ErrUnauthenticated) {
+		if _, err := app.NewStorefront(svc).CustomerByToken(ctx, token); !errors.Is(err, app.ErrUnauthenticated) {
 			t.Errorf("%s: CustomerByToken = %v; want ErrUnauthenticated", name, err)
 		}
 	}
 	advance(app.CustomerTokenTTL + time.Second)
-	if _, err := svc.CustomerByToken(ctx, tok.Token); !errors.Is(err, app.ErrUnauthenticated) {
+	if _, err := app.NewStorefront(svc).CustomerByToken(ctx, tok.Token); !errors.Is(err, app.ErrUnauthenticated) {
 		t.Errorf("expired: CustomerByToken = %v; want ErrUnauthenticated", err)
 	}
-	fresh, _ := svc.IssueCustomerToken(m, "42", "")
+	fresh, _ := app.NewStorefront(svc).IssueCustomerToken(m, "42", "")
 	if _, err := st.UpdateMerchant(ctx, m.ID, func(m *app.Merchant) error { m.Status = app.MerchantUninstalled; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	advance(time.Minute) // past the merchant cache
-	if _, err := svc.CustomerByToken(ctx, fresh.Token); !errors.Is(err, app.ErrUnauthenticated) {
+	if _, err := app.NewStorefront(svc).CustomerByToken(ctx, fresh.Token); !errors.Is(err, app.ErrUnauthenticated) {
 		t.Errorf("uninstalled merchant: CustomerByToken = %v; want ErrUnauthenticated", err)
 	}
 }
@@ -156,11 +156,11 @@ func TestCustomerByAppProxy(t *testing.T) {
 		q.Set("signature", app.SignAppProxy(secret, q))
 		return q
 	}
-	c, err := svc.CustomerByAppProxy(ctx, signed(nil))
+	c, err := app.NewStorefront(svc).CustomerByAppProxy(ctx, signed(nil))
 	if err != nil || c.Merchant.ID != m.ID || c.ID != "7712398123" || !c.Can(app.ScopeLoyaltyRedeem) {
 		t.Fatalf("CustomerByAppProxy = %+v, %v; want customer 7712398123 of %s", c, err, m.ID)
 	}
-	if _, err := svc.CustomerByAppProxy(ctx, signed(func(q url.Values) { q.Set("logged_in_customer_id", "") })); !errors.Is(err, app.ErrNoCustomer) {
+	if _, err := app.NewStorefront(svc).CustomerByAppProxy(ctx, signed(func(q url.Values) { q.Set("logged_in_customer_id", "") })); !errors.Is(err, app.ErrNoCustomer) {
 		t.Errorf("no customer: %v; want ErrNoCustomer", err)
 	}
 	tampered := signed(nil)
@@ -171,7 +171,7 @@ func TestCustomerByAppProxy(t *testing.T) {
 		"unknown shop": signed(func(q url.Values) { q.Set("shop", "other-shop.myshopify.com") }),
 		"not a shop":   signed(func(q url.Values) { q.Set("shop", "evil.example.com") }),
 	} {
-		if _, err := svc.CustomerByAppProxy(ctx, q); !errors.Is(err, app.ErrUnauthenticated) || errors.Is(err, app.ErrNoCustomer) {
+		if _, err := app.NewStorefront(svc).CustomerByAppProxy(ctx, q); !errors.Is(err, app.ErrUnauthenticated) || errors.Is(err, app.ErrNoCustomer) {
 			t.Errorf("%s: CustomerByAppProxy = %v; want ErrUnauthenticated", name, err)
 		}
 	}

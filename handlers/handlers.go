@@ -23,6 +23,7 @@ type Handlers struct {
 	svc        *app.Service
 	loyalty    *loyalty.Engine
 	redeemer   customerRedeemer // the engine
+	storefront *app.Storefront
 	shopify    *app.ShopifyInstaller
 	woo        *app.WooConnector
 	appURL     string
@@ -84,6 +85,9 @@ func New(opts Options) *Handlers {
 	}
 	if opts.Loyalty != nil {
 		h.redeemer = opts.Loyalty
+	}
+	if opts.Service != nil {
+		h.storefront = app.NewStorefront(opts.Service)
 	}
 	return h
 }

@@ -84,7 +84,7 @@ func storefrontCustomerID(c echo.Context) string {
 func (h *Handlers) appProxyAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		sc, err := h.svc.CustomerByAppProxy(c.Request().Context(), c.QueryParams())
+		sc, err := h.storefront.CustomerByAppProxy(c.Request().Context(), c.QueryParams())
 		switch {
 		case errors.Is(err, app.ErrNoCustomer):
 			return echo.NewHTTPError(http.StatusUnauthorized, "no customer is logged in")
@@ -110,7 +110,7 @@ func (h *Handlers) customerTokenAuth(scope string) echo.MiddlewareFunc {
 			origin := c.Request().Header.Get(echo.HeaderOrigin)
 			refuse := func(err error) error {
 				hdr.Set("WWW-Authenticate", `Bearer realm="storebridge customer", error="invalid_token"`)
-				if ok, lookupErr := h.svc.StoreOfOrigin(c.Request().Context(), origin); lookupErr == nil && ok {
+				if ok, lookupErr := h.storefront.StoreOfOrigin(c.Request().Context(), origin); lookupErr == nil && ok {
 					allowOrigin(hdr, origin)
 				}
 				return err
@@ -119,7 +119,7 @@ func (h *Handlers) customerTokenAuth(scope string) echo.MiddlewareFunc {
 			if !ok || strings.TrimSpace(token) == "" {
 				return refuse(echo.NewHTTPError(http.StatusUnauthorized, "missing bearer customer token"))
 			}
-			sc, err := h.svc.CustomerByToken(c.Request().Context(), strings.TrimSpace(token))
+			sc, err := h.storefront.CustomerByToken(c.Request().Context(), strings.TrimSpace(token))
 			if err != nil {
 				return refuse(err)
 			}
@@ -152,7 +152,7 @@ func (h *Handlers) customerPreflight(c echo.Context) error {
 	hdr := c.Response().Header()
 	hdr.Add("Vary", "Origin")
 	origin := c.Request().Header.Get(echo.HeaderOrigin)
-	ok, err := h.svc.StoreOfOrigin(c.Request().Context(), origin)
+	ok, err := h.storefront.StoreOfOrigin(c.Request().Context(), origin)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (h *Handlers) issueCustomerToken(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	tok, err := h.svc.IssueCustomerToken(m, req.Customer, req.Scope)
+	tok, err := h.storefront.IssueCustomerToken(m, req.Customer, req.Scope)
 	if err != nil {
 		return err
 	}
