@@ -54,6 +54,9 @@ import (
 // The environment tunes it:
 //
 //	STOREBRIDGE_BURST_WEBHOOKS     webhooks per burst (default 20000)
+//	STOREBRIDGE_BURST_ROUNDS       cut each burst into this many rounds,
+//	                               which go round the targets (default 1;
+//	                               more evens out a busy machine)
 //	STOREBRIDGE_BURST_CONNS        keep-alive connections (default 32)
 //	STOREBRIDGE_BURST_SPIKE        webhooks of the spike (default 10000)
 //	STOREBRIDGE_BURST_SPIKE_CONNS  its connections (default 256)
@@ -62,7 +65,8 @@ import (
 //	                               "bare,all,web,embedded")
 //	STOREBRIDGE_BURST_DRAIN_SECONDS  wait for the queue to drain (default 300)
 //	STOREBRIDGE_BURST_PROFILE      a directory: each server writes the CPU
-//	                               profile of its burst there (<target>.pprof)
+//	                               profile of its (first round's) burst
+//	                               there, as <target>.pprof
 //
 // Run it with (make load):
 //
@@ -70,6 +74,7 @@ import (
 func BenchmarkBurstLoad(b *testing.B) {
 	cfg := burstConfig{
 		webhooks:   loadEnvInt(b, "STOREBRIDGE_BURST_WEBHOOKS", 20000),
+		rounds:     loadEnvInt(b, "STOREBRIDGE_BURST_ROUNDS", 1),
 		conns:      loadEnvInt(b, "STOREBRIDGE_BURST_CONNS", 32),
 		spike:      loadEnvInt(b, "STOREBRIDGE_BURST_SPIKE", 10000),
 		spikeConns: loadEnvInt(b, "STOREBRIDGE_BURST_SPIKE_CONNS", 256),
@@ -87,9 +92,9 @@ func BenchmarkBurstLoad(b *testing.B) {
 }
 
 type burstConfig struct {
-	webhooks, conns, spike, spikeConns, merchants int
-	drain                                         time.Duration
-	profileDir                                    string
+	webhooks, rounds, conns, spike, spikeConns, merchants int
+	drain                                                 time.Duration
+	profileDir                                            string
 }
 
 func cmpOr(s, def string) string {
@@ -104,30 +109,57 @@ type burstResult struct {
 	name  string
 	burst burstSent
 	spike *burstSent
-	drain time.Duration // from the end of the burst to the last send
+	drain time.Duration // from the end of the last round to its last send
+}
+
+// burstTarget is one target's processes and what it was sent.
+type burstTarget struct {
+	name     string
+	vars     map[string]string
+	proc     *burstProc
+	provider *loadInterakt
+	shops    []string
+	client   *http.Client
+	expected int  // webhooks accepted, each to be sent exactly once
+	failed   bool // a check failed: later rounds skip it
+	res      burstResult
 }
 
 func runBurstLoad(b *testing.B, cfg burstConfig, targets []string) {
 	b.StopTimer()
 	redis := redistest.Start(b, redistest.Options{Save: redistest.PersistentSave})
 	var seq atomic.Int64 // order numbers, distinct across targets
-	var results []burstResult
+	var all []*burstTarget
 	for _, name := range targets {
-		// A failed target is reported, and the others still run.
-		results = append(results, burstTarget(b, cfg, name, redis, &seq))
-		rdb := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
-		if err := rdb.FlushAll(context.Background()).Err(); err != nil {
-			b.Errorf("FLUSHALL after %s: %v", name, err)
+		all = append(all, startBurstTarget(b, cfg, name, redis, &seq))
+	}
+	// The rounds go round the targets, each drained before the next
+	// starts, so load from elsewhere on the machine falls on all alike.
+	for round := range cfg.rounds {
+		n := cfg.webhooks / cfg.rounds
+		if round == cfg.rounds-1 {
+			n = cfg.webhooks - n*(cfg.rounds-1)
 		}
-		rdb.Close()
+		for _, tg := range all {
+			if !tg.failed {
+				tg.burstRound(b, cfg, &seq, n, cfg.profileDir != "" && round == 0)
+			}
+		}
+	}
+	for _, tg := range all {
+		if !tg.failed && (tg.name == "all" || tg.name == "embedded") {
+			tg.spikeRound(b, cfg, &seq)
+		}
 	}
 
 	var table strings.Builder
-	fmt.Fprintf(&table, "burst of %d distinct signed orders/create (%d bytes) over %d keep-alive connections, %d shops\n",
-		cfg.webhooks, len(burstOrder(1)), cfg.conns, cfg.merchants)
+	fmt.Fprintf(&table, "burst of %d distinct signed orders/create (%d bytes) in %d round(s) over %d keep-alive connections, %d shops\n",
+		cfg.webhooks, len(burstOrder(1)), cfg.rounds, cfg.conns, cfg.merchants)
 	fmt.Fprintf(&table, "%-9s %11s %9s %9s %9s %10s\n", "target", "webhooks/s", "p50 ms", "p99 ms", "max ms", "drained in")
 	rates := map[string]float64{}
-	for _, r := range results {
+	for _, tg := range all {
+		r := tg.res
+		slices.Sort(r.burst.latency)
 		rates[r.name] = r.burst.rate()
 		drained := "-"
 		if r.drain > 0 {
@@ -146,24 +178,23 @@ func runBurstLoad(b *testing.B, cfg burstConfig, targets []string) {
 	ratio("web/bare", "web", "bare")
 	ratio("embedded/all", "embedded", "all")
 	fmt.Fprintln(&table)
-	for _, r := range results {
-		if r.spike == nil {
+	for _, tg := range all {
+		s := tg.res.spike
+		if s == nil {
 			continue
 		}
-		s := r.spike
 		fmt.Fprintf(&table, "spike on %s: %d webhooks at once over %d connections: %.0f webhooks/s, p50 %.0f ms, p99 %.0f ms, max %.0f ms, %d 5xx, %d not 2xx\n",
-			r.name, len(s.latency), cfg.spikeConns, s.rate(), s.quantile(0.5), s.quantile(0.99), s.quantile(1), s.serverErrors, s.bad)
-		b.ReportMetric(s.quantile(1), r.name+"-spike-max-ms")
+			tg.name, len(s.latency), cfg.spikeConns, s.rate(), s.quantile(0.5), s.quantile(0.99), s.quantile(1), s.serverErrors, s.bad)
+		b.ReportMetric(s.quantile(1), tg.name+"-spike-max-ms")
 	}
 	b.Log(table.String())
 }
 
-// burstTarget starts one target's processes, runs its warm-up, burst and
-// (for all and embedded) spike, and checks the drains.
-func burstTarget(b *testing.B, cfg burstConfig, name string, redis *redistest.Server, seq *atomic.Int64) burstResult {
-	res := burstResult{name: name}
-	provider := newLoadInterakt(b)
-	vars := map[string]string{
+// startBurstTarget starts one target's process and its shops, and sends a
+// warm-up (connections, caches, scripts), drained before the rounds.
+func startBurstTarget(b *testing.B, cfg burstConfig, name string, redis *redistest.Server, seq *atomic.Int64) *burstTarget {
+	tg := &burstTarget{name: name, provider: newLoadInterakt(b), res: burstResult{name: name}}
+	tg.vars = map[string]string{
 		"APP_URL":                 e2eAppURL,
 		"SECRET_KEY":              strings.Repeat("bur5t-k3y-", 5),
 		"ADMIN_TOKEN":             e2eAdminToken,
@@ -181,92 +212,86 @@ func burstTarget(b *testing.B, cfg burstConfig, name string, redis *redistest.Se
 	case "bare":
 		mode = "bare"
 	case "embedded":
-		vars["DATA_DIR"] = b.TempDir()
-		vars["APP_URL"] = ""
+		tg.vars["DATA_DIR"] = b.TempDir()
+		tg.vars["APP_URL"] = ""
 	default:
 		b.Fatalf("STOREBRIDGE_BURST_TARGETS: unknown target %q; want bare, all, web or embedded", name)
 	}
 	if name != "embedded" {
-		vars["REDIS_URL"] = redis.URL()
-		vars["REDIS_PREFIX"] = "burst:" + name + ":"
+		tg.vars["REDIS_URL"] = redis.URL()
+		tg.vars["REDIS_PREFIX"] = "burst:" + name + ":"
 	}
-	proc := startBurstProc(b, name, mode, vars, cfg.profileDir)
-	shops := make([]string, cfg.merchants)
-	for i := range shops {
-		shops[i] = fmt.Sprintf("burst-shop-%03d.myshopify.com", i)
+	tg.proc = startBurstProc(b, name, mode, tg.vars, cfg.profileDir)
+	tg.shops = make([]string, cfg.merchants)
+	for i := range tg.shops {
+		tg.shops[i] = fmt.Sprintf("burst-shop-%03d.myshopify.com", i)
 		if name != "bare" {
-			burstMerchant(b, proc.base, shops[i], provider.srv.URL)
+			burstMerchant(b, tg.proc.base, tg.shops[i], tg.provider.srv.URL)
 		}
 	}
-	client := burstClient(cfg.conns)
-	defer client.CloseIdleConnections()
-	expected := 0
-	drained := func(what string) bool {
-		if name == "bare" {
-			return true
-		}
-		if !burstDrained(b, name+" "+what, proc, provider, expected, cfg.drain) {
-			return false
-		}
+	tg.client = burstClient(cfg.conns)
+	b.Cleanup(tg.client.CloseIdleConnections)
+	warm := burstSend(tg.client, tg.proc.base, burstWebhooks(seq, tg.shops, 2*cfg.conns), cfg.conns)
+	tg.failed = !warm.check(b, name+" warm-up")
+	tg.expected += len(warm.latency)
+	if !tg.failed {
+		tg.failed = !tg.drained(b, cfg, "warm-up")
+	}
+	return tg
+}
+
+// drained waits for the target's queue to drain (the web role's through a
+// worker process started for it) and checks every send.
+func (tg *burstTarget) drained(b *testing.B, cfg burstConfig, what string) bool {
+	switch tg.name {
+	case "bare":
 		return true
-	}
-
-	// Warm-up: connections, caches, scripts; drained before the burst.
-	warm := burstSend(client, proc.base, burstWebhooks(seq, shops, 2*cfg.conns), cfg.conns)
-	if !warm.check(b, name+" warm-up") {
-		return res
-	}
-	expected += len(warm.latency)
-	if name == "web" {
+	case "web":
 		// The web role has no workers: a worker process drains its queue.
-		worker := startBurstProc(b, "worker", "serve:worker", vars, "")
-		ok := drained("warm-up")
-		worker.stop(b)
-		if !ok {
-			return res
-		}
-	} else if !drained("warm-up") {
-		return res
+		worker := startBurstProc(b, "worker", "serve:worker", tg.vars, "")
+		defer worker.stop(b)
 	}
+	return burstDrained(b, tg.name+" "+what, tg.proc, tg.provider, tg.expected, cfg.drain)
+}
 
-	webhooks := burstWebhooks(seq, shops, cfg.webhooks)
-	if cfg.profileDir != "" {
-		proc.signal(b, syscall.SIGUSR1) // start the CPU profile
+// burstRound sends n webhooks (with profile, the server's CPU profile of
+// them), then waits for the drain.
+func (tg *burstTarget) burstRound(b *testing.B, cfg burstConfig, seq *atomic.Int64, n int, profile bool) {
+	webhooks := burstWebhooks(seq, tg.shops, n)
+	if profile {
+		tg.proc.signal(b, syscall.SIGUSR1)
 	}
-	res.burst = burstSend(client, proc.base, webhooks, cfg.conns)
-	if cfg.profileDir != "" {
-		proc.signal(b, syscall.SIGUSR2)
+	sent := burstSend(tg.client, tg.proc.base, webhooks, cfg.conns)
+	if profile {
+		tg.proc.signal(b, syscall.SIGUSR2)
 	}
-	burstEnd := time.Now()
-	webhooks = nil
-	ok := res.burst.check(b, name+" burst")
-	expected += len(res.burst.latency)
-	if name == "web" {
-		// The web role has no workers: a worker process drains its queue.
-		startBurstProc(b, "worker", "serve:worker", vars, "")
+	end := time.Now()
+	tg.res.burst.add(sent)
+	tg.expected += len(sent.latency)
+	if !sent.check(b, tg.name+" burst") || !tg.drained(b, cfg, "burst") {
+		tg.failed = true
+		return
 	}
-	if !ok || !drained("burst") {
-		return res
+	if tg.name != "bare" {
+		tg.res.drain = tg.provider.last().Sub(end)
 	}
-	if name != "bare" {
-		res.drain = provider.last().Sub(burstEnd)
-	}
+}
 
-	if name == "all" || name == "embedded" {
-		spikeClient := burstClient(cfg.spikeConns)
-		spike := burstSend(spikeClient, proc.base, burstWebhooks(seq, shops, cfg.spike), cfg.spikeConns)
-		spikeClient.CloseIdleConnections()
-		res.spike = &spike
-		ok := spike.check(b, name+" spike")
-		if max := spike.quantile(1); max >= 5000 {
-			b.Errorf("%s spike: slowest answer %.0f ms; want under 5 s (Shopify's timeout)", name, max)
-		}
-		expected += len(spike.latency)
-		if !ok || !drained("spike") {
-			return res
-		}
+// spikeRound sends the spike at once over new connections: no 5xx, no
+// answer slower than Shopify's 5 s, each delivered exactly once.
+func (tg *burstTarget) spikeRound(b *testing.B, cfg burstConfig, seq *atomic.Int64) {
+	client := burstClient(cfg.spikeConns)
+	spike := burstSend(client, tg.proc.base, burstWebhooks(seq, tg.shops, cfg.spike), cfg.spikeConns)
+	client.CloseIdleConnections()
+	tg.res.spike = &spike
+	ok := spike.check(b, tg.name+" spike")
+	if max := spike.quantile(1); max >= 5000 {
+		b.Errorf("%s spike: slowest answer %.0f ms; want under 5 s (Shopify's timeout)", tg.name, max)
 	}
-	return res
+	tg.expected += len(spike.latency)
+	if !ok || !tg.drained(b, cfg, "spike") {
+		tg.failed = true
+	}
 }
 
 const burstMetricsToken = "burst-metrics-token-0001"
@@ -394,6 +419,17 @@ type burstSent struct {
 	bad          int             // not answered 2xx accepted
 	serverErrors int             // answered 5xx
 	firstBad     string
+}
+
+// add counts another round in s.
+func (s *burstSent) add(o burstSent) {
+	s.elapsed += o.elapsed
+	s.latency = append(s.latency, o.latency...)
+	s.bad += o.bad
+	s.serverErrors += o.serverErrors
+	if s.firstBad == "" {
+		s.firstBad = o.firstBad
+	}
 }
 
 func (s burstSent) rate() float64 {
