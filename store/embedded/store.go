@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -93,6 +94,7 @@ type Options struct {
 type Store struct {
 	db        *bolt.DB
 	commits   *committer
+	ingesting atomic.Int64 // ClaimAndEnqueue calls in flight, for yieldToIngest
 	now       func() time.Time
 	throttles *throttles
 }
