@@ -20,6 +20,13 @@ const (
 	claimYieldStep = 5 * time.Millisecond
 )
 
+// lingerFrom and maxLinger: see committer.linger. maxLinger is bbolt's
+// Batch delay as this store used it, now paid only under concurrency.
+const (
+	lingerFrom = 4
+	maxLinger  = 2 * time.Millisecond
+)
+
 // maxGroup bounds the calls one group commit runs, so one transaction
 // never grows without end under a flood.
 const maxGroup = 256
@@ -27,10 +34,10 @@ const maxGroup = 256
 // committer is group commit for concurrent writes: every call that
 // arrives while a commit is running waits and goes, with all the others
 // that arrived meanwhile, into the next transaction, which is fsynced
-// once for all of them. No call waits for a timer: a lone call commits at
-// once, and under load a group is as large as the calls that came in
-// during one commit (bbolt's Batch instead closes a group after
-// MaxBatchDelay, so under load many small groups queue for the writer).
+// once for all of them. A lone call commits at once (bbolt's Batch makes
+// it wait MaxBatchDelay); under load a group holds the calls that came in
+// during the last commit, held open a little longer (linger) for the
+// callers that commit just answered.
 //
 // The caller that finds no commit running leads: it runs one group (its
 // own call first), then hands the lead to the oldest waiting call, so no
@@ -45,6 +52,32 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*commitCall
 	leading bool
+	last    int           // calls in the last group
+	grew    chan struct{} // poked when a call queues behind a leader
+}
+
+// linger holds a new group open (mu held) while the callers of the last
+// group, which just got their answers, come back: without it, concurrent
+// callers settle into two half-size groups that take turns, each paying
+// the fsync. Only after a group of lingerFrom or more, and never longer
+// than maxLinger, so a lone caller never waits.
+func (c *committer) linger() {
+	if c.last < lingerFrom {
+		return
+	}
+	want := min(len(c.queue)+c.last-1, maxGroup)
+	timer := time.NewTimer(maxLinger)
+	defer timer.Stop()
+	for len(c.queue) < want {
+		c.mu.Unlock()
+		select {
+		case <-c.grew:
+		case <-timer.C:
+			c.mu.Lock()
+			return
+		}
+		c.mu.Lock()
+	}
 }
 
 type commitCall struct {
@@ -64,6 +97,10 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 	c.queue = append(c.queue, call)
 	if c.leading {
 		c.mu.Unlock()
+		select {
+		case c.grew <- struct{}{}:
+		default:
+		}
 		<-call.wake
 		if call.done {
 			return call.err
@@ -71,6 +108,7 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 		c.mu.Lock() // handed the lead: call is first in the queue
 	}
 	c.leading = true
+	c.linger()
 	n := min(len(c.queue), maxGroup)
 	group := slices.Clone(c.queue[:n])
 	c.queue = slices.Delete(c.queue, 0, n)
@@ -79,6 +117,7 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 	c.run(group)
 
 	c.mu.Lock()
+	c.last = len(group)
 	if len(c.queue) == 0 {
 		c.leading = false
 	} else {

@@ -222,3 +222,32 @@ func TestClaimJobsYieldsToABurst(t *testing.T) {
 		t.Fatalf("ClaimJobs() after the yield = no jobs; want the due ones")
 	}
 }
+
+// TestGroupCommitLingersForReturningCallers: callers that write again as
+// soon as their commit returns (32 webhooks in a row each) end up sharing
+// commits nearly all together, not in two half groups taking turns.
+func TestGroupCommitLingersForReturningCallers(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "store.db"), nil)
+	before := committedTx(t, s)
+	const callers, each = 32, 20
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for i := range each {
+				j := testJob(fmt.Sprintf("m%02d", c), c*each+i)
+				if _, err := s.ClaimAndEnqueue(context.Background(), "shopify:"+j.ID, time.Hour, j); err != nil {
+					t.Errorf("ClaimAndEnqueue() = %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	commits := committedTx(t, s) - before
+	// Two half groups would be 40 commits or more; allow for the ramp and
+	// for a slow machine's stragglers.
+	perCommit := float64(callers*each) / float64(commits)
+	t.Logf("%d calls in %d commits (%.1f each)", callers*each, commits, perCommit)
+	if perCommit < 20 {
+		t.Errorf("%d calls in %d commits (%.1f each); want over 20 each", callers*each, commits, perCommit)
+	}
+}

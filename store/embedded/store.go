@@ -140,7 +140,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, commits: &committer{db: db}, now: now, throttles: newThrottles()}, nil
+	return &Store{db: db, commits: &committer{db: db, grew: make(chan struct{}, 1)}, now: now, throttles: newThrottles()}, nil
 }
 
 // Ping answers nil while the database can serve reads.
