@@ -4,8 +4,9 @@
 //
 // Every committed transaction is fsynced before a call returns, so nothing
 // acknowledged is lost across a crash. bbolt serialises writers, so the hot
-// writes (enqueue, ack, claims, idempotency, counters) go through db.Batch,
-// which groups concurrent calls into one commit.
+// writes (enqueue, ack, claims, idempotency, counters) go through a group
+// commit (commit.go): the calls that arrive while one transaction commits
+// share the next one, and its fsync.
 package embedded
 
 import (
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,10 +29,6 @@ const (
 	schemaVersion = "1"
 	// lockTimeout bounds the wait for the file lock another process holds.
 	lockTimeout = 3 * time.Second
-	// batchDelay is how long a write waits for others to share its commit.
-	// bbolt's default of 10 ms would cap a lone worker at 100 commits a
-	// second; an fsync costs about as much as this on most disks.
-	batchDelay = 2 * time.Millisecond
 )
 
 // Bucket names, one per concern. Key layouts are in keys.go.
@@ -95,6 +93,8 @@ type Options struct {
 // Store is app.Store on a bbolt file.
 type Store struct {
 	db        *bolt.DB
+	commits   *committer
+	ingesting atomic.Int64 // ClaimAndEnqueue calls in flight, for yieldToIngest
 	now       func() time.Time
 	throttles *throttles
 }
@@ -111,14 +111,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("embedded: open %s: the file is locked by another process (waited %s): %w", path, lockTimeout, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range bucketNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
@@ -141,7 +140,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now, throttles: newThrottles()}, nil
+	return &Store{db: db, commits: &committer{db: db, grew: make(chan struct{}, 1)}, now: now, throttles: newThrottles()}, nil
 }
 
 // Ping answers nil while the database can serve reads.
@@ -164,8 +163,9 @@ func (s *Store) Close() error {
 }
 
 // view, update and batch run fn in a transaction and prefix its error with
-// the operation. batch may run fn more than once: fn must keep its effects
-// inside tx and set its results afresh on every run.
+// the operation. batch shares the transaction with concurrent calls (group
+// commit) and may run fn more than once: fn must keep its effects inside
+// tx and set its results afresh on every run.
 func (s *Store) view(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("embedded: %s: %w", op, err)
@@ -190,7 +190,7 @@ func (s *Store) batch(ctx context.Context, op string, fn func(*bolt.Tx) error) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("embedded: %s: %w", op, err)
 	}
-	if err := s.db.Batch(fn); err != nil {
+	if err := s.commits.do(fn); err != nil {
 		return fmt.Errorf("embedded: %s: %w", op, err)
 	}
 	return nil
