@@ -193,7 +193,7 @@ func runBurstLoad(b *testing.B, cfg burstConfig, targets []string) {
 // startBurstTarget starts one target's process and its shops, and sends a
 // warm-up (connections, caches, scripts), drained before the rounds.
 func startBurstTarget(b *testing.B, cfg burstConfig, name string, redis *redistest.Server, seq *atomic.Int64) *burstTarget {
-	tg := &burstTarget{name: name, provider: newLoadInterakt(b), res: burstResult{name: name}}
+	tg := &burstTarget{name: name, provider: newLoadInterakt(b, 0), res: burstResult{name: name}}
 	tg.vars = map[string]string{
 		"APP_URL":                 e2eAppURL,
 		"SECRET_KEY":              strings.Repeat("bur5t-k3y-", 5),
