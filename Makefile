@@ -15,11 +15,12 @@ lint:
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./store/...
 
-# Whole-process burst load (issue 10 targets 1, 4, 6): each server in its
-# own process on a private redis-server or the embedded store; see
-# BenchmarkBurstLoad in burst_load_test.go for the STOREBRIDGE_BURST_* knobs.
+# The whole process under load, each server in its own process on a
+# private redis-server or the embedded store: bursts (BenchmarkBurstLoad,
+# STOREBRIDGE_BURST_* knobs) and a steady rate with its latency and Redis
+# commands per message (BenchmarkEndToEndLoad, STOREBRIDGE_LOAD_* knobs).
 load:
-	go test -run '^$$' -bench BurstLoad -benchtime 1x -timeout 60m .
+	go test -run '^$$' -bench 'BurstLoad|EndToEndLoad' -benchtime 1x -timeout 60m .
 
 # Every fuzz test, FUZZTIME each; .ci/fuzz finds them with go test -list.
 # make fuzz FUZZTIME=10m, or FUZZTIME=30s .ci/fuzz ./adapters/shopify.
