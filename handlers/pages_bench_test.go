@@ -72,9 +72,9 @@ func benchPages(today time.Time) []struct{ name, path, want string } {
 		{"deliveries-read-no-match", "/admin/deliveries?status=read&event=" + app.EventCODReminder, "No messages yet"},
 		{"stats-365d", "/admin/stats?" + year, "<svg"},
 		{"stats-csv-365d", "/admin/stats.csv?" + year, "day,event"},
-		{"loyalty", "/admin/loyalty", "points_per_unit"},
-		{"loyalty-customer", "/admin/loyalty?by=id&customer=" + benchLoyaltyCustomer, `id="older"`},
-		{"loyalty-customer-phone", "/admin/loyalty?by=phone&customer=098765%2043210", `id="balance">`},
+		{"loyalty", "/admin/loyalty", `value="quiz.completed"`},
+		{"loyalty-customer", "/admin/loyalty?by=id&customer=" + benchLoyaltyCustomer, `id="redeem-form"`},
+		{"loyalty-customer-phone", "/admin/loyalty?by=phone&customer=098765%2043210", `id="referral-code"`},
 	}
 }
 
@@ -185,7 +185,7 @@ func seedAdminPages(b *testing.B, st app.Store) (*echo.Echo, *app.Service, strin
 	default:
 		b.Fatalf("no ledger on %T", st)
 	}
-	engine := loyalty.NewEngine(loyalty.Options{Ledger: ledger, Data: st, Queue: st, Merchants: svc, Sender: svc, Logger: log})
+	engine := loyalty.NewEngine(loyalty.Options{Ledger: ledger, Data: st, Queue: st, Merchants: svc, Sender: svc, Logger: log, Discounts: &pageDiscounts{}})
 	New(Options{
 		Service: svc, Loyalty: engine, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in",
 		ShopifyInstall: app.NewShopifyInstaller(svc, app.ShopifyInstallOptions{}),
@@ -221,8 +221,10 @@ func seedAdminPages(b *testing.B, st app.Store) (*echo.Echo, *app.Service, strin
 	return e, svc, main
 }
 
-// seedLoyalty saves a program with tiers and expiry, and gives one
-// customer benchLoyaltyEntries ledger entries and a phone guest a few.
+// seedLoyalty saves a program with every section filled (tiers, expiry,
+// redemption, referrals, review requests, actions, milestones), and gives
+// one customer benchLoyaltyEntries ledger entries and a phone guest a
+// few.
 func seedLoyalty(b *testing.B, engine *loyalty.Engine, merchant string) {
 	b.Helper()
 	ctx := context.Background()
@@ -232,6 +234,13 @@ func seedLoyalty(b *testing.B, engine *loyalty.Engine, merchant string) {
 		{Name: "Silver", Threshold: 500, Basis: loyalty.BasisPoints, Period: loyalty.PeriodLifetime, Multiplier: 1.2},
 		{Name: "Gold", Threshold: 5000, Basis: loyalty.BasisSpend, Period: loyalty.PeriodRollingYear, Multiplier: 1.5},
 	}
+	p.Redeem.Enabled, p.Referral.Enabled, p.ReviewRequest.Enabled = true, true, true
+	p.Actions = []loyalty.Action{
+		{Name: "signup", On: loyalty.OnSignup, Points: 100, Per: loyalty.PerLifetime},
+		{Name: "review", On: loyalty.OnReview, Points: 50, Limit: 1, Per: loyalty.PerMonth},
+		{Name: "quiz", On: loyalty.OnCustom, Event: "quiz.completed", Points: 20, Limit: 3, Per: loyalty.PerYear},
+	}
+	p.Milestones = []loyalty.Milestone{{Name: "Tenth order", Orders: 10}, {Name: "Big spender", Spend: 25000}}
 	if _, err := engine.PutProgram(ctx, merchant, p); err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 )
 
 // loyaltyPagesServer is pagesServer with the loyalty engine.
-func loyaltyPagesServer(t *testing.T) (*echo.Echo, *app.Service, *loyalty.Engine) {
+// discounts, when not nil, makes the engine's codes.
+func loyaltyPagesServer(t *testing.T, discounts loyalty.Discounts) (*echo.Echo, *app.Service, *loyalty.Engine) {
 	t.Helper()
 	st := newEmbeddedStore(t)
 	keyring, _ := app.NewKeyring(testSecretKey)
@@ -34,7 +35,7 @@ func loyaltyPagesServer(t *testing.T) (*echo.Echo, *app.Service, *loyalty.Engine
 	}
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
-	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.(*embedded.Store).Ledger(), Data: st, Queue: st, Merchants: svc, Sender: svc})
+	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.(*embedded.Store).Ledger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Discounts: discounts})
 	New(Options{Service: svc, Loyalty: engine, Store: st, Metrics: metrics, Logger: log, AppURL: "https://bridge.example.in", Pages: pages, ShopifyAPIKey: shopifyAppKey}).Register(e)
 	return e, svc, engine
 }
@@ -46,7 +47,7 @@ var adjustKeyField = regexp.MustCompile(`name="key" value="([^"]+)"`)
 // row), a customer is found by id or by a local phone, an adjustment
 // posts once however often its form is sent, and the ledger pages.
 func TestLoyaltyPage(t *testing.T) {
-	e, svc, engine := loyaltyPagesServer(t)
+	e, svc, engine := loyaltyPagesServer(t, nil)
 	m := newMerchant(t, svc, app.NewMerchant{Platform: app.PlatformShopify, Domain: "kesar-kitchen.myshopify.com", Name: "Kesar Kitchen", Country: "IN"})
 	b := signedIn(t, e, svc, m.ID)
 	ctx := context.Background()

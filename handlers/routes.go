@@ -200,6 +200,7 @@ func (h *Handlers) registerPages(e *echo.Echo) {
 		pages.GET("/loyalty", h.loyaltyPage)
 		pages.POST("/loyalty", h.saveLoyalty)
 		pages.POST("/loyalty/adjust", h.adjustLoyaltyPage)
+		pages.POST("/loyalty/redeem", h.redeemLoyaltyPage)
 	}
 	pages.GET("/cart-capture", h.cartCapturePage)
 	pages.POST("/cart-capture/token", h.newCartTokenPage)

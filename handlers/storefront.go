@@ -221,6 +221,9 @@ type storefrontPointsView struct {
 	Pending    int64               `json:"pending"`
 	Tier       string              `json:"tier"`
 	NextExpiry *loyalty.NextExpiry `json:"next_expiry"`
+	// ReferralCode is the customer's code while the merchant runs
+	// referrals, for the page to show and share.
+	ReferralCode string `json:"referral_code,omitempty"`
 }
 
 // storefrontPoints is the customer's standing, without the ledger.
@@ -230,7 +233,7 @@ func (h *Handlers) storefrontPoints(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, storefrontPointsView{Customer: p.Customer, Balance: p.Balance, Pending: p.Pending, Tier: p.Tier, NextExpiry: p.NextExpiry})
+	return c.JSON(http.StatusOK, storefrontPointsView{Customer: p.Customer, Balance: p.Balance, Pending: p.Pending, Tier: p.Tier, NextExpiry: p.NextExpiry, ReferralCode: p.ReferralCode})
 }
 
 type storefrontRedeemRequest struct {
@@ -253,7 +256,7 @@ func (h *Handlers) storefrontRedeem(c echo.Context) error {
 	}
 	out, err := h.redeemer.Redeem(c.Request().Context(), sc.Merchant.ID, sc.ID, loyalty.Redemption{Points: req.Points, Key: req.Key, Reason: storefrontRedemptionReason})
 	if err != nil {
-		return err
+		return redeemError(c, err)
 	}
 	return c.JSON(http.StatusOK, storefrontRedeemedView{Entry: out.Entry, Coupon: out.Coupon})
 }

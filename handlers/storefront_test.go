@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
@@ -27,12 +28,18 @@ type fakeRedeemer struct {
 	engine *loyalty.Engine
 	mu     sync.Mutex
 	calls  []string
+	fail   error // the next redemption fails with it
 }
 
 func (f *fakeRedeemer) Redeem(ctx context.Context, merchant, customer string, r loyalty.Redemption) (loyalty.Redeemed, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, merchant+" "+customer+" "+strconv.FormatInt(r.Points, 10)+" "+r.Key+" "+r.Reason)
+	fail := f.fail
+	f.fail = nil
 	f.mu.Unlock()
+	if fail != nil {
+		return loyalty.Redeemed{}, fail
+	}
 	entry, err := f.engine.Adjust(ctx, merchant, customer, loyalty.Adjustment{Points: -r.Points, Reason: r.Reason, Key: "redeem-" + r.Key})
 	if err != nil {
 		return loyalty.Redeemed{}, err
@@ -62,7 +69,7 @@ func storefrontServer(t *testing.T) *storefrontEnv {
 	})
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
-	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.(*embedded.Store).Ledger(), Data: st, Queue: st, Merchants: svc, Sender: svc})
+	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.(*embedded.Store).Ledger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Discounts: &pageDiscounts{}})
 	h := New(Options{Service: svc, Loyalty: engine, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in"})
 	fake := &fakeRedeemer{engine: engine}
 	h.redeemer = fake
@@ -285,5 +292,74 @@ func TestStorefrontRateLimitPerCustomer(t *testing.T) {
 	}
 	if rec := get(other); rec.Code != 200 {
 		t.Errorf("another customer's call = %d; want 200", rec.Code)
+	}
+}
+
+// The storefront's points answer carries the customer's referral code
+// while the merchant runs referrals (the same code the admin shows), on
+// both ways in; none while referrals are off.
+func TestStorefrontReferralCode(t *testing.T) {
+	env := storefrontServer(t)
+	ctx := context.Background()
+	proxy := func() string {
+		return "/proxy/loyalty/points?" + proxyQuery("7712398123", time.Now(), nil).Encode()
+	}
+	token := env.token(t, env.wooKy, `{"customer":"41"}`)
+	bearer := map[string]string{"Authorization": "Bearer " + token, "Origin": "https://shop.chai-point.in"}
+	for _, path := range []struct {
+		path    string
+		headers map[string]string
+	}{{proxy(), nil}, {"/api/v1/customer/points", bearer}} {
+		if rec := env.do("GET", path.path, path.headers, ""); rec.Code != 200 || strings.Contains(rec.Body.String(), "referral_code") {
+			t.Errorf("GET %s with referrals off = %d %s; want no referral_code", path.path, rec.Code, rec.Body)
+		}
+	}
+	for _, m := range []app.Merchant{env.shop, env.woo} {
+		p := loyalty.DefaultProgram()
+		p.Enabled, p.Referral.Enabled = true, true
+		if _, err := env.engine.PutProgram(ctx, m.ID, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		m        app.Merchant
+		customer string
+		path     string
+		headers  map[string]string
+	}{{env.shop, "7712398123", proxy(), nil}, {env.woo, "41", "/api/v1/customer/points", bearer}} {
+		rec := env.do("GET", tc.path, tc.headers, "")
+		var got struct {
+			Balance      int64  `json:"balance"`
+			ReferralCode string `json:"referral_code"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); rec.Code != 200 || err != nil {
+			t.Fatalf("GET %s = %d %s", tc.path, rec.Code, rec.Body)
+		}
+		admin, err := env.engine.Points(ctx, tc.m.ID, tc.customer, "", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(got.ReferralCode, "REF-") || got.ReferralCode != admin.ReferralCode || got.Balance == 0 {
+			t.Errorf("GET %s = %s; want the admin's referral code %q", tc.path, rec.Body, admin.ReferralCode)
+		}
+	}
+}
+
+// A storefront redemption the store did not answer is 503 with
+// Retry-After and the same advice as the admin API's; one the store
+// refused is 502 with its reason.
+func TestStorefrontRedeemStoreErrors(t *testing.T) {
+	env := storefrontServer(t)
+	token := env.token(t, env.wooKy, `{"customer":"41"}`)
+	headers := map[string]string{"Authorization": "Bearer " + token, "Origin": "https://shop.chai-point.in", "Content-Type": "application/json"}
+	env.redeemer.fail = &loyalty.CouponError{Pending: true, Reason: "the store did not answer", Err: errors.New("timeout")}
+	rec := env.do("POST", "/api/v1/customer/points/redeem", headers, `{"points":100,"key":"p1"}`)
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "retry with the same key") {
+		t.Errorf("redeem with the store down = %d %s (Retry-After %q); want 503 saying to retry with the same key", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+	env.redeemer.fail = &loyalty.CouponError{Reason: "the store refused the discount code (woocommerce: Invalid coupon amount.); the points were given back", Err: errors.New("refused")}
+	rec = env.do("POST", "/api/v1/customer/points/redeem", headers, `{"points":100,"key":"p2"}`)
+	if rec.Code != 502 || !strings.Contains(rec.Body.String(), "given back") {
+		t.Errorf("a refused redemption = %d %s; want 502 with the reason", rec.Code, rec.Body)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/storebridge/storebridge/app"
 )
@@ -15,11 +16,30 @@ type ExportedLedger struct {
 	Pending  int64       `json:"pending"`
 	Tier     string      `json:"tier"`
 	Entries  []EntryView `json:"entries"`
+	// Redemptions are the discount codes made for the customer from
+	// their points, newest first.
+	Redemptions []ExportedRedemption `json:"redemptions,omitempty"`
+}
+
+// ExportedRedemption is one redemption as a privacy export shows it.
+type ExportedRedemption struct {
+	ID              string     `json:"id"`
+	Points          int64      `json:"points"`
+	Code            string     `json:"code"`
+	Value           string     `json:"value"`
+	Currency        string     `json:"currency,omitempty"`
+	MinimumSubtotal string     `json:"minimum_subtotal,omitempty"`
+	Status          string     `json:"status"` // pending, created, refunded
+	Failure         string     `json:"failure,omitempty"`
+	Reason          string     `json:"reason"`
+	CreatedAt       time.Time  `json:"created_at"`
+	EndsAt          *time.Time `json:"ends_at"`
 }
 
 // ExportLoyalty is the engine's part of a privacy export: the ledger of
 // each key the customer may have (account id, phone, email), every
-// entry; nil when it holds none.
+// entry, and the redemptions (codes made for them) kept under it; nil
+// when it holds none.
 func (e *Engine) ExportLoyalty(ctx context.Context, m app.Merchant, who app.CustomerIdentity) (any, error) {
 	var out []ExportedLedger
 	seen := map[string]bool{}
@@ -32,14 +52,18 @@ func (e *Engine) ExportLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 		if err != nil {
 			return nil, err
 		}
-		if bal.Entries == 0 {
+		redemptions, err := e.exportRedemptions(ctx, m.ID, key)
+		if err != nil {
+			return nil, err
+		}
+		if bal.Entries == 0 && len(redemptions) == 0 {
 			continue
 		}
 		st, err := e.standing(ctx, m.ID, key)
 		if err != nil {
 			return nil, err
 		}
-		x := ExportedLedger{Customer: key, Balance: bal.Points, Pending: bal.Pending, Tier: st.Tier}
+		x := ExportedLedger{Customer: key, Balance: bal.Points, Pending: bal.Pending, Tier: st.Tier, Redemptions: redemptions}
 		page := Page{Limit: MaxEntriesPage}
 		for {
 			entries, next, err := e.ledger.Entries(ctx, m.ID, key, page)
@@ -58,6 +82,38 @@ func (e *Engine) ExportLoyalty(ctx context.Context, m app.Merchant, who app.Cust
 	}
 	if len(out) == 0 {
 		return nil, nil
+	}
+	return out, nil
+}
+
+// exportRedemptions reads the records of a customer's redemptions,
+// newest first; a record gone (expired with its TTL) is left out.
+func (e *Engine) exportRedemptions(ctx context.Context, merchant, customer string) ([]ExportedRedemption, error) {
+	ids, err := e.data.IndexNewest(ctx, merchant, redemptionsIndex(customer), 0, maxRedemptions)
+	if err != nil {
+		return nil, err
+	}
+	var out []ExportedRedemption
+	for _, id := range ids {
+		rec, _, found, err := e.redemption(ctx, merchant, id)
+		if err != nil {
+			return nil, err
+		}
+		if !found || rec.Customer != customer {
+			continue
+		}
+		x := ExportedRedemption{
+			ID: rec.ID, Points: rec.Points, Code: rec.Code, Value: rec.Value, Currency: rec.Currency, MinimumSubtotal: rec.MinimumSubtotal,
+			Status: rec.Status, Failure: rec.Failure, Reason: rec.Reason, CreatedAt: rec.CreatedAt,
+		}
+		if rec.Coupon != nil {
+			x.Code = rec.Coupon.Code
+		}
+		if !rec.EndsAt.IsZero() {
+			ends := rec.EndsAt
+			x.EndsAt = &ends
+		}
+		out = append(out, x)
 	}
 	return out, nil
 }

@@ -394,3 +394,46 @@ func BenchmarkRedeem(b *testing.B) {
 		}
 	}
 }
+
+// A privacy export holds the customer's redemptions, newest first, with
+// their codes and outcomes (a made code, a refused one given back); a
+// redaction takes them with the rest.
+func TestRedeemExported(t *testing.T) {
+	for name, newHarness := range backends {
+		t.Run(name, func(t *testing.T) {
+			h, shop := setup(t, newHarness)
+			made, err := h.engine.Redeem(h.ctx, "m1", "c1", loyalty.Redemption{Points: 500, Key: "exp-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.clock.Advance(time.Minute)
+			shop.errs = []error{&app.ProviderError{Provider: "shopify", Status: 200, Code: "INVALID", Message: "Minimum subtotal is invalid"}}
+			if _, err := h.engine.Redeem(h.ctx, "m1", "c1", loyalty.Redemption{Points: 500, Key: "exp-2"}); !errors.As(err, new(*loyalty.CouponError)) {
+				t.Fatalf("refused Redeem() = %v; want a CouponError", err)
+			}
+			who := app.CustomerIdentity{CustomerID: "c1", Phone: "+919876543210", Email: "riya@example.in"}
+			got, err := h.engine.ExportLoyalty(h.ctx, h.m, who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ledgers, _ := got.([]loyalty.ExportedLedger)
+			if len(ledgers) != 1 || ledgers[0].Customer != "c1" || len(ledgers[0].Redemptions) != 2 {
+				t.Fatalf("export = %#v; want c1's ledger with 2 redemptions", got)
+			}
+			refused, created := ledgers[0].Redemptions[0], ledgers[0].Redemptions[1]
+			if created.ID != "exp-1" || created.Status != "created" || created.Code != made.Coupon.Code || created.Value != "5.00" || created.Currency != "INR" ||
+				created.Points != 500 || created.EndsAt == nil || created.CreatedAt.IsZero() {
+				t.Errorf("made redemption = %+v; want exp-1's code %s worth 5.00 INR", created, made.Coupon.Code)
+			}
+			if refused.ID != "exp-2" || refused.Status != "refunded" || !strings.Contains(refused.Failure, "Minimum subtotal is invalid") || refused.Code == "" {
+				t.Errorf("refused redemption = %+v; want exp-2 refunded with the store's reason", refused)
+			}
+			if err := h.engine.RedactLoyalty(h.ctx, h.m, who); err != nil {
+				t.Fatal(err)
+			}
+			if x, err := h.engine.ExportLoyalty(h.ctx, h.m, who); err != nil || x != nil {
+				t.Errorf("export after the redaction = %#v, %v; want nothing", x, err)
+			}
+		})
+	}
+}
