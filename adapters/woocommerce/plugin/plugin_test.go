@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -540,6 +541,9 @@ type flowResult struct {
 	Customer map[string]string `json:"customer"`
 	Meta     map[string]string `json:"meta"`
 	Requests int               `json:"requests"`
+	Applied  []string          `json:"applied"`
+	Refused  []string          `json:"refused"`
+	URL      string            `json:"url"`
 }
 
 func (o harnessOut) flow(t *testing.T, i int) flowResult {
@@ -680,5 +684,59 @@ func TestPluginCheckoutFlow(t *testing.T) {
 		if (d.Subject == "cart:woo:"+converted || d.Subject == "cart:woo:"+emptied) && d.Event == app.EventCartAbandoned && d.Status != app.DeliverySkipped {
 			t.Errorf("reminder of %s is %s; want none waiting after the order or the empty cart", d.Subject, d.Status)
 		}
+	}
+}
+
+// TestPluginRestoreAppliesTheStepsCode: the plugin's restore link with the
+// code storebridge adds (sb_coupon, after the signed parameters, as
+// app/cartcodes.go writes it) restores the cart and applies the code
+// through WooCommerce; a link whose signed part was changed restores
+// nothing and applies no code; a code swapped in by hand goes through
+// WooCommerce's checks like one typed in the coupon box.
+func TestPluginRestoreAppliesTheStepsCode(t *testing.T) {
+	b := newBridge(t)
+	const home = "https://shop.ashanaturals.in"
+	_, token := b.wooStore(t, home)
+	opts := settings(b.url, token, "none")
+	opts["storebridge_cart_secret"] = strings.Repeat("ef", 32)
+	const code = "CART-7QX2-K9"
+	contact := map[string]string{"email": "riya@example.in", "phone": "098765 43210", "first_name": "Riya", "last_name": "Sharma", "country": "IN"}
+	withCode := "&sb_coupon=" + url.QueryEscape(code)
+	restore := func(extra map[string]any) map[string]any {
+		step := map[string]any{"op": "restore", "url": "last", "append": withCode, "coupons": []string{"cart-7qx2-k9"}}
+		for k, v := range extra {
+			step[k] = v
+		}
+		return step
+	}
+	out := runPlugin(t, home, opts,
+		ajax("valid-nonce-storebridge_capture", contact),
+		restore(nil),
+		restore(map[string]any{"replace": [][]string{{"&sig=", "&sig=1"}}}),
+		restore(map[string]any{"replace": [][]string{{"&exp=", "&exp=9"}}}),
+		restore(map[string]any{"append": "&sb_coupon=STAFF50"}),
+		restore(map[string]any{"append": ""}),
+	)
+	if r := out.flow(t, 0); !r.Success || r.Requests != 1 {
+		t.Fatalf("capture = %+v; want it sent", r)
+	}
+	ok := out.flow(t, 1)
+	if !strings.Contains(ok.URL, "&sig=") || !strings.HasSuffix(ok.URL, withCode) {
+		t.Fatalf("link = %s; want the signed link with the code after it", ok.URL)
+	}
+	if !ok.Valid || len(ok.Added) != 2 || fmt.Sprint(ok.Applied) != "[cart-7qx2-k9]" {
+		t.Errorf("restore with the code = valid %v, %d lines, applied %v; want the cart back and the code applied", ok.Valid, len(ok.Added), ok.Applied)
+	}
+	for _, i := range []int{2, 3} {
+		if r := out.flow(t, i); r.Valid || len(r.Added) != 0 || len(r.Applied)+len(r.Refused) != 0 || len(r.Session) != 0 {
+			t.Errorf("tampered link %s = %+v; want refused: no cart, no code tried", r.URL, r)
+		}
+	}
+	swapped := out.flow(t, 4)
+	if !swapped.Valid || len(swapped.Applied) != 0 || fmt.Sprint(swapped.Refused) != "[staff50]" {
+		t.Errorf("another code = applied %v refused %v; want the cart back and WooCommerce to judge the code (refused here)", swapped.Applied, swapped.Refused)
+	}
+	if plain := out.flow(t, 5); !plain.Valid || len(plain.Added) != 2 || len(plain.Applied)+len(plain.Refused) != 0 {
+		t.Errorf("link without a code = %+v; want the cart back, no code tried", plain)
 	}
 }
