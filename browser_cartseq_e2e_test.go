@@ -29,6 +29,10 @@ func TestBrowserCartSequence(t *testing.T) {
 		"platform": "shopify", "shop_domain": "asha-naturals.myshopify.com", "access_token": "shpat_e2e", "name": "Asha Naturals", "country": "IN", "timezone": "Asia/Kolkata",
 	}, 201)
 	id := m["id"].(string)
+	interakt, _ := browserInterakt(t)
+	admin(t, base, "PUT", "/api/admin/merchants/"+id+"/provider", map[string]any{
+		"provider": "interakt", "common_property": "phone", "credentials": map[string]string{"api_key": e2eInteraktKey, "base_url": interakt.URL},
+	}, 200)
 
 	browser := newBrowser(t)
 	b := newTab(t, browser)
@@ -61,8 +65,21 @@ func TestBrowserCartSequence(t *testing.T) {
 	if strings.Join(kept, " ") != "soon cart_2 percent ten coupon.code 96h cart_1" {
 		t.Errorf("values after the refusal = %q", kept)
 	}
-	b.do("fix step 2", chromedp.SetValue(chromedp.CSS("#step1-delay"), "24h"), chromedp.SetValue(chromedp.CSS("#step1-discount_value"), "10"))
-	b.click(`button[name=op][value=save]`, 200, ".banner.success")
+	// Step 1 named after a listed template that takes three variables:
+	// the page asks before saving, with the warning at step 1.
+	b.do("fix step 2", chromedp.SetValue(chromedp.CSS("#step1-delay"), "24h"), chromedp.SetValue(chromedp.CSS("#step1-discount_value"), "10"),
+		chromedp.SetValue(chromedp.CSS("#step0-template"), "order_placed"))
+	b.click(`button[name=op][value=save]`, 200, `button[name=op][value=save-anyway]`)
+	if got := b.text("#step-1 .banner.warning"); !strings.Contains(got, "Step 1: the template order_placed (en) takes 3 variables; this rule gives none") {
+		t.Errorf("step 1's warning = %q", got)
+	}
+	if n := eval[int](b, `document.querySelectorAll("#step-2 .banner.warning").length`); n != 0 {
+		t.Errorf("step 2 has %d warnings; want none (a template the provider does not list)", n)
+	}
+	if n := eval[int](b, `document.querySelectorAll("#templates option").length`); n != 2 {
+		t.Errorf("the page offers %d provider templates; want Interakt's 2", n)
+	}
+	b.click(`button[name=op][value=save-anyway]`, 200, ".banner.success")
 
 	type rule struct {
 		Event             string `json:"event"`
@@ -87,7 +104,7 @@ func TestBrowserCartSequence(t *testing.T) {
 		return list[0]
 	}
 	r := rules()
-	if r.AttributionWindow != "96h0m0s" || len(r.Steps) != 2 || r.Steps[0].Delay != "30m0s" || r.Steps[1].Delay != "24h0m0s" ||
+	if r.AttributionWindow != "96h0m0s" || len(r.Steps) != 2 || r.Steps[0].Delay != "30m0s" || r.Steps[0].Template != "order_placed" || r.Steps[1].Delay != "24h0m0s" ||
 		r.Steps[1].Template != "cart_2" || strings.Join(r.Steps[1].Variables, ",") != "coupon.code" ||
 		r.Steps[1].Discount == nil || r.Steps[1].Discount.Type != "percent" || r.Steps[1].Discount.Value != "10" || r.Steps[0].Discount != nil {
 		t.Errorf("rule saved on the page = %+v", r)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,6 +89,9 @@ type stepForm struct {
 	// DiscountType is "" for a step without a code.
 	DiscountType, DiscountValue, DiscountExpires string
 	Preview                                      []string
+	// Mismatch warns that the step's template takes another number of
+	// variables, when the provider lists it.
+	Mismatch string
 }
 
 // varPicker is the ordered-variables editor, for the rule or for one
@@ -223,12 +227,36 @@ func (h *Handlers) providerTemplates(ctx context.Context, m app.Merchant, form *
 		return
 	}
 	form.Templates = list
+	form.Mismatch = templateMismatch(list, form.Template, form.Language, form.Variables)
+	for i := range form.Steps {
+		st := &form.Steps[i]
+		st.Mismatch = templateMismatch(list, st.Template, cmp.Or(st.Language, form.Language), st.Variables)
+	}
+}
+
+// templateMismatch is how the listed template of that name and language
+// disagrees with the variables given, or "".
+func templateMismatch(list []app.ProviderTemplate, name, language string, variables []string) string {
 	for _, t := range list {
-		if t.Name == form.Template && (form.Language == "" || strings.EqualFold(t.Language, form.Language)) {
-			form.Mismatch = app.TemplateMismatch(t, form.Variables)
-			return
+		if t.Name == name && (language == "" || strings.EqualFold(t.Language, language)) {
+			return app.TemplateMismatch(t, variables)
 		}
 	}
+	return ""
+}
+
+// anyMismatch reports whether the rule or one of its steps names a
+// template with another number of variables.
+func (f ruleForm) anyMismatch() bool {
+	if f.Mismatch != "" {
+		return true
+	}
+	for _, st := range f.Steps {
+		if st.Mismatch != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // ruleFormFromRequest reads the posted form: the variables in the order
@@ -354,8 +382,9 @@ func (h *Handlers) saveRule(c echo.Context) error {
 		// The most common failed send: a template given the wrong number
 		// of variables. Say so before saving.
 		check := form
+		check.Steps = slices.Clone(form.Steps)
 		h.providerTemplates(c.Request().Context(), *s.merchant, &check)
-		if check.Mismatch != "" {
+		if check.anyMismatch() {
 			form.ConfirmSave, form.Unsaved = true, true
 			return h.renderRule(c, http.StatusOK, *s.merchant, form)
 		}
