@@ -52,8 +52,10 @@ func TestBrowserCartSequence(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#attribution_window"), "96h"),
 		chromedp.SetValue(chromedp.CSS("#step1-new_var"), "coupon.code"))
 	b.click(`button[name=op][value="step1.add"]`, 200, "#step1-var-0")
-	if got := eval[string](b, `document.querySelector("#step1-preview").textContent`); !strings.Contains(got, "{{1}}") {
-		t.Errorf("step 2's preview = %q; want its one variable filled", got)
+	b.do("pick the cart's link", chromedp.SetValue(chromedp.CSS("#step1-new_var"), "cart.recovery_url"))
+	b.click(`button[name=op][value="step1.add"]`, 200, "#step1-var-1")
+	if got := eval[string](b, `document.querySelector("#step1-preview").textContent`); !strings.Contains(got, "CART-7QX2-K9") || !strings.Contains(got, "https://shop.example.com/checkouts/recover/") {
+		t.Errorf("step 2's preview = %q; want its sample code and link", got)
 	}
 
 	b.click(`button[name=op][value=save]`, 422, "#step1-delay[aria-invalid=true]")
@@ -105,7 +107,7 @@ func TestBrowserCartSequence(t *testing.T) {
 	}
 	r := rules()
 	if r.AttributionWindow != "96h0m0s" || len(r.Steps) != 2 || r.Steps[0].Delay != "30m0s" || r.Steps[0].Template != "order_placed" || r.Steps[1].Delay != "24h0m0s" ||
-		r.Steps[1].Template != "cart_2" || strings.Join(r.Steps[1].Variables, ",") != "coupon.code" ||
+		r.Steps[1].Template != "cart_2" || strings.Join(r.Steps[1].Variables, ",") != "coupon.code,cart.recovery_url" ||
 		r.Steps[1].Discount == nil || r.Steps[1].Discount.Type != "percent" || r.Steps[1].Discount.Value != "10" || r.Steps[0].Discount != nil {
 		t.Errorf("rule saved on the page = %+v", r)
 	}

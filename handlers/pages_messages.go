@@ -161,15 +161,28 @@ func (h *Handlers) storedRuleForm(ctx context.Context, m app.Merchant, event str
 // storedSteps puts a stored rule's sequence in the form.
 func storedSteps(r app.Rule, form *ruleForm) {
 	for _, st := range r.Steps {
-		row := stepForm{Delay: st.Delay.String(), Template: st.Template, Language: st.Language, Variables: slices.Clone(st.Variables)}
+		row := stepForm{Delay: shortDuration(st.Delay), Template: st.Template, Language: st.Language, Variables: slices.Clone(st.Variables)}
 		if d := st.Discount; d != nil {
-			row.DiscountType, row.DiscountValue, row.DiscountExpires = d.Type, d.Value, d.ExpiresIn.String()
+			row.DiscountType, row.DiscountValue, row.DiscountExpires = d.Type, d.Value, shortDuration(d.ExpiresIn)
 		}
 		form.Steps = append(form.Steps, row)
 	}
 	if r.AttributionWindow > 0 {
-		form.AttributionWindow = r.AttributionWindow.String()
+		form.AttributionWindow = shortDuration(r.AttributionWindow)
 	}
+}
+
+// shortDuration writes a duration as a merchant types it: 24h, 1h30m,
+// 45s, not 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func validEventParam(event string) bool {

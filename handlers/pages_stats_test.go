@@ -64,8 +64,8 @@ func TestRulePageShowsAndKeepsTheCartSequence(t *testing.T) {
 	b := signedIn(t, e, svc, m.ID)
 	rec := b.get("/admin/messages/cart.abandoned")
 	for _, want := range []string{`id="cart-sequence"`, `name="steps" value="2"`, `name="step1.template" value="cart_2"`,
-		`<option value="percent" selected>`, `name="step1.discount_value" value="10"`, `name="step1.discount_expires" value="48h0m0s"`,
-		`name="attribution_window" value="72h0m0s"`, `<option value="coupon.code" selected>`, `id="step1-preview"`} {
+		`<option value="percent" selected>`, `name="step1.discount_value" value="10"`, `name="step1.discount_expires" value="48h"`,
+		`name="step0.delay" value="30m"`, `name="step1.delay" value="24h"`, `name="attribution_window" value="72h"`, `<option value="coupon.code" selected>`, `id="step1-preview"`} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("rule page lacks %s", want)
 		}
