@@ -222,6 +222,21 @@ func (b *bridge) wooStore(t *testing.T, storeURL string) (app.Merchant, string) 
 	return m, tok.Token
 }
 
+// pastReminder moves the clock past the rule's 1h delay, so the cart
+// flow's step jobs run (a step's delivery is made when its step runs).
+// The delay counts from the capture's updated_at, which the plugin
+// stamps with the real time, not the test clock's.
+func (b *bridge) pastReminder() {
+	b.now.Set(latest(b.now.Now(), time.Now()).Add(time.Hour + time.Minute))
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // delivery waits for the cart reminder of a cart, as storebridge planned it.
 func (b *bridge) delivery(t *testing.T, merchant, subject string) app.Delivery {
 	t.Helper()
@@ -344,15 +359,28 @@ func TestPluginForwardsCartsToStorebridge(t *testing.T) {
 		t.Errorf("request = %s %v timeout %v; want the token as bearer, at most 3 s", req.URL, req.Headers, req.Timeout)
 	}
 
+	// A cart converted before its reminder's time gets none.
+	out = runPlugin(t, home, settings(b.url, token, "checkbox"),
+		capture("e5", 1700000000300, "1"),
+		map[string]any{"op": "ending", "cart_id": "e5", "status": "converted", "order_id": "728"},
+	)
+	if r := out.Steps[1]; !r.OK || r.Status != 202 {
+		t.Errorf("converted = %+v; want 202", r)
+	}
+	b.pastReminder()
 	d := b.delivery(t, m.ID, "cart:woo:c9f1e2")
 	var ev app.Event
 	if err := json.Unmarshal(d.EventData, &ev); err != nil {
 		t.Fatal(err)
 	}
 	recovery := s[1].Payload["recovery_url"].(string)
-	if d.Event != app.EventCartAbandoned || d.Status != app.DeliveryQueued || d.Phone != "+919876543210" {
-		t.Errorf("delivery = %s %s %s; want a queued cart.abandoned to +919876543210", d.Event, d.Status, d.Phone)
+	if d.Event != app.EventCartAbandoned || d.Phone != "+919876543210" {
+		t.Errorf("delivery = %s %s %s; want a cart.abandoned to +919876543210", d.Event, d.Status, d.Phone)
 	}
+	waitFor(t, "the reminder sent", func() bool {
+		st := b.delivery(t, m.ID, "cart:woo:c9f1e2").Status
+		return st == app.DeliverySent || st == app.DeliveryDelivered
+	})
 	for path, want := range map[string]any{
 		"cart.recovery_url": recovery, "cart.total": "₹1,499.00", "cart.items": "2 × Kurta – Blue, 1 × Dupatta",
 		"cart.token": "woo:c9f1e2", "customer.first_name": "Riya",
@@ -401,15 +429,19 @@ func TestPluginForwardsCartsToStorebridge(t *testing.T) {
 		t.Errorf("no-consent capture = %s %q; want skipped for consent", d.Status, d.Error)
 	}
 
-	out = runPlugin(t, home, settings(b.url, token, "none"),
-		map[string]any{"op": "ending", "cart_id": "c9f1e2", "status": "converted", "order_id": "727"},
-	)
-	if r := out.Steps[0]; !r.OK || r.Status != 202 {
-		t.Errorf("converted = %+v; want 202", r)
-	}
-	waitFor(t, "the reminder withdrawn", func() bool {
-		return b.delivery(t, m.ID, "cart:woo:c9f1e2").Status == app.DeliverySkipped
+	waitFor(t, "the queue to settle", func() bool {
+		d, err := b.store.Depth(context.Background())
+		return err == nil && d.Ready == 0 && d.Running == 0
 	})
+	list, _, err := b.store.ListDeliveries(context.Background(), m.ID, app.DeliveryFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list {
+		if d.Subject == "cart:woo:e5" && d.Status != app.DeliverySkipped {
+			t.Errorf("reminder of the converted cart is %s; want none sent", d.Status)
+		}
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -621,8 +653,9 @@ func TestPluginCheckoutFlow(t *testing.T) {
 	if items := body["items"].([]any); len(items) != 2 || body["total"] != "1499.00" || body["currency"] != "INR" || body["consent"] != true {
 		t.Errorf("forwarded body = %v; want the cart as WooCommerce holds it, with consent", body)
 	}
-	if d := b.delivery(t, m.ID, "cart:woo:"+cartID); d.Status != app.DeliveryQueued || d.Phone != "+919876543210" {
-		t.Fatalf("reminder = %s to %s; want queued to +919876543210", d.Status, d.Phone)
+	b.pastReminder()
+	if d := b.delivery(t, m.ID, "cart:woo:"+cartID); d.Event != app.EventCartAbandoned || d.Phone != "+919876543210" {
+		t.Fatalf("reminder = %s %s to %s; want a cart.abandoned to +919876543210", d.Event, d.Status, d.Phone)
 	}
 
 	// The customer follows the link on another device, then buys. (The
@@ -672,6 +705,7 @@ func TestPluginCheckoutFlow(t *testing.T) {
 	if converted == "" || emptied == "" || converted == emptied {
 		t.Fatalf("cart ids %q and %q; want two carts", converted, emptied)
 	}
+	b.pastReminder() // their steps' time comes, and they must send nothing
 	waitFor(t, "the queue to settle", func() bool {
 		d, err := b.store.Depth(context.Background())
 		return err == nil && d.Ready == 0 && d.Running == 0
