@@ -170,7 +170,7 @@ type bridge struct {
 	now   *clock
 }
 
-func newBridge(t *testing.T) *bridge {
+func newBridge(t *testing.T, setup ...func(*app.Service)) *bridge {
 	t.Helper()
 	clk := &clock{}
 	clk.Set(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
@@ -186,6 +186,9 @@ func newBridge(t *testing.T) *bridge {
 		Providers: map[string]app.ProviderKit{app.ProviderSandbox: sandbox.Kit()},
 		CheckURL:  func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, false) },
 	})
+	for _, f := range setup {
+		f(svc)
+	}
 	metrics := handlers.NewMetrics(st, log)
 	e := handlers.NewEcho(log, metrics)
 	handlers.New(handlers.Options{Service: svc, Store: st, Metrics: metrics, Logger: log, AppURL: "https://bridge.example.in"}).Register(e)
@@ -772,5 +775,81 @@ func TestPluginRestoreAppliesTheStepsCode(t *testing.T) {
 	}
 	if plain := out.flow(t, 5); !plain.Valid || len(plain.Added) != 2 || len(plain.Applied)+len(plain.Refused) != 0 {
 		t.Errorf("link without a code = %+v; want the cart back, no code tried", plain)
+	}
+}
+
+// wooCodes stands for the store's coupon API: it makes every code asked.
+type wooCodes struct {
+	mu    sync.Mutex
+	asked []app.DiscountRequest
+}
+
+func (w *wooCodes) CreateDiscount(ctx context.Context, m app.Merchant, r app.DiscountRequest) (app.DiscountCode, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.asked = append(w.asked, r)
+	return app.DiscountCode{Code: r.Code}, nil
+}
+
+// TestStepCodeReachesTheRestoredCart: the whole way round. The plugin
+// captures a cart; storebridge's step with a discount makes its code and
+// sends the plugin's restore link with the code on it; that very link,
+// followed at the store, restores the cart and applies the code.
+func TestStepCodeReachesTheRestoredCart(t *testing.T) {
+	codes := &wooCodes{}
+	b := newBridge(t, func(svc *app.Service) {
+		dc := app.NewDiscountCodes([]byte("plugin-test-signing-key"))
+		dc.Set(app.PlatformWooCommerce, codes)
+		svc.SetCartDiscounts(dc)
+	})
+	const home = "https://shop.ashanaturals.in"
+	m, token := b.wooStore(t, home)
+	if _, err := b.svc.PutRule(context.Background(), m.ID, app.EventCartAbandoned, app.RuleInput{Steps: []app.CartStepInput{{
+		Delay: "1h", Template: "cart_code", Variables: []string{"coupon.code", "cart.recovery_url"},
+		Discount: &app.CartDiscountInput{Type: "percent", Value: "10"},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	opts := settings(b.url, token, "checkbox")
+	opts["storebridge_cart_secret"] = strings.Repeat("a1", 32)
+	if out := runPlugin(t, home, opts, capture("w1", 1700000000001, "1")); !out.Steps[0].OK {
+		t.Fatalf("capture = %+v", out.Steps[0])
+	}
+	b.pastReminder()
+	var link, code string
+	waitFor(t, "the step sent with its code", func() bool {
+		d := b.delivery(t, m.ID, "cart:woo:w1")
+		var ev app.Event
+		if d.Status == app.DeliverySkipped || d.Status == app.DeliveryFailed {
+			t.Fatalf("step = %s %q; want it sent", d.Status, d.Error)
+		}
+		if d.Status != app.DeliverySent && d.Status != app.DeliveryDelivered || json.Unmarshal(d.EventData, &ev) != nil {
+			return false
+		}
+		l, _ := ev.Lookup("cart.recovery_url")
+		c, _ := ev.Lookup("coupon.code")
+		link, _ = l.(string)
+		code, _ = c.(string)
+		return true
+	})
+	if code == "" || !strings.HasPrefix(link, home+"/?storebridge_restore=w1&exp=") || !strings.HasSuffix(link, "&sb_coupon="+url.QueryEscape(code)) {
+		t.Fatalf("sent link %q with code %q; want the plugin's signed link carrying the code", link, code)
+	}
+	codes.mu.Lock()
+	asked := len(codes.asked)
+	codes.mu.Unlock()
+	if asked != 1 {
+		t.Errorf("the store was asked for %d codes; want 1", asked)
+	}
+	// The store still holds the cart (the same WordPress database: the
+	// capture again keeps its snapshot), and the customer follows the
+	// link storebridge sent.
+	out := runPlugin(t, home, opts,
+		capture("w1", 1700000000001, "1"),
+		map[string]any{"op": "restore", "url": link, "coupons": []string{strings.ToLower(code)}},
+	)
+	r := out.flow(t, 1)
+	if !r.Valid || len(r.Added) != 2 || fmt.Sprint(r.Applied) != "["+strings.ToLower(code)+"]" {
+		t.Errorf("restore of the sent link = valid %v, %d lines, applied %v; want the cart back with %s", r.Valid, len(r.Added), r.Applied, code)
 	}
 }
