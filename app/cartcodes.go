@@ -101,16 +101,49 @@ func namesCoupon(variables []string) bool {
 }
 
 // withCoupon puts the step's code in the event, for coupon.code and
-// coupon.value, and in a Shopify recovery link, which applies it.
+// coupon.value, and in the recovery link, which applies it: Shopify's
+// discount link, or the WooCommerce plugin's restore link with the code.
 func withCoupon(m Merchant, e *Event, c cartCoupon) {
 	e.Properties["coupon"] = map[string]any{"code": c.Code, "value": c.Value}
 	cart, _ := e.Properties["cart"].(map[string]any)
-	if cart == nil || m.Platform != PlatformShopify || m.Domain == "" {
+	raw, ok := cart["recovery_url"].(string)
+	if !ok {
 		return
 	}
-	if raw, ok := cart["recovery_url"].(string); ok {
+	switch {
+	case m.Platform == PlatformShopify && m.Domain != "":
 		cart["recovery_url"] = shopifyDiscountURL(m.Domain, raw, c.Code)
+	case m.Platform == PlatformWooCommerce:
+		cart["recovery_url"] = wooCouponURL(raw, c.Code)
 	}
+}
+
+// wooRestoreCouponParam is the query parameter of the plugin's restore
+// link that names a code to apply once the cart is back. It is outside
+// what the store signs (storebridge does not hold the store's secret): the
+// signature still decides which cart is restored, and a code put in by
+// hand gets what typing it in the coupon box gets, WooCommerce's own
+// checks (the step's code is the customer's email's only, single-use).
+const wooRestoreCouponParam = "sb_coupon"
+
+// wooCouponURL is the plugin's restore link carrying the code; another
+// link (not the plugin's) is left as it is.
+func wooCouponURL(recovery, code string) string {
+	u, err := url.Parse(recovery)
+	if err != nil || !u.Query().Has("storebridge_restore") {
+		return recovery
+	}
+	q := u.RawQuery
+	// Keep the signed parameters byte for byte; only the code is added
+	// (or replaces one a capture carried).
+	var kept []string
+	for _, part := range strings.Split(q, "&") {
+		if name, _, _ := strings.Cut(part, "="); name != wooRestoreCouponParam && part != "" {
+			kept = append(kept, part)
+		}
+	}
+	u.RawQuery = strings.Join(append(kept, wooRestoreCouponParam+"="+url.QueryEscape(code)), "&")
+	return u.String()
 }
 
 // shopifyDiscountURL is Shopify's shareable discount link: it applies the

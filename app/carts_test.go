@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -492,7 +493,8 @@ func TestCartAttribution(t *testing.T) {
 
 // The sequence is the event's, not Shopify's: a WooCommerce cart (captured
 // by the plugin) gets its code in coupon.code, and its recovery link, the
-// plugin's own, is left as it is.
+// plugin's own, carries the code after its signed parameters, left byte
+// for byte, so restoring the cart applies it.
 func TestCartSequenceOfAWooCommerceCart(t *testing.T) {
 	env := newDeliveryEnv(t, app.Rate{})
 	env.jump(t, cartT0)
@@ -515,7 +517,7 @@ func TestCartSequenceOfAWooCommerceCart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cart := cartEvent("wc-81", "+919876543210")
-	cart.Properties["cart"].(map[string]any)["recovery_url"] = "https://shop.ashanaturals.in/?storebridge_restore=wc-81&k=abc"
+	cart.Properties["cart"].(map[string]any)["recovery_url"] = "https://shop.ashanaturals.in/?storebridge_restore=wc-81&exp=1767225600&sig=0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 	if err := env.svc.ProcessEvents(ctx, m, []app.Event{cart}); err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +528,7 @@ func TestCartSequenceOfAWooCommerceCart(t *testing.T) {
 		t.Fatalf("codes = %v; want one", held)
 	}
 	for code, r := range held {
-		want := fmt.Sprint([]string{code, "₹50.00", "https://shop.ashanaturals.in/?storebridge_restore=wc-81&k=abc"})
+		want := fmt.Sprint([]string{code, "₹50.00", "https://shop.ashanaturals.in/?storebridge_restore=wc-81&exp=1767225600&sig=0a1b2c3d4e5f60718293a4b5c6d7e8f9&sb_coupon=" + url.QueryEscape(code)})
 		if fmt.Sprint(sent[0].Values) != want || r.Customer.Phone != "+919876543210" || r.Kind != app.DiscountFixedAmount {
 			t.Errorf("message %v, code %+v; want %s, a fixed code for the customer", sent[0].Values, r, want)
 		}

@@ -105,6 +105,8 @@ func VariablesFor(eventType string) []VariableInfo {
 		case group == "customer", group == "shop",
 			group == "order" && (family == "order" || family == "cod" || eventType == EventPointsEarned || eventType == EventPointsReversed),
 			group == "cart" && family == "cart",
+			// A cart step's code (withCoupon): its code and value, no date.
+			eventType == EventCartAbandoned && (v.Path == "coupon.code" || v.Path == "coupon.value"),
 			family == "loyalty" && (group == "points" || group == "coupon" || group == "referral" || group == "review" || group == "milestone" || group == "tier"):
 			out = append(out, v)
 		}
@@ -136,6 +138,9 @@ func SampleProperties(m Merchant, eventType string, now time.Time) map[string]an
 		props["cart"] = map[string]any{
 			"recovery_url": "https://shop.example.com/checkouts/recover/abc123", "total": FormatMoney("849.00", currency),
 			"items": "Neem face wash × 1, Sunscreen × 1",
+		}
+		if eventType == EventCartAbandoned {
+			props["coupon"] = map[string]any{"code": "CART-7QX2-K9", "value": "10%"}
 		}
 	case "loyalty":
 		props["points"] = map[string]any{"amount": 120, "balance": 1250, "expires_on": in30}

@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -72,16 +74,55 @@ type ruleForm struct {
 	TestPhone      string
 	TestResult     *app.Delivery
 	PhoneCheckPath string
-	// Steps are a cart sequence's, as the API set them; shown, kept on
-	// save. AttributionWindow goes with them.
-	Steps             []ruleStepRow
+	// Sequence says the form edits a cart.abandoned rule's steps (at most
+	// MaxSteps) and its attribution window.
+	Sequence          bool
+	Steps             []stepForm
 	AttributionWindow string
+	MaxSteps          int
 }
 
-type ruleStepRow struct {
-	N                                              int
-	Delay, Template, Language, Variables, Discount string
+// stepForm is one step of a cart sequence as the form holds it.
+type stepForm struct {
+	Delay, Template, Language string
+	Variables                 []string
+	// DiscountType is "" for a step without a code.
+	DiscountType, DiscountValue, DiscountExpires string
+	Preview                                      []string
+	// Mismatch warns that the step's template takes another number of
+	// variables, when the provider lists it.
+	Mismatch string
 }
+
+// varPicker is the ordered-variables editor, for the rule or for one
+// step: its inputs' names, the op prefix of its buttons, its ids.
+type varPicker struct {
+	Name, NewName, Op, ID, NewID, Field string
+	// Of ends the buttons' labels: "" or " of step 2".
+	Of      string
+	Vars    []string
+	Choices []app.VariableInfo
+}
+
+// Picker is the rule's own variable editor.
+func (f ruleForm) Picker() varPicker {
+	return varPicker{Name: "var", NewName: "new_var", ID: "var", NewID: "new_var", Field: "variables", Vars: f.Variables, Choices: f.Choices}
+}
+
+// StepPicker is step i's variable editor.
+func (f ruleForm) StepPicker(i int) varPicker {
+	p := stepPrefix(i)
+	return varPicker{Name: p + "var", NewName: p + "new_var", Op: p, ID: fmt.Sprintf("step%d-var", i), NewID: fmt.Sprintf("step%d-new_var", i),
+		Field: fmt.Sprintf("steps[%d].variables", i), Of: fmt.Sprintf(" of step %d", i+1), Vars: f.Steps[i].Variables, Choices: f.Choices}
+}
+
+func stepPrefix(i int) string { return fmt.Sprintf("step%d.", i) }
+
+// maxFormSteps is how many steps the form offers: the API's bound.
+const maxFormSteps = 3
+
+// defaultStepDelays are a new step's delay at its place, as the API's.
+var defaultStepDelays = [maxFormSteps]string{"30m", "24h", "72h"}
 
 func (h *Handlers) rulePage(c echo.Context) error {
 	s := sessionOf(c)
@@ -108,9 +149,40 @@ func (h *Handlers) storedRuleForm(ctx context.Context, m app.Merchant, event str
 			form.Enabled, form.Mode, form.Category = r.Enabled, r.Mode, r.Category
 			form.Template, form.Language, form.Delay = r.Template, r.Language, r.Delay.String()
 			form.Variables = slices.Clone(r.Variables)
+			storedSteps(r, &form)
 		}
 	}
+	if event == app.EventCartAbandoned {
+		form.Sequence = true
+	}
 	return form, nil
+}
+
+// storedSteps puts a stored rule's sequence in the form.
+func storedSteps(r app.Rule, form *ruleForm) {
+	for _, st := range r.Steps {
+		row := stepForm{Delay: shortDuration(st.Delay), Template: st.Template, Language: st.Language, Variables: slices.Clone(st.Variables)}
+		if d := st.Discount; d != nil {
+			row.DiscountType, row.DiscountValue, row.DiscountExpires = d.Type, d.Value, shortDuration(d.ExpiresIn)
+		}
+		form.Steps = append(form.Steps, row)
+	}
+	if r.AttributionWindow > 0 {
+		form.AttributionWindow = shortDuration(r.AttributionWindow)
+	}
+}
+
+// shortDuration writes a duration as a merchant types it: 24h, 1h30m,
+// 45s, not 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func validEventParam(event string) bool {
@@ -132,8 +204,9 @@ func (h *Handlers) renderRule(c echo.Context, status int, m app.Merchant, form r
 	form.Choices = app.VariablesFor(form.Event.Type)
 	form.Preview = app.PreviewValues(m, form.Event.Type, form.Variables, time.Now())
 	form.PhoneCheckPath = "/admin/phone"
-	if err := h.cartSequenceRows(c.Request().Context(), m.ID, &form); err != nil {
-		return err
+	form.MaxSteps = maxFormSteps
+	for i := range form.Steps {
+		form.Steps[i].Preview = app.PreviewValues(m, form.Event.Type, form.Steps[i].Variables, time.Now())
 	}
 	h.providerTemplates(c.Request().Context(), m, &form)
 	p := h.newPage(c, form.Event.Label, "/admin/messages")
@@ -167,12 +240,36 @@ func (h *Handlers) providerTemplates(ctx context.Context, m app.Merchant, form *
 		return
 	}
 	form.Templates = list
+	form.Mismatch = templateMismatch(list, form.Template, form.Language, form.Variables)
+	for i := range form.Steps {
+		st := &form.Steps[i]
+		st.Mismatch = templateMismatch(list, st.Template, cmp.Or(st.Language, form.Language), st.Variables)
+	}
+}
+
+// templateMismatch is how the listed template of that name and language
+// disagrees with the variables given, or "".
+func templateMismatch(list []app.ProviderTemplate, name, language string, variables []string) string {
 	for _, t := range list {
-		if t.Name == form.Template && (form.Language == "" || strings.EqualFold(t.Language, form.Language)) {
-			form.Mismatch = app.TemplateMismatch(t, form.Variables)
-			return
+		if t.Name == name && (language == "" || strings.EqualFold(t.Language, language)) {
+			return app.TemplateMismatch(t, variables)
 		}
 	}
+	return ""
+}
+
+// anyMismatch reports whether the rule or one of its steps names a
+// template with another number of variables.
+func (f ruleForm) anyMismatch() bool {
+	if f.Mismatch != "" {
+		return true
+	}
+	for _, st := range f.Steps {
+		if st.Mismatch != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // ruleFormFromRequest reads the posted form: the variables in the order
@@ -185,27 +282,85 @@ func ruleFormFromRequest(c echo.Context, event string) (ruleForm, string) {
 		TestPhone: strings.TrimSpace(c.FormValue("phone")),
 	}
 	params, _ := c.FormParams()
-	for _, v := range params["var"] {
-		if v = strings.TrimSpace(v); v != "" {
-			form.Variables = append(form.Variables, v)
+	form.Variables = postedVariables(params["var"])
+	// A form without the sequence's fields (an older page) leaves the
+	// stored sequence as it is: see keepCartSteps.
+	if event == app.EventCartAbandoned && c.FormValue("sequence") == "1" {
+		form.Sequence = true
+		form.AttributionWindow = strings.TrimSpace(c.FormValue("attribution_window"))
+		n, _ := strconv.Atoi(c.FormValue("steps"))
+		for i := 0; i < min(max(n, 0), maxFormSteps); i++ {
+			p := stepPrefix(i)
+			st := stepForm{
+				Delay: strings.TrimSpace(c.FormValue(p + "delay")), Template: strings.TrimSpace(c.FormValue(p + "template")),
+				Language: strings.TrimSpace(c.FormValue(p + "language")), Variables: postedVariables(params[p+"var"]),
+				DiscountType: strings.TrimSpace(c.FormValue(p + "discount_type")), DiscountValue: strings.TrimSpace(c.FormValue(p + "discount_value")),
+				DiscountExpires: strings.TrimSpace(c.FormValue(p + "discount_expires")),
+			}
+			if st.DiscountType == "none" {
+				st.DiscountType = ""
+			}
+			form.Steps = append(form.Steps, st)
 		}
 	}
 	return form, c.FormValue("op")
 }
 
+func postedVariables(posted []string) []string {
+	var vars []string
+	for _, v := range posted {
+		if v = strings.TrimSpace(v); v != "" {
+			vars = append(vars, v)
+		}
+	}
+	return vars
+}
+
+// applyFormOp applies a button's operation: a step added or removed, or a
+// variable op on the rule's variables or a step's ("step1.up:0").
+func applyFormOp(c echo.Context, form *ruleForm, op string) {
+	verb, arg, _ := strings.Cut(op, ":")
+	switch verb {
+	case "step-add":
+		if len(form.Steps) >= maxFormSteps {
+			return
+		}
+		st := stepForm{Delay: defaultStepDelays[len(form.Steps)], Template: form.Template, Language: form.Language, Variables: slices.Clone(form.Variables)}
+		if n := len(form.Steps); n > 0 {
+			prev := form.Steps[n-1]
+			st.Template, st.Language, st.Variables = prev.Template, prev.Language, slices.Clone(prev.Variables)
+		}
+		form.Steps = append(form.Steps, st)
+		return
+	case "step-remove":
+		if i, err := strconv.Atoi(arg); err == nil && i >= 0 && i < len(form.Steps) {
+			form.Steps = slices.Delete(form.Steps, i, i+1)
+		}
+		return
+	}
+	for i := range form.Steps {
+		p := stepPrefix(i)
+		if rest, ok := strings.CutPrefix(op, p); ok {
+			applyVariableOp(&form.Steps[i].Variables, form.Choices, rest, c.FormValue(p+"new_var"))
+			return
+		}
+	}
+	applyVariableOp(&form.Variables, form.Choices, op, c.FormValue("new_var"))
+}
+
 // applyVariableOp moves, removes or adds a variable, as the row buttons
 // ask: they work without script, as plain submits.
-func applyVariableOp(form *ruleForm, op, added string) bool {
+func applyVariableOp(list *[]string, choices []app.VariableInfo, op, added string) bool {
 	verb, arg, _ := strings.Cut(op, ":")
 	i, err := strconv.Atoi(arg)
-	vars := form.Variables
+	vars := *list
 	switch {
 	case verb == "add":
-		if added = strings.TrimSpace(added); added == "" && len(form.Choices) > 0 {
-			added = form.Choices[0].Path
+		if added = strings.TrimSpace(added); added == "" && len(choices) > 0 {
+			added = choices[0].Path
 		}
 		if added != "" {
-			form.Variables = append(vars, added)
+			*list = append(vars, added)
 		}
 	case err != nil || i < 0 || i >= len(vars):
 		return false
@@ -214,7 +369,7 @@ func applyVariableOp(form *ruleForm, op, added string) bool {
 	case verb == "down" && i < len(vars)-1:
 		vars[i+1], vars[i] = vars[i], vars[i+1]
 	case verb == "remove":
-		form.Variables = slices.Delete(vars, i, i+1)
+		*list = slices.Delete(vars, i, i+1)
 	default:
 		return false
 	}
@@ -232,7 +387,7 @@ func (h *Handlers) saveRule(c echo.Context) error {
 	form, op := ruleFormFromRequest(c, event)
 	if op != "save" && op != "save-anyway" {
 		form.Choices = app.VariablesFor(event)
-		applyVariableOp(&form, op, c.FormValue("new_var"))
+		applyFormOp(c, &form, op)
 		form.Unsaved = true
 		return h.renderRule(c, http.StatusOK, *s.merchant, form)
 	}
@@ -240,8 +395,9 @@ func (h *Handlers) saveRule(c echo.Context) error {
 		// The most common failed send: a template given the wrong number
 		// of variables. Say so before saving.
 		check := form
+		check.Steps = slices.Clone(form.Steps)
 		h.providerTemplates(c.Request().Context(), *s.merchant, &check)
-		if check.Mismatch != "" {
+		if check.anyMismatch() {
 			form.ConfirmSave, form.Unsaved = true, true
 			return h.renderRule(c, http.StatusOK, *s.merchant, form)
 		}
@@ -251,8 +407,9 @@ func (h *Handlers) saveRule(c echo.Context) error {
 		Enabled: &enabled, Mode: form.Mode, Category: form.Category, Template: form.Template,
 		Language: form.Language, Variables: form.Variables, Delay: form.Delay,
 	}
-	// The form does not edit a cart sequence's steps: saving keeps them.
-	if err := h.keepCartSteps(c.Request().Context(), s.merchant.ID, event, &in); err != nil {
+	if form.Sequence {
+		in.Steps, in.AttributionWindow = form.stepInputs(), form.AttributionWindow
+	} else if err := h.keepCartSteps(c.Request().Context(), s.merchant.ID, event, &in); err != nil {
 		return err
 	}
 	_, err := h.svc.PutRule(c.Request().Context(), s.merchant.ID, event, in)
@@ -332,34 +489,15 @@ func (h *Handlers) keepCartSteps(ctx context.Context, merchantID, event string, 
 	return nil
 }
 
-// cartSequenceRows shows the stored steps of a cart.abandoned rule.
-func (h *Handlers) cartSequenceRows(ctx context.Context, merchantID string, form *ruleForm) error {
-	if form.Event.Type != app.EventCartAbandoned {
-		return nil
-	}
-	rules, err := h.svc.Rules(ctx, merchantID)
-	if err != nil {
-		return err
-	}
-	for _, r := range rules {
-		if r.Event != form.Event.Type || len(r.Steps) == 0 {
-			continue
+// stepInputs are the form's steps as the API takes them.
+func (f ruleForm) stepInputs() []app.CartStepInput {
+	var in []app.CartStepInput
+	for _, st := range f.Steps {
+		step := app.CartStepInput{Delay: st.Delay, Template: st.Template, Language: st.Language, Variables: st.Variables}
+		if st.DiscountType != "" || st.DiscountValue != "" {
+			step.Discount = &app.CartDiscountInput{Type: st.DiscountType, Value: st.DiscountValue, ExpiresIn: st.DiscountExpires}
 		}
-		for i, st := range r.Steps {
-			row := ruleStepRow{N: i + 1, Delay: st.Delay.String(), Template: st.Template, Language: st.Language, Variables: strings.Join(st.Variables, ", ")}
-			if d := st.Discount; d != nil {
-				row.Discount = d.Value + "%"
-				if d.Type == app.CartDiscountFixed {
-					row.Discount = d.Value + " off"
-				}
-				row.Discount += ", for " + d.ExpiresIn.String()
-			}
-			form.Steps = append(form.Steps, row)
-		}
-		form.AttributionWindow = "168h0m0s"
-		if r.AttributionWindow > 0 {
-			form.AttributionWindow = r.AttributionWindow.String()
-		}
+		in = append(in, step)
 	}
-	return nil
+	return in
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -169,7 +170,7 @@ type bridge struct {
 	now   *clock
 }
 
-func newBridge(t *testing.T) *bridge {
+func newBridge(t *testing.T, setup ...func(*app.Service)) *bridge {
 	t.Helper()
 	clk := &clock{}
 	clk.Set(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) // 11:30 in Kolkata
@@ -185,6 +186,9 @@ func newBridge(t *testing.T) *bridge {
 		Providers: map[string]app.ProviderKit{app.ProviderSandbox: sandbox.Kit()},
 		CheckURL:  func(raw string) (*url.URL, error) { return adapters.CheckURL(raw, false) },
 	})
+	for _, f := range setup {
+		f(svc)
+	}
 	metrics := handlers.NewMetrics(st, log)
 	e := handlers.NewEcho(log, metrics)
 	handlers.New(handlers.Options{Service: svc, Store: st, Metrics: metrics, Logger: log, AppURL: "https://bridge.example.in"}).Register(e)
@@ -211,12 +215,6 @@ func (b *bridge) wooStore(t *testing.T, storeURL string) (app.Merchant, string) 
 	if m, err = b.svc.SetProvider(ctx, m.ID, app.ProviderInput{Provider: app.ProviderSandbox}); err != nil {
 		t.Fatal(err)
 	}
-	// The plugin stamps carts with the real time, which the reminder's
-	// hour counts from: no quiet hours, whenever the test runs.
-	off := "off"
-	if m, err = b.svc.UpdateSettings(ctx, m.ID, app.SettingsInput{QuietHours: &off}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := b.svc.PutRule(ctx, m.ID, app.EventCartAbandoned, app.RuleInput{Template: "cart_reminder", Variables: []string{"cart.recovery_url", "cart.total"}, Delay: "1h"}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,17 +225,25 @@ func (b *bridge) wooStore(t *testing.T, storeURL string) (app.Merchant, string) 
 	return m, tok.Token
 }
 
-// delivery waits for the cart reminder of a cart: the sequence's one
-// step, an hour after the cart's last change, which the plugin stamps
-// with the real time; the clock moves past both.
+// pastReminder moves the clock past the rule's 1h delay, so the cart
+// flow's step jobs run (a step's delivery is made when its step runs).
+// The delay counts from the capture's updated_at, which the plugin
+// stamps with the real time, not the test clock's.
+func (b *bridge) pastReminder() {
+	b.now.Set(latest(b.now.Now(), time.Now()).Add(time.Hour + time.Minute))
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// delivery waits for the cart reminder of a cart, as storebridge planned it.
 func (b *bridge) delivery(t *testing.T, merchant, subject string) app.Delivery {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	later := b.now.Now()
-	if real := time.Now(); real.After(later) {
-		later = real
-	}
-	b.now.Set(later.Add(61 * time.Minute))
 	for time.Now().Before(deadline) {
 		list, _, err := b.store.ListDeliveries(context.Background(), merchant, app.DeliveryFilter{Limit: 100})
 		if err != nil {
@@ -250,9 +256,7 @@ func (b *bridge) delivery(t *testing.T, merchant, subject string) app.Delivery {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	list, _, _ := b.store.ListDeliveries(context.Background(), merchant, app.DeliveryFilter{Limit: 100})
-	depth, _ := b.store.Depth(context.Background())
-	t.Fatalf("no delivery for %s (deliveries %+v, queue %+v)", subject, list, depth)
+	t.Fatalf("no delivery for %s", subject)
 	return app.Delivery{}
 }
 
@@ -358,6 +362,15 @@ func TestPluginForwardsCartsToStorebridge(t *testing.T) {
 		t.Errorf("request = %s %v timeout %v; want the token as bearer, at most 3 s", req.URL, req.Headers, req.Timeout)
 	}
 
+	// A cart converted before its reminder's time gets none.
+	out = runPlugin(t, home, settings(b.url, token, "checkbox"),
+		capture("e5", 1700000000300, "1"),
+		map[string]any{"op": "ending", "cart_id": "e5", "status": "converted", "order_id": "728"},
+	)
+	if r := out.Steps[1]; !r.OK || r.Status != 202 {
+		t.Errorf("converted = %+v; want 202", r)
+	}
+	b.pastReminder()
 	d := b.delivery(t, m.ID, "cart:woo:c9f1e2")
 	var ev app.Event
 	if err := json.Unmarshal(d.EventData, &ev); err != nil {
@@ -365,8 +378,12 @@ func TestPluginForwardsCartsToStorebridge(t *testing.T) {
 	}
 	recovery := s[1].Payload["recovery_url"].(string)
 	if d.Event != app.EventCartAbandoned || d.Phone != "+919876543210" {
-		t.Errorf("delivery = %s %s %s; want cart.abandoned to +919876543210", d.Event, d.Status, d.Phone)
+		t.Errorf("delivery = %s %s %s; want a cart.abandoned to +919876543210", d.Event, d.Status, d.Phone)
 	}
+	waitFor(t, "the reminder sent", func() bool {
+		st := b.delivery(t, m.ID, "cart:woo:c9f1e2").Status
+		return st == app.DeliverySent || st == app.DeliveryDelivered
+	})
 	for path, want := range map[string]any{
 		"cart.recovery_url": recovery, "cart.total": "₹1,499.00", "cart.items": "2 × Kurta – Blue, 1 × Dupatta",
 		"cart.token": "woo:c9f1e2", "customer.first_name": "Riya",
@@ -415,25 +432,17 @@ func TestPluginForwardsCartsToStorebridge(t *testing.T) {
 		t.Errorf("no-consent capture = %s %q; want skipped for consent", d.Status, d.Error)
 	}
 
-	out = runPlugin(t, home, settings(b.url, token, "none"),
-		map[string]any{"op": "ending", "cart_id": "c9f1e2", "status": "converted", "order_id": "727"},
-	)
-	if r := out.Steps[0]; !r.OK || r.Status != 202 {
-		t.Errorf("converted = %+v; want 202", r)
-	}
-	// The cart's reminder went before it was bought; the conversion is the
-	// cart flow's cart.recovered (no rule here: counted, nothing sent).
-	waitFor(t, "the conversion processed", func() bool {
+	waitFor(t, "the queue to settle", func() bool {
 		d, err := b.store.Depth(context.Background())
-		return err == nil && d.Ready == 0 && d.Running == 0 && d.Scheduled == 0
+		return err == nil && d.Ready == 0 && d.Running == 0
 	})
 	list, _, err := b.store.ListDeliveries(context.Background(), m.ID, app.DeliveryFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range list {
-		if d.Subject == "cart:woo:c9f1e2" && d.Event == app.EventCartAbandoned && d.Status != app.DeliverySent {
-			t.Errorf("cart c9f1e2 has a %s reminder after its conversion; want only the one sent", d.Status)
+		if d.Subject == "cart:woo:e5" && d.Status != app.DeliverySkipped {
+			t.Errorf("reminder of the converted cart is %s; want none sent", d.Status)
 		}
 	}
 }
@@ -567,6 +576,9 @@ type flowResult struct {
 	Customer map[string]string `json:"customer"`
 	Meta     map[string]string `json:"meta"`
 	Requests int               `json:"requests"`
+	Applied  []string          `json:"applied"`
+	Refused  []string          `json:"refused"`
+	URL      string            `json:"url"`
 }
 
 func (o harnessOut) flow(t *testing.T, i int) flowResult {
@@ -644,8 +656,9 @@ func TestPluginCheckoutFlow(t *testing.T) {
 	if items := body["items"].([]any); len(items) != 2 || body["total"] != "1499.00" || body["currency"] != "INR" || body["consent"] != true {
 		t.Errorf("forwarded body = %v; want the cart as WooCommerce holds it, with consent", body)
 	}
-	if d := b.delivery(t, m.ID, "cart:woo:"+cartID); d.Phone != "+919876543210" {
-		t.Fatalf("reminder = %s to %s; want one to +919876543210", d.Status, d.Phone)
+	b.pastReminder()
+	if d := b.delivery(t, m.ID, "cart:woo:"+cartID); d.Event != app.EventCartAbandoned || d.Phone != "+919876543210" {
+		t.Fatalf("reminder = %s %s to %s; want a cart.abandoned to +919876543210", d.Event, d.Status, d.Phone)
 	}
 
 	// The customer follows the link on another device, then buys. (The
@@ -695,6 +708,7 @@ func TestPluginCheckoutFlow(t *testing.T) {
 	if converted == "" || emptied == "" || converted == emptied {
 		t.Fatalf("cart ids %q and %q; want two carts", converted, emptied)
 	}
+	b.pastReminder() // their steps' time comes, and they must send nothing
 	waitFor(t, "the queue to settle", func() bool {
 		d, err := b.store.Depth(context.Background())
 		return err == nil && d.Ready == 0 && d.Running == 0
@@ -707,5 +721,135 @@ func TestPluginCheckoutFlow(t *testing.T) {
 		if (d.Subject == "cart:woo:"+converted || d.Subject == "cart:woo:"+emptied) && d.Event == app.EventCartAbandoned && d.Status != app.DeliverySkipped {
 			t.Errorf("reminder of %s is %s; want none waiting after the order or the empty cart", d.Subject, d.Status)
 		}
+	}
+}
+
+// TestPluginRestoreAppliesTheStepsCode: the plugin's restore link with the
+// code storebridge adds (sb_coupon, after the signed parameters, as
+// app/cartcodes.go writes it) restores the cart and applies the code
+// through WooCommerce; a link whose signed part was changed restores
+// nothing and applies no code; a code swapped in by hand goes through
+// WooCommerce's checks like one typed in the coupon box.
+func TestPluginRestoreAppliesTheStepsCode(t *testing.T) {
+	b := newBridge(t)
+	const home = "https://shop.ashanaturals.in"
+	_, token := b.wooStore(t, home)
+	opts := settings(b.url, token, "none")
+	opts["storebridge_cart_secret"] = strings.Repeat("ef", 32)
+	const code = "CART-7QX2-K9"
+	contact := map[string]string{"email": "riya@example.in", "phone": "098765 43210", "first_name": "Riya", "last_name": "Sharma", "country": "IN"}
+	withCode := "&sb_coupon=" + url.QueryEscape(code)
+	restore := func(extra map[string]any) map[string]any {
+		step := map[string]any{"op": "restore", "url": "last", "append": withCode, "coupons": []string{"cart-7qx2-k9"}}
+		for k, v := range extra {
+			step[k] = v
+		}
+		return step
+	}
+	out := runPlugin(t, home, opts,
+		ajax("valid-nonce-storebridge_capture", contact),
+		restore(nil),
+		restore(map[string]any{"replace": [][]string{{"&sig=", "&sig=1"}}}),
+		restore(map[string]any{"replace": [][]string{{"&exp=", "&exp=9"}}}),
+		restore(map[string]any{"append": "&sb_coupon=STAFF50"}),
+		restore(map[string]any{"append": ""}),
+	)
+	if r := out.flow(t, 0); !r.Success || r.Requests != 1 {
+		t.Fatalf("capture = %+v; want it sent", r)
+	}
+	ok := out.flow(t, 1)
+	if !strings.Contains(ok.URL, "&sig=") || !strings.HasSuffix(ok.URL, withCode) {
+		t.Fatalf("link = %s; want the signed link with the code after it", ok.URL)
+	}
+	if !ok.Valid || len(ok.Added) != 2 || fmt.Sprint(ok.Applied) != "[cart-7qx2-k9]" {
+		t.Errorf("restore with the code = valid %v, %d lines, applied %v; want the cart back and the code applied", ok.Valid, len(ok.Added), ok.Applied)
+	}
+	for _, i := range []int{2, 3} {
+		if r := out.flow(t, i); r.Valid || len(r.Added) != 0 || len(r.Applied)+len(r.Refused) != 0 || len(r.Session) != 0 {
+			t.Errorf("tampered link %s = %+v; want refused: no cart, no code tried", r.URL, r)
+		}
+	}
+	swapped := out.flow(t, 4)
+	if !swapped.Valid || len(swapped.Applied) != 0 || fmt.Sprint(swapped.Refused) != "[staff50]" {
+		t.Errorf("another code = applied %v refused %v; want the cart back and WooCommerce to judge the code (refused here)", swapped.Applied, swapped.Refused)
+	}
+	if plain := out.flow(t, 5); !plain.Valid || len(plain.Added) != 2 || len(plain.Applied)+len(plain.Refused) != 0 {
+		t.Errorf("link without a code = %+v; want the cart back, no code tried", plain)
+	}
+}
+
+// wooCodes stands for the store's coupon API: it makes every code asked.
+type wooCodes struct {
+	mu    sync.Mutex
+	asked []app.DiscountRequest
+}
+
+func (w *wooCodes) CreateDiscount(ctx context.Context, m app.Merchant, r app.DiscountRequest) (app.DiscountCode, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.asked = append(w.asked, r)
+	return app.DiscountCode{Code: r.Code}, nil
+}
+
+// TestStepCodeReachesTheRestoredCart: the whole way round. The plugin
+// captures a cart; storebridge's step with a discount makes its code and
+// sends the plugin's restore link with the code on it; that very link,
+// followed at the store, restores the cart and applies the code.
+func TestStepCodeReachesTheRestoredCart(t *testing.T) {
+	codes := &wooCodes{}
+	b := newBridge(t, func(svc *app.Service) {
+		dc := app.NewDiscountCodes([]byte("plugin-test-signing-key"))
+		dc.Set(app.PlatformWooCommerce, codes)
+		svc.SetCartDiscounts(dc)
+	})
+	const home = "https://shop.ashanaturals.in"
+	m, token := b.wooStore(t, home)
+	if _, err := b.svc.PutRule(context.Background(), m.ID, app.EventCartAbandoned, app.RuleInput{Steps: []app.CartStepInput{{
+		Delay: "1h", Template: "cart_code", Variables: []string{"coupon.code", "cart.recovery_url"},
+		Discount: &app.CartDiscountInput{Type: "percent", Value: "10"},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	opts := settings(b.url, token, "checkbox")
+	opts["storebridge_cart_secret"] = strings.Repeat("a1", 32)
+	if out := runPlugin(t, home, opts, capture("w1", 1700000000001, "1")); !out.Steps[0].OK {
+		t.Fatalf("capture = %+v", out.Steps[0])
+	}
+	b.pastReminder()
+	var link, code string
+	waitFor(t, "the step sent with its code", func() bool {
+		d := b.delivery(t, m.ID, "cart:woo:w1")
+		var ev app.Event
+		if d.Status == app.DeliverySkipped || d.Status == app.DeliveryFailed {
+			t.Fatalf("step = %s %q; want it sent", d.Status, d.Error)
+		}
+		if d.Status != app.DeliverySent && d.Status != app.DeliveryDelivered || json.Unmarshal(d.EventData, &ev) != nil {
+			return false
+		}
+		l, _ := ev.Lookup("cart.recovery_url")
+		c, _ := ev.Lookup("coupon.code")
+		link, _ = l.(string)
+		code, _ = c.(string)
+		return true
+	})
+	if code == "" || !strings.HasPrefix(link, home+"/?storebridge_restore=w1&exp=") || !strings.HasSuffix(link, "&sb_coupon="+url.QueryEscape(code)) {
+		t.Fatalf("sent link %q with code %q; want the plugin's signed link carrying the code", link, code)
+	}
+	codes.mu.Lock()
+	asked := len(codes.asked)
+	codes.mu.Unlock()
+	if asked != 1 {
+		t.Errorf("the store was asked for %d codes; want 1", asked)
+	}
+	// The store still holds the cart (the same WordPress database: the
+	// capture again keeps its snapshot), and the customer follows the
+	// link storebridge sent.
+	out := runPlugin(t, home, opts,
+		capture("w1", 1700000000001, "1"),
+		map[string]any{"op": "restore", "url": link, "coupons": []string{strings.ToLower(code)}},
+	)
+	r := out.flow(t, 1)
+	if !r.Valid || len(r.Added) != 2 || fmt.Sprint(r.Applied) != "["+strings.ToLower(code)+"]" {
+		t.Errorf("restore of the sent link = valid %v, %d lines, applied %v; want the cart back with %s", r.Valid, len(r.Added), r.Applied, code)
 	}
 }

@@ -164,6 +164,10 @@ function wp_unslash( $v ) {
 function absint( $v ) {
 	return abs( (int) $v );
 }
+/** WooCommerce's wc_format_coupon_code, as WooCommerce 8 writes it. */
+function wc_format_coupon_code( $value ) {
+	return strtolower( trim( html_entity_decode( sanitize_text_field( (string) $value ), ENT_QUOTES, 'UTF-8' ) ) );
+}
 function get_woocommerce_currency() {
 	return 'INR';
 }
@@ -271,9 +275,25 @@ class SB_Fake_Cart {
 		return empty( $this->lines );
 	}
 	public $added = array();
+	/** The codes the store holds, as WC_Coupon's checks would pass them. */
+	public $valid_codes = array();
+	public $applied     = array();
+	public $refused     = array();
 	public function empty_cart( $clear_persistent = true ) {
-		$this->lines = array();
-		$this->added = array();
+		$this->lines   = array();
+		$this->added   = array();
+		$this->applied = array();
+	}
+	public function has_discount( $code ) {
+		return in_array( $code, $this->applied, true );
+	}
+	public function apply_coupon( $code ) {
+		if ( ! in_array( $code, $this->valid_codes, true ) ) {
+			$this->refused[] = $code;
+			return false;
+		}
+		$this->applied[] = $code;
+		return true;
 	}
 	public function add_to_cart( $product_id, $quantity, $variation_id = 0, $variation = array() ) {
 		$this->added[] = array(
@@ -349,16 +369,22 @@ foreach ( $spec['steps'] as $step ) {
 				$last = end( $GLOBALS['sb_requests'] );
 				$link = json_decode( $last['body'], true )['recovery_url'];
 			}
+			// What storebridge adds to the link, then what a customer changes.
+			$link .= $step['append'] ?? '';
+			foreach ( $step['replace'] ?? array() as $pair ) {
+				$link = str_replace( $pair[0], $pair[1], $link );
+			}
+			$result['url'] = $link;
 			parse_str( (string) parse_url( $link, PHP_URL_QUERY ), $q );
 			$id                          = $q['storebridge_restore'] ?? '';
 			WC()->session                = new SB_Fake_Session();
 			WC()->customer               = new SB_Fake_Customer();
 			WC()->cart                   = new SB_Fake_Cart( array( 'lines' => array(), 'total' => 0 ) );
-			$result['valid']             = StoreBridge_Restore::verify( $id, $q['exp'] ?? '', $q['sig'] ?? '' );
-			if ( $result['valid'] ) {
-				StoreBridge_Restore::restore( $id, StoreBridge_Restore::snapshot( $id ) );
-			}
+			WC()->cart->valid_codes      = $step['coupons'] ?? array();
+			$result['valid']             = StoreBridge_Restore::follow( $q );
 			$result['added']    = WC()->cart->added;
+			$result['applied']  = WC()->cart->applied;
+			$result['refused']  = WC()->cart->refused;
 			$result['customer'] = (object) WC()->customer->set;
 			$result['session']  = (object) WC()->session->data;
 			break;

@@ -17,6 +17,18 @@ final class StoreBridge_Restore {
 	/** How long a cart can be restored: as long as storebridge remembers it. */
 	const TTL = 30 * DAY_IN_SECONDS;
 	const ARG = 'storebridge_restore';
+	/**
+	 * The code a reminder's link may carry, to apply once the cart is back.
+	 * It is not signed: storebridge adds it after the store signed the link,
+	 * and does not hold the store's secret. The signature still decides
+	 * which cart is restored; a code swapped in by hand gets no more than
+	 * typing it in the coupon box, since WooCommerce checks it as it does
+	 * any code (storebridge's codes are single-use and for the customer's
+	 * email only).
+	 */
+	const COUPON_ARG = 'sb_coupon';
+	/** Longer than any code WooCommerce users type or storebridge makes. */
+	const COUPON_MAX = 64;
 
 	/**
 	 * Follows restore links on the storefront, once the cart is loaded.
@@ -112,20 +124,59 @@ final class StoreBridge_Restore {
 			return;
 		}
 		nocache_headers();
-		// phpcs:disable WordPress.Security.NonceVerification.Recommended -- the signature authenticates the link.
-		$cart_id = sanitize_text_field( wp_unslash( (string) $_GET[ self::ARG ] ) );
-		$expires = isset( $_GET['exp'] ) ? sanitize_text_field( wp_unslash( (string) $_GET['exp'] ) ) : '';
-		$sig     = isset( $_GET['sig'] ) ? sanitize_text_field( wp_unslash( (string) $_GET['sig'] ) ) : '';
-		// phpcs:enable
-		$snapshot = self::verify( $cart_id, $expires, $sig ) ? self::snapshot( $cart_id ) : null;
-		if ( null === $snapshot || ! function_exists( 'WC' ) || ! WC()->cart ) {
+		// phpcs:ignore WordPress.Security.NonceVerification.Recommended -- the signature authenticates the link.
+		if ( ! self::follow( wp_unslash( $_GET ) ) ) {
 			wc_add_notice( __( 'This cart link has expired. Your cart is as you left it on this device.', 'storebridge-cart-capture' ), 'notice' );
 			wp_safe_redirect( wc_get_cart_url() );
 			exit;
 		}
-		self::restore( $cart_id, $snapshot );
 		wp_safe_redirect( wc_get_checkout_url() );
 		exit;
+	}
+
+	/**
+	 * Follows a restore link's query: a link this store signed and still
+	 * honours puts its cart back, then applies the code it carries, if any.
+	 * A link that does not verify changes nothing, code or not.
+	 *
+	 * @param array $query The link's query parameters, unslashed.
+	 * @return bool Whether the cart was restored.
+	 */
+	public static function follow( array $query ) {
+		$arg     = function ( $name ) use ( $query ) {
+			return isset( $query[ $name ] ) && is_string( $query[ $name ] ) ? sanitize_text_field( $query[ $name ] ) : '';
+		};
+		$cart_id = $arg( self::ARG );
+		if ( ! self::verify( $cart_id, $arg( 'exp' ), $arg( 'sig' ) ) ) {
+			return false;
+		}
+		$snapshot = self::snapshot( $cart_id );
+		if ( null === $snapshot || ! function_exists( 'WC' ) || ! WC()->cart ) {
+			return false;
+		}
+		self::restore( $cart_id, $snapshot );
+		self::apply_code( $arg( self::COUPON_ARG ) );
+		return true;
+	}
+
+	/**
+	 * Applies a link's code to the restored cart through WooCommerce, which
+	 * checks it (exists, not expired, usage limits, email restrictions) and
+	 * tells the customer why when it refuses it.
+	 *
+	 * @param string $raw The code as the link has it.
+	 * @return bool Whether the cart has the code now.
+	 */
+	public static function apply_code( $raw ) {
+		$code = wc_format_coupon_code( (string) $raw );
+		if ( '' === $code || strlen( $code ) > self::COUPON_MAX ) {
+			return false;
+		}
+		$cart = WC()->cart;
+		if ( $cart->has_discount( $code ) ) {
+			return true;
+		}
+		return (bool) $cart->apply_coupon( $code );
 	}
 
 	/**
