@@ -76,7 +76,11 @@ func normalizeCustomerCreated(c *goshopify.Customer, opts Options) Result {
 		{Field: "default_address.phone", Raw: custAddrPhone(c.DefaultAddress), Countries: []string{def}},
 	}, opts.Country)
 	cust.Consent, cust.ConsentSource = customerConsent(c)
-	ev := app.Event{Type: app.EventCustomerCreated, Subject: "customer:" + cust.ID, Customer: cust}
+	// Properties as every event has them: a template may greet the new
+	// customer by the shop's name.
+	props := map[string]any{"customer": map[string]any{"id": cust.ID}}
+	addShop(props, opts)
+	ev := app.Event{Type: app.EventCustomerCreated, Subject: "customer:" + cust.ID, Customer: cust, Properties: props}
 	if c.CreatedAt != nil {
 		ev.OccurredAt = *c.CreatedAt
 	}

@@ -53,8 +53,13 @@ func containsKey(keys []string, k string) bool {
 // CustomerCreatedEvent is the customer.created event of a new account:
 // the loyalty engine's signup.
 func CustomerCreatedEvent(c Customer, opts Options) app.Event {
+	who := c.Contact(opts)
+	props := map[string]any{"customer": map[string]any{"id": who.ID}}
+	if opts.ShopName != "" {
+		props["shop"] = map[string]any{"name": opts.ShopName}
+	}
 	return app.Event{
-		Type: app.EventCustomerCreated, Subject: "customer:" + c.Contact(opts).ID, Customer: c.Contact(opts),
-		OccurredAt: parseGMT(c.DateCreatedGMT),
+		Type: app.EventCustomerCreated, Subject: "customer:" + who.ID, Customer: who,
+		Properties: props, OccurredAt: parseGMT(c.DateCreatedGMT),
 	}
 }
