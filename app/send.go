@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -335,25 +336,55 @@ func (s *Service) observeSend(provider string, err error, took time.Duration) {
 	s.observer.ProviderCall(provider, outcome, took)
 }
 
-// moveDelivery records a new status with its note.
+// moveDelivery records a new status with its note. A pending delivery is
+// stored with it: one write instead of a create and an update.
 func (s *Service) moveDelivery(ctx context.Context, d Delivery, status DeliveryStatus, note string, change func(*Delivery)) (Delivery, error) {
 	now := s.now().UTC()
-	return s.store.UpdateDelivery(ctx, d.Merchant, d.ID, func(d *Delivery) error {
+	move := func(d *Delivery) error {
 		if change != nil {
 			change(d)
 		}
 		// A fast provider may have reported delivered or read before this
 		// worker recorded the send: the status stays where it got to.
-		if status == DeliverySent && statusRank(d.Status) > statusRank(DeliverySent) {
-			status = d.Status
+		to := status
+		if to == DeliverySent && statusRank(d.Status) > statusRank(DeliverySent) {
+			to = d.Status
 		}
-		d.Status = status
+		d.Status = to
 		if note != "" {
 			d.Error = note
 		}
 		d.UpdatedAt = now
-		d.History = append(d.History, StatusChange{Status: status, At: now, Note: note})
+		d.History = append(d.History, StatusChange{Status: to, At: now, Note: note})
 		return nil
+	}
+	if !d.pending {
+		return s.store.UpdateDelivery(ctx, d.Merchant, d.ID, move)
+	}
+	created := d
+	created.pending = false
+	created.Values = slices.Clone(d.Values)
+	created.History = slices.Clone(d.History)
+	if err := move(&created); err != nil {
+		return d, err
+	}
+	err := s.store.CreateDelivery(ctx, created)
+	if err == nil {
+		return created, nil
+	}
+	if !errors.Is(err, ErrConflict) {
+		return d, err
+	}
+	// Stored meanwhile, or before: by an earlier copy of the event skipped
+	// then (for want of a phone this copy has), or by an earlier run of
+	// this one. The move applies to the stored record, with what this
+	// plan knows when the stored one was a skip.
+	return s.store.UpdateDelivery(ctx, d.Merchant, d.ID, func(old *Delivery) error {
+		if old.Status == DeliverySkipped {
+			old.Phone, old.CustomerID, old.EventID, old.EventData = d.Phone, d.CustomerID, d.EventID, d.EventData
+			old.Provider, old.Template = d.Provider, d.Template
+		}
+		return move(old)
 	})
 }
 
