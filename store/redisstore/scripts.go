@@ -125,6 +125,33 @@ if r == 1 then return {1, ms(due)} end
 return {4, ms(due)}
 `
 
+// claimAndLease: KEYS jobs, due, keys, lease, payload, idem; ARGV id,
+// record (as leased), lease ms, job key, payload, done ttl ms, offset ms.
+// Claims the key and stores the job leased until the server's now plus
+// lease. Answers {state, lease expiry or empty} as claimAndEnqueue does:
+// 1 when the lease is the merchant's earliest time (lower the index to
+// it), 4 when an element at or before it covers it.
+const claimAndLeaseLua = nowFunc + `
+local v = redis.call('GET', KEYS[6])
+if v == 'processing' then return {2, ''} end
+if v then return {3, ''} end
+if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return {0, ''} end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {0, ''} end
+local expiry = serverNow(ARGV[7]) + tonumber(ARGV[3])
+local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+local covered = first[2] and tonumber(first[2]) <= expiry
+if not covered then
+  first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  covered = first[2] and tonumber(first[2]) <= expiry
+end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
+redis.call('ZADD', KEYS[4], ms(expiry), ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
+redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
+if covered then return {4, ''} end
+return {1, ms(expiry)}
+`
+
 // candidates: KEYS index; ARGV offset ms, count. Answers the server's now
 // (ms, offset included) and then up to count merchants whose index score
 // is due by it; the round's claim scripts take that now rather than each
@@ -546,6 +573,7 @@ return 0
 type scripts struct {
 	claimIdem, releaseIdem                    *redis.Script
 	enqueue, claimAndEnqueue, earliest, claim *redis.Script
+	claimAndLease                             *redis.Script
 	candidates                                *redis.Script
 	ack, extend, retry, bury, requeueDead     *redis.Script
 	purgeDead                                 *redis.Script
@@ -562,6 +590,7 @@ func newScripts() scripts {
 		releaseIdem:      redis.NewScript(releaseIdemLua),
 		enqueue:          redis.NewScript(enqueueLua),
 		claimAndEnqueue:  redis.NewScript(claimAndEnqueueLua),
+		claimAndLease:    redis.NewScript(claimAndLeaseLua),
 		earliest:         redis.NewScript(earliestLua),
 		claim:            redis.NewScript(claimLua),
 		candidates:       redis.NewScript(candidatesLua),
