@@ -39,17 +39,6 @@ local function dueScore(due, now, offset)
 end
 `
 
-// claimIdem: KEYS idem; ARGV ttl ms. Answers the app.ClaimState.
-const claimIdemLua = `
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('SET', KEYS[1], 'processing', 'PX', ARGV[1])
-  return 1
-end
-if v == 'processing' then return 2 end
-return 3
-`
-
 // releaseIdem: KEYS idem. A done key stays done.
 const releaseIdemLua = `
 if redis.call('GET', KEYS[1]) == 'processing' then
@@ -571,7 +560,7 @@ return 0
 
 // scripts holds the loaded scripts; Run uses EVALSHA and falls back to EVAL.
 type scripts struct {
-	claimIdem, releaseIdem                    *redis.Script
+	releaseIdem                               *redis.Script
 	enqueue, claimAndEnqueue, earliest, claim *redis.Script
 	claimAndLease                             *redis.Script
 	candidates                                *redis.Script
@@ -586,7 +575,6 @@ type scripts struct {
 
 func newScripts() scripts {
 	return scripts{
-		claimIdem:        redis.NewScript(claimIdemLua),
 		releaseIdem:      redis.NewScript(releaseIdemLua),
 		enqueue:          redis.NewScript(enqueueLua),
 		claimAndEnqueue:  redis.NewScript(claimAndEnqueueLua),
