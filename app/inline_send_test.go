@@ -171,3 +171,24 @@ func TestInlineSendThatMustWaitIsStoredQueued(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A run holding the delivery as read before its call was answered (a
+// lease lost mid-call, a crash and a replay) finds the answer on the
+// delivery's record once the call's start is old, and does not call again.
+func TestStaleRunFindsTheAnswerOnTheDelivery(t *testing.T) {
+	env := newDeliveryEnv(t, app.Rate{})
+	env.queueEvents(t, orderEvent("2046", "+919876543210"))
+	sent := env.waitDelivery(t, app.DeliverySent)
+	env.jump(t, time.Now().Add(10*time.Minute)) // the call's start is long past
+	stale := sent
+	stale.Status, stale.Attempts, stale.ProviderMessageID = app.DeliveryQueued, 0, ""
+	if _, err := env.svc.SendAsRead(context.Background(), stale); err != nil {
+		t.Fatalf("SendAsRead() = %v", err)
+	}
+	if calls, _ := env.provider.state(); calls != 1 {
+		t.Errorf("%d provider calls; want the first one only", calls)
+	}
+	if d := env.waitDelivery(t, app.DeliverySent); d.Attempts != 1 || d.Ambiguous != 0 {
+		t.Errorf("delivery = %d attempts, %d ambiguous; want 1, 0", d.Attempts, d.Ambiguous)
+	}
+}

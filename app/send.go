@@ -26,15 +26,17 @@ const (
 )
 
 // attemptKey names the record of a delivery's provider calls. Its version
-// is 2n while call n is under way and 2n+1 once its outcome is known, so
-// two workers holding the same job make call n once, and a run after a
-// crash can tell a call that was made from one that never was.
+// is 2n once call n starts, so two workers holding the same job make call
+// n once; the call's outcome is kept on the delivery's record (Attempts),
+// so a run after a crash can tell a call that was answered from one that
+// never was. Records written before outcomes moved there may be at 2n+1
+// with the answer.
 func attemptKey(deliveryID string) string { return "attempt:" + deliveryID }
 
 // Outcomes of a provider call, as the attempt record keeps them.
 const (
 	attemptStarted = "started:" // then the start in unix ms
-	attemptSent    = "sent:"    // then the provider's message id
+	attemptSent    = "sent:"    // then the provider's message id (older records)
 )
 
 // finished statuses never go back to sending.
@@ -154,9 +156,10 @@ func (s *Service) sendLoaded(ctx context.Context, merchantID string, d Delivery)
 	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if sendErr == nil {
-		if err := s.recordSend(rec, m, d.ID, attempt, result); err != nil {
-			return d, err
-		}
+		// The delivery's record keeps the answer, as it keeps a failed
+		// call's: once it says call attempt was made, no run makes it
+		// again (startAttempt reads it before calling a started call
+		// abandoned).
 		count("sent")
 		d, err := s.markSent(rec, d, attempt, msg.Values, result.ProviderMessageID)
 		if err != nil || result.ProviderMessageID == "" {
@@ -202,7 +205,8 @@ func (s *Service) startAttempt(ctx context.Context, m Merchant, d Delivery) (att
 	}
 	switch {
 	case version == int64(2*attempt+1) && strings.HasPrefix(value, attemptSent):
-		// Made and answered; only the delivery record was not written.
+		// Made and answered, as records written before answers moved to
+		// the delivery's record say; only that record was not written.
 		_, err := s.markSent(ctx, d, attempt, nil, strings.TrimPrefix(value, attemptSent))
 		return 0, false, err
 	case version == int64(2*attempt):
@@ -210,19 +214,22 @@ func (s *Service) startAttempt(ctx context.Context, m Merchant, d Delivery) (att
 		if started := time.UnixMilli(startedMS); now.Sub(started) < sendClaimTTL {
 			return 0, false, RetryAt(started.Add(sendClaimTTL), "being sent by another worker")
 		}
+		// Started long ago: answered if the delivery's record says so
+		// (d may be older than it, or not stored yet).
+		stored, err := s.store.GetDelivery(ctx, m.ID, d.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return 0, false, err
+		case stored.Attempts >= attempt && finished(stored.Status):
+			return 0, false, nil
+		case stored.Attempts >= attempt:
+			return 0, false, RetryAt(now.Add(time.Second), "the delivery moved on since it was read")
+		}
 		return attempt, true, nil
 	}
 	// The record is ahead of the delivery as read: read again shortly.
 	return 0, false, RetryAt(now.Add(time.Second), "the delivery moved on since it was read")
-}
-
-// recordSend keeps the provider's answer on the attempt record, trying
-// again a few times: it is what stops a retry from sending again.
-func (s *Service) recordSend(ctx context.Context, m Merchant, deliveryID string, attempt int, result SendResult) error {
-	return s.firmly(ctx, func() error {
-		_, _, err := s.store.AdvanceState(ctx, m.ID, attemptKey(deliveryID), int64(2*attempt+1), attemptSent+result.ProviderMessageID, attemptTTL)
-		return err
-	})
 }
 
 // markSent records a delivery as sent by call attempt.
