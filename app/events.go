@@ -419,14 +419,13 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 		}
 		switch {
 		case err == nil:
-			// Nothing was moved: the attempt record says the call was
-			// made and recorded; the delivery is found stored below.
+			// Nothing was moved: an earlier run made the call and stored
+			// its answer; the delivery is found stored below.
 		case errors.As(err, &later):
 			due = later.At
 		default:
 			s.log.Warn("sending a planned message failed; its send is queued", "merchant", m.ID, "delivery", d.ID, "err", err)
 		}
-		return s.storeQueued(ctx, m, d, due, now)
 	}
 	return s.storeQueued(ctx, m, d, due, now)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,10 +58,15 @@ type Workers struct {
 	slots   chan struct{}
 	running sync.WaitGroup
 	// mu guards live and jobCtx: jobs are handed over only while Run
-	// claims, so none starts after the drain began.
+	// claims, so none starts after the drain began. jobCtx is the context
+	// Run gives the jobs it runs, kept for those handed over (Start) so
+	// the drain timeout cancels them too; it lives only as long as Run.
 	mu     sync.Mutex
 	live   bool
 	jobCtx context.Context
+	// failing is set while claims fail: a job handed over then shows the
+	// store answers again, and wakes the claims out of their wait.
+	failing atomic.Bool
 }
 
 // NewWorkers returns a pool over queue. Register handlers before Run.
@@ -140,6 +146,9 @@ func (w *Workers) Start(job Job) {
 	w.mu.Lock()
 	ctx := w.jobCtx
 	w.mu.Unlock()
+	if w.failing.Load() {
+		w.Wake()
+	}
 	go func() {
 		defer w.Release()
 		w.run(ctx, job)
@@ -180,8 +189,11 @@ func (w *Workers) Run(ctx context.Context) error {
 				w.opts.Logger.Warn("claiming jobs failed; retrying until the store answers", "err", err)
 			}
 			failing++
+			w.failing.Store(true)
+			// Work stored meanwhile (Wake, Start) shows the store answers.
 			select {
 			case <-ctx.Done():
+			case <-w.wake:
 			case <-time.After(min(w.opts.PollInterval<<min(failing, 5), 5*time.Second)):
 			}
 			continue
@@ -189,6 +201,7 @@ func (w *Workers) Run(ctx context.Context) error {
 		if failing > 0 {
 			w.opts.Logger.Info("claiming jobs works again", "failed_tries", failing)
 			failing = 0
+			w.failing.Store(false)
 		}
 		for _, job := range jobs {
 			slots <- struct{}{}
