@@ -227,6 +227,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 		ShopifyAPISecret:  cfg.ShopifyAPISecret,
 		ShopifyAPIKey:     cfg.ShopifyAPIKey,
 		Wake:              workers.Wake,
+		Handoff:           workers, // hands over only while they run (not --role=web)
 		Providers:         providerKits(cfg.AllowInsecureOutbound),
 		Decoders:          webhookDecoders(),
 		Nector:            nectorDecoder(),

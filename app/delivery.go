@@ -66,6 +66,10 @@ type Delivery struct {
 	History           []StatusChange
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	// pending marks a delivery planned and not stored yet: a message due
+	// now is stored once, in the state its send leaves it in, by the
+	// first move (moveDelivery), rather than stored queued and moved.
+	pending bool
 }
 
 // DeliveryFilter selects deliveries for the log; zero fields match all.

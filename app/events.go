@@ -391,6 +391,49 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 		}
 	}
 	d.History = []StatusChange{{Status: DeliveryQueued, At: now, Note: note}}
+	if !due.After(now) && inJob(ctx) {
+		// A message due now is sent here, by the job that planned it: no
+		// send job is queued, claimed and settled for it, and the
+		// delivery is stored once, in the state the send leaves it in
+		// (pending). A send job is queued only when the message must wait
+		// (a retry, a rate limit) or the send could not be made; the
+		// delivery is then stored queued first, below, if the send did
+		// not store it. A crash in between leaves the event's key held
+		// and the delivery perhaps not stored: the event's job runs again
+		// when its lease ends, and once the key's claim ends
+		// (eventClaimTTL) plans the delivery again. The attempt record
+		// keeps the call made once either way.
+		planned := d
+		planned.pending = true
+		var later *RetryAtError
+		stored, err := s.sendLoaded(ctx, m.ID, planned)
+		if !stored.pending {
+			switch {
+			case err == nil:
+				return true, nil
+			case errors.As(err, &later):
+				return true, s.queueSend(ctx, m.ID, d.ID, later.At)
+			}
+			s.log.Warn("sending a planned message failed; its send is queued", "merchant", m.ID, "delivery", d.ID, "err", err)
+			return true, s.queueSend(ctx, m.ID, d.ID, due)
+		}
+		switch {
+		case err == nil:
+			// Nothing was moved: an earlier run made the call and stored
+			// its answer; the delivery is found stored below.
+		case errors.As(err, &later):
+			due = later.At
+		default:
+			s.log.Warn("sending a planned message failed; its send is queued", "merchant", m.ID, "delivery", d.ID, "err", err)
+		}
+	}
+	return s.storeQueued(ctx, m, d, due, now)
+}
+
+// storeQueued stores the planned delivery d queued and queues its send at
+// due; a delivery stored before is queued again only where its state asks
+// for it.
+func (s *Service) storeQueued(ctx context.Context, m Merchant, d Delivery, due, now time.Time) (reached bool, err error) {
 	if err := s.store.CreateDelivery(ctx, d); err != nil {
 		if !errors.Is(err, ErrConflict) {
 			return false, err
@@ -423,25 +466,6 @@ func (s *Service) planDelivery(ctx context.Context, m Merchant, e Event, count f
 			}
 		default:
 			return true, nil
-		}
-	} else if !due.After(now) && inJob(ctx) {
-		// A message due now is sent here, by the job that planned it: no
-		// send job is queued, claimed and settled for it. One is queued
-		// only when the message must wait (a retry, a rate limit) or the
-		// send could not be made. A crash in between leaves the delivery
-		// queued and the event's key held: the event's job runs again
-		// when its lease ends, and once the key's claim ends
-		// (eventClaimTTL) finds the delivery here and queues its send.
-		// The attempt record keeps the call made once either way.
-		var later *RetryAtError
-		_, err := s.sendLoaded(ctx, m.ID, d)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.As(err, &later):
-			due = later.At
-		default:
-			s.log.Warn("sending a planned message failed; its send is queued", "merchant", m.ID, "delivery", d.ID, "err", err)
 		}
 	}
 	return true, s.queueSend(ctx, m.ID, d.ID, due)

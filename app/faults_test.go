@@ -93,6 +93,10 @@ func (f *faultyStore) ClaimAndEnqueue(ctx context.Context, key string, ttl time.
 	err = f.call("ClaimAndEnqueue "+key, func() error { out, err = f.Store.ClaimAndEnqueue(ctx, key, ttl, job); return err })
 	return out, err
 }
+func (f *faultyStore) ClaimAndLease(ctx context.Context, key string, ttl time.Duration, job app.Job, lease time.Duration) (out app.ClaimState, leased app.Job, err error) {
+	err = f.call("ClaimAndLease "+key, func() error { out, leased, err = f.Store.ClaimAndLease(ctx, key, ttl, job, lease); return err })
+	return out, leased, err
+}
 func (f *faultyStore) ClaimJobs(ctx context.Context, lease time.Duration, max int) (out []app.Job, err error) {
 	err = f.call("ClaimJobs", func() error { out, err = f.Store.ClaimJobs(ctx, lease, max); return err })
 	return out, err

@@ -149,19 +149,53 @@ func (s *Service) ReceiveShopifyWebhook(ctx context.Context, in ShopifyWebhook) 
 	return s.enqueueWebhook(ctx, "shopify:"+id+":"+in.Topic, job, day)
 }
 
+// JobHandoff runs jobs this process stores leased to itself (Workers).
+type JobHandoff interface {
+	// Take reserves a slot and answers the lease to store the job with;
+	// false when none is free.
+	Take() (lease time.Duration, ok bool)
+	// Start runs the job stored leased in the slot reserved.
+	Start(job Job)
+	// Release frees the slot when no job was stored.
+	Release()
+}
+
 func (s *Service) enqueueWebhook(ctx context.Context, key string, job Job, day string) (WebhookOutcome, error) {
-	state, err := s.store.ClaimAndEnqueue(ctx, key, webhookDoneTTL, job)
+	state, err := s.claimAndQueue(ctx, key, job)
 	if err != nil {
 		return "", fmt.Errorf("queue webhook: %w", err)
 	}
 	outcome := WebhookAccepted
 	if state != ClaimNew {
 		outcome = WebhookDuplicate
-	} else if s.wake != nil {
-		s.wake()
 	}
 	s.counters.add(Counter{Merchant: job.Merchant, Day: day, Subject: "inputs", Outcome: string(outcome)}, 1)
 	return outcome, nil
+}
+
+// claimAndQueue claims the webhook's key and stores its job in one step.
+// When this process's workers have a free slot, the job is stored leased
+// to them and run at once: no claim, no wait for a poll. Otherwise it is
+// queued for any worker, and this process's are woken.
+func (s *Service) claimAndQueue(ctx context.Context, key string, job Job) (ClaimState, error) {
+	if s.handoff != nil {
+		if lease, ok := s.handoff.Take(); ok {
+			state, leased, err := s.store.ClaimAndLease(ctx, key, webhookDoneTTL, job, lease)
+			if err != nil || state != ClaimNew {
+				// A failed call that stored the job anyway leaves it
+				// leased to nobody: it runs when the lease ends.
+				s.handoff.Release()
+				return state, err
+			}
+			s.handoff.Start(leased)
+			return state, nil
+		}
+	}
+	state, err := s.store.ClaimAndEnqueue(ctx, key, webhookDoneTTL, job)
+	if err == nil && state == ClaimNew && s.wake != nil {
+		s.wake()
+	}
+	return state, err
 }
 
 // verifiedShopifyMerchant finds the shop's merchant and checks the

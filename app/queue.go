@@ -94,6 +94,13 @@ type Queue interface {
 	// once (for doneTTL): the job now carries the work, and the queue's own
 	// retries, not the sender's, see it through.
 	ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Duration, job Job) (ClaimState, error)
+	// ClaimAndLease is ClaimAndEnqueue with the job stored leased for
+	// lease to the caller at once, as its first attempt, for a process
+	// that runs it itself: no claim follows. The job answered carries its
+	// lease (settle it as a claimed one); it is zero when the key is not
+	// new. Should the caller die, the job comes back when the lease ends,
+	// as a claimed job does.
+	ClaimAndLease(ctx context.Context, key string, doneTTL time.Duration, job Job, lease time.Duration) (ClaimState, Job, error)
 	// ClaimJobs leases up to max due jobs for lease. A job whose lease ran out
 	// before it was settled is due again (its attempt already counted).
 	// Jobs come oldest due first within a merchant, merchants in turn.

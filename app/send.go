@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,15 +26,17 @@ const (
 )
 
 // attemptKey names the record of a delivery's provider calls. Its version
-// is 2n while call n is under way and 2n+1 once its outcome is known, so
-// two workers holding the same job make call n once, and a run after a
-// crash can tell a call that was made from one that never was.
+// is 2n once call n starts, so two workers holding the same job make call
+// n once; the call's outcome is kept on the delivery's record (Attempts),
+// so a run after a crash can tell a call that was answered from one that
+// never was. Records written before outcomes moved there may be at 2n+1
+// with the answer.
 func attemptKey(deliveryID string) string { return "attempt:" + deliveryID }
 
 // Outcomes of a provider call, as the attempt record keeps them.
 const (
 	attemptStarted = "started:" // then the start in unix ms
-	attemptSent    = "sent:"    // then the provider's message id
+	attemptSent    = "sent:"    // then the provider's message id (older records)
 )
 
 // finished statuses never go back to sending.
@@ -153,9 +156,10 @@ func (s *Service) sendLoaded(ctx context.Context, merchantID string, d Delivery)
 	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if sendErr == nil {
-		if err := s.recordSend(rec, m, d.ID, attempt, result); err != nil {
-			return d, err
-		}
+		// The delivery's record keeps the answer, as it keeps a failed
+		// call's: once it says call attempt was made, no run makes it
+		// again (startAttempt reads it before calling a started call
+		// abandoned).
 		count("sent")
 		d, err := s.markSent(rec, d, attempt, msg.Values, result.ProviderMessageID)
 		if err != nil || result.ProviderMessageID == "" {
@@ -201,7 +205,8 @@ func (s *Service) startAttempt(ctx context.Context, m Merchant, d Delivery) (att
 	}
 	switch {
 	case version == int64(2*attempt+1) && strings.HasPrefix(value, attemptSent):
-		// Made and answered; only the delivery record was not written.
+		// Made and answered, as records written before answers moved to
+		// the delivery's record say; only that record was not written.
 		_, err := s.markSent(ctx, d, attempt, nil, strings.TrimPrefix(value, attemptSent))
 		return 0, false, err
 	case version == int64(2*attempt):
@@ -209,19 +214,22 @@ func (s *Service) startAttempt(ctx context.Context, m Merchant, d Delivery) (att
 		if started := time.UnixMilli(startedMS); now.Sub(started) < sendClaimTTL {
 			return 0, false, RetryAt(started.Add(sendClaimTTL), "being sent by another worker")
 		}
+		// Started long ago: answered if the delivery's record says so
+		// (d may be older than it, or not stored yet).
+		stored, err := s.store.GetDelivery(ctx, m.ID, d.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return 0, false, err
+		case stored.Attempts >= attempt && finished(stored.Status):
+			return 0, false, nil
+		case stored.Attempts >= attempt:
+			return 0, false, RetryAt(now.Add(time.Second), "the delivery moved on since it was read")
+		}
 		return attempt, true, nil
 	}
 	// The record is ahead of the delivery as read: read again shortly.
 	return 0, false, RetryAt(now.Add(time.Second), "the delivery moved on since it was read")
-}
-
-// recordSend keeps the provider's answer on the attempt record, trying
-// again a few times: it is what stops a retry from sending again.
-func (s *Service) recordSend(ctx context.Context, m Merchant, deliveryID string, attempt int, result SendResult) error {
-	return s.firmly(ctx, func() error {
-		_, _, err := s.store.AdvanceState(ctx, m.ID, attemptKey(deliveryID), int64(2*attempt+1), attemptSent+result.ProviderMessageID, attemptTTL)
-		return err
-	})
 }
 
 // markSent records a delivery as sent by call attempt.
@@ -335,25 +343,55 @@ func (s *Service) observeSend(provider string, err error, took time.Duration) {
 	s.observer.ProviderCall(provider, outcome, took)
 }
 
-// moveDelivery records a new status with its note.
+// moveDelivery records a new status with its note. A pending delivery is
+// stored with it: one write instead of a create and an update.
 func (s *Service) moveDelivery(ctx context.Context, d Delivery, status DeliveryStatus, note string, change func(*Delivery)) (Delivery, error) {
 	now := s.now().UTC()
-	return s.store.UpdateDelivery(ctx, d.Merchant, d.ID, func(d *Delivery) error {
+	move := func(d *Delivery) error {
 		if change != nil {
 			change(d)
 		}
 		// A fast provider may have reported delivered or read before this
 		// worker recorded the send: the status stays where it got to.
-		if status == DeliverySent && statusRank(d.Status) > statusRank(DeliverySent) {
-			status = d.Status
+		to := status
+		if to == DeliverySent && statusRank(d.Status) > statusRank(DeliverySent) {
+			to = d.Status
 		}
-		d.Status = status
+		d.Status = to
 		if note != "" {
 			d.Error = note
 		}
 		d.UpdatedAt = now
-		d.History = append(d.History, StatusChange{Status: status, At: now, Note: note})
+		d.History = append(d.History, StatusChange{Status: to, At: now, Note: note})
 		return nil
+	}
+	if !d.pending {
+		return s.store.UpdateDelivery(ctx, d.Merchant, d.ID, move)
+	}
+	created := d
+	created.pending = false
+	created.Values = slices.Clone(d.Values)
+	created.History = slices.Clone(d.History)
+	if err := move(&created); err != nil {
+		return d, err
+	}
+	err := s.store.CreateDelivery(ctx, created)
+	if err == nil {
+		return created, nil
+	}
+	if !errors.Is(err, ErrConflict) {
+		return d, err
+	}
+	// Stored meanwhile, or before: by an earlier copy of the event skipped
+	// then (for want of a phone this copy has), or by an earlier run of
+	// this one. The move applies to the stored record, with what this
+	// plan knows when the stored one was a skip.
+	return s.store.UpdateDelivery(ctx, d.Merchant, d.ID, func(old *Delivery) error {
+		if old.Status == DeliverySkipped {
+			old.Phone, old.CustomerID, old.EventID, old.EventData = d.Phone, d.CustomerID, d.EventID, d.EventData
+			old.Provider, old.Template = d.Provider, d.Template
+		}
+		return move(old)
 	})
 }
 

@@ -24,6 +24,7 @@ type Service struct {
 	shopifySecret     string
 	shopifyKey        string
 	wake              func()
+	handoff           JobHandoff
 	providers         map[string]ProviderKit
 	decoders          map[Platform]WebhookDecoder
 	nector            NectorDecoder
@@ -54,6 +55,9 @@ type ServiceOptions struct {
 	// Wake, when set, is called after work is queued, so this process's
 	// workers pick it up at once instead of at their next poll.
 	Wake func()
+	// Handoff, when set, runs the webhooks this process receives in its
+	// own workers, stored leased to them: no claim is made for them.
+	Handoff JobHandoff
 	// Providers are the messaging providers merchants can connect, by
 	// name; "sandbox" must be among them.
 	Providers map[string]ProviderKit
@@ -94,6 +98,7 @@ func NewService(opts ServiceOptions) *Service {
 		shopifySecret:     opts.ShopifyAPISecret,
 		shopifyKey:        opts.ShopifyAPIKey,
 		wake:              opts.Wake,
+		handoff:           opts.Handoff,
 		providers:         opts.Providers,
 		decoders:          opts.Decoders,
 		nector:            opts.Nector,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,20 @@ type Workers struct {
 	opts     WorkerOptions
 	handlers map[string]JobHandler
 	wake     chan struct{}
+	// slots holds one token per job running, claimed or handed over
+	// (Take); running counts them for the drain.
+	slots   chan struct{}
+	running sync.WaitGroup
+	// mu guards live and jobCtx: jobs are handed over only while Run
+	// claims, so none starts after the drain began. jobCtx is the context
+	// Run gives the jobs it runs, kept for those handed over (Start) so
+	// the drain timeout cancels them too; it lives only as long as Run.
+	mu     sync.Mutex
+	live   bool
+	jobCtx context.Context
+	// failing is set while claims fail: a job handed over then shows the
+	// store answers again, and wakes the claims out of their wait.
+	failing atomic.Bool
 }
 
 // NewWorkers returns a pool over queue. Register handlers before Run.
@@ -74,7 +89,10 @@ func NewWorkers(queue Queue, opts WorkerOptions) *Workers {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Workers{queue: queue, opts: opts, handlers: map[string]JobHandler{}, wake: make(chan struct{}, 1)}
+	return &Workers{
+		queue: queue, opts: opts, handlers: map[string]JobHandler{}, wake: make(chan struct{}, 1),
+		slots: make(chan struct{}, opts.Concurrency),
+	}
 }
 
 // Handle registers the handler for a job kind.
@@ -96,6 +114,47 @@ func (w *Workers) Wake() {
 	}
 }
 
+// Take reserves a slot for a job this process stores leased to itself
+// (Queue.ClaimAndLease) and answers the lease to store it with. It answers
+// false when every slot is busy or the pool is not running: the job is
+// then queued for a claim. After true, Start runs the job in the slot, or
+// Release frees it when the job was not stored.
+func (w *Workers) Take() (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.live {
+		return 0, false
+	}
+	select {
+	case w.slots <- struct{}{}:
+		w.running.Add(1)
+		return w.opts.Lease, true
+	default:
+		return 0, false
+	}
+}
+
+// Release frees a slot Take reserved.
+func (w *Workers) Release() {
+	<-w.slots
+	w.running.Done()
+}
+
+// Start runs job, leased to this process, in the slot Take reserved, as a
+// claimed job runs.
+func (w *Workers) Start(job Job) {
+	w.mu.Lock()
+	ctx := w.jobCtx
+	w.mu.Unlock()
+	if w.failing.Load() {
+		w.Wake()
+	}
+	go func() {
+		defer w.Release()
+		w.run(ctx, job)
+	}()
+}
+
 // Run claims and runs jobs until ctx is cancelled, then lets jobs in hand
 // finish within the drain timeout. It returns nil on a clean stop.
 func (w *Workers) Run(ctx context.Context) error {
@@ -104,8 +163,11 @@ func (w *Workers) Run(ctx context.Context) error {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 
-	slots := make(chan struct{}, w.opts.Concurrency)
-	var running sync.WaitGroup
+	slots := w.slots
+	running := &w.running
+	w.mu.Lock()
+	w.live, w.jobCtx = true, jobCtx
+	w.mu.Unlock()
 	idle := w.opts.PollInterval / 8
 	failing := 0 // claims failed in a row
 	for ctx.Err() == nil {
@@ -127,8 +189,11 @@ func (w *Workers) Run(ctx context.Context) error {
 				w.opts.Logger.Warn("claiming jobs failed; retrying until the store answers", "err", err)
 			}
 			failing++
+			w.failing.Store(true)
+			// Work stored meanwhile (Wake, Start) shows the store answers.
 			select {
 			case <-ctx.Done():
+			case <-w.wake:
 			case <-time.After(min(w.opts.PollInterval<<min(failing, 5), 5*time.Second)):
 			}
 			continue
@@ -136,6 +201,7 @@ func (w *Workers) Run(ctx context.Context) error {
 		if failing > 0 {
 			w.opts.Logger.Info("claiming jobs works again", "failed_tries", failing)
 			failing = 0
+			w.failing.Store(false)
 		}
 		for _, job := range jobs {
 			slots <- struct{}{}
@@ -155,6 +221,9 @@ func (w *Workers) Run(ctx context.Context) error {
 		}
 		idle = min(idle*2, w.opts.PollInterval)
 	}
+	w.mu.Lock()
+	w.live = false // no job is handed over from now on
+	w.mu.Unlock()
 
 	done := make(chan struct{})
 	go func() { running.Wait(); close(done) }()

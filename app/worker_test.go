@@ -302,3 +302,84 @@ func TestWorkersBackOffWhileStoreIsDown(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// claimCountingQueue counts the claims made through it.
+type claimCountingQueue struct {
+	app.Store
+	claims atomic.Int32
+}
+
+func (q *claimCountingQueue) ClaimJobs(ctx context.Context, lease time.Duration, max int) ([]app.Job, error) {
+	q.claims.Add(1)
+	return q.Store.ClaimJobs(ctx, lease, max)
+}
+
+// A job handed to the pool (Take, ClaimAndLease, Start) runs in its slot
+// and is settled without a claim; none is handed over to a pool with no
+// slot free, or to one that stopped.
+func TestWorkersRunAJobHandedOver(t *testing.T) {
+	q := &claimCountingQueue{Store: newQueue(t)}
+	release := make(chan struct{})
+	ran := make(chan string, 4)
+	w := app.NewWorkers(q, app.WorkerOptions{Concurrency: 1, Lease: time.Minute, PollInterval: time.Hour})
+	w.Handle("handed", func(ctx context.Context, job app.Job) error {
+		ran <- job.ID
+		<-release
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	if _, ok := w.Take(); ok {
+		t.Fatal("Take() before Run = true; want false")
+	}
+	go func() { done <- w.Run(ctx) }()
+	var lease time.Duration
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var ok bool
+		if lease, ok = w.Take(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Take() never answered true")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if lease != time.Minute {
+		t.Errorf("Take() lease = %v; want the pool's 1m", lease)
+	}
+	claimsBefore := q.claims.Load()
+	state, job, err := q.ClaimAndLease(context.Background(), "k1", time.Hour, app.Job{ID: "h1", Merchant: "m1", Kind: "handed"}, lease)
+	if err != nil || state != app.ClaimNew {
+		t.Fatalf("ClaimAndLease() = %v, %v", state, err)
+	}
+	w.Start(job)
+	if id := <-ran; id != "h1" {
+		t.Fatalf("ran %s; want h1", id)
+	}
+	if _, ok := w.Take(); ok {
+		t.Error("Take() with the only slot busy = true; want false")
+	}
+	close(release)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		depth, err := q.Depth(context.Background())
+		if err == nil && depth == (app.QueueDepth{}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Depth() = %+v, %v; want the handed job acked", depth, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := q.claims.Load() - claimsBefore; n > 1 {
+		t.Errorf("%d claims while the handed job ran; want none but the poll's", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.Take(); ok {
+		t.Error("Take() after Run ended = true; want false")
+	}
+}

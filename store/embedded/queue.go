@@ -80,6 +80,76 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	return state, nil
 }
 
+// ClaimAndLease marks key done for doneTTL and stores job leased to the
+// caller for lease in one transaction, or, when key is already claimed,
+// answers its state and stores nothing.
+func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Duration, job app.Job, lease time.Duration) (app.ClaimState, app.Job, error) {
+	err := checkJob(job)
+	if err == nil {
+		err = checkClaim(job.Merchant, key, doneTTL)
+	}
+	if err == nil && lease <= 0 {
+		err = app.Invalid("lease", "must be positive")
+	}
+	if err != nil {
+		return 0, app.Job{}, fmt.Errorf("embedded: claim and lease: %w", err)
+	}
+	var state app.ClaimState
+	var leased app.Job
+	err = s.batch(ctx, "claim and lease "+job.ID, func(tx *bolt.Tx) error {
+		state, leased = 0, app.Job{}
+		now := s.now()
+		claimed, err := claimKey(tx, now, job.Merchant, key, app.ClaimDone, doneTTL)
+		if err != nil || claimed != app.ClaimNew {
+			state = claimed
+			return err
+		}
+		if leased, err = enqueueLeased(tx, now, job, lease); err != nil {
+			return err
+		}
+		state = app.ClaimNew
+		return nil
+	})
+	if err != nil {
+		return 0, app.Job{}, err
+	}
+	return state, leased, nil
+}
+
+// enqueueLeased stores job as enqueue does, but leased until now+lease,
+// its first attempt counted.
+func enqueueLeased(tx *bolt.Tx, now time.Time, job app.Job, lease time.Duration) (app.Job, error) {
+	jobs := bucket(tx, bucketJobs)
+	if jobs.Get(scoped(job.Merchant, job.ID)) != nil {
+		return app.Job{}, fmt.Errorf("job id %s taken: %w", job.ID, app.ErrConflict)
+	}
+	if job.Key != "" {
+		keys := bucket(tx, bucketJobKeys)
+		if keys.Get(scoped(job.Merchant, job.Key)) != nil {
+			return app.Job{}, fmt.Errorf("job key %s taken: %w", job.Key, app.ErrConflict)
+		}
+		if err := keys.Put(scoped(job.Merchant, job.Key), []byte(job.ID)); err != nil {
+			return app.Job{}, err
+		}
+	}
+	if job.DueAt.IsZero() {
+		job.DueAt = now
+	}
+	if job.CreatedAt.IsZero() {
+		job.CreatedAt = now
+	}
+	job.Attempt++
+	job.Lease = rand.Text()
+	rec := jobRecord{Job: job, State: jobLeased, LeaseUntil: now.Add(lease)}
+	if err := saveJob(tx, rec); err != nil {
+		return app.Job{}, err
+	}
+	if err := bucket(tx, bucketLeases).Put(timeFirst(rec.LeaseUntil, rec.Merchant, rec.ID), nil); err != nil {
+		return app.Job{}, err
+	}
+	return job, nil
+}
+
 func checkJob(job app.Job) error {
 	if err := required("merchant", job.Merchant, "id", job.ID); err != nil {
 		return err

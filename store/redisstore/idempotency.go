@@ -13,7 +13,10 @@ import (
 
 // idemDone is the value of a completed key; the scripts use the same
 // literals ("processing", "done").
-const idemDone = "done"
+const (
+	idemDone       = "done"
+	idemProcessing = "processing"
+)
 
 // Claim takes key for ttl if it is free (absent, or its in-progress claim
 // expired).
@@ -21,11 +24,20 @@ func (s *Store) Claim(ctx context.Context, merchant, key string, ttl time.Durati
 	if err := checkIdem(merchant, key, ttl); err != nil {
 		return 0, err
 	}
-	state, err := s.scripts.claimIdem.Run(ctx, s.rdb, []string{s.keys.idempotency(merchant, key)}, positiveMS(ttl)).Int()
-	if err != nil {
+	// One SET NX GET: it takes a free key, and the old value of a taken
+	// one tells a held key from a done one.
+	old, err := s.rdb.SetArgs(ctx, s.keys.idempotency(merchant, key), idemProcessing, redis.SetArgs{
+		Mode: "NX", Get: true, TTL: time.Duration(positiveMS(ttl)) * time.Millisecond,
+	}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return app.ClaimNew, nil
+	case err != nil:
 		return 0, wrap("claim", err)
+	case old == idemProcessing:
+		return app.ClaimInProgress, nil
 	}
-	return app.ClaimState(state), nil
+	return app.ClaimDone, nil
 }
 
 // Complete marks key done for ttl, whoever holds it.

@@ -187,6 +187,58 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	return app.ClaimState(state), nil
 }
 
+// ClaimAndLease claims key (marking it done for doneTTL) and stores job
+// leased to the caller for lease, in one script on the merchant's slot.
+func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Duration, job app.Job, lease time.Duration) (app.ClaimState, app.Job, error) {
+	if err := checkIdem(job.Merchant, key, doneTTL); err != nil {
+		return 0, app.Job{}, err
+	}
+	if lease <= 0 {
+		return 0, app.Job{}, app.Invalid("lease", fmt.Sprintf("must be positive, got %s", lease))
+	}
+	if err := requireID("id", job.ID); err != nil {
+		return 0, app.Job{}, err
+	}
+	now := s.now()
+	if job.DueAt.IsZero() {
+		job.DueAt = now
+	}
+	if job.CreatedAt.IsZero() {
+		job.CreatedAt = now
+	}
+	job.Attempt++
+	job.Lease = newToken() + ".h"
+	raw, err := json.Marshal(jobRecord{
+		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
+		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
+		LastError: job.LastError, Lease: job.Lease,
+	})
+	if err != nil {
+		return 0, app.Job{}, fmt.Errorf("redisstore: encode job: %w", err)
+	}
+	if err := s.noteMerchant(ctx, job.Merchant); err != nil {
+		return 0, app.Job{}, wrap("claim and lease", err)
+	}
+	q := s.keys.queue(job.Merchant)
+	keys := []string{q.jobs, q.due, q.keys, q.lease, q.payload, s.keys.idempotency(job.Merchant, key)}
+	res, score, err := answer(s.scripts.claimAndLease.Run(ctx, s.rdb, keys,
+		job.ID, raw, positiveMS(lease), job.Key, job.Payload, positiveMS(doneTTL), s.offsetMS()))
+	if err != nil {
+		return 0, app.Job{}, wrap("claim and lease", err)
+	}
+	switch state := int(res); state {
+	case enqueueTaken:
+		return 0, app.Job{}, fmt.Errorf("redisstore: claim and lease %s: id or key taken: %w", job.ID, app.ErrConflict)
+	case claimNewCovered:
+		return app.ClaimNew, job, nil
+	case int(app.ClaimNew):
+		s.lowerIndex(ctx, job.Merchant, score)
+		return app.ClaimNew, job, nil
+	default:
+		return app.ClaimState(state), app.Job{}, nil
+	}
+}
+
 // noteMerchant records that merchant has jobs, before its first job is
 // written, so SweepIndex can always find it.
 func (s *Store) noteMerchant(ctx context.Context, merchant string) error {

@@ -39,17 +39,6 @@ local function dueScore(due, now, offset)
 end
 `
 
-// claimIdem: KEYS idem; ARGV ttl ms. Answers the app.ClaimState.
-const claimIdemLua = `
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('SET', KEYS[1], 'processing', 'PX', ARGV[1])
-  return 1
-end
-if v == 'processing' then return 2 end
-return 3
-`
-
 // releaseIdem: KEYS idem. A done key stays done.
 const releaseIdemLua = `
 if redis.call('GET', KEYS[1]) == 'processing' then
@@ -82,15 +71,16 @@ end
 // the index (see lowerIndex).
 const enqueueFunc = nowFunc + dueFunc + `
 local function enqueue(due)
-  if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
   if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
+  -- The record is written only if the id is free: one command for the
+  -- check and the write.
+  if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
   -- Only due times are compared: a lease that ends before a new job is due
   -- is rare (leases end in the future), and missing it only costs a
   -- harmless extra lowering of the index.
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   local e = ''
   if first[2] then e = first[2] end
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
   redis.call('ZADD', KEYS[2], ms(due), ARGV[1])
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
@@ -124,6 +114,33 @@ if r == 1 then return {1, ms(due)} end
 return {4, ms(due)}
 `
 
+// claimAndLease: KEYS jobs, due, keys, lease, payload, idem; ARGV id,
+// record (as leased), lease ms, job key, payload, done ttl ms, offset ms.
+// Claims the key and stores the job leased until the server's now plus
+// lease. Answers {state, lease expiry or empty} as claimAndEnqueue does:
+// 1 when the lease is the merchant's earliest time (lower the index to
+// it), 4 when an element at or before it covers it.
+const claimAndLeaseLua = nowFunc + `
+local v = redis.call('GET', KEYS[6])
+if v == 'processing' then return {2, ''} end
+if v then return {3, ''} end
+if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return {0, ''} end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {0, ''} end
+local expiry = serverNow(ARGV[7]) + tonumber(ARGV[3])
+local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+local covered = first[2] and tonumber(first[2]) <= expiry
+if not covered then
+  first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  covered = first[2] and tonumber(first[2]) <= expiry
+end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
+redis.call('ZADD', KEYS[4], ms(expiry), ARGV[1])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
+redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
+if covered then return {4, ''} end
+return {1, ms(expiry)}
+`
+
 // candidates: KEYS index; ARGV offset ms, count. Answers the server's now
 // (ms, offset included) and then up to count merchants whose index score
 // is due by it; the round's claim scripts take that now rather than each
@@ -145,16 +162,26 @@ return earliest(KEYS[1], KEYS[2])
 // script read it (” to read it here). Moves expired leases back to due
 // (their attempt already counted), then leases up to max due jobs, oldest
 // first, until now plus lease. Each step is one command for all its jobs,
-// so a claim of many costs about what a claim of one does. Answers
-// {earliest, now, record, payload, record, payload...} with the records as
-// leased; a payload is nil when the job has none stored apart (an empty
-// payload, or a record written before payloads were split out).
+// so a claim of many costs about what a claim of one does, and the
+// merchant's earliest time after the claim comes from what the steps read
+// (the first lease, and the due set's head one past max) unless expired
+// leases moved. Answers {earliest, now, record, payload, record,
+// payload...} with the records as leased; a payload is nil when the job
+// has none stored apart (an empty payload, or a record written before
+// payloads were split out).
 const claimLua = earliestFunc + nowFunc + `
 local now = tonumber(ARGV[5])
 if not now then now = serverNow(ARGV[1]) end
 local expiry = ms(now + tonumber(ARGV[2]))
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms(now), 'WITHSCORES', 'LIMIT', 0, 1000)
-if #expired > 0 then
+local max = tonumber(ARGV[3])
+-- The earliest lease tells whether any ran out; while none has, it is
+-- also the earliest after this claim but for the leases taken here.
+local firstLease = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local leaseMin
+local moved = false
+if firstLease[2] and tonumber(firstLease[2]) <= now then
+  moved = true
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms(now), 'WITHSCORES', 'LIMIT', 0, 1000)
   local gone, back = {}, {}
   for i = 1, #expired, 2 do
     gone[#gone+1] = expired[i]
@@ -163,9 +190,24 @@ if #expired > 0 then
   end
   redis.call('ZREM', KEYS[2], unpack(gone))
   redis.call('ZADD', KEYS[1], unpack(back))
+elseif firstLease[2] then
+  leaseMin = tonumber(firstLease[2])
 end
 local out = {'', ms(now)}
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms(now), 'LIMIT', 0, tonumber(ARGV[3]))
+-- One past max: the first element not taken is the earliest due after.
+local head = redis.call('ZRANGE', KEYS[1], 0, max, 'WITHSCORES')
+local ids = {}
+local nextDue
+for i = 1, #head, 2 do
+  local score = tonumber(head[i+1])
+  if #ids < max and score <= now then
+    ids[#ids+1] = head[i]
+  else
+    nextDue = score
+    break
+  end
+end
+local leased = false
 if #ids > 0 then
   redis.call('ZREM', KEYS[1], unpack(ids))
   local raws = redis.call('HMGET', KEYS[3], unpack(ids))
@@ -189,9 +231,17 @@ if #ids > 0 then
   if #records > 0 then
     redis.call('HSET', KEYS[3], unpack(records))
     redis.call('ZADD', KEYS[2], unpack(leases))
+    leased = true
   end
 end
-out[1] = earliest(KEYS[1], KEYS[2])
+if moved then
+  out[1] = earliest(KEYS[1], KEYS[2])
+  return out
+end
+local best = nextDue
+if leaseMin and (not best or leaseMin < best) then best = leaseMin end
+if leased and (not best or tonumber(expiry) < best) then best = tonumber(expiry) end
+if best then out[1] = ms(best) end
 return out
 `
 
@@ -510,8 +560,9 @@ return 0
 
 // scripts holds the loaded scripts; Run uses EVALSHA and falls back to EVAL.
 type scripts struct {
-	claimIdem, releaseIdem                    *redis.Script
+	releaseIdem                               *redis.Script
 	enqueue, claimAndEnqueue, earliest, claim *redis.Script
+	claimAndLease                             *redis.Script
 	candidates                                *redis.Script
 	ack, extend, retry, bury, requeueDead     *redis.Script
 	purgeDead                                 *redis.Script
@@ -524,10 +575,10 @@ type scripts struct {
 
 func newScripts() scripts {
 	return scripts{
-		claimIdem:        redis.NewScript(claimIdemLua),
 		releaseIdem:      redis.NewScript(releaseIdemLua),
 		enqueue:          redis.NewScript(enqueueLua),
 		claimAndEnqueue:  redis.NewScript(claimAndEnqueueLua),
+		claimAndLease:    redis.NewScript(claimAndLeaseLua),
 		earliest:         redis.NewScript(earliestLua),
 		claim:            redis.NewScript(claimLua),
 		candidates:       redis.NewScript(candidatesLua),

@@ -25,9 +25,19 @@ func (s *Store) Incr(ctx context.Context, n int64, counters ...app.Counter) erro
 		return nil
 	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// One EXPIRE per day's hash, after its fields: a flush carries
+		// several counters of each merchant's day.
+		var days []string
+		seen := map[string]bool{}
 		for _, c := range counters {
 			key := s.keys.stats(c.Merchant, c.Day)
 			p.HIncrBy(ctx, key, c.Subject+statsField+c.Outcome, n)
+			if !seen[key] {
+				seen[key] = true
+				days = append(days, key)
+			}
+		}
+		for _, key := range days {
 			p.Expire(ctx, key, statsTTL)
 		}
 		return nil

@@ -336,6 +336,48 @@ func queueCases() []testCase {
 				t.Errorf("Claim() of an enqueued key = %v, %v; want done", st, err)
 			}
 		}},
+		{"Queue/ClaimAndLease", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			st, job, err := s.ClaimAndLease(ctx, "shopify:evt-43:orders/create", time.Hour, newJob(clock, "m1", "h1"), time.Minute)
+			if err != nil || st != app.ClaimNew || job.ID != "h1" || job.Lease == "" || job.Attempt != 1 || string(job.Payload) != string(newJob(clock, "m1", "h1").Payload) {
+				t.Fatalf("ClaimAndLease() = %v, %+v, %v; want new, h1 leased on its first attempt", st, job, err)
+			}
+			// Leased: no claim hands it out while the lease holds.
+			if got := claimAll(t, s, 10); len(got) != 0 {
+				t.Errorf("ClaimJobs() under the lease = %v; want none", ids(got))
+			}
+			if depth, err := s.Depth(ctx); err != nil || depth.Running != 1 {
+				t.Errorf("Depth() = %+v, %v; want 1 running", depth, err)
+			}
+			st, again, err := s.ClaimAndLease(ctx, "shopify:evt-43:orders/create", time.Hour, newJob(clock, "m1", "h2"), time.Minute)
+			if err != nil || st != app.ClaimDone || again.ID != "" {
+				t.Errorf("ClaimAndLease(same key) = %v, %+v, %v; want done and no job", st, again, err)
+			}
+			// Its holder died: the job comes back when the lease ends.
+			clock.Advance(2 * time.Minute)
+			got := claimAll(t, s, 10)
+			if len(got) != 1 || got[0].ID != "h1" || got[0].Attempt != 2 {
+				t.Fatalf("ClaimJobs() after the lease = %+v; want h1 on its second attempt", got)
+			}
+			if err := s.Ack(ctx, job); !errors.Is(err, app.ErrLeaseLost) {
+				t.Errorf("Ack() by the first holder = %v; want ErrLeaseLost", err)
+			}
+			if err := s.Ack(ctx, got[0]); err != nil {
+				t.Errorf("Ack() = %v", err)
+			}
+			// A job its holder settles never comes back.
+			_, held, err := s.ClaimAndLease(ctx, "shopify:evt-44:orders/create", time.Hour, newJob(clock, "m1", "h3"), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Ack(ctx, held); err != nil {
+				t.Errorf("Ack() of a job leased at once = %v", err)
+			}
+			clock.Advance(2 * time.Minute)
+			if got := claimAll(t, s, 10); len(got) != 0 {
+				t.Errorf("ClaimJobs() after the ack = %v; want none", ids(got))
+			}
+		}},
 		{"Queue/ClaimAndEnqueueRespectsHeldKey", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			if st, err := s.Claim(ctx, "m1", "k", time.Minute); err != nil || st != app.ClaimNew {
