@@ -96,6 +96,9 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	}
 	var state app.ClaimState
 	var leased app.Job
+	// A webhook's write, like ClaimAndEnqueue's: claims yield to a burst.
+	s.ingesting.Add(1)
+	defer s.ingesting.Add(-1)
 	err = s.batch(ctx, "claim and lease "+job.ID, func(tx *bolt.Tx) error {
 		state, leased = 0, app.Job{}
 		now := s.now()

@@ -94,7 +94,7 @@ type Options struct {
 type Store struct {
 	db        *bolt.DB
 	commits   *committer
-	ingesting atomic.Int64 // ClaimAndEnqueue calls in flight, for yieldToIngest
+	ingesting atomic.Int64 // webhook writes (ClaimAndEnqueue, ClaimAndLease) in flight, for yieldToIngest
 	now       func() time.Time
 	throttles *throttles
 }
