@@ -158,6 +158,9 @@ type JobHandoff interface {
 	Start(job Job)
 	// Release frees the slot when no job was stored.
 	Release()
+	// Ingest counts a webhook received, so the workers give way to a
+	// burst.
+	Ingest()
 }
 
 func (s *Service) enqueueWebhook(ctx context.Context, key string, job Job, day string) (WebhookOutcome, error) {
@@ -179,6 +182,7 @@ func (s *Service) enqueueWebhook(ctx context.Context, key string, job Job, day s
 // queued for any worker, and this process's are woken.
 func (s *Service) claimAndQueue(ctx context.Context, key string, job Job) (ClaimState, error) {
 	if s.handoff != nil {
+		s.handoff.Ingest()
 		if lease, ok := s.handoff.Take(); ok {
 			state, leased, err := s.store.ClaimAndLease(ctx, key, webhookDoneTTL, job, lease)
 			if err != nil || state != ClaimNew {

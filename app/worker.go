@@ -67,6 +67,62 @@ type Workers struct {
 	// failing is set while claims fail: a job handed over then shows the
 	// store answers again, and wakes the claims out of their wait.
 	failing atomic.Bool
+	// ingest is the rate of this process's webhooks (Ingest).
+	ingest ingestRate
+}
+
+// A burst is more than burstPerWindow webhooks in a window (2,000 a
+// second, twice the steady rate the workers keep up with inline), and
+// maxYield how long a claim waits for one to pass: the workers leave the
+// cores to the webhooks Shopify waits on, never stop, and catch up after.
+const (
+	burstWindow    = 100 * time.Millisecond
+	burstPerWindow = 200
+	maxYield       = time.Second
+)
+
+// ingestRate counts webhooks in the current and the previous window.
+type ingestRate struct {
+	mu          sync.Mutex
+	start       time.Time
+	count, prev int
+}
+
+func (r *ingestRate) roll(now time.Time) {
+	if d := now.Sub(r.start); d >= burstWindow {
+		r.prev = r.count
+		if d >= 2*burstWindow {
+			r.prev = 0
+		}
+		r.count, r.start = 0, now
+	}
+}
+
+func (r *ingestRate) add(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.roll(now)
+	r.count++
+}
+
+func (r *ingestRate) burst(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.roll(now)
+	return r.prev >= burstPerWindow || r.count >= burstPerWindow
+}
+
+// Ingest counts a webhook this process received. During a burst no job is
+// handed over (Take) and claims wait, at most maxYield each.
+func (w *Workers) Ingest() { w.ingest.add(time.Now()) }
+
+// yieldToIngest waits while a burst of webhooks comes in, at most
+// maxYield.
+func (w *Workers) yieldToIngest(ctx context.Context) {
+	deadline := time.Now().Add(maxYield)
+	for now := time.Now(); w.ingest.burst(now) && ctx.Err() == nil && now.Before(deadline); now = time.Now() {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // NewWorkers returns a pool over queue. Register handlers before Run.
@@ -116,13 +172,14 @@ func (w *Workers) Wake() {
 
 // Take reserves a slot for a job this process stores leased to itself
 // (Queue.ClaimAndLease) and answers the lease to store it with. It answers
-// false when every slot is busy or the pool is not running: the job is
+// false when every slot is busy, a burst of webhooks comes in (Ingest)
+// or the pool is not running: the job is
 // then queued for a claim. After true, Start runs the job in the slot, or
 // Release frees it when the job was not stored.
 func (w *Workers) Take() (time.Duration, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.live {
+	if !w.live || w.ingest.burst(time.Now()) {
 		return 0, false
 	}
 	select {
@@ -181,6 +238,7 @@ func (w *Workers) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		w.yieldToIngest(ctx)
 		jobs, err := w.queue.ClaimJobs(ctx, w.opts.Lease, free)
 		if err != nil && ctx.Err() == nil {
 			// The store is down: say so once, then wait longer between

@@ -383,3 +383,51 @@ func TestWorkersRunAJobHandedOver(t *testing.T) {
 		t.Error("Take() after Run ended = true; want false")
 	}
 }
+
+// During a burst of webhooks (over 2,000 a second) no job is handed over
+// and claims wait, at most a second each, so ingest gets the cores; at a
+// steady rate, and once the burst is past, both go on as before.
+func TestWorkersGiveWayToABurst(t *testing.T) {
+	q := &claimCountingQueue{Store: newQueue(t)}
+	w := app.NewWorkers(q, app.WorkerOptions{Concurrency: 4, Lease: time.Minute, PollInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	take := func() bool {
+		t.Helper()
+		_, ok := w.Take()
+		if ok {
+			w.Release()
+		}
+		return ok
+	}
+	waitFor(t, "the pool to run", take)
+	for range 50 { // a steady trickle is no burst
+		w.Ingest()
+	}
+	if !take() {
+		t.Fatal("Take() after 50 webhooks = false; want a slot")
+	}
+	burstEnds := time.Now().Add(600 * time.Millisecond)
+	before := q.claims.Load()
+	for range 200 {
+		w.Ingest()
+	}
+	for time.Now().Before(burstEnds) {
+		for range 30 {
+			w.Ingest()
+		}
+		if take() {
+			t.Fatal("Take() during a burst = true; want the webhook queued")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A claim waits at most a second: over 600 ms of burst, at most two
+	// (the one in progress when it began, and one after a full wait).
+	if n := q.claims.Load() - before; n > 2 {
+		t.Errorf("%d claims during the burst; want the workers to wait", n)
+	}
+	waitFor(t, "a slot once the burst is past", take)
+	waitFor(t, "claims once the burst is past", func() bool { return q.claims.Load()-before > 3 })
+}
