@@ -21,23 +21,7 @@ const (
 // Claim takes key for ttl if it is free (absent, or its in-progress claim
 // expired).
 func (s *Store) Claim(ctx context.Context, merchant, key string, ttl time.Duration) (app.ClaimState, error) {
-	if err := checkIdem(merchant, key, ttl); err != nil {
-		return 0, err
-	}
-	// One SET NX GET: it takes a free key, and the old value of a taken
-	// one tells a held key from a done one.
-	old, err := s.rdb.SetArgs(ctx, s.keys.idempotency(merchant, key), idemProcessing, redis.SetArgs{
-		Mode: "NX", Get: true, TTL: time.Duration(positiveMS(ttl)) * time.Millisecond,
-	}).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return app.ClaimNew, nil
-	case err != nil:
-		return 0, wrap("claim", err)
-	case old == idemProcessing:
-		return app.ClaimInProgress, nil
-	}
-	return app.ClaimDone, nil
+	return s.setIfFree(ctx, "claim", merchant, key, idemProcessing, ttl)
 }
 
 // Complete marks key done for ttl, whoever holds it.
@@ -48,20 +32,25 @@ func (s *Store) Complete(ctx context.Context, merchant, key string, ttl time.Dur
 	return wrap("complete", s.rdb.Set(ctx, s.keys.idempotency(merchant, key), idemDone, time.Duration(positiveMS(ttl))*time.Millisecond).Err())
 }
 
-// MarkDone sets key done for ttl if it is free, by one SET NX GET: the
-// old value tells a held key from a done one.
+// MarkDone sets key done for ttl if it is free.
 func (s *Store) MarkDone(ctx context.Context, merchant, key string, ttl time.Duration) (app.ClaimState, error) {
+	return s.setIfFree(ctx, "mark done", merchant, key, idemDone, ttl)
+}
+
+// setIfFree sets a free key to value by one SET NX GET: the old value of a
+// taken one tells a held key from a done one.
+func (s *Store) setIfFree(ctx context.Context, op, merchant, key, value string, ttl time.Duration) (app.ClaimState, error) {
 	if err := checkIdem(merchant, key, ttl); err != nil {
 		return 0, err
 	}
-	old, err := s.rdb.SetArgs(ctx, s.keys.idempotency(merchant, key), idemDone, redis.SetArgs{
+	old, err := s.rdb.SetArgs(ctx, s.keys.idempotency(merchant, key), value, redis.SetArgs{
 		Mode: "NX", Get: true, TTL: time.Duration(positiveMS(ttl)) * time.Millisecond,
 	}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return app.ClaimNew, nil
 	case err != nil:
-		return 0, wrap("mark done", err)
+		return 0, wrap(op, err)
 	case old == idemDone:
 		return app.ClaimDone, nil
 	}
