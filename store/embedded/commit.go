@@ -1,23 +1,12 @@
 package embedded
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-)
-
-const (
-	// ingestPressure is how many webhook writes (ClaimAndEnqueue) in
-	// flight at once mean the writer is saturated by a burst.
-	ingestPressure = 8
-	// maxClaimYield bounds how long a worker's claim waits for a burst to
-	// pass, so workers slow down under a flood but never stop.
-	maxClaimYield  = 250 * time.Millisecond
-	claimYieldStep = 5 * time.Millisecond
 )
 
 // lingerFrom and maxLinger: see committer.linger. maxLinger is bbolt's
@@ -151,23 +140,6 @@ func (c *committer) run(group []*commitCall) {
 		finish(call, c.db.Update(func(tx *bolt.Tx) error { return safely(call.fn, tx) }))
 		group = slices.Delete(group, failed, failed+1)
 	}
-}
-
-// yieldToIngest lets a burst of webhooks have the one writer: while
-// ingestPressure or more ClaimAndEnqueue calls are in flight, a worker's
-// claim waits (up to maxClaimYield), so the jobs it would take, and the
-// delivery writes that follow, do not slow the answers Shopify waits for.
-// The queue keeps the webhooks; workers catch up once the burst is past.
-func (s *Store) yieldToIngest(ctx context.Context) error {
-	deadline := time.Now().Add(maxClaimYield)
-	for s.ingesting.Load() >= ingestPressure && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(claimYieldStep):
-		}
-	}
-	return nil
 }
 
 func finish(call *commitCall, err error) {

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/storebridge/storebridge/app"
 )
 
 // holdWriter starts a write that runs until release is closed, and waits
@@ -170,56 +168,6 @@ func TestGroupCommitLoneCallDoesNotWait(t *testing.T) {
 	}
 	if got := committedTx(t, s) - before; got != 20 {
 		t.Fatalf("20 sequential enqueues made %d commits; want 20 (one each, none delayed into another)", got)
-	}
-}
-
-// TestClaimJobsYieldsToABurst: while webhooks queue for the writer, a
-// worker's claim waits for them (so it is not in the queue yet), but no
-// longer than maxClaimYield; then it claims as usual.
-func TestClaimJobsYieldsToABurst(t *testing.T) {
-	s := openTest(t, filepath.Join(t.TempDir(), "store.db"), nil)
-	enqueueAll(t, s, testJob("m1", 1))
-	release := make(chan struct{})
-	held := holdWriter(t, s, release)
-
-	const burst = ingestPressure + 2
-	var wg sync.WaitGroup
-	for i := range burst {
-		wg.Go(func() {
-			j := testJob("m2", 100+i)
-			if st, err := s.ClaimAndEnqueue(context.Background(), "shopify:"+j.ID, time.Hour, j); err != nil || st != app.ClaimNew {
-				t.Errorf("ClaimAndEnqueue(%s) = %v, %v; want new", j.ID, st, err)
-			}
-		})
-	}
-	waitQueued(t, s, burst)
-	start := time.Now()
-	claimed := make(chan []app.Job, 1)
-	go func() {
-		jobs, err := s.ClaimJobs(context.Background(), time.Minute, 10)
-		if err != nil {
-			t.Errorf("ClaimJobs() = %v", err)
-		}
-		claimed <- jobs
-	}()
-	time.Sleep(maxClaimYield / 3)
-	s.commits.mu.Lock()
-	queued := len(s.commits.queue)
-	s.commits.mu.Unlock()
-	if queued != burst {
-		t.Fatalf("%d calls queued %s into the burst; want the %d webhooks only, the claim yielding", queued, maxClaimYield/3, burst)
-	}
-	waitQueued(t, s, burst+1) // the yield ran out: the claim queues too
-	if waited := time.Since(start); waited < maxClaimYield {
-		t.Errorf("the claim queued after %s; want it to yield %s", waited, maxClaimYield)
-	}
-	close(release)
-	wg.Wait()
-	if err := <-held; err != nil {
-		t.Fatalf("held write = %v", err)
-	}
-	if jobs := <-claimed; len(jobs) == 0 {
-		t.Fatalf("ClaimJobs() after the yield = no jobs; want the due ones")
 	}
 }
 

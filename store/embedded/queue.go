@@ -58,8 +58,6 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 		return 0, fmt.Errorf("embedded: claim and enqueue: %w", err)
 	}
 	var state app.ClaimState
-	s.ingesting.Add(1)
-	defer s.ingesting.Add(-1)
 	err = s.batch(ctx, "claim and enqueue "+job.ID, func(tx *bolt.Tx) error {
 		state = 0
 		now := s.now()
@@ -96,9 +94,6 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	}
 	var state app.ClaimState
 	var leased app.Job
-	// A webhook's write, like ClaimAndEnqueue's: claims yield to a burst.
-	s.ingesting.Add(1)
-	defer s.ingesting.Add(-1)
 	err = s.batch(ctx, "claim and lease "+job.ID, func(tx *bolt.Tx) error {
 		state, leased = 0, app.Job{}
 		now := s.now()
@@ -203,9 +198,6 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, max int) ([]
 	})
 	if err != nil || !work {
 		return nil, err
-	}
-	if err := s.yieldToIngest(ctx); err != nil {
-		return nil, fmt.Errorf("embedded: claim jobs: %w", err)
 	}
 	var claimed []app.Job
 	err = s.batch(ctx, "claim jobs", func(tx *bolt.Tx) error {

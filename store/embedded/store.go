@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,7 +93,6 @@ type Options struct {
 type Store struct {
 	db        *bolt.DB
 	commits   *committer
-	ingesting atomic.Int64 // webhook writes (ClaimAndEnqueue, ClaimAndLease) in flight, for yieldToIngest
 	now       func() time.Time
 	throttles *throttles
 }
