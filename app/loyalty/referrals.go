@@ -227,6 +227,10 @@ type referralDecision struct {
 	Code     string `json:"code"`
 	Order    string `json:"order"`
 	Currency string `json:"currency,omitempty"`
+	// Rewarded is set (version 2 of the record) once both sides got their
+	// reward and messages: a redelivered order then asks the store for
+	// nothing.
+	Rewarded bool `json:"rewarded,omitempty"`
 }
 
 // Reasons a referral is turned down; counted as
@@ -295,10 +299,19 @@ func (e *Engine) referralOnPaid(ctx context.Context, m app.Merchant, p Program, 
 			}
 		}
 	}
-	if dec.Status != "completed" || dec.Order != order {
+	if dec.Status != "completed" || dec.Order != order || dec.Rewarded {
 		return nil
 	}
-	return e.rewardReferral(ctx, m, p, friendKey, ev.Customer, dec)
+	if err := e.rewardReferral(ctx, m, p, friendKey, ev.Customer, dec); err != nil {
+		return err
+	}
+	dec.Rewarded = true
+	raw, err := json.Marshal(dec)
+	if err != nil {
+		return err
+	}
+	_, _, err = e.data.AdvanceState(ctx, m.ID, referralStateKey(friendKey), 2, string(raw), orderTTL)
+	return err
 }
 
 func (e *Engine) referralDecision(ctx context.Context, merchant, friend string) (referralDecision, bool, error) {
