@@ -22,7 +22,6 @@ type Pinger interface {
 type Handlers struct {
 	svc        *app.Service
 	loyalty    *loyalty.Engine
-	redeemer   customerRedeemer // the engine
 	storefront *app.Storefront
 	shopify    *app.ShopifyInstaller
 	woo        *app.WooConnector
@@ -82,9 +81,6 @@ func New(opts Options) *Handlers {
 		clientIP: clientIP(opts.ClientIPHeader), store: opts.Store, metrics: opts.Metrics, log: opts.Logger,
 		pages: opts.Pages, shopifyKey: opts.ShopifyAPIKey, allowInsecureOutbound: opts.AllowInsecureOutbound,
 		operatorTokenFile: opts.OperatorTokenFile, cartPlugin: opts.CartPlugin,
-	}
-	if opts.Loyalty != nil {
-		h.redeemer = opts.Loyalty
 	}
 	if opts.Service != nil {
 		h.storefront = app.NewStorefront(opts.Service)

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -36,12 +35,6 @@ const (
 // storefrontRedemptionReason is the ledger's reason for a redemption the
 // customer made on the storefront.
 const storefrontRedemptionReason = "redeemed on the storefront"
-
-// customerRedeemer is the loyalty engine's redemption, as the storefront
-// calls it (a fake in tests).
-type customerRedeemer interface {
-	Redeem(ctx context.Context, merchant, customer string, r loyalty.Redemption) (loyalty.Redeemed, error)
-}
 
 // storefrontCustomerKey holds the verified app.StorefrontCustomer of a
 // storefront call.
@@ -254,7 +247,7 @@ func (h *Handlers) storefrontRedeem(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	out, err := h.redeemer.Redeem(c.Request().Context(), sc.Merchant.ID, sc.ID, loyalty.Redemption{Points: req.Points, Key: req.Key, Reason: storefrontRedemptionReason})
+	out, err := h.loyalty.Redeem(c.Request().Context(), sc.Merchant.ID, sc.ID, loyalty.Redemption{Points: req.Points, Key: req.Key, Reason: storefrontRedemptionReason})
 	if err != nil {
 		return redeemError(c, err)
 	}

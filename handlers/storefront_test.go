@@ -3,13 +3,11 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,37 +19,11 @@ import (
 	"github.com/storebridge/storebridge/store/embedded"
 )
 
-// fakeRedeemer stands in for the engine's redemption: it spends the
-// points with a manual adjustment keyed by the redemption's key, so a
-// retry spends once, and answers a code.
-type fakeRedeemer struct {
-	engine *loyalty.Engine
-	mu     sync.Mutex
-	calls  []string
-	fail   error // the next redemption fails with it
-}
-
-func (f *fakeRedeemer) Redeem(ctx context.Context, merchant, customer string, r loyalty.Redemption) (loyalty.Redeemed, error) {
-	f.mu.Lock()
-	f.calls = append(f.calls, merchant+" "+customer+" "+strconv.FormatInt(r.Points, 10)+" "+r.Key+" "+r.Reason)
-	fail := f.fail
-	f.fail = nil
-	f.mu.Unlock()
-	if fail != nil {
-		return loyalty.Redeemed{}, fail
-	}
-	entry, err := f.engine.Adjust(ctx, merchant, customer, loyalty.Adjustment{Points: -r.Points, Reason: r.Reason, Key: "redeem-" + r.Key})
-	if err != nil {
-		return loyalty.Redeemed{}, err
-	}
-	return loyalty.Redeemed{Entry: entry, Coupon: app.DiscountCode{Code: "SB-" + strings.ToUpper(r.Key), Kind: "fixed_amount", Value: "50.00", Currency: "INR"}}, nil
-}
-
 type storefrontEnv struct {
 	e              *echo.Echo
 	svc            *app.Service
 	engine         *loyalty.Engine
-	redeemer       *fakeRedeemer
+	discounts      *pageDiscounts // the stores' discount codes
 	shop, woo      app.Merchant
 	shopKey, wooKy string
 }
@@ -69,11 +41,9 @@ func storefrontServer(t *testing.T) *storefrontEnv {
 	})
 	metrics := NewMetrics(st, log)
 	e := NewEcho(log, metrics)
-	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.(*embedded.Store).Ledger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Discounts: &pageDiscounts{}})
-	h := New(Options{Service: svc, Loyalty: engine, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in"})
-	fake := &fakeRedeemer{engine: engine}
-	h.redeemer = fake
-	h.Register(e)
+	discounts := &pageDiscounts{}
+	engine := loyalty.NewEngine(loyalty.Options{Ledger: st.(*embedded.Store).Ledger(), Data: st, Queue: st, Merchants: svc, Sender: svc, Discounts: discounts})
+	New(Options{Service: svc, Loyalty: engine, Store: st, Metrics: metrics, Logger: log, AdminToken: operatorToken, AppURL: "https://bridge.example.in"}).Register(e)
 	ctx := context.Background()
 	shop, shopKey, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "kesar-kitchen.myshopify.com", Name: "Kesar Kitchen", Country: "IN"})
 	if err != nil {
@@ -82,6 +52,15 @@ func storefrontServer(t *testing.T) *storefrontEnv {
 	woo, wooKey, err := svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformWooCommerce, StoreURL: "https://shop.chai-point.in", Name: "Chai Point", Country: "IN"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Both stores redeem 100 points for one unit of their currency.
+	program := loyalty.DefaultProgram()
+	program.Enabled = true
+	program.Redeem = loyalty.RedeemSettings{Enabled: true, PointsPerUnit: 100, MinPoints: 1, ExpiresIn: "30d"}
+	for _, m := range []app.Merchant{shop, woo} {
+		if _, err := engine.PutProgram(ctx, m.ID, program); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, seed := range []struct {
 		m        app.Merchant
@@ -92,7 +71,7 @@ func storefrontServer(t *testing.T) *storefrontEnv {
 			t.Fatal(err)
 		}
 	}
-	return &storefrontEnv{e: e, svc: svc, engine: engine, redeemer: fake, shop: shop, woo: woo, shopKey: shopKey, wooKy: wooKey}
+	return &storefrontEnv{e: e, svc: svc, engine: engine, discounts: discounts, shop: shop, woo: woo, shopKey: shopKey, wooKy: wooKey}
 }
 
 // proxyQuery is what Shopify's App Proxy appends to a forwarded request,
@@ -154,7 +133,7 @@ func TestStorefrontAppProxy(t *testing.T) {
 		{"a replayed old request", "GET", "/proxy/loyalty/points?" + proxyQuery("7712398123", now.Add(-10*time.Minute), nil).Encode(), nil, "", 401, nil},
 		{"nobody logged in", "GET", "/proxy/loyalty/points?" + proxyQuery("", now, nil).Encode(), nil, "", 401, []string{`"error":"no customer is logged in"`}},
 		{"redeem", "POST", "/proxy/loyalty/points/redeem?" + signed.Encode(), json, `{"points":200,"key":"r1"}`, 200,
-			[]string{`"kind":"adjust"`, `"points":-200`, `"code":"SB-R1"`, `"value":"50.00"`}},
+			[]string{`"kind":"redeem"`, `"points":-200`, `"code":"SB-`, `"value":"2.00"`}},
 		{"redeem again, same key", "POST", "/proxy/loyalty/points/redeem?" + signed.Encode(), json, `{"points":200,"key":"r1"}`, 200, []string{`"points":-200`}},
 		{"balance after", "GET", "/proxy/loyalty/points?" + signed.Encode(), nil, "", 200, []string{`"balance":300`}},
 		{"redeem as a plain form", "POST", "/proxy/loyalty/points/redeem?" + signed.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, `points=200&key=r2`, 415, nil},
@@ -177,11 +156,17 @@ func TestStorefrontAppProxy(t *testing.T) {
 			}
 		})
 	}
-	env.redeemer.mu.Lock()
-	defer env.redeemer.mu.Unlock()
-	want := env.shop.ID + " 7712398123 200 r1 redeemed on the storefront"
-	if len(env.redeemer.calls) != 3 || env.redeemer.calls[0] != want || env.redeemer.calls[1] != want {
-		t.Errorf("redemptions = %q; want two of %q then the refused one", env.redeemer.calls, want)
+	// The retry made no second code; the refused one asked the store for
+	// none.
+	if held, creates := env.discounts.state(); held != 1 || creates != 1 {
+		t.Errorf("the store holds %d codes after %d creates; want one", held, creates)
+	}
+	entries, err := env.engine.Points(context.Background(), env.shop.ID, "7712398123", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := entries.Entries[0]; e.Kind != loyalty.KindRedeem || e.Reason != "redeemed on the storefront" {
+		t.Errorf("newest entry = %+v; want the storefront's redemption", e)
 	}
 }
 
@@ -230,7 +215,7 @@ func TestStorefrontCustomerTokens(t *testing.T) {
 		{"the API key is no customer token", "GET", "/api/v1/customer/points", bearer(env.wooKy), "", 401, nil, origin},
 		{"another merchant's token on this store's page", "GET", "/api/v1/customer/points", bearer(shopToken), "", 401, []string{"not for this store"}, origin},
 		{"a token used from another site", "GET", "/api/v1/customer/points", map[string]string{"Authorization": "Bearer " + token, "Origin": "https://evil.example.com"}, "", 401, nil, ""},
-		{"redeem", "POST", "/api/v1/customer/points/redeem", bearer(token), `{"points":100,"key":"w1"}`, 200, []string{`"points":-100`, `"code":"SB-W1"`}, origin},
+		{"redeem", "POST", "/api/v1/customer/points/redeem", bearer(token), `{"points":100,"key":"w1"}`, 200, []string{`"points":-100`, `"code":"SB-`, `"value":"1.00"`}, origin},
 		{"redeem with a read-only token", "POST", "/api/v1/customer/points/redeem", bearer(readOnly), `{"points":100,"key":"w2"}`, 403, []string{"scope"}, origin},
 		{"redeem with an expired token", "POST", "/api/v1/customer/points/redeem", bearer(expired), `{"points":100,"key":"w3"}`, 401, nil, origin},
 		{"points after", "GET", "/api/v1/customer/points", bearer(readOnly), "", 200, []string{`"balance":200`}, origin},
@@ -352,12 +337,12 @@ func TestStorefrontRedeemStoreErrors(t *testing.T) {
 	env := storefrontServer(t)
 	token := env.token(t, env.wooKy, `{"customer":"41"}`)
 	headers := map[string]string{"Authorization": "Bearer " + token, "Origin": "https://shop.chai-point.in", "Content-Type": "application/json"}
-	env.redeemer.fail = &loyalty.CouponError{Pending: true, Reason: "the store did not answer", Err: errors.New("timeout")}
+	env.discounts.failNext(&app.ProviderError{Provider: "woocommerce", Status: 503, Retryable: true, Message: "unavailable"})
 	rec := env.do("POST", "/api/v1/customer/points/redeem", headers, `{"points":100,"key":"p1"}`)
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "retry with the same key") {
 		t.Errorf("redeem with the store down = %d %s (Retry-After %q); want 503 saying to retry with the same key", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
 	}
-	env.redeemer.fail = &loyalty.CouponError{Reason: "the store refused the discount code (woocommerce: Invalid coupon amount.); the points were given back", Err: errors.New("refused")}
+	env.discounts.failNext(app.Permanent(&app.ProviderError{Provider: "woocommerce", Status: 400, Message: "Invalid coupon amount."}))
 	rec = env.do("POST", "/api/v1/customer/points/redeem", headers, `{"points":100,"key":"p2"}`)
 	if rec.Code != 502 || !strings.Contains(rec.Body.String(), "given back") {
 		t.Errorf("a refused redemption = %d %s; want 502 with the reason", rec.Code, rec.Body)
