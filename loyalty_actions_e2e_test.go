@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +173,7 @@ func TestEndToEndShopifyReferral(t *testing.T) {
 	})
 	deliver("ev-kabir", kabir)
 	waitForSends(t, sent, 1)
+	waitQueueIdle(t, base) // the referral recorded as rewarded
 	// Shopify delivers the order again once the referral is rewarded.
 	deliver("ev-kabir-again", kabir)
 	deliver("ev-meera", same)
@@ -241,5 +244,28 @@ func TestEndToEndWooCommerceSignupEarns(t *testing.T) {
 	}
 	if p := admin(t, base, "GET", "/api/admin/merchants/"+id+"/customers/42/points", nil, 200); p["balance"] != 200.0 {
 		t.Errorf("points = %v; want 200", p)
+	}
+}
+
+// waitQueueIdle waits until the process's queue has no job ready or
+// running, as its /metrics says (open in development).
+func waitQueueIdle(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(raw)
+		if strings.Contains(body, `storebridge_queue_jobs{state="ready"} 0`) && strings.Contains(body, `storebridge_queue_jobs{state="running"} 0`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue never went idle:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
