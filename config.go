@@ -41,6 +41,7 @@ type Config struct {
 	ShopifyAdminBaseURL   *url.URL        // SHOPIFY_ADMIN_BASE_URL
 	AllowInsecureOutbound bool            // ALLOW_INSECURE_OUTBOUND
 	RetrySchedule         []time.Duration // DELIVERY_RETRY_SCHEDULE
+	WorkerConcurrency     int             // WORKER_CONCURRENCY: jobs a process runs at once
 	LogLevel              slog.Level      // LOG_LEVEL
 	LogFormat             string          // LOG_FORMAT: text or json
 }
@@ -54,6 +55,12 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return e.Variable + ": " + e.Reason }
 
 const defaultRetrySchedule = "10s,1m,5m,30m,2h,6h"
+
+// WORKER_CONCURRENCY's default (app.WorkerOptions' own) and bound.
+const (
+	defaultWorkerConcurrency = 128
+	maxWorkerConcurrency     = 4096
+)
 
 // headerName is an HTTP header name as CLIENT_IP_HEADER takes it.
 var headerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
@@ -177,6 +184,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		fail("DELIVERY_RETRY_SCHEDULE", "%v", err)
 	}
 	cfg.RetrySchedule = schedule
+	// Jobs mostly wait on the provider, so a process delivers at most
+	// WORKER_CONCURRENCY messages per provider round trip: the knob for a
+	// slow provider, up to what the cores and the store keep up with.
+	concurrency, err := strconv.Atoi(get("WORKER_CONCURRENCY", strconv.Itoa(defaultWorkerConcurrency)))
+	if err != nil || concurrency < 1 || concurrency > maxWorkerConcurrency {
+		fail("WORKER_CONCURRENCY", "%q is not a number of jobs from 1 to %d", getenv("WORKER_CONCURRENCY"), maxWorkerConcurrency)
+	}
+	cfg.WorkerConcurrency = concurrency
 
 	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		fail("LOG_LEVEL", "%q is not debug, info, warn or error", getenv("LOG_LEVEL"))

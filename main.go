@@ -214,6 +214,7 @@ func serve(ctx context.Context, role string, getenv func(string) string, stdout 
 
 	metrics := handlers.NewMetrics(st, log)
 	workers := app.NewWorkers(st, app.WorkerOptions{
+		Concurrency:  cfg.WorkerConcurrency,
 		Backoff:      app.Backoff{Waits: cfg.RetrySchedule, Jitter: 0.2},
 		DrainTimeout: workerDrainTimeout,
 		Observer:     metrics,

@@ -67,6 +67,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"secret key too short", map[string]string{"SECRET_KEY": "short", "DATA_DIR": dir}, "SECRET_KEY"},
 		{"redis url scheme", map[string]string{"REDIS_URL": "http://x", "SECRET_KEY": strings.Repeat("k", 32), "APP_URL": e2eAppURL}, "REDIS_URL"},
 		{"retry schedule", map[string]string{"DELIVERY_RETRY_SCHEDULE": "10s,soon", "DATA_DIR": dir}, "DELIVERY_RETRY_SCHEDULE"},
+		{"worker concurrency not a number", map[string]string{"WORKER_CONCURRENCY": "many", "DATA_DIR": dir}, "WORKER_CONCURRENCY"},
+		{"worker concurrency zero", map[string]string{"WORKER_CONCURRENCY": "0", "DATA_DIR": dir}, "WORKER_CONCURRENCY"},
 		{"log format", map[string]string{"LOG_FORMAT": "xml", "DATA_DIR": dir}, "LOG_FORMAT"},
 		{"allow insecure", map[string]string{"ALLOW_INSECURE_OUTBOUND": "maybe", "DATA_DIR": dir}, "ALLOW_INSECURE_OUTBOUND"},
 		{"app url", map[string]string{"APP_URL": "not a url", "DATA_DIR": dir}, "APP_URL"},
@@ -109,6 +111,17 @@ func TestAppURLDefault(t *testing.T) {
 		cfg, err := loadConfig(env(tc.vars))
 		if err != nil || cfg.AppURL.String() != tc.want {
 			t.Errorf("loadConfig(%v).AppURL = %v, %v; want %s", tc.vars, cfg.AppURL, err, tc.want)
+		}
+	}
+}
+
+// TestWorkerConcurrency: the workers run 128 jobs at once unless
+// WORKER_CONCURRENCY says otherwise.
+func TestWorkerConcurrency(t *testing.T) {
+	for raw, want := range map[string]int{"": 128, "32": 32, " 512 ": 512} {
+		cfg, err := loadConfig(env(map[string]string{"WORKER_CONCURRENCY": raw}))
+		if err != nil || cfg.WorkerConcurrency != want {
+			t.Errorf("loadConfig(WORKER_CONCURRENCY=%q).WorkerConcurrency = %d, %v; want %d", raw, cfg.WorkerConcurrency, err, want)
 		}
 	}
 }

@@ -153,8 +153,8 @@ func (f *faultyStore) State(ctx context.Context, merchant, key string) (v string
 	err = f.call("State "+key, func() error { v, version, err = f.Store.State(ctx, merchant, key); return err })
 	return v, version, err
 }
-func (f *faultyStore) Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (wait time.Duration, err error) {
-	err = f.call("Throttle", func() error { wait, err = f.Store.Throttle(ctx, merchant, key, limit, window); return err })
+func (f *faultyStore) Throttle(ctx context.Context, merchant, key string, limit int, window, maxWait time.Duration) (wait time.Duration, err error) {
+	err = f.call("Throttle", func() error { wait, err = f.Store.Throttle(ctx, merchant, key, limit, window, maxWait); return err })
 	return wait, err
 }
 func (f *faultyStore) Incr(ctx context.Context, n int64, counters ...app.Counter) error {

@@ -59,11 +59,19 @@ type MerchantData interface {
 	// at most limit, which must be positive. Empty when the index is.
 	IndexNewest(ctx context.Context, merchant, name string, offset, limit int) ([]string, error)
 
-	// Throttle takes one slot of a rate limit shared by every instance: a
-	// GCRA allowing a burst of limit, then limit per window sustained.
-	// It answers 0 when the slot was taken now, or how long to wait before
-	// asking again (nothing is taken then).
-	Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (wait time.Duration, err error)
+	// Throttle takes the next free slot of a rate limit shared by every
+	// instance: never more than limit slots in any window, as a provider
+	// counts (a sliding window, not a burst on top of a rate). A slot is
+	// free now while fewer than limit were taken in the last window;
+	// otherwise the next frees a window after the limit-th latest, and
+	// slots waited for are at least window/limit apart, so a backlog goes
+	// at an even pace. The slot is taken when it is at most maxWait away,
+	// and the wait until it is answered (0: now). Otherwise nothing is
+	// taken and the answer, always more than maxWait, is the wait until
+	// the caller's turn: when a slot frees, and at least window/limit after
+	// the turn given to the refused caller before, so refused callers come
+	// back one at a time, at the pace slots free, not all at once.
+	Throttle(ctx context.Context, merchant, key string, limit int, window, maxWait time.Duration) (wait time.Duration, err error)
 
 	// DropJobs removes every job of the merchant that is due or scheduled
 	// (not those a worker holds, nor dead ones), for an uninstall. It

@@ -49,7 +49,7 @@ type ProviderKit struct {
 }
 
 // Rate is a limit of Limit sends (or requests) per Per, as the store's
-// throttle applies it: a burst of Limit at once, then Limit per Per.
+// throttle applies it: never more than Limit in any window of Per.
 type Rate struct {
 	Limit int
 	Per   time.Duration

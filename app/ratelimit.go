@@ -34,8 +34,9 @@ func rateScope(scope string) string { return "ratelimit:" + scope }
 
 // Allow takes one slot of limit for key from the throttle every instance
 // shares, and answers nil, or a *RateLimitedError saying how long to wait.
-// A refusal is remembered here until it ends: no slot frees before then
-// (GCRA), so a refused caller's next tries cost no store call.
+// A caller never waits for a slot: a refused one is answered 429 with
+// the wait until its turn, and the refusal is remembered here until then,
+// so its next tries cost no store call.
 func (s *Service) Allow(ctx context.Context, limit RateLimit, key string) error {
 	now := s.now()
 	if err := s.Refused(limit, key); err != nil {
@@ -43,7 +44,7 @@ func (s *Service) Allow(ctx context.Context, limit RateLimit, key string) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, limitCheckTimeout)
 	defer cancel()
-	wait, err := s.store.Throttle(ctx, rateScope(limit.Scope), key, limit.Rule.Limit, limit.Rule.Per)
+	wait, err := s.store.Throttle(ctx, rateScope(limit.Scope), key, limit.Rule.Limit, limit.Rule.Per, 0)
 	if err != nil {
 		if !limit.FailClosed {
 			s.log.Warn("rate limit not checked, request let through", "scope", limit.Scope, "err", err)

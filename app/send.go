@@ -128,11 +128,10 @@ func (s *Service) sendLoaded(ctx context.Context, merchantID string, d Delivery)
 		count("failed")
 		return s.moveDelivery(ctx, d, DeliveryFailed, err.Error(), nil)
 	}
-	if wait, err := s.throttle(ctx, m, kit, e.Customer.Phone); err != nil || wait > 0 {
-		if err != nil {
-			return d, err
-		}
-		return d, RetryAt(s.now().Add(wait), "provider rate limit")
+	if wait, err := s.throttle(ctx, m, kit, e.Customer.Phone); err != nil {
+		return d, err
+	} else if err := sleep(ctx, wait); err != nil {
+		return d, err
 	}
 
 	attempt, abandoned, err := s.startAttempt(ctx, m, d)
@@ -455,19 +454,71 @@ const (
 	pairWindow = time.Minute
 )
 
-// throttle takes a slot of the provider's limits, or says how long to wait.
+// A send's slot of the provider's limit is one of one per Rate.Per plus
+// sendSlack over Rate.Limit (13.75 ms for Meta's 80/s): sends are paced
+// evenly, so no window of Rate.Per sees more than Rate.Limit, and no burst
+// lands on the provider at once, whose calls would arrive spread out and
+// crowd the next window. sendSlack is how much the time from a slot to
+// the provider's receipt (the wait's timer, the attempt record's write,
+// the request itself) may vary between 81 calls in a row: a round trip or
+// two on an idle machine, but 60 ms was measured on 2 shared cores at a
+// load of 8, and the embedded store adds an fsync. The limit is still used
+// to 91 % (72.7/s of Meta's 80). A slot up to slotLead away is taken and
+// waited for in the job; a send with none that near takes nothing and
+// comes back slotLead before the turn the throttle gives it, so the
+// waiters of a busy number come back one at a time as slots free, and
+// none holds a slot it may come back too late for.
+const (
+	sendSlack = 100 * time.Millisecond
+	slotLead  = 50 * time.Millisecond
+)
+
+// throttle takes the call's slots of the provider's limits: the account
+// limit's next free slot within slotLead, then Meta's pair limit's now (a
+// pair refused wastes the account slot, which is rare; the other order
+// would spend a pair slot each time the account refused). It answers how
+// long until the call may be made, or a RetryAtError (for the call's turn
+// of the account limit) when it may not.
 func (s *Service) throttle(ctx context.Context, m Merchant, kit ProviderKit, phone string) (time.Duration, error) {
 	name := providerName(m)
+	var wait time.Duration
 	if kit.Rate.Limit > 0 {
-		wait, err := s.store.Throttle(ctx, m.ID, "provider:"+name, kit.Rate.Limit, kit.Rate.Per)
-		if err != nil || wait > 0 {
-			return wait, err
+		var err error
+		pace := (kit.Rate.Per + sendSlack + time.Duration(kit.Rate.Limit) - 1) / time.Duration(kit.Rate.Limit)
+		wait, err = s.store.Throttle(ctx, m.ID, "provider:"+name, 1, pace, slotLead)
+		if err != nil {
+			return 0, err
+		}
+		if wait > slotLead {
+			// Back a lead early, to take its slot with a wait rather than late.
+			return 0, RetryAt(s.now().Add(wait-slotLead), "provider rate limit: waiting for its turn")
 		}
 	}
 	if name == "meta" && phone != "" {
-		return s.store.Throttle(ctx, m.ID, "pair:"+phone, pairLimit, pairWindow)
+		pair, err := s.store.Throttle(ctx, m.ID, "pair:"+phone, pairLimit, pairWindow, 0)
+		if err != nil {
+			return 0, err
+		}
+		if pair > 0 {
+			return 0, RetryAt(s.now().Add(pair), "provider rate limit for the customer")
+		}
 	}
-	return 0, nil
+	return wait, nil
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // RetryDelivery queues a failed, dead or skipped delivery again, for the

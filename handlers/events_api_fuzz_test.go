@@ -46,7 +46,7 @@ func (s *eventsAPIStore) Ping(ctx context.Context) error { return s.fakeStore.Pi
 
 // Throttle never holds a request back: rate limits are not what this
 // store is for.
-func (s *eventsAPIStore) Throttle(context.Context, string, string, int, time.Duration) (time.Duration, error) {
+func (s *eventsAPIStore) Throttle(context.Context, string, string, int, time.Duration, time.Duration) (time.Duration, error) {
 	return 0, nil
 }
 

@@ -74,42 +74,61 @@ func TestThrottleFreesSlotsWithTheClock(t *testing.T) {
 	ctx := context.Background()
 	c := newClock()
 	s := openTest(t, filepath.Join(t.TempDir(), "store.db"), c.Now)
-	take := func() time.Duration {
+	take := func(maxWait time.Duration) time.Duration {
 		t.Helper()
-		wait, err := s.Throttle(ctx, "m1", "phone", 3, time.Minute)
+		wait, err := s.Throttle(ctx, "m1", "phone", 3, time.Minute, maxWait)
 		if err != nil {
 			t.Fatalf("Throttle() = %v", err)
 		}
 		return wait
 	}
 	for i := range 3 {
-		if wait := take(); wait != 0 {
+		if wait := take(0); wait != 0 {
 			t.Fatalf("Throttle() #%d = %s; want a slot", i, wait)
 		}
 	}
-	if wait := take(); wait != 20*time.Second {
-		t.Errorf("Throttle() when full = %s; want 20s (one slot every 20s)", wait)
+	if wait := take(0); wait != time.Minute {
+		t.Errorf("Throttle() when full = %s; want 1m (a window after the first slot)", wait)
 	}
-	c.Advance(19 * time.Second)
-	if wait := take(); wait != time.Second {
-		t.Errorf("Throttle() 1s early = %s; want 1s", wait)
+	c.Advance(59 * time.Second)
+	if wait := take(time.Second); wait != time.Second {
+		t.Errorf("Throttle(1s wait) 1s early = %s; want the slot in 1s", wait)
 	}
 	c.Advance(time.Second)
-	if wait := take(); wait != 0 {
+	if wait := take(0); wait != 0 {
 		t.Errorf("Throttle() on time = %s; want a slot", wait)
 	}
+	// The last of the first slots is free again too; then waiters take the
+	// next slots, a window after those of now, and at least one slot's
+	// share of the window (20s) after the one before.
+	for i, want := range []time.Duration{0, 60 * time.Second, 80 * time.Second, 100 * time.Second} {
+		if wait := take(time.Hour); wait != want {
+			t.Errorf("caller %d: Throttle() = %s; want %s", i, wait, want)
+		}
+	}
+	// Refused callers take nothing and get turns: the first when the next
+	// slot frees, the next 20s later.
+	if wait := take(10 * time.Second); wait != 120*time.Second {
+		t.Errorf("Throttle(10s wait) with slots taken 100s ahead = %s; want its turn at 120s, nothing taken", wait)
+	}
+	if wait := take(0); wait != 140*time.Second {
+		t.Errorf("Throttle() after a refusal = %s; want the next turn, 140s", wait)
+	}
+	if wait := take(time.Hour); wait != 120*time.Second {
+		t.Errorf("Throttle(an hour) after the refusals = %s; want the slot at 120s: refusals take none", wait)
+	}
 	var ve *app.ValidationError
-	if _, err := s.Throttle(ctx, "m1", "phone", 0, time.Minute); !errors.As(err, &ve) {
+	if _, err := s.Throttle(ctx, "m1", "phone", 0, time.Minute, 0); !errors.As(err, &ve) {
 		t.Errorf("Throttle(limit 0) = %v; want a ValidationError", err)
 	}
 	// Idle keys are swept once the table grows.
 	for i := range 3 * minThrottleSweep {
-		if _, err := s.Throttle(ctx, "m1", fmt.Sprint("k", i), 1, time.Second); err != nil {
+		if _, err := s.Throttle(ctx, "m1", fmt.Sprint("k", i), 1, time.Second, 0); err != nil {
 			t.Fatal(err)
 		}
 		c.Advance(time.Second)
 	}
-	if n := len(s.throttles.tat); n > minThrottleSweep {
+	if n := len(s.throttles.slots); n > minThrottleSweep {
 		t.Errorf("throttle table holds %d keys; want idle ones swept", n)
 	}
 }

@@ -32,7 +32,7 @@ import (
 //	m:{id}:map:<name>            HASH field → value, a named map (rules, ...)
 //	m:{id}:state:<key>           HASH {v, value}: a versioned state (AdvanceState)
 //	m:{id}:index:<name>          ZSET member → ms, a named time index (IndexAdd)
-//	m:{id}:throttle:<key>        theoretical arrival time in µs (GCRA), PX expiry
+//	m:{id}:throttle:<key>        the last turn given, then the latest slots' times, 16 digits of µs each (Throttle), PX expiry
 //	m:{id}:stats:<day>           HASH "<subject>|<outcome>" → count
 //	m:{id}:loy:src               HASH ledger source → "<seq>|<customer>" of its entry
 //	m:{id}:loy:due               ZSET "<lot>|<customer>" → expiry ms: spendable lots

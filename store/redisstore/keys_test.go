@@ -92,7 +92,7 @@ func workload(t *testing.T, s *Store, clock interface{ Advance(time.Duration) },
 		must("IndexRemove", s.IndexRemove(ctx, id, "cod_orders", "5002"))
 		_, err = s.IndexNewest(ctx, id, "cod_orders", 0, 10)
 		must("IndexNewest", err)
-		_, err = s.Throttle(ctx, id, "meta:1234567890", 1000, 24*time.Hour) // PX 86s: still there when checked
+		_, err = s.Throttle(ctx, id, "meta:1234567890", 1000, 24*time.Hour, 0) // PX a day: still there when checked
 		must("Throttle", err)
 
 		ledger := s.Ledger()

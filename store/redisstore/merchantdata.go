@@ -183,9 +183,10 @@ func (s *Store) DeleteStates(ctx context.Context, merchant string, keys ...strin
 	return wrap("delete states", s.rdb.Del(ctx, records...).Err())
 }
 
-// Throttle takes a slot of the GCRA limit of limit per window on key, on
-// the server, so every instance shares it. The store's clock gives now.
-func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, window time.Duration) (time.Duration, error) {
+// Throttle takes the next free slot of limit per window on key, in one
+// script on the server's clock, so every instance shares the slots and an
+// instance's own clock does not shift them.
+func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, window, maxWait time.Duration) (time.Duration, error) {
 	if err := requireID("merchant", merchant); err != nil {
 		return 0, err
 	}
@@ -198,15 +199,15 @@ func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, w
 	if window <= 0 {
 		return 0, app.Invalid("window", fmt.Sprintf("must be positive, got %s", window))
 	}
-	// The emission interval in whole µs, rounded up: never more than limit
-	// slots per window.
-	interval := max((window.Microseconds()+int64(limit)-1)/int64(limit), 1)
-	waitMS, err := s.scripts.throttle.Run(ctx, s.rdb, []string{s.keys.throttle(merchant, key)},
-		msOf(s.now()), interval, limit).Int64()
+	// Whole µs, rounded up: never more than limit slots per window.
+	windowUS := (window + time.Microsecond - 1).Microseconds()
+	spacing := (windowUS + int64(limit) - 1) / int64(limit)
+	waitUS, err := s.scripts.throttle.Run(ctx, s.rdb, []string{s.keys.throttle(merchant, key)},
+		s.offset().Microseconds(), windowUS, limit, max(maxWait, 0).Microseconds(), spacing).Int64()
 	if err != nil {
 		return 0, wrap("throttle", err)
 	}
-	return time.Duration(waitMS) * time.Millisecond, nil
+	return time.Duration(waitUS) * time.Microsecond, nil
 }
 
 // DropJobs removes the merchant's waiting jobs (due and scheduled) with

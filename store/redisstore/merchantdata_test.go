@@ -56,54 +56,41 @@ func TestAdvanceStateExactVersions(t *testing.T) {
 	}
 }
 
-// Throttle runs on the store's clock: an advanced clock frees slots, and
-// the wait is rounded up to whole milliseconds.
-func TestThrottleStoreClock(t *testing.T) {
+// Throttle runs on the server's clock: an instance whose own clock is an
+// hour off takes the same slots.
+func TestThrottleServerClock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// A frozen clock, so the waits are exact; PX still runs on real time,
-	// long enough for the test.
-	now := time.Now()
-	s, _ := newTestStore(t, Options{Now: func() time.Time { return now }})
-	take := func(limit int, window time.Duration) time.Duration {
-		t.Helper()
-		wait, err := s.Throttle(ctx, "m1", fmt.Sprintf("k%d", limit), limit, window)
-		if err != nil {
-			t.Fatalf("Throttle() = %v", err)
-		}
-		return wait
-	}
-	first, second := take(2, time.Minute), take(2, time.Minute)
-	if first != 0 || second != 0 {
-		t.Fatal("first two slots of 2/min not free")
-	}
-	if wait := take(2, time.Minute); wait != 30*time.Second {
-		t.Fatalf("wait for the third of 2/min = %s; want 30s", wait)
-	}
-	now = now.Add(30 * time.Second)
-	if wait := take(2, time.Minute); wait != 0 {
-		t.Errorf("wait after the clock moved 30s = %s; want a free slot", wait)
-	}
-	if wait := take(2, time.Minute); wait != 30*time.Second {
-		t.Errorf("wait right after = %s; want 30s", wait)
-	}
-	if ttl := s.rdb.PTTL(ctx, s.keys.throttle("m1", "k2")).Val(); ttl <= 0 || ttl > time.Minute {
-		t.Errorf("PTTL of the throttle = %s; want at most the window", ttl)
-	}
-
-	for range 3 {
-		if wait := take(3, time.Second); wait != 0 {
-			t.Fatalf("slot of 3/s = %s; want free", wait)
+	exact, prefix := newTestStore(t, Options{})
+	ahead := New(newClient(sharedAddr), Options{Prefix: prefix, Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	t.Cleanup(func() { ahead.Close() })
+	for i, s := range []*Store{exact, ahead} {
+		if wait, err := s.Throttle(ctx, "m1", "k", 2, time.Minute, 0); err != nil || wait != 0 {
+			t.Fatalf("slot %d of 2/min = %s, %v; want free", i, wait, err)
 		}
 	}
-	if wait := take(3, time.Second); wait != 334*time.Millisecond {
-		t.Errorf("wait for the fourth of 3/s = %s; want 1/3 s rounded up", wait)
+	// Refused on either instance: turns from when a slot frees, half a
+	// minute apart.
+	for i, s := range []*Store{ahead, exact} {
+		turn := time.Minute + time.Duration(i)*30*time.Second
+		wait, err := s.Throttle(ctx, "m1", "k", 2, time.Minute, 0)
+		if err != nil || wait <= turn-time.Second || wait > turn {
+			t.Errorf("refused caller %d of 2/min = %s, %v; want just under %s", i+1, wait, err, turn)
+		}
+	}
+	if ttl := exact.rdb.PTTL(ctx, exact.keys.throttle("m1", "k")).Val(); ttl <= time.Minute || ttl > 90*time.Second {
+		t.Errorf("PTTL of the throttle = %s; want until the last turn given", ttl)
+	}
+	// A value the GCRA before kept (one number) is read as no slots.
+	exact.rdb.Set(ctx, exact.keys.throttle("m1", "old"), "1764763200123", time.Minute)
+	if wait, err := exact.Throttle(ctx, "m1", "old", 1, time.Minute, 0); err != nil || wait != 0 {
+		t.Errorf("Throttle() over a GCRA value = %s, %v; want a free slot", wait, err)
 	}
 	for _, bad := range []struct {
 		limit  int
 		window time.Duration
 	}{{0, time.Second}, {5, 0}, {-1, time.Second}} {
-		if _, err := s.Throttle(ctx, "m1", "k", bad.limit, bad.window); !isInvalid(err) {
+		if _, err := exact.Throttle(ctx, "m1", "k", bad.limit, bad.window, 0); !isInvalid(err) {
 			t.Errorf("Throttle(%d, %s) = %v; want a ValidationError", bad.limit, bad.window, err)
 		}
 	}
@@ -121,7 +108,7 @@ func TestThrottleSharedByInstances(t *testing.T) {
 	for i := range 40 {
 		s := []*Store{a, b}[i%2]
 		wg.Go(func() {
-			wait, err := s.Throttle(ctx, "m1", "meta:phone-1", 10, time.Minute)
+			wait, err := s.Throttle(ctx, "m1", "meta:phone-1", 10, time.Minute, 0)
 			if err != nil {
 				t.Errorf("Throttle() = %v", err)
 			}

@@ -520,22 +520,41 @@ if lower then return {1, prev, ms(lower)} end
 return {1, prev, ''}
 `
 
-// throttle: KEYS tat; ARGV now ms, emission interval µs, limit. GCRA (as
-// redis-cell and go-redis/redis_rate): the key holds the theoretical
-// arrival time in µs; a request may go when it is at most limit intervals
-// ahead of now. Answers 0 when a slot was taken, else the wait in ms (at
-// least 1; nothing taken).
+// throttle: KEYS slots; ARGV clock offset µs, window µs, limit, max wait
+// µs, spacing µs. An exact sliding window: the key holds the last turn
+// given to a refused caller, then the times of the latest slots (at most
+// limit, oldest first), each 16 decimal digits of µs on the server's
+// clock. A slot is free now while fewer than limit were taken in the last
+// window; otherwise the next is a window after the limit-th latest, and
+// spacing after the latest, so waiters are spread out. Answers the wait in
+// µs: to the slot taken when it is at most max wait away, else to the
+// caller's turn (nothing taken): when a slot frees, and at least spacing
+// after the turn given before.
 const throttleLua = `
-local now = tonumber(ARGV[1]) * 1000
-local interval = tonumber(ARGV[2])
-local tolerance = interval * tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or 0) or 0
-if tat < now then tat = now end
-local nextTat = tat + interval
-local allowAt = nextTat - tolerance
-if allowAt > now then return math.ceil((allowAt - now) / 1000) end
-redis.call('SET', KEYS[1], string.format('%d', nextTat), 'PX', math.ceil((nextTat - now) / 1000))
-return 0
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
+local window, limit, spacing = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local v = redis.call('GET', KEYS[1]) or ''
+if #v == 0 or #v % 16 ~= 0 then v = string.rep('0', 16) end
+local turn, ring = tonumber(string.sub(v, 1, 16)), string.sub(v, 17)
+local n = #ring / 16
+local at, last = now, now
+if n > 0 then
+  last = tonumber(string.sub(ring, -16))
+  if n >= limit then
+    local kth = tonumber(string.sub(ring, (n - limit) * 16 + 1, (n - limit + 1) * 16))
+    if kth + window > now then at = math.max(kth + window, last + spacing) end
+    ring = string.sub(ring, (n - limit + 1) * 16 + 1)
+  end
+  at = math.max(at, last)
+end
+if at - now > tonumber(ARGV[4]) then
+  turn = math.max(turn + spacing, at)
+  redis.call('SET', KEYS[1], string.format('%016d', turn) .. string.sub(v, 17), 'PX', math.ceil((math.max(turn, last + window) - now) / 1000))
+  return turn - now
+end
+redis.call('SET', KEYS[1], string.format('%016d', turn) .. ring .. string.format('%016d', at), 'PX', math.ceil((math.max(turn, at + window) - now) / 1000))
+return at - now
 `
 
 // swap: KEYS record; ARGV old value, new value. Compare and set.

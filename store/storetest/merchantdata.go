@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -195,31 +196,145 @@ func merchantDataCases() []testCase {
 		{"MerchantData/Throttle", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			taken := 0
-			var lastWait time.Duration
+			var firstWait time.Duration
 			for range 8 {
-				wait, err := s.Throttle(ctx, "m1", "meta:1234567890", 5, time.Second)
+				wait, err := s.Throttle(ctx, "m1", "meta:1234567890", 5, time.Second, 0)
 				if err != nil {
 					t.Fatalf("Throttle() = %v", err)
 				}
 				if wait == 0 {
 					taken++
-				} else {
-					lastWait = wait
+				} else if firstWait == 0 {
+					firstWait = wait
 				}
 			}
 			if taken != 5 {
 				t.Errorf("slots taken in a burst of 8 with limit 5/s = %d; want 5", taken)
 			}
-			if lastWait <= 0 || lastWait > time.Second {
-				t.Errorf("wait when throttled = %s; want within (0, 1s]", lastWait)
+			if firstWait <= 0 || firstWait > time.Second {
+				t.Errorf("wait of the first refused = %s; want within (0, 1s]", firstWait)
 			}
-			if wait, err := s.Throttle(ctx, "m2", "meta:1234567890", 5, time.Second); err != nil || wait != 0 {
+			lastWait := firstWait
+			if wait, err := s.Throttle(ctx, "m2", "meta:1234567890", 5, time.Second, 0); err != nil || wait != 0 {
 				t.Errorf("Throttle(other merchant) = %s, %v; want a free slot", wait, err)
 			}
 			time.Sleep(lastWait)
 			clock.Advance(lastWait)
-			if wait, err := s.Throttle(ctx, "m1", "meta:1234567890", 5, time.Second); err != nil || wait != 0 {
+			if wait, err := s.Throttle(ctx, "m1", "meta:1234567890", 5, time.Second, 0); err != nil || wait != 0 {
 				t.Errorf("Throttle() after the wait = %s, %v; want a free slot", wait, err)
+			}
+		}},
+		{"MerchantData/ThrottleExactWindow", func(t *testing.T, clock *Clock, s app.Store) {
+			// Every 700 ms of the clock, 8 callers at once ask for a slot of
+			// 5 per 2 s without waiting. No window of 2 s may hold more than
+			// 5 slots (a burst on top of a rate would let 8 into the first),
+			// and the limit is used: 5 in every third step.
+			ctx := context.Background()
+			const limit, window, step, steps = 5, 2 * time.Second, 700 * time.Millisecond, 30
+			taken := make([]int, steps)
+			for k := range steps {
+				var n sync.WaitGroup
+				var mu sync.Mutex
+				for range 8 {
+					n.Go(func() {
+						wait, err := s.Throttle(ctx, "m1", "meta:1234567890", limit, window, 0)
+						if err != nil {
+							t.Errorf("Throttle() = %v", err)
+							return
+						}
+						if wait == 0 {
+							mu.Lock()
+							taken[k]++
+							mu.Unlock()
+						}
+					})
+				}
+				n.Wait()
+				clock.Advance(step)
+			}
+			total := 0
+			for k := range steps {
+				total += taken[k]
+				inWindow := 0
+				for j := k; j < steps && time.Duration(j-k)*step < window; j++ {
+					inWindow += taken[j]
+				}
+				if inWindow > limit {
+					t.Fatalf("slots in the window of 2 s from step %d = %d (steps %v); want at most %d", k, inWindow, taken, limit)
+				}
+			}
+			if want := limit * steps / 3; total < want {
+				t.Errorf("slots taken over %d steps = %d (%v); want %d, the limit used in full", steps, total, taken, want)
+			}
+		}},
+		{"MerchantData/ThrottleWaitersGetDistinctSlots", func(t *testing.T, clock *Clock, s app.Store) {
+			// 64 callers at once take slots of 4 per second, waiting up to
+			// a minute: each gets its own slot, the first 4 now, then one
+			// every 250 ms, and no second holds more than 4. Then callers
+			// that will not wait so long are refused with turns.
+			ctx := context.Background()
+			const limit, window, callers = 4, time.Second, 64
+			spacing := window / limit
+			type slot struct{ early, late time.Time }
+			slots := make([]slot, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() {
+					before := clock.Now()
+					wait, err := s.Throttle(ctx, "m1", "provider:meta", limit, window, time.Minute)
+					if err != nil || wait > time.Minute {
+						t.Errorf("Throttle() = %s, %v; want a slot within the minute", wait, err)
+					}
+					slots[i] = slot{before.Add(wait), clock.Now().Add(wait)}
+				})
+			}
+			wg.Wait()
+			var slack time.Duration // how long a call took: the slot is within it
+			for _, sl := range slots {
+				slack = max(slack, sl.late.Sub(sl.early))
+			}
+			slices.SortFunc(slots, func(a, b slot) int { return a.early.Compare(b.early) })
+			for i := limit; i < callers; i++ {
+				if gap := slots[i].late.Sub(slots[i-limit].early); gap < window-2*slack {
+					t.Errorf("slot %d is %s after slot %d; want a window (%s)", i, gap, i-limit, window)
+				}
+				if gap := slots[i].late.Sub(slots[i-1].early); gap < spacing-2*slack {
+					t.Errorf("slot %d is %s after slot %d; waiters want %s apart", i, gap, i-1, spacing)
+				}
+			}
+			last := slots[callers-1].early.Sub(slots[0].late)
+			if want := window + (callers-limit-1)*spacing; last > want+2*slack {
+				t.Errorf("last slot %s after the first; want %s: waiters use the limit in full", last, want)
+			}
+			// Nothing is free now: callers that will not wait take nothing
+			// and are given turns, one each, from when the next slot frees
+			// (after the last taken), spacing apart: they come back one at
+			// a time, not all at once.
+			turns := make([]time.Time, 8)
+			for i := range turns {
+				wg.Go(func() {
+					wait, err := s.Throttle(ctx, "m1", "provider:meta", limit, window, time.Second)
+					if err != nil || wait <= time.Second {
+						t.Errorf("Throttle(1s wait) with slots taken 15s ahead = %s, %v; want a turn past the second", wait, err)
+					}
+					turns[i] = clock.Now().Add(wait)
+				})
+			}
+			wg.Wait()
+			slices.SortFunc(turns, func(a, b time.Time) int { return a.Compare(b) })
+			if !turns[0].After(slots[callers-1].early) {
+				t.Errorf("first turn %s before the last slot taken; want it after", slots[callers-1].early.Sub(turns[0]))
+			}
+			for i := 1; i < len(turns); i++ {
+				if gap := turns[i].Sub(turns[i-1]); gap < spacing-2*slack {
+					t.Errorf("turn %d is %s after turn %d; want %s apart", i, gap, i-1, spacing)
+				}
+			}
+			// The refusals took no slot: the slot after the last is still
+			// free for the first caller who waits long enough.
+			wait, err := s.Throttle(ctx, "m1", "provider:meta", limit, window, time.Minute)
+			if at := clock.Now().Add(wait); err != nil || at.Sub(slots[callers-1].late) > spacing+2*slack {
+				t.Errorf("Throttle(a minute) after the refusals = %s, %v; want the slot after the last (%s later), not after the turns", wait, err, spacing)
 			}
 		}},
 		{"MerchantData/DropJobs", func(t *testing.T, clock *Clock, s app.Store) {
@@ -413,7 +528,7 @@ func merchantDataCases() []testCase {
 				_, err = s.Claim(ctx, merchant, "event:order.placed:order:1", time.Hour)
 				must("Claim", err)
 				must("Complete", s.Complete(ctx, merchant, "event:order.placed:order:1", time.Hour))
-				_, err = s.Throttle(ctx, merchant, "pair:"+phone, 1, time.Hour)
+				_, err = s.Throttle(ctx, merchant, "pair:"+phone, 1, time.Hour, 0)
 				must("Throttle", err)
 				must("Incr", s.Incr(ctx, 1, app.Counter{Merchant: merchant, Day: day, Subject: app.EventOrderPlaced, Outcome: "sent"}))
 			}
@@ -485,7 +600,7 @@ func merchantDataCases() []testCase {
 			if state, err := s.Claim(ctx, "m1", "event:order.placed:order:1", time.Hour); err != nil || state != app.ClaimNew {
 				t.Errorf("Claim() after the purge = %v, %v; want the key free", state, err)
 			}
-			if wait, err := s.Throttle(ctx, "m1", "pair:"+phone, 1, time.Hour); err != nil || wait != 0 {
+			if wait, err := s.Throttle(ctx, "m1", "pair:"+phone, 1, time.Hour, 0); err != nil || wait != 0 {
 				t.Errorf("Throttle() after the purge = %s, %v; want the limit forgotten", wait, err)
 			}
 			if jobs, err := s.DeadJobs(ctx, "m1", 10); err != nil || len(jobs) != 0 {
@@ -506,7 +621,7 @@ func merchantDataCases() []testCase {
 			if state, err := s.Claim(ctx, "m2", "event:order.placed:order:1", time.Hour); err != nil || state != app.ClaimDone {
 				t.Errorf("m2's claim after m1's purge = %v, %v; want done", state, err)
 			}
-			if wait, err := s.Throttle(ctx, "m2", "pair:"+phone, 1, time.Hour); err != nil || wait == 0 {
+			if wait, err := s.Throttle(ctx, "m2", "pair:"+phone, 1, time.Hour, 0); err != nil || wait == 0 {
 				t.Errorf("m2's throttle after m1's purge = %s, %v; want still taken", wait, err)
 			}
 			clock.Advance(2 * time.Hour)
