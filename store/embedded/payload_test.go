@@ -77,6 +77,21 @@ func leaseOf(t *testing.T, s *Store, j app.Job) string {
 // A version 1 file kept each payload in its job's record: Open moves them
 // out, and the jobs run with them.
 func TestOpenMovesPayloadsOfVersion1(t *testing.T) {
+	openMovesPayloads(t, func(meta *bolt.Bucket) error {
+		return meta.Put([]byte(keySchemaVersion), []byte("1"))
+	})
+}
+
+// An upgrade cut short left the version at 2 (so a version 1 build refuses
+// the file) and its mark: the next Open moves the rest.
+func TestOpenFinishesAnUpgradeCutShort(t *testing.T) {
+	openMovesPayloads(t, func(meta *bolt.Bucket) error {
+		return meta.Put([]byte(keyMovingPayloads), nil)
+	})
+}
+
+func openMovesPayloads(t *testing.T, version func(meta *bolt.Bucket) error) {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
 	c := newClock()
@@ -97,7 +112,7 @@ func TestOpenMovesPayloadsOfVersion1(t *testing.T) {
 		if err := refreshHead(tx, "m1"); err != nil {
 			return err
 		}
-		return bucket(tx, bucketMeta).Put([]byte(keySchemaVersion), []byte("1"))
+		return version(bucket(tx, bucketMeta))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,8 +122,12 @@ func TestOpenMovesPayloadsOfVersion1(t *testing.T) {
 	}
 	s = openTest(t, path, c.Now)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		if v := bucket(tx, bucketMeta).Get([]byte(keySchemaVersion)); string(v) != schemaVersion {
+		meta := bucket(tx, bucketMeta)
+		if v := meta.Get([]byte(keySchemaVersion)); string(v) != schemaVersion {
 			t.Errorf("schema version after Open = %q; want %s", v, schemaVersion)
+		}
+		if meta.Get([]byte(keyMovingPayloads)) != nil {
+			t.Errorf("meta still holds %s after Open; want it removed", keyMovingPayloads)
 		}
 		return nil
 	})

@@ -69,6 +69,9 @@ const (
 	bucketIndexMembers     = "index_members" // merchant, index name, member → time
 
 	keySchemaVersion = "schema_version"
+	// keyMovingPayloads marks a version 1 file whose payloads Open has not
+	// all moved yet (movePayloads).
+	keyMovingPayloads = "moving_payloads"
 )
 
 func bucketNames() []string {
@@ -133,10 +136,17 @@ func Open(path string, opts Options) (*Store, error) {
 		case v == nil:
 			return meta.Put([]byte(keySchemaVersion), []byte(schemaVersion))
 		case string(v) == "1":
+			// The version goes up before any payload moves, so a version 1
+			// build never reads a record whose payload has moved.
 			migrate = true
+			if err := meta.Put([]byte(keyMovingPayloads), nil); err != nil {
+				return err
+			}
+			return meta.Put([]byte(keySchemaVersion), []byte(schemaVersion))
 		case string(v) != schemaVersion:
 			return fmt.Errorf("schema version %s, this build reads %s", v, schemaVersion)
 		}
+		migrate = meta.Get([]byte(keyMovingPayloads)) != nil
 		return nil
 	})
 	if err == nil && migrate {
@@ -152,11 +162,10 @@ func Open(path string, opts Options) (*Store, error) {
 	return &Store{db: db, commits: &committer{db: db, grew: make(chan struct{}, 1)}, now: now, throttles: newThrottles()}, nil
 }
 
-// movePayloads upgrades a version 1 file: each job record that holds its
-// payload gives it to job_payloads, purgeChunk records a transaction, and
-// the version is set once all are moved. Interrupted, it resumes at the
-// next Open; a version 1 build refuses the file from then on, since it
-// would read the records without their payloads.
+// movePayloads finishes the upgrade of a version 1 file: each job record
+// that holds its payload gives it to job_payloads, purgeChunk records a
+// transaction, and the mark Open left is removed once all are moved; an
+// upgrade cut short resumes at the next Open.
 func movePayloads(db *bolt.DB) error {
 	var from []byte
 	for done := false; !done; {
@@ -191,7 +200,7 @@ func movePayloads(db *bolt.DB) error {
 				}
 			}
 			if done {
-				return bucket(tx, bucketMeta).Put([]byte(keySchemaVersion), []byte(schemaVersion))
+				return bucket(tx, bucketMeta).Delete([]byte(keyMovingPayloads))
 			}
 			return nil
 		})
