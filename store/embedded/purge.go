@@ -72,7 +72,7 @@ func purgeKept() []string {
 }
 
 func purgeIndirect() []string {
-	return []string{bucketIdemExpiry, bucketStateExpiry, bucketLeases, bucketHeads, bucketHeadOf}
+	return []string{bucketIdemExpiry, bucketStateExpiry, bucketLeases, bucketHeads, bucketHeadOf, bucketJobPayloads}
 }
 
 // dropUnheldJob deletes a job no worker holds (due, scheduled, dead, or
@@ -81,7 +81,7 @@ func purgeIndirect() []string {
 func dropUnheldJob(tx *bolt.Tx, now time.Time, merchant string, k, v []byte) (bool, error) {
 	var rec jobRecord
 	if err := json.Unmarshal(v, &rec); err != nil {
-		return true, bucket(tx, bucketJobs).Delete(k) // unreadable, and it may hold a payload
+		return true, bucket(tx, bucketJobs).Delete(k) // unreadable: its payload cannot be found either
 	}
 	var err error
 	switch rec.State {
@@ -101,7 +101,7 @@ func dropUnheldJob(tx *bolt.Tx, now time.Time, merchant string, k, v []byte) (bo
 	if err := dropKey(tx, rec); err != nil {
 		return false, err
 	}
-	return true, bucket(tx, bucketJobs).Delete(k)
+	return true, deleteJob(tx, rec)
 }
 
 // PurgeMerchantData deletes every key of the merchant in every bucket but

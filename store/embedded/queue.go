@@ -139,6 +139,9 @@ func enqueueLeased(tx *bolt.Tx, now time.Time, job app.Job, lease time.Duration)
 	job.Attempt++
 	job.Lease = rand.Text()
 	rec := jobRecord{Job: job, State: jobLeased, LeaseUntil: now.Add(lease)}
+	if err := putPayload(tx, rec); err != nil {
+		return app.Job{}, err
+	}
 	if err := saveJob(tx, rec); err != nil {
 		return app.Job{}, err
 	}
@@ -176,7 +179,11 @@ func enqueue(tx *bolt.Tx, now time.Time, job app.Job) error {
 		job.CreatedAt = now
 	}
 	job.Lease = ""
-	return makeDue(tx, jobRecord{Job: job})
+	rec := jobRecord{Job: job}
+	if err := putPayload(tx, rec); err != nil {
+		return err
+	}
+	return makeDue(tx, rec)
 }
 
 // ClaimJobs first makes the jobs whose lease ran out due again, then leases
@@ -231,6 +238,7 @@ func (s *Store) ClaimJobs(ctx context.Context, lease time.Duration, max int) ([]
 				return err
 			}
 			touched[rec.Merchant] = true
+			rec.Payload = loadPayload(tx, rec)
 			claimed = append(claimed, rec.Job)
 		}
 		for merchant := range touched {
@@ -377,7 +385,7 @@ func (s *Store) Ack(ctx context.Context, job app.Job) error {
 		if err := dropKey(tx, rec); err != nil {
 			return err
 		}
-		return bucket(tx, bucketJobs).Delete(scoped(rec.Merchant, rec.ID))
+		return deleteJob(tx, rec)
 	})
 }
 
@@ -468,6 +476,7 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 			if err != nil {
 				return err
 			}
+			rec.Payload = loadPayload(tx, rec)
 			list = append(list, rec.Job)
 		}
 		return nil
@@ -506,7 +515,14 @@ func (s *Store) PurgeDeadJobs(ctx context.Context, merchant string, before time.
 			if err := bucket(tx, bucketDead).Delete(k); err != nil {
 				return err
 			}
-			if err := bucket(tx, bucketJobs).Delete(scoped(merchant, string(id))); err != nil {
+			rec, err := loadJob(tx, merchant, string(id))
+			if errors.Is(err, app.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := deleteJob(tx, rec); err != nil {
 				return err
 			}
 		}
@@ -574,7 +590,7 @@ func (s *Store) Cancel(ctx context.Context, merchant, key string) (bool, error) 
 			return err
 		}
 		cancelled = true
-		return bucket(tx, bucketJobs).Delete(scoped(merchant, rec.ID))
+		return deleteJob(tx, rec)
 	})
 	return cancelled, err
 }
@@ -636,7 +652,7 @@ func dropJobs(tx *bolt.Tx, now time.Time, merchant string, max int) (int, error)
 		if err := dropKey(tx, rec); err != nil {
 			return err
 		}
-		return bucket(tx, bucketJobs).Delete(scoped(merchant, id))
+		return deleteJob(tx, rec)
 	}
 	for _, k := range lapsed {
 		_, _, id, _ := splitTimeFirst(k)
@@ -711,8 +727,40 @@ func loadJob(tx *bolt.Tx, merchant, id string) (jobRecord, error) {
 	return rec, err
 }
 
+// saveJob writes rec without its payload, which putPayload wrote once.
 func saveJob(tx *bolt.Tx, rec jobRecord) error {
+	rec.Payload = nil
 	return putJSON(bucket(tx, bucketJobs), scoped(rec.Merchant, rec.ID), rec)
+}
+
+// A job's payload (a webhook's body: ~5 KB) is kept apart from its record,
+// written once when the job is stored and deleted with it: each claim,
+// extension and settlement rewrites the record, and bbolt rewrites whole
+// leaves, which hold two to four values each. Its key is the job's creation
+// time first, so new payloads are appended to the last leaves instead of
+// rewriting their neighbours in every merchant's range.
+func payloadKey(rec jobRecord) []byte { return timeFirst(rec.CreatedAt, rec.Merchant, rec.ID) }
+
+func putPayload(tx *bolt.Tx, rec jobRecord) error {
+	if len(rec.Payload) == 0 {
+		return nil
+	}
+	return bucket(tx, bucketJobPayloads).Put(payloadKey(rec), rec.Payload)
+}
+
+// loadPayload answers a copy of rec's payload: bbolt's bytes live only as
+// long as tx.
+func loadPayload(tx *bolt.Tx, rec jobRecord) []byte {
+	return bytes.Clone(bucket(tx, bucketJobPayloads).Get(payloadKey(rec)))
+}
+
+// deleteJob deletes rec and its payload; its index entries and key are the
+// caller's.
+func deleteJob(tx *bolt.Tx, rec jobRecord) error {
+	if err := bucket(tx, bucketJobPayloads).Delete(payloadKey(rec)); err != nil {
+		return err
+	}
+	return bucket(tx, bucketJobs).Delete(scoped(rec.Merchant, rec.ID))
 }
 
 // makeDue saves rec as due at rec.DueAt and indexes it.

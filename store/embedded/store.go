@@ -10,6 +10,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,9 @@ import (
 )
 
 const (
-	schemaVersion = "1"
+	// schemaVersion 2 keeps job payloads apart from job records (see
+	// payloadKey); Open moves those of version 1 files.
+	schemaVersion = "2"
 	// lockTimeout bounds the wait for the file lock another process holds.
 	lockTimeout = 3 * time.Second
 )
@@ -38,10 +41,11 @@ const (
 	bucketMerchantKeys    = "merchant_api_keys" // api key hash → id
 	bucketIdem            = "idempotency"       // merchant, key → claim
 	bucketIdemExpiry      = "idempotency_expiry"
-	bucketJobs            = "jobs"      // merchant, id → job
-	bucketJobKeys         = "job_keys"  // merchant, key → id of the live job
-	bucketDue             = "due"       // merchant, due, id
-	bucketHeads           = "due_heads" // oldest due, merchant: merchants with due work
+	bucketJobs            = "jobs"         // merchant, id → job
+	bucketJobPayloads     = "job_payloads" // created, merchant, id → payload
+	bucketJobKeys         = "job_keys"     // merchant, key → id of the live job
+	bucketDue             = "due"          // merchant, due, id
+	bucketHeads           = "due_heads"    // oldest due, merchant: merchants with due work
 	bucketHeadOf          = "due_head_of"
 	bucketLeases          = "leases" // lease expiry, merchant, id
 	bucketDead            = "dead"   // merchant, buried at, id
@@ -65,12 +69,15 @@ const (
 	bucketIndexMembers     = "index_members" // merchant, index name, member → time
 
 	keySchemaVersion = "schema_version"
+	// keyMovingPayloads marks a version 1 file whose payloads Open has not
+	// all moved yet (movePayloads).
+	keyMovingPayloads = "moving_payloads"
 )
 
 func bucketNames() []string {
 	return append([]string{
 		bucketMeta, bucketMerchants, bucketMerchantDomains, bucketMerchantKeys,
-		bucketIdem, bucketIdemExpiry, bucketJobs, bucketJobKeys, bucketDue,
+		bucketIdem, bucketIdemExpiry, bucketJobs, bucketJobPayloads, bucketJobKeys, bucketDue,
 		bucketHeads, bucketHeadOf, bucketLeases, bucketDead, bucketDeliveries,
 		bucketDeliveryByTime, bucketDeliveryStatus, bucketDeliveryEvent,
 		bucketDeliveryMessage, bucketStats, bucketDeliveryPhone,
@@ -116,7 +123,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
+	migrate := false
 	err = db.Update(func(tx *bolt.Tx) error {
+		migrate = false
 		for _, name := range bucketNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return err
@@ -126,11 +135,23 @@ func Open(path string, opts Options) (*Store, error) {
 		switch v := meta.Get([]byte(keySchemaVersion)); {
 		case v == nil:
 			return meta.Put([]byte(keySchemaVersion), []byte(schemaVersion))
+		case string(v) == "1":
+			// The version goes up before any payload moves, so a version 1
+			// build never reads a record whose payload has moved.
+			migrate = true
+			if err := meta.Put([]byte(keyMovingPayloads), nil); err != nil {
+				return err
+			}
+			return meta.Put([]byte(keySchemaVersion), []byte(schemaVersion))
 		case string(v) != schemaVersion:
 			return fmt.Errorf("schema version %s, this build reads %s", v, schemaVersion)
 		}
+		migrate = meta.Get([]byte(keyMovingPayloads)) != nil
 		return nil
 	})
+	if err == nil && migrate {
+		err = movePayloads(db)
+	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("embedded: open %s: %w", path, err), db.Close())
 	}
@@ -139,6 +160,55 @@ func Open(path string, opts Options) (*Store, error) {
 		now = time.Now
 	}
 	return &Store{db: db, commits: &committer{db: db, grew: make(chan struct{}, 1)}, now: now, throttles: newThrottles()}, nil
+}
+
+// movePayloads finishes the upgrade of a version 1 file: each job record
+// that holds its payload gives it to job_payloads, purgeChunk records a
+// transaction, and the mark Open left is removed once all are moved; an
+// upgrade cut short resumes at the next Open.
+func movePayloads(db *bolt.DB) error {
+	var from []byte
+	for done := false; !done; {
+		err := db.Update(func(tx *bolt.Tx) error {
+			var keys, values [][]byte
+			c := bucket(tx, bucketJobs).Cursor()
+			k, v := c.First()
+			if from != nil {
+				k, v = c.Seek(from)
+			}
+			for ; k != nil && len(keys) < purgeChunk; k, v = c.Next() {
+				keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+			}
+			done = len(keys) < purgeChunk
+			if len(keys) > 0 {
+				from = append(keys[len(keys)-1], 0)
+			}
+			// Written after the walk: a cursor is not safe across puts.
+			for i, k := range keys {
+				var rec jobRecord
+				if err := json.Unmarshal(values[i], &rec); err != nil {
+					return fmt.Errorf("move payloads: corrupt job record %q: %w", k, err)
+				}
+				if len(rec.Payload) == 0 {
+					continue
+				}
+				if err := putPayload(tx, rec); err != nil {
+					return err
+				}
+				if err := saveJob(tx, rec); err != nil {
+					return err
+				}
+			}
+			if done {
+				return bucket(tx, bucketMeta).Delete([]byte(keyMovingPayloads))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Ping answers nil while the database can serve reads.
