@@ -202,8 +202,12 @@ func (s *Store) Throttle(ctx context.Context, merchant, key string, limit int, w
 	// Whole µs, rounded up: never more than limit slots per window.
 	windowUS := (window + time.Microsecond - 1).Microseconds()
 	spacing := (windowUS + int64(limit) - 1) / int64(limit)
+	now, err := s.clock.now(ctx)
+	if err != nil {
+		return 0, wrap("throttle", err)
+	}
 	waitUS, err := s.scripts.throttle.Run(ctx, s.rdb, []string{s.keys.throttle(merchant, key)},
-		s.offset().Microseconds(), windowUS, limit, max(maxWait, 0).Microseconds(), spacing).Int64()
+		now.Add(s.offset()).UnixMicro(), windowUS, limit, max(maxWait, 0).Microseconds(), spacing).Int64()
 	if err != nil {
 		return 0, wrap("throttle", err)
 	}

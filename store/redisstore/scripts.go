@@ -520,8 +520,9 @@ if lower then return {1, prev, ms(lower)} end
 return {1, prev, ''}
 `
 
-// throttle: KEYS slots; ARGV clock offset µs, window µs, limit, max wait
-// µs, spacing µs. An exact sliding window: the key holds the last turn
+// throttle: KEYS slots; ARGV the server's now µs (as serverClock reckons
+// it, which saves a TIME per call), window µs, limit, max wait µs,
+// spacing µs. An exact sliding window: the key holds the last turn
 // given to a refused caller, then the times of the latest slots (at most
 // limit, oldest first), each 16 decimal digits of µs on the server's
 // clock. A slot is free now while fewer than limit were taken in the last
@@ -531,8 +532,7 @@ return {1, prev, ''}
 // caller's turn (nothing taken): when a slot frees, and at least spacing
 // after the turn given before.
 const throttleLua = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
+local now = tonumber(ARGV[1])
 local window, limit, spacing = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 local v = redis.call('GET', KEYS[1]) or ''
 if #v == 0 or #v % 16 ~= 0 then v = string.rep('0', 16) end

@@ -42,6 +42,7 @@ type Store struct {
 	keys    keys
 	now     func() time.Time
 	offset  func() time.Duration
+	clock   *serverClock // the throttle's clock
 	scripts scripts
 	// known remembers merchants already recorded in the queue's merchant
 	// set, to save a round trip per enqueue; the set never shrinks.
@@ -64,7 +65,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if offset == nil {
 		offset = func() time.Duration { return 0 }
 	}
-	return &Store{rdb: rdb, keys: keys{prefix: prefix}, now: now, offset: offset, scripts: newScripts()}
+	return &Store{rdb: rdb, keys: keys{prefix: prefix}, now: now, offset: offset, clock: &serverClock{rdb: rdb}, scripts: newScripts()}
 }
 
 // offsetMS is the test offset of the server's clock, for the scripts.
