@@ -282,8 +282,19 @@ func TestLeaseChecks(t *testing.T) {
 		t.Errorf("ClaimJobs during an extended lease = %v; want none", ids)
 	}
 	clock.Advance(3 * time.Second)
-	if err := s.Ack(ctx, held); !errors.Is(err, app.ErrLeaseLost) {
-		t.Errorf("Ack after the lease ran out = %v; want ErrLeaseLost", err)
+	// Run out, with a second job run out beside it. A claim with room for
+	// one moves both back to due and takes one: neither old holder's ack
+	// counts any more, the one taken or the one waiting for a worker.
+	mustEnqueue(t, s, newJob("m-isha", "", time.Time{}))
+	_, more := claimIDs(t, s, 10*time.Second, 1)
+	clock.Advance(11 * time.Second)
+	if ids, _ := claimIDs(t, s, time.Minute, 1); len(ids) != 1 {
+		t.Fatalf("ClaimJobs after the leases ran out = %v; want one", ids)
+	}
+	for _, j := range []app.Job{held, more[0]} {
+		if err := s.Ack(ctx, j); !errors.Is(err, app.ErrLeaseLost) {
+			t.Errorf("Ack(%s) after its lease ran out and a claim came = %v; want ErrLeaseLost", j.ID, err)
+		}
 	}
 }
 

@@ -61,6 +61,20 @@ local function earliest(due, lease)
 end
 `
 
+// claimDoneFunc marks the idempotency key done for ttl ms if it is free,
+// in one command (SET NX GET), and answers nil then; else the key's state
+// as the claim scripts answer it (2 in progress, 3 done), nothing written.
+// A script that then finds the job's id or key taken deletes the key again:
+// it was free a moment before, in the same script.
+const claimDoneFunc = `
+local function claimDone(key, ttl)
+  local v = redis.call('SET', key, 'done', 'PX', ttl, 'NX', 'GET')
+  if v == 'processing' then return 2 end
+  if v then return 3 end
+  return nil
+end
+`
+
 // enqueueFunc stores the job due at due (ms, worked out by the caller):
 // KEYS jobs, due, keys, lease, payload; ARGV id, record, (the caller's due
 // ms), job key, payload. It answers 0 when the
@@ -102,14 +116,15 @@ return {enqueue(due), ms(due)}
 // Answers {state, due score or empty}: 1 (new, enqueued, lower the
 // index), 4 (new, enqueued, index already covers it), 2 (in progress), 3
 // (done), or 0 when the job's id or key is taken (nothing written).
-const claimAndEnqueueLua = enqueueFunc + `
-local v = redis.call('GET', KEYS[6])
-if v == 'processing' then return {2, ''} end
-if v then return {3, ''} end
+const claimAndEnqueueLua = enqueueFunc + claimDoneFunc + `
+local v = claimDone(KEYS[6], ARGV[6])
+if v then return {v, ''} end
 local due = dueScore(ARGV[3], ARGV[7], ARGV[8])
 local r = enqueue(due)
-if r == 0 then return {0, ''} end
-redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
+if r == 0 then
+  redis.call('DEL', KEYS[6])
+  return {0, ''}
+end
 if r == 1 then return {1, ms(due)} end
 return {4, ms(due)}
 `
@@ -120,12 +135,13 @@ return {4, ms(due)}
 // lease. Answers {state, lease expiry or empty} as claimAndEnqueue does:
 // 1 when the lease is the merchant's earliest time (lower the index to
 // it), 4 when an element at or before it covers it.
-const claimAndLeaseLua = nowFunc + `
-local v = redis.call('GET', KEYS[6])
-if v == 'processing' then return {2, ''} end
-if v then return {3, ''} end
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return {0, ''} end
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {0, ''} end
+const claimAndLeaseLua = nowFunc + claimDoneFunc + `
+local v = claimDone(KEYS[6], ARGV[6])
+if v then return {v, ''} end
+if (ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1) or redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  redis.call('DEL', KEYS[6])
+  return {0, ''}
+end
 local expiry = serverNow(ARGV[7]) + tonumber(ARGV[3])
 local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 local covered = first[2] and tonumber(first[2]) <= expiry
@@ -136,7 +152,6 @@ end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
 redis.call('ZADD', KEYS[4], ms(expiry), ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
-redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
 if covered then return {4, ''} end
 return {1, ms(expiry)}
 `
@@ -272,11 +287,18 @@ end
 // token, offset ms first, and answer {result, due score or empty}: result
 // 0 when the lease is lost, else 1 unless told otherwise.
 
-// ack: KEYS lease, jobs, keys, payload; ARGV id, token, offset ms.
-const ackLua = heldFunc + `
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], serverNow(ARGV[3]))
-if not job then return {0, ''} end
-redis.call('ZREM', KEYS[1], ARGV[1])
+// ack: KEYS lease, jobs, keys, payload; ARGV id, token, offset ms
+// (unused). The job is held when its record carries the token and it is
+// still in the lease set; no clock is read. A lease that ran out and that
+// no claim has moved back to due yet is still the caller's: nobody else can
+// hold the job, and settling it spares the run a claim would start. One
+// that a claim moved back (its record still names the token) or took
+// (another token) is lost.
+const ackLua = dropKeyFunc + `
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {0, ''} end
+local job = cjson.decode(raw)
+if job.lease ~= ARGV[2] or redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {0, ''} end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 dropKey(KEYS[3], job, ARGV[1])
