@@ -115,16 +115,16 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 	args := []any{strconv.FormatInt(version, 10), value, positiveMS(ttl), s.offsetMS()}
 	if len(effects) > 0 {
 		q := s.keys.queue(merchant)
-		keys = append(keys, q.jobs, q.due, q.keys, q.payload)
+		keys = append(keys, q.jobs, q.due, q.keys)
 		for _, job := range effects {
 			if job.Merchant != merchant {
 				return "", false, app.Invalid("effects", "a job of another merchant")
 			}
-			raw, due, dueNow, err := s.newJob(job)
+			field, due, dueNow, err := s.newJob(job)
 			if err != nil {
 				return "", false, err
 			}
-			args = append(args, job.ID, raw, due, job.Key, job.Payload, dueNow)
+			args = append(args, job.ID, field, due, job.Key, dueNow)
 		}
 		if err := s.noteMerchant(ctx, merchant); err != nil {
 			return "", false, wrap("advance state", err)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,13 +45,13 @@ type jobRecord struct {
 }
 
 // decodeJob decodes a record and joins its payload, as Redis answered it: a
-// string, or nil when the job has none stored apart.
+// string, or nil (or empty) when the job has none apart from its record.
 func decodeJob(raw string, payload any) (app.Job, error) {
 	var r jobRecord
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return app.Job{}, fmt.Errorf("decode job: %w", err)
 	}
-	if p, ok := payload.(string); ok {
+	if p, ok := payload.(string); ok && p != "" {
 		r.Payload = []byte(p)
 	}
 	return app.Job{
@@ -60,10 +61,28 @@ func decodeJob(raw string, payload any) (app.Job, error) {
 	}, nil
 }
 
-// newJob validates job and encodes its record as first stored: due now
-// when DueAt is zero, no lease, no payload (stored apart, raw). dueNow is
-// the scripts' flag for a job due now by this instance's clock.
-func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err error) {
+// jobField is what q:jobs holds for a job: its record, a newline, and its
+// payload raw (see jobFunc in scripts.go).
+func jobField(record, payload []byte) []byte {
+	field := make([]byte, 0, len(record)+1+len(payload))
+	field = append(append(append(field, record...), '\n'), payload...)
+	return field
+}
+
+// splitJobField is jobFunc's splitJob: payload is nil for a field written
+// before payloads moved beside records.
+func splitJobField(field string) (record string, payload *string) {
+	record, rest, ok := strings.Cut(field, "\n")
+	if !ok {
+		return field, nil
+	}
+	return record, &rest
+}
+
+// newJob validates job and encodes its field as first stored (jobField):
+// due now when DueAt is zero, no lease. dueNow is the scripts' flag for a
+// job due now by this instance's clock.
+func (s *Store) newJob(job app.Job) (field []byte, dueMS int64, dueNow string, err error) {
 	if err := requireID("merchant", job.Merchant); err != nil {
 		return nil, 0, "", err
 	}
@@ -77,7 +96,7 @@ func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err
 	if job.CreatedAt.IsZero() {
 		job.CreatedAt = now
 	}
-	raw, err = json.Marshal(jobRecord{
+	raw, err := json.Marshal(jobRecord{
 		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
 		LastError: job.LastError,
@@ -85,7 +104,7 @@ func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("redisstore: encode job: %w", err)
 	}
-	return raw, msOf(job.DueAt), dueNowFlag(job.DueAt, now), nil
+	return jobField(raw, job.Payload), msOf(job.DueAt), dueNowFlag(job.DueAt, now), nil
 }
 
 // dueNowFlag tells a script that a job is due now by this instance's
@@ -133,7 +152,7 @@ const (
 // when it became the merchant's earliest work, the merchant's score in the
 // global index is lowered to its due time.
 func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
-	raw, due, dueNow, err := s.newJob(job)
+	field, due, dueNow, err := s.newJob(job)
 	if err != nil {
 		return err
 	}
@@ -141,8 +160,8 @@ func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
 		return wrap("enqueue", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	res, score, err := answer(s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease, q.payload},
-		job.ID, raw, due, job.Key, job.Payload, dueNow, s.offsetMS()))
+	res, score, err := answer(s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease},
+		job.ID, field, due, job.Key, dueNow, s.offsetMS()))
 	if err != nil {
 		return wrap("enqueue", err)
 	}
@@ -161,7 +180,7 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	if err := checkIdem(job.Merchant, key, doneTTL); err != nil {
 		return 0, err
 	}
-	raw, due, dueNow, err := s.newJob(job)
+	field, due, dueNow, err := s.newJob(job)
 	if err != nil {
 		return 0, err
 	}
@@ -169,9 +188,9 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 		return 0, wrap("claim and enqueue", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	keys := []string{q.jobs, q.due, q.keys, q.lease, q.payload, s.keys.idempotency(job.Merchant, key)}
+	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
 	res, score, err := answer(s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys,
-		job.ID, raw, due, job.Key, job.Payload, positiveMS(doneTTL), dueNow, s.offsetMS()))
+		job.ID, field, due, job.Key, positiveMS(doneTTL), dueNow, s.offsetMS()))
 	if err != nil {
 		return 0, wrap("claim and enqueue", err)
 	}
@@ -220,9 +239,9 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 		return 0, app.Job{}, wrap("claim and lease", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	keys := []string{q.jobs, q.due, q.keys, q.lease, q.payload, s.keys.idempotency(job.Merchant, key)}
+	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
 	res, score, err := answer(s.scripts.claimAndLease.Run(ctx, s.rdb, keys,
-		job.ID, raw, positiveMS(lease), job.Key, job.Payload, positiveMS(doneTTL), s.offsetMS()))
+		job.ID, jobField(raw, job.Payload), positiveMS(lease), job.Key, positiveMS(doneTTL), s.offsetMS()))
 	if err != nil {
 		return 0, app.Job{}, wrap("claim and lease", err)
 	}
@@ -678,7 +697,8 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// One MULTI, so a record and its payload are read together.
+	// One MULTI, so a job written before payloads moved beside records is
+	// read with its payload.
 	var records, payloads *redis.SliceCmd
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		records = p.HMGet(ctx, q.jobs, ids...)
@@ -698,7 +718,12 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 		if !ok {
 			continue // requeued or removed since the range was read
 		}
-		job, err := decodeJob(str, bodies[i])
+		record, payload := splitJobField(str)
+		body := bodies[i]
+		if payload != nil {
+			body = *payload
+		}
+		job, err := decodeJob(record, body)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: dead jobs: %w", err)
 		}
