@@ -99,3 +99,53 @@ func TestWebhookJobCommands(t *testing.T) {
 		t.Errorf("Ack() ran %d commands (%v); want at most 4", acked, calls)
 	}
 }
+
+// A delivery's record and indexes: the status and event sets, the message
+// id, the phone, customer and subject sets, and no index of all (the status
+// sets together are it).
+func TestCreateDeliveryCommands(t *testing.T) {
+	s, cmds := newServerCommands(t)
+	ctx := context.Background()
+	now := time.Now()
+	d := func(id string) app.Delivery {
+		return app.Delivery{ID: id, Merchant: "m1", Event: app.EventOrderPlaced, Subject: "order:" + id, CustomerID: "c1",
+			Phone: "+919876543210", Status: app.DeliverySent, ProviderMessageID: "wamid." + id, CreatedAt: now, UpdatedAt: now}
+	}
+	if err := s.CreateDelivery(ctx, d("d0")); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	cmds.reset(t)
+	if err := s.CreateDelivery(ctx, d("d1")); err != nil {
+		t.Fatal(err)
+	}
+	if n, calls := cmds.count(t); n > 8 {
+		t.Errorf("CreateDelivery() ran %d commands (%v); want at most 8", n, calls)
+	}
+	if n := s.rdb.Exists(ctx, s.keys.deliveryIndex("m1")).Val(); n != 0 {
+		t.Errorf("EXISTS dlv:idx = %d; want no index of all written", n)
+	}
+}
+
+// Deliveries created while dlv:idx was written leave no entry in it once
+// purged, and list like the others.
+func TestDeliveriesOfTheOldIndex(t *testing.T) {
+	s, _ := newServerCommands(t)
+	ctx := context.Background()
+	old := time.Now().Add(-100 * 24 * time.Hour)
+	for i, at := range []time.Time{old, time.Now()} {
+		id := "d" + strconv.Itoa(i)
+		if err := s.CreateDelivery(ctx, app.Delivery{ID: id, Merchant: "m1", Event: app.EventOrderPlaced, Status: app.DeliverySent, CreatedAt: at, UpdatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		s.rdb.ZAdd(ctx, s.keys.deliveryIndex("m1"), redis.Z{Score: float64(msOf(at)), Member: id})
+	}
+	if list, _, err := s.ListDeliveries(ctx, "m1", app.DeliveryFilter{}); err != nil || len(list) != 2 || list[0].ID != "d1" {
+		t.Fatalf("ListDeliveries() = %v, %v; want d1, d0", list, err)
+	}
+	if n, err := s.PurgeDeliveries(ctx, "m1", time.Now().Add(-90*24*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("PurgeDeliveries() = %d, %v; want 1", n, err)
+	}
+	if ids := s.rdb.ZRange(ctx, s.keys.deliveryIndex("m1"), 0, -1).Val(); len(ids) != 1 || ids[0] != "d1" {
+		t.Errorf("dlv:idx after the purge = %v; want d1 alone", ids)
+	}
+}

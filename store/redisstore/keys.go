@@ -24,8 +24,10 @@ import (
 //	m:{id}:q:dead                ZSET job id → buried ms
 //	m:{id}:q:keys                HASH job key → job id, live jobs only
 //	m:{id}:dlv:rec:<id>          delivery record (JSON)
-//	m:{id}:dlv:idx               ZSET delivery id → created ms
-//	m:{id}:dlv:status:<status>   ZSET delivery id → created ms
+//	m:{id}:dlv:idx               ZSET delivery id → created ms, of deliveries created
+//	                             before the status sets became the index; purged
+//	m:{id}:dlv:status:<status>   ZSET delivery id → created ms; together, the index
+//	                             of every delivery
 //	m:{id}:dlv:event:<event>     ZSET delivery id → created ms
 //	m:{id}:dlv:msgid             HASH provider message id → delivery id
 //	m:{id}:dlv:phone:<phone>     SET delivery ids sent to the phone

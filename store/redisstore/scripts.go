@@ -483,23 +483,24 @@ purge(KEYS[2], redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0,
 return n
 `
 
-// createDelivery: KEYS record, index, status set, event set, message ids,
-// phone set, customer set, subject set; ARGV record, created ms, id,
-// provider message id, phone, customer id, subject. The last three SETs are
-// written only when their value is not empty.
+// createDelivery: KEYS record, status set, event set, message ids, phone
+// set, customer set, subject set; ARGV record, created ms, id, provider
+// message id, phone, customer id, subject. The last three SETs are written
+// only when their value is not empty. The status sets together index every
+// delivery by creation time: no index of all is written.
 const createDeliveryLua = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[4], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], ARGV[3]) end
 for i = 5, 7 do
-  if ARGV[i] ~= '' then redis.call('SADD', KEYS[i+1], ARGV[3]) end
+  if ARGV[i] ~= '' then redis.call('SADD', KEYS[i], ARGV[3]) end
 end
 return 1
 `
 
-// deleteDeliveries: KEYS index, message ids, then per delivery its record,
+// deleteDeliveries: KEYS index (of deliveries created before the status
+// sets became the index), message ids, then per delivery its record,
 // status set, event set, phone set, customer set, subject set (6 keys);
 // ARGV per delivery its id, its record as read, its provider message id
 // (3 values). Deletes each delivery whose record is still the one read, with
