@@ -34,13 +34,13 @@ func fillBacklog(b *testing.B, s *Store, n, merchants int, name func(int) string
 				due = now.Add(time.Hour)
 			}
 			job := app.Job{ID: "bk" + strconv.Itoa(i), Merchant: name(i % merchants), Kind: "shopify.webhook", Payload: []byte(`{"order":` + strconv.Itoa(i) + `}`), DueAt: due}
-			field, dueMS, dueNow, err := s.newJob(job)
+			raw, dueMS, dueNow, err := s.newJob(job)
 			if err != nil {
 				b.Fatal(err)
 			}
 			q := s.keys.queue(job.Merchant)
 			s.scripts.enqueue.EvalSha(ctx, pipe, []string{q.jobs, q.due, q.keys, q.lease},
-				job.ID, field, dueMS, "", dueNow, s.offsetMS())
+				job.ID, raw, dueMS, "", dueNow, s.offsetMS())
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			b.Fatalf("fill at %d: %v", start, err)

@@ -17,10 +17,10 @@ import (
 //	m:{id}:idem:<key>            idempotency claim: "processing" or "done"
 //	m:{id}:q:due                 ZSET job id → due ms (ready and scheduled)
 //	m:{id}:q:lease               ZSET job id → lease expiry ms
-//	m:{id}:q:jobs                HASH job id → job record (JSON), a newline and the
-//	                             job's payload, raw; dead ones included
-//	m:{id}:q:payload             HASH job id → job payload, raw, of jobs written
-//	                             before payloads moved beside their records
+//	m:{id}:q:jobs                HASH job id → job record (JSON), its payload in it
+//	                             (base64, last); dead ones included
+//	m:{id}:q:payload             HASH job id → job payload, raw, of jobs older code
+//	                             wrote (commit 6ea8ae9 and before); none new
 //	m:{id}:q:dead                ZSET job id → buried ms
 //	m:{id}:q:keys                HASH job key → job id, live jobs only
 //	m:{id}:dlv:rec:<id>          delivery record (JSON)

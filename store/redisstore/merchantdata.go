@@ -119,11 +119,11 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 			if job.Merchant != merchant {
 				return "", false, app.Invalid("effects", "a job of another merchant")
 			}
-			field, due, dueNow, err := s.newJob(job)
+			raw, due, dueNow, err := s.newJob(job)
 			if err != nil {
 				return "", false, err
 			}
-			args = append(args, job.ID, field, due, job.Key, dueNow)
+			args = append(args, job.ID, raw, due, job.Key, dueNow)
 		}
 		if err := s.noteMerchant(ctx, merchant); err != nil {
 			return "", false, wrap("advance state", err)

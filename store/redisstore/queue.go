@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,33 +24,36 @@ const (
 	maxListLimit     = 500
 )
 
-// jobRecord is a job as stored, without its payload, which is kept raw in
-// the merchant's q:payload hash. The claim scripts change attempt, lease,
-// last_error and due_at in place, so those names are shared with scripts.go.
+// jobRecord is a job as stored in q:jobs: small fields, then the payload
+// in base64 as the last field, which is the layout main's code (before
+// this one) reads too, so old and new instances share a queue. The
+// scripts change attempt, lease, last_error and due_at in place, so those
+// names are shared with scripts.go, and split the payload off by its
+// place without decoding it (see jobFunc).
 type jobRecord struct {
-	ID       string `json:"id"`
-	Merchant string `json:"merchant"`
-	Kind     string `json:"kind"`
-	Key      string `json:"key"`
-	// Payload is only read: records written before payloads moved to
-	// q:payload carry it here (base64); new records leave it out.
-	Payload     []byte    `json:"payload,omitempty"`
+	ID          string    `json:"id"`
+	Merchant    string    `json:"merchant"`
+	Kind        string    `json:"kind"`
+	Key         string    `json:"key"`
 	Attempt     int       `json:"attempt"`
 	MaxAttempts int       `json:"max_attempts"`
 	DueAt       time.Time `json:"due_at"`
 	CreatedAt   time.Time `json:"created_at"`
 	LastError   string    `json:"last_error"`
 	Lease       string    `json:"lease"`
+	// Payload stays last: jobFunc finds it after the other fields.
+	Payload []byte `json:"payload,omitempty"`
 }
 
-// decodeJob decodes a record and joins its payload, as Redis answered it: a
-// string, or nil (or empty) when the job has none apart from its record.
+// decodeJob decodes a record and joins its payload kept apart (in
+// q:payload, by code before this one), as Redis answered it: a string, or
+// nil when the job has none apart from its record.
 func decodeJob(raw string, payload any) (app.Job, error) {
 	var r jobRecord
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return app.Job{}, fmt.Errorf("decode job: %w", err)
 	}
-	if p, ok := payload.(string); ok && p != "" {
+	if p, ok := payload.(string); ok {
 		r.Payload = []byte(p)
 	}
 	return app.Job{
@@ -61,28 +63,9 @@ func decodeJob(raw string, payload any) (app.Job, error) {
 	}, nil
 }
 
-// jobField is what q:jobs holds for a job: its record, a newline, and its
-// payload raw (see jobFunc in scripts.go).
-func jobField(record, payload []byte) []byte {
-	field := make([]byte, 0, len(record)+1+len(payload))
-	field = append(append(append(field, record...), '\n'), payload...)
-	return field
-}
-
-// splitJobField is jobFunc's splitJob: payload is nil for a field written
-// before payloads moved beside records.
-func splitJobField(field string) (record string, payload *string) {
-	record, rest, ok := strings.Cut(field, "\n")
-	if !ok {
-		return field, nil
-	}
-	return record, &rest
-}
-
-// newJob validates job and encodes its field as first stored (jobField):
-// due now when DueAt is zero, no lease. dueNow is the scripts' flag for a
+// newJob validates job and encodes its record as first stored: due now when DueAt is zero, no lease. dueNow is the scripts' flag for a
 // job due now by this instance's clock.
-func (s *Store) newJob(job app.Job) (field []byte, dueMS int64, dueNow string, err error) {
+func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err error) {
 	if err := requireID("merchant", job.Merchant); err != nil {
 		return nil, 0, "", err
 	}
@@ -96,15 +79,15 @@ func (s *Store) newJob(job app.Job) (field []byte, dueMS int64, dueNow string, e
 	if job.CreatedAt.IsZero() {
 		job.CreatedAt = now
 	}
-	raw, err := json.Marshal(jobRecord{
+	raw, err = json.Marshal(jobRecord{
 		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
-		LastError: job.LastError,
+		LastError: job.LastError, Payload: job.Payload,
 	})
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("redisstore: encode job: %w", err)
 	}
-	return jobField(raw, job.Payload), msOf(job.DueAt), dueNowFlag(job.DueAt, now), nil
+	return raw, msOf(job.DueAt), dueNowFlag(job.DueAt, now), nil
 }
 
 // dueNowFlag tells a script that a job is due now by this instance's
@@ -152,7 +135,7 @@ const (
 // when it became the merchant's earliest work, the merchant's score in the
 // global index is lowered to its due time.
 func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
-	field, due, dueNow, err := s.newJob(job)
+	raw, due, dueNow, err := s.newJob(job)
 	if err != nil {
 		return err
 	}
@@ -161,7 +144,7 @@ func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
 	}
 	q := s.keys.queue(job.Merchant)
 	res, score, err := answer(s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease},
-		job.ID, field, due, job.Key, dueNow, s.offsetMS()))
+		job.ID, raw, due, job.Key, dueNow, s.offsetMS()))
 	if err != nil {
 		return wrap("enqueue", err)
 	}
@@ -180,7 +163,7 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	if err := checkIdem(job.Merchant, key, doneTTL); err != nil {
 		return 0, err
 	}
-	field, due, dueNow, err := s.newJob(job)
+	raw, due, dueNow, err := s.newJob(job)
 	if err != nil {
 		return 0, err
 	}
@@ -190,7 +173,7 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	q := s.keys.queue(job.Merchant)
 	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
 	res, score, err := answer(s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys,
-		job.ID, field, due, job.Key, positiveMS(doneTTL), dueNow, s.offsetMS()))
+		job.ID, raw, due, job.Key, positiveMS(doneTTL), dueNow, s.offsetMS()))
 	if err != nil {
 		return 0, wrap("claim and enqueue", err)
 	}
@@ -230,7 +213,7 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	raw, err := json.Marshal(jobRecord{
 		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
-		LastError: job.LastError, Lease: job.Lease,
+		LastError: job.LastError, Lease: job.Lease, Payload: job.Payload,
 	})
 	if err != nil {
 		return 0, app.Job{}, fmt.Errorf("redisstore: encode job: %w", err)
@@ -241,7 +224,7 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	q := s.keys.queue(job.Merchant)
 	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
 	res, score, err := answer(s.scripts.claimAndLease.Run(ctx, s.rdb, keys,
-		job.ID, jobField(raw, job.Payload), positiveMS(lease), job.Key, positiveMS(doneTTL), s.offsetMS()))
+		job.ID, raw, positiveMS(lease), job.Key, positiveMS(doneTTL), s.offsetMS()))
 	if err != nil {
 		return 0, app.Job{}, wrap("claim and lease", err)
 	}
@@ -697,8 +680,8 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// One MULTI, so a job written before payloads moved beside records is
-	// read with its payload.
+	// One MULTI, so a job whose payload main's code wrote apart is read
+	// with it.
 	var records, payloads *redis.SliceCmd
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		records = p.HMGet(ctx, q.jobs, ids...)
@@ -718,12 +701,7 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 		if !ok {
 			continue // requeued or removed since the range was read
 		}
-		record, payload := splitJobField(str)
-		body := bodies[i]
-		if payload != nil {
-			body = *payload
-		}
-		job, err := decodeJob(record, body)
+		job, err := decodeJob(str, bodies[i])
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: dead jobs: %w", err)
 		}

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -579,30 +580,30 @@ func TestClaimFairness(t *testing.T) {
 	}
 }
 
-// Payloads are stored raw after their records, in the job's one field of
-// q:jobs; jobs written before (the payload in q:payload, or base64 in the
-// record) still come back whole, and settle.
-func TestPayloadStoredRaw(t *testing.T) {
+// A payload is stored in its record, base64, as the record's last field,
+// in the job's one field of q:jobs; jobs main's code wrote (the payload in
+// q:payload, or in the record) still come back whole, and settle.
+func TestPayloadInRecord(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
 	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-raw"
 	j := newJob(merchant, "", time.Time{})
-	j.Payload = append(append(bytes.Repeat([]byte("x"), 4096), '\n', 0, 0xff), "\n{}"...)
+	j.Payload = append(append(bytes.Repeat([]byte("x"), 4096), '\n', 0, 0xff), `"}{,"payload":"`...)
 	mustEnqueue(t, s, j)
 	q := s.keys.queue(merchant)
 	field := s.rdb.HGet(ctx, q.jobs, j.ID).Val()
-	record, payload, _ := strings.Cut(field, "\n")
-	if payload != string(j.Payload) {
-		t.Errorf("payload after the record = %d bytes; want the %d raw bytes", len(payload), len(j.Payload))
+	record, payload, _ := strings.Cut(field, `,"payload":"`)
+	if want := base64.StdEncoding.EncodeToString(j.Payload) + `"}`; payload != want {
+		t.Errorf("payload field = %d bytes; want the %d of the base64 payload, last", len(payload), len(want))
 	}
 	if len(record) > 512 || strings.Contains(record, "payload") {
-		t.Errorf("record = %q; want a small record without the payload", record)
+		t.Errorf("record = %q; want small fields before the payload", record)
 	}
 
-	// Written before payloads moved beside records: apart in q:payload,
-	// and older still, in the record.
+	// Written by main's code: apart in q:payload, and older still, in the
+	// record (TestJobsReadByMainsScripts has records main's scripts moved).
 	apart := newJob(merchant, "", clock.Now().Add(-2*time.Second))
 	old := newJob(merchant, "", clock.Now().Add(-time.Second))
 	for _, o := range []app.Job{apart, old} {

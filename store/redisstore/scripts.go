@@ -12,11 +12,11 @@ import "github.com/redis/go-redis/v9"
 // jobs are the app's (cart reminders, retries) and are stored as given; a
 // job due now by its caller's clock is due no later than the server's now.
 // Job records are small JSON; the scripts change only the fields attempt,
-// lease, last_error and due_at. A job's payload is stored raw in the same
-// field, after its record and a newline (no record has one: JSON escapes
-// it), so writing, claiming and settling a job touch one field of q:jobs;
-// the scripts split it off and put it back, never decode it, and no base64
-// makes it grow (see jobFunc).
+// lease, last_error and due_at. A job's payload is in its record, base64,
+// as the last field: one field of q:jobs per job to write, claim and
+// settle, in the layout code before this one reads too (a rolling deploy
+// or a rollback runs both on one queue). The scripts split the payload off
+// and put it back without decoding it (see jobFunc).
 
 // nowFunc answers the server's time in ms plus offset (ARGV, 0 but in
 // tests that move a fake clock). Redis replicates script effects, so TIME
@@ -29,19 +29,30 @@ end
 local function ms(n) return string.format('%d', n) end
 `
 
-// jobFunc splits a job's field into its record and payload, and joins
-// them. A field without a newline was written before payloads moved beside
-// records: its payload is nil here, and is in q:payload (or, older still,
-// in the record).
+// jobFunc decodes a job's record but for its payload, and encodes it
+// back. The payload (base64: no quote, no backslash) is cut off by a plain
+// search for its field, which Go writes last; code before this one may
+// have re-encoded the record with cjson, moving the field and escaping its
+// '/' as '\/', which the cut keeps as is. A record where the search fails
+// (the payload first, or none) is decoded whole: correct, only slower.
+// splitJob answers the decoded rest and the cut text, nil when none was
+// cut; joinJob puts that text back before the closing brace.
 const jobFunc = `
 local function splitJob(v)
-  local i = string.find(v, '\n', 1, true)
-  if not i then return v, nil end
-  return string.sub(v, 1, i - 1), string.sub(v, i + 1)
+  local i = string.find(v, ',"payload":"', 1, true)
+  local j = i and string.find(v, '"', i + 12, true)
+  if not j then return cjson.decode(v), nil end
+  return cjson.decode(string.sub(v, 1, i - 1) .. string.sub(v, j + 1)), string.sub(v, i, j)
 end
-local function joinJob(record, payload)
-  if payload == nil then return record end
-  return record .. '\n' .. payload
+local function joinJob(job, payload)
+  local v = cjson.encode(job)
+  if not payload then return v end
+  return string.sub(v, 1, -2) .. payload .. '}'
+end
+-- A job without a payload in its record may have one apart in q:payload,
+-- as code before this one wrote them.
+local function payloadApart(job, payload)
+  return payload == nil and job.payload == nil
 end
 `
 
@@ -94,8 +105,8 @@ end
 `
 
 // enqueueFunc stores the job due at due (ms, worked out by the caller):
-// KEYS jobs, due, keys, lease; ARGV id, field (record and payload, as
-// jobFunc joins them), (the caller's due ms), job key. It answers 0 when
+// KEYS jobs, due, keys, lease; ARGV id, record (its payload in it),
+// (the caller's due ms), job key. It answers 0 when
 // the id or the live key is taken (nothing written), 1 when the job became
 // the merchant's earliest due work (its due time is below every other due
 // time, or none was due) and the caller must lower the index, 2 when a due
@@ -104,7 +115,7 @@ end
 const enqueueFunc = nowFunc + dueFunc + `
 local function enqueue(due)
   if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return 0 end
-  -- The job is written only if the id is free: one command for the
+  -- The record is written only if the id is free: one command for the
   -- check and the write.
   if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
   -- Only due times are compared: a lease that ends before a new job is due
@@ -120,7 +131,7 @@ local function enqueue(due)
 end
 `
 
-// enqueue: KEYS jobs, due, keys, lease; ARGV id, field, due ms, job key,
+// enqueue: KEYS jobs, due, keys, lease; ARGV id, record, due ms, job key,
 // due-now flag, offset ms. Answers {result as enqueueFunc, the due score
 // written}.
 const enqueueLua = enqueueFunc + `
@@ -128,8 +139,8 @@ local due = dueScore(ARGV[3], ARGV[5], ARGV[6])
 return {enqueue(due), ms(due)}
 `
 
-// claimAndEnqueue: KEYS jobs, due, keys, lease, idem; ARGV id, field, due
-// ms, job key, done ttl ms, due-now flag, offset ms.
+// claimAndEnqueue: KEYS jobs, due, keys, lease, idem; ARGV id, record,
+// due ms, job key, done ttl ms, due-now flag, offset ms.
 // Answers {state, due score or empty}: 1 (new, enqueued, lower the
 // index), 4 (new, enqueued, index already covers it), 2 (in progress), 3
 // (done), or 0 when the job's id or key is taken (nothing written).
@@ -146,8 +157,8 @@ if r == 1 then return {1, ms(due)} end
 return {4, ms(due)}
 `
 
-// claimAndLease: KEYS jobs, due, keys, lease, idem; ARGV id, field (the
-// record as leased), lease ms, job key, done ttl ms, offset ms.
+// claimAndLease: KEYS jobs, due, keys, lease, idem; ARGV id, record
+// (as leased), lease ms, job key, done ttl ms, offset ms.
 // Claims the key and stores the job leased until the server's now plus
 // lease. Answers {state, lease expiry or empty} as claimAndEnqueue does:
 // 1 when the lease is the merchant's earliest time (lower the index to
@@ -197,10 +208,9 @@ return earliest(KEYS[1], KEYS[2])
 // merchant's earliest time after the claim comes from what the steps read
 // (the first lease, and the due set's head one past max) unless expired
 // leases moved. Answers {earliest, now, record, payload, record,
-// payload...} with the records as leased; a payload is nil when the job
-// has none (a record written before payloads were split out carries its
-// own). q:payload is read only for jobs written before payloads moved
-// beside their records.
+// payload...} with the records as leased, their payloads in them; a
+// payload apart is nil unless code before this one wrote it in q:payload,
+// which is read only for jobs without one in their records.
 const claimLua = earliestFunc + nowFunc + jobFunc + `
 local now = tonumber(ARGV[5])
 if not now then now = serverNow(ARGV[1]) end
@@ -242,27 +252,26 @@ end
 local leased = false
 if #ids > 0 then
   redis.call('ZREM', KEYS[1], unpack(ids))
-  local fields = redis.call('HMGET', KEYS[3], unpack(ids))
+  local raws = redis.call('HMGET', KEYS[3], unpack(ids))
   local apart
   local records, leases = {}, {}
   for i, id in ipairs(ids) do
-    if fields[i] then
-      local raw, payload = splitJob(fields[i])
-      local out_payload = payload
-      if payload == nil then
+    if raws[i] then
+      local job, payload = splitJob(raws[i])
+      local other = false
+      if payloadApart(job, payload) then
         apart = apart or redis.call('HMGET', KEYS[4], unpack(ids))
-        out_payload = apart[i]
+        other = apart[i]
       end
-      local job = cjson.decode(raw)
       job.attempt = (tonumber(job.attempt) or 0) + 1
       job.lease = ARGV[4] .. '.' .. i
-      raw = cjson.encode(job)
+      local raw = joinJob(job, payload)
       records[#records+1] = id
-      records[#records+1] = joinJob(raw, payload)
+      records[#records+1] = raw
       leases[#leases+1] = expiry
       leases[#leases+1] = id
       out[#out+1] = raw
-      out[#out+1] = out_payload or false
+      out[#out+1] = other
     end
   end
   if #records > 0 then
@@ -283,15 +292,15 @@ return out
 `
 
 // heldFunc decodes the job id if it is leased, unexpired by the server's
-// clock (now), under token, and answers it with its payload (see jobFunc).
+// clock (now), under token, and answers it with its payload as splitJob
+// cut it.
 const heldFunc = nowFunc + jobFunc + `
 local function held(lease, jobs, id, token, now)
   local exp = redis.call('ZSCORE', lease, id)
   if not exp or tonumber(exp) <= now then return nil end
-  local field = redis.call('HGET', jobs, id)
-  if not field then return nil end
-  local raw, payload = splitJob(field)
-  local job = cjson.decode(raw)
+  local raw = redis.call('HGET', jobs, id)
+  if not raw then return nil end
+  local job, payload = splitJob(raw)
   if job.lease ~= token then return nil end
   return job, payload
 end
@@ -318,13 +327,12 @@ end
 // that a claim moved back (its record still names the token) or took
 // (another token) is lost.
 const ackLua = dropKeyFunc + jobFunc + `
-local field = redis.call('HGET', KEYS[2], ARGV[1])
-if not field then return {0, ''} end
-local raw, payload = splitJob(field)
-local job = cjson.decode(raw)
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {0, ''} end
+local job, payload = splitJob(raw)
 if job.lease ~= ARGV[2] or redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {0, ''} end
 redis.call('HDEL', KEYS[2], ARGV[1])
-if payload == nil then redis.call('HDEL', KEYS[4], ARGV[1]) end
+if payloadApart(job, payload) then redis.call('HDEL', KEYS[4], ARGV[1]) end
 dropKey(KEYS[3], job, ARGV[1])
 return {1, ''}
 `
@@ -348,7 +356,7 @@ if not job then return {0, ''} end
 job.lease = ''
 job.last_error = ARGV[6]
 job.due_at = ARGV[5]
-redis.call('HSET', KEYS[2], ARGV[1], joinJob(cjson.encode(job), payload))
+redis.call('HSET', KEYS[2], ARGV[1], joinJob(job, payload))
 redis.call('ZREM', KEYS[1], ARGV[1])
 local e = earliest(KEYS[3], KEYS[1])
 local due = dueScore(ARGV[4], ARGV[7], ARGV[3])
@@ -365,7 +373,7 @@ local job, payload = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now)
 if not job then return {0, ''} end
 job.lease = ''
 job.last_error = ARGV[4]
-redis.call('HSET', KEYS[2], ARGV[1], joinJob(cjson.encode(job), payload))
+redis.call('HSET', KEYS[2], ARGV[1], joinJob(job, payload))
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], ms(now), ARGV[1])
 dropKey(KEYS[4], job, ARGV[1])
@@ -409,13 +417,12 @@ return #ids
 // key.
 const requeueDeadLua = nowFunc + jobFunc + `
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-1, ''} end
-local field = redis.call('HGET', KEYS[2], ARGV[1])
-if not field then
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return {-1, ''}
 end
-local raw, payload = splitJob(field)
-local job = cjson.decode(raw)
+local job, payload = splitJob(raw)
 local key = ''
 if type(job.key) == 'string' then key = job.key end
 if key ~= '' and redis.call('HEXISTS', KEYS[4], key) == 1 then return {0, ''} end
@@ -423,7 +430,7 @@ job.attempt = 0
 job.lease = ''
 job.due_at = ARGV[3]
 local due = ms(serverNow(ARGV[2]))
-redis.call('HSET', KEYS[2], ARGV[1], joinJob(cjson.encode(job), payload))
+redis.call('HSET', KEYS[2], ARGV[1], joinJob(job, payload))
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], due, ARGV[1])
 if key ~= '' then redis.call('HSET', KEYS[4], key, ARGV[1]) end
@@ -449,9 +456,9 @@ return 1
 const dropJobsLua = dropKeyFunc + jobFunc + `
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 for _, id in ipairs(ids) do
-  local field = redis.call('HGET', KEYS[2], id)
-  if field then
-    dropKey(KEYS[3], cjson.decode((splitJob(field))), id)
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then
+    dropKey(KEYS[3], (splitJob(raw)), id)
     redis.call('HDEL', KEYS[2], id)
   end
   redis.call('HDEL', KEYS[4], id)
@@ -469,8 +476,8 @@ local max = tonumber(ARGV[2])
 local n = 0
 local function purge(set, ids)
   for _, id in ipairs(ids) do
-    local field = redis.call('HGET', KEYS[3], id)
-    if field then dropKey(KEYS[6], cjson.decode((splitJob(field))), id) end
+    local raw = redis.call('HGET', KEYS[3], id)
+    if raw then dropKey(KEYS[6], (splitJob(raw)), id) end
     redis.call('HDEL', KEYS[3], id)
     redis.call('HDEL', KEYS[4], id)
     redis.call('ZREM', set, id)
@@ -528,7 +535,7 @@ return n
 
 // advanceState: KEYS state, and with effects jobs, due, keys; ARGV
 // version, value, ttl ms, server clock offset ms, then five per effect: id,
-// field, due ms, job key, due-now flag (as enqueue takes them). Versions are decimal int64 strings, compared exactly (Lua
+// record, due ms, job key, due-now flag (as enqueue takes them). Versions are decimal int64 strings, compared exactly (Lua
 // numbers are doubles and would round nanosecond times). When the record
 // advances to another value, each effect whose id and key are free is
 // enqueued as enqueueFunc does (a taken one was queued before). Answers
@@ -550,11 +557,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local lower
 if cur[1] and prev == ARGV[2] then return {1, prev, ''} end
 for i = 5, #ARGV, 5 do
-  local id, field, key = ARGV[i], ARGV[i+1], ARGV[i+3]
+  local id, raw, key = ARGV[i], ARGV[i+1], ARGV[i+3]
   if redis.call('HEXISTS', KEYS[2], id) == 0 and (key == '' or redis.call('HEXISTS', KEYS[4], key) == 0) then
     local due = dueScore(ARGV[i+2], ARGV[i+4], ARGV[4])
     local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-    redis.call('HSET', KEYS[2], id, field)
+    redis.call('HSET', KEYS[2], id, raw)
     redis.call('ZADD', KEYS[3], ms(due), id)
     if key ~= '' then redis.call('HSET', KEYS[4], key, id) end
     if not first[2] or due < tonumber(first[2]) then
