@@ -35,8 +35,9 @@ func providerKits(allowInsecure bool) map[string]app.ProviderKit {
 			VerifyWebhook: func(c map[string]string, h http.Header, body []byte) error {
 				return interakt.VerifySignature(c["webhook_secret"], h, body)
 			},
-			Rate:       app.Rate{Limit: 20, Per: time.Second},
-			NeedsPhone: false,
+			Rate:             app.Rate{Limit: 20, Per: time.Second},
+			NeedsPhone:       false,
+			EchoesDeliveryID: true, // callbackData
 		},
 		wati.Name: {
 			New:          func(c map[string]string) (app.Provider, error) { return wati.New(c, opts) },
@@ -57,8 +58,9 @@ func providerKits(allowInsecure bool) map[string]app.ProviderKit {
 			Handshake: func(c map[string]string, q url.Values) (string, bool) {
 				return meta.Handshake(c["verify_token"], q)
 			},
-			Rate:       app.Rate{Limit: 80, Per: time.Second},
-			NeedsPhone: true,
+			Rate:             app.Rate{Limit: 80, Per: time.Second},
+			NeedsPhone:       true,
+			EchoesDeliveryID: true, // biz_opaque_callback_data
 		},
 		convertway.Name: {
 			New:  func(c map[string]string) (app.Provider, error) { return convertway.New(c, opts) },

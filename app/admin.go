@@ -235,13 +235,7 @@ func (s *Service) Deliveries(ctx context.Context, merchantID string, f DeliveryF
 	return s.store.ListDeliveries(ctx, merchantID, f)
 }
 
-func knownStatus(st DeliveryStatus) bool {
-	switch st {
-	case DeliveryQueued, DeliverySent, DeliveryDelivered, DeliveryRead, DeliveryFailed, DeliveryRetrying, DeliveryDead, DeliverySkipped:
-		return true
-	}
-	return false
-}
+func knownStatus(st DeliveryStatus) bool { return slices.Contains(DeliveryStatuses(), st) }
 
 // RetryDeliveries queues again every failed or dead delivery that matches
 // the filter (status failed or dead; optionally an event type), up to

@@ -451,7 +451,7 @@ func (s *Service) cartOrdered(ctx context.Context, m Merchant, e Event) error {
 	token := cartOf(e)
 	reason := skipRecovered
 	c, _, err := s.cartOfOrder(ctx, m, token)
-	if errors.Is(err, ErrNotFound) && e.Customer.Phone != "" && strings.HasPrefix(e.Subject, "order:") {
+	if errors.Is(err, ErrNotFound) && e.Customer.Phone != "" && strings.HasPrefix(e.Subject, "order:") && s.mayHaveCarts(ctx, m) {
 		// No cart of its own: the customer's newest, if left before it.
 		newest, _, perr := s.store.State(ctx, m.ID, cartCustomerKey(e.Customer.Phone))
 		if perr == nil && newest != token {
@@ -531,6 +531,16 @@ func (s *Service) cartOfOrder(ctx context.Context, m Merchant, token string) (ca
 		return cartRecord{}, 0, ErrNotFound
 	}
 	return s.loadCart(ctx, m, token)
+}
+
+// mayHaveCarts tells whether the merchant may have sequences for an order
+// to end: only with a cart.abandoned rule (on or off; rules are never
+// deleted) are any started. A merchant without one, most of them, pays no
+// read of the customer's newest cart per order. A rule made on another
+// instance is seen here within the rule cache's 5 s, as for sending.
+func (s *Service) mayHaveCarts(ctx context.Context, m Merchant) bool {
+	_, err := s.rule(ctx, m.ID, EventCartAbandoned)
+	return !errors.Is(err, ErrNotFound)
 }
 
 // creditedStep is the step an order is credited to: the last one sent

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -754,4 +755,58 @@ func TestWorkerDyingMidCallIsAmbiguous(t *testing.T) {
 	if calls, _ := env.provider.state(); calls != 2 || d.Ambiguous != 1 || d.Attempts != 2 {
 		t.Errorf("after the abandoned call: %d provider calls, delivery %d ambiguous, %d attempts; want 2, 1, 2", calls, d.Ambiguous, d.Attempts)
 	}
+}
+
+// earlyReads counts the sends' looks for a status that outran them.
+type earlyReads struct {
+	app.Store
+	n atomic.Int64
+}
+
+func (e *earlyReads) State(ctx context.Context, merchant, key string) (string, int64, error) {
+	if strings.HasPrefix(key, "early-status:") {
+		e.n.Add(1)
+	}
+	return e.Store.State(ctx, merchant, key)
+}
+
+// A provider whose statuses name the delivery (Interakt, Meta): a status
+// that outruns the record of its send waits in a job of its own and is
+// applied once the send is recorded; no send looks for early statuses.
+func TestStatusBeforeSendOfEchoingProvider(t *testing.T) {
+	reads := &earlyReads{}
+	env := newDeliveryEnvOn(t, app.ProviderKit{EchoesDeliveryID: true}, func(clk *clock) app.Store {
+		st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		reads.Store = st
+		return reads
+	})
+	ctx := context.Background()
+	env.provider.onSend = func(m app.Message) {
+		report := app.ProviderReport{Statuses: []app.StatusReport{
+			{DeliveryID: m.DeliveryID, ProviderMessageID: "wamid." + m.DeliveryID, Status: app.DeliveryDelivered},
+			{DeliveryID: m.DeliveryID, ProviderMessageID: "wamid." + m.DeliveryID, Status: app.DeliveryRead},
+			{DeliveryID: "m_someone-else-1", ProviderMessageID: "wamid.x", Status: app.DeliveryRead}, // not this merchant's
+		}}
+		if err := env.svc.ApplyProviderReport(ctx, env.merchant.ID, report); err != nil {
+			t.Errorf("ApplyProviderReport() = %v", err)
+		}
+	}
+	// Sent by the event's job, as a webhook's is: nothing is stored of the
+	// delivery until the provider answers.
+	env.queueEvents(t, orderEvent("1052", "+919876543210"))
+	d := env.waitDelivery(t, app.DeliveryRead)
+	if d.ProviderMessageID == "" || d.Attempts != 1 {
+		t.Errorf("delivery = %+v; want the message id and one attempt recorded", d)
+	}
+	if n := reads.n.Load(); n != 0 {
+		t.Errorf("the send looked for early statuses %d times; want none", n)
+	}
+	waitFor(t, "the status jobs to finish", func() bool {
+		depth, err := env.store.Depth(ctx)
+		return err == nil && depth.Ready+depth.Scheduled+depth.Running+depth.Dead == 0
+	})
 }

@@ -21,6 +21,15 @@ const (
 	DeliverySkipped   DeliveryStatus = "skipped"
 )
 
+// DeliveryStatuses lists every status, in the order the delivery log
+// offers them.
+func DeliveryStatuses() []DeliveryStatus {
+	return []DeliveryStatus{
+		DeliveryQueued, DeliverySent, DeliveryDelivered, DeliveryRead,
+		DeliveryRetrying, DeliveryFailed, DeliveryDead, DeliverySkipped,
+	}
+}
+
 // StatusChange is one step of a delivery's history.
 type StatusChange struct {
 	Status DeliveryStatus

@@ -46,6 +46,12 @@ type ProviderKit struct {
 	// message with the same delivery id, so an unanswered call can be
 	// retried without sending twice.
 	Dedupes bool
+	// EchoesDeliveryID: the provider's statuses carry the delivery id sent
+	// with the message (Interakt's callbackData, Meta's
+	// biz_opaque_callback_data). A status that outruns the record of its
+	// send is then applied by a job of its own (JobEarlyStatus), and no
+	// send looks for one.
+	EchoesDeliveryID bool
 }
 
 // Rate is a limit of Limit sends (or requests) per Per, as the store's

@@ -107,7 +107,8 @@ type Queue interface {
 	ClaimJobs(ctx context.Context, lease time.Duration, max int) ([]Job, error)
 	// Extend pushes the lease of a held job further out (long handlers).
 	Extend(ctx context.Context, job Job, lease time.Duration) error
-	// Ack removes a finished job.
+	// Ack removes a finished job. A job whose lease ran out is still its
+	// holder's to ack until a claim takes it back (ErrLeaseLost then).
 	Ack(ctx context.Context, job Job) error
 	// Retry puts a held job back, due at at, keeping its attempt count and
 	// recording reason as LastError.

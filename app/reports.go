@@ -138,6 +138,9 @@ func (s *Service) applyStatus(ctx context.Context, m Merchant, st StatusReport) 
 	if errors.Is(err, ErrNotFound) {
 		// Not ours (a campaign the provider sent), redacted, or a status
 		// that outran our recording of the send: kept a while for the last.
+		if s.providers[providerName(m)].EchoesDeliveryID {
+			return s.queueEarlyStatus(ctx, m, st)
+		}
 		return s.stashEarlyStatus(ctx, m, st)
 	}
 	if err != nil {
@@ -198,6 +201,70 @@ func (s *Service) stashEarlyStatus(ctx context.Context, m Merchant, st StatusRep
 	}
 	_, _, err = s.store.AdvanceState(ctx, m.ID, earlyStatusKey(st.ProviderMessageID), int64(statusRank(st.Status)), string(raw), earlyStatusTTL)
 	return err
+}
+
+// JobEarlyStatus applies a status of a provider that echoes delivery ids
+// once its send is recorded.
+const JobEarlyStatus = "delivery.early_status"
+
+// earlyStatusWait is how long a status that outran its send waits first:
+// the send's record is written as soon as the provider answers.
+const earlyStatusWait = 2 * time.Second
+
+// earlyStatus is a JobEarlyStatus job's payload.
+type earlyStatus struct {
+	Report   StatusReport
+	Received time.Time
+}
+
+// queueEarlyStatus keeps a status naming one of our deliveries (the
+// provider echoes its id) that is not recorded yet, in a job that applies
+// it once the send is: the sends of such a provider never look for early
+// statuses. A status naming none is not ours, and is dropped.
+func (s *Service) queueEarlyStatus(ctx context.Context, m Merchant, st StatusReport) error {
+	if owner, ok := MerchantOfDelivery(st.DeliveryID); !ok || owner != m.ID {
+		return nil
+	}
+	now := s.now()
+	raw, err := json.Marshal(earlyStatus{Report: st, Received: now})
+	if err != nil {
+		return err
+	}
+	err = s.store.Enqueue(ctx, Job{
+		ID: "status-" + NewID(now), Merchant: m.ID, Kind: JobEarlyStatus,
+		Key: "status:" + st.DeliveryID + ":" + string(st.Status), Payload: raw,
+		DueAt: now.Add(earlyStatusWait), CreatedAt: now,
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil // the same status waits already
+	}
+	return err
+}
+
+// HandleEarlyStatusJob applies a status once its send is recorded, trying
+// again at doubling waits for as long as an early status is kept.
+func (s *Service) HandleEarlyStatusJob(ctx context.Context, job Job) error {
+	var es earlyStatus
+	if err := jsonUnmarshal(job.Payload, &es); err != nil {
+		return Permanent(fmt.Errorf("stored status: %w", err))
+	}
+	cached, err := s.merchants.byID(ctx, job.Merchant)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch _, err := s.store.GetDelivery(ctx, job.Merchant, es.Report.DeliveryID); {
+	case errors.Is(err, ErrNotFound):
+		if s.now().Sub(es.Received) >= earlyStatusTTL {
+			return nil // redacted, or never recorded
+		}
+		return RetryAt(s.now().Add(earlyStatusWait<<min(job.Attempt, 11)), "its send is not recorded yet")
+	case err != nil:
+		return err
+	}
+	return s.applyStatus(ctx, cached.Merchant, es.Report)
 }
 
 // applyEarlyStatus applies a status that arrived before the send was

@@ -161,8 +161,8 @@ func (s *Service) sendLoaded(ctx context.Context, merchantID string, d Delivery)
 		// abandoned).
 		count("sent")
 		d, err := s.markSent(rec, d, attempt, msg.Values, result.ProviderMessageID)
-		if err != nil || result.ProviderMessageID == "" {
-			return d, err
+		if err != nil || result.ProviderMessageID == "" || kit.EchoesDeliveryID {
+			return d, err // a status that outran it has its own job (queueEarlyStatus)
 		}
 		return d, s.applyEarlyStatus(rec, m, d)
 	}

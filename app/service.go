@@ -117,6 +117,7 @@ func (s *Service) JobHandlers() map[string]JobHandler {
 		JobWooCommerceWebhook: s.HandleWebhookJob,
 		JobProcessEvents:      s.HandleProcessEventsJob,
 		JobSendDelivery:       s.HandleSendJob,
+		JobEarlyStatus:        s.HandleEarlyStatusJob,
 		JobAPIEvent:           s.HandleAPIEventJob,
 		JobNectorEvent:        s.HandleNectorJob,
 		JobCODWriteBack:       s.HandleCODWriteBackJob,

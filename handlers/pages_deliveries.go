@@ -18,11 +18,6 @@ type deliveriesData struct {
 	CanRetryAll   bool
 }
 
-var deliveryStatuses = []app.DeliveryStatus{
-	app.DeliveryQueued, app.DeliverySent, app.DeliveryDelivered, app.DeliveryRead,
-	app.DeliveryRetrying, app.DeliveryFailed, app.DeliveryDead, app.DeliverySkipped,
-}
-
 // deliveriesPage is the delivery log, newest first, as the API pages it.
 func (h *Handlers) deliveriesPage(c echo.Context) error {
 	s := sessionOf(c)
@@ -35,7 +30,7 @@ func (h *Handlers) deliveriesPage(c echo.Context) error {
 		return err
 	}
 	d := deliveriesData{
-		Status: string(f.Status), Event: f.Event, Statuses: deliveryStatuses, Events: app.EventCatalog(),
+		Status: string(f.Status), Event: f.Event, Statuses: app.DeliveryStatuses(), Events: app.EventCatalog(),
 		CanRetryAll: f.Status == app.DeliveryFailed || f.Status == app.DeliveryDead,
 	}
 	if next != "" {

@@ -86,6 +86,7 @@ type Engine struct {
 	counts    Counts
 	now       func() time.Time
 	log       *slog.Logger
+	programs  programCache
 }
 
 // NewEngine returns the engine.
@@ -165,7 +166,7 @@ func (e *Engine) ObserveEvent(ctx context.Context, m app.Merchant, ev app.Event)
 	var p Program
 	if earns(ev.Type) { // the program is read only where it decides
 		var err error
-		if p, err = e.program(ctx, m.ID); err != nil {
+		if p, err = e.observedProgram(ctx, m.ID); err != nil {
 			return err
 		}
 	}

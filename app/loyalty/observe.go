@@ -15,7 +15,7 @@ import (
 // signup, birthday, review and the merchant's custom events earn their
 // actions; a review also ends the review requests it answers.
 func (e *Engine) observeOther(ctx context.Context, m app.Merchant, ev app.Event) error {
-	p, err := e.program(ctx, m.ID)
+	p, err := e.observedProgram(ctx, m.ID)
 	if err != nil || !p.Enabled {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/storebridge/storebridge/app"
@@ -197,12 +198,41 @@ func (e *Engine) Program(ctx context.Context, merchant string) (Program, error) 
 func (e *Engine) program(ctx context.Context, merchant string) (Program, error) {
 	raw, err := e.data.MapGet(ctx, merchant, programMap, programField)
 	if errors.Is(err, app.ErrNotFound) {
-		return DefaultProgram(), nil
+		raw, err = "", nil
 	}
 	if err != nil {
 		return Program{}, err
 	}
+	return decodeProgram(merchant, raw)
+}
+
+// observedProgram is the program as the event path reads it: through a
+// cache of programCacheTTL, since every order and event asks, and a
+// program changes seldom. A program saved on this instance applies at
+// once; one saved on another, within the TTL, as a rule does. Everything
+// else (redemptions, the admin) reads it afresh.
+func (e *Engine) observedProgram(ctx context.Context, merchant string) (Program, error) {
+	now := e.now()
+	if raw, ok := e.programs.get(merchant, now); ok {
+		return decodeProgram(merchant, raw)
+	}
+	raw, err := e.data.MapGet(ctx, merchant, programMap, programField)
+	if errors.Is(err, app.ErrNotFound) {
+		raw, err = "", nil
+	}
+	if err != nil {
+		return Program{}, err
+	}
+	e.programs.put(merchant, raw, now)
+	return decodeProgram(merchant, raw)
+}
+
+// decodeProgram reads a stored program; "" is none saved.
+func decodeProgram(merchant, raw string) (Program, error) {
 	p := DefaultProgram()
+	if raw == "" {
+		return p, nil
+	}
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
 		return Program{}, fmt.Errorf("loyalty: stored program of %s: %w", merchant, err)
 	}
@@ -234,5 +264,51 @@ func (e *Engine) PutProgram(ctx context.Context, merchant string, p Program) (Pr
 	if err := e.data.MapSet(ctx, merchant, programMap, map[string]string{programField: string(raw)}); err != nil {
 		return Program{}, err
 	}
+	e.programs.forget(merchant)
 	return p, nil
+}
+
+// programCacheTTL bounds how stale the event path's program may be on an
+// instance that did not save it.
+const programCacheTTL = 5 * time.Second
+
+// maxCachedPrograms bounds the cache: past it, it starts again empty,
+// which only costs reads.
+const maxCachedPrograms = 50_000
+
+// programCache keeps merchants' stored programs (raw, so no caller shares
+// a decoded one), by merchant.
+type programCache struct {
+	mu      sync.RWMutex
+	entries map[string]cachedProgram
+}
+
+type cachedProgram struct {
+	raw     string
+	expires time.Time
+}
+
+func (c *programCache) get(merchant string, now time.Time) (string, bool) {
+	c.mu.RLock()
+	p, ok := c.entries[merchant]
+	c.mu.RUnlock()
+	if !ok || !now.Before(p.expires) {
+		return "", false
+	}
+	return p.raw, true
+}
+
+func (c *programCache) put(merchant, raw string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxCachedPrograms {
+		c.entries = map[string]cachedProgram{}
+	}
+	c.entries[merchant] = cachedProgram{raw: raw, expires: now.Add(programCacheTTL)}
+}
+
+func (c *programCache) forget(merchant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, merchant)
 }

@@ -151,7 +151,7 @@ type withReferralCode struct {
 }
 
 func (w withReferralCode) ProcessEvents(ctx context.Context, m app.Merchant, events []app.Event) error {
-	p, err := w.e.program(ctx, m.ID)
+	p, err := w.e.observedProgram(ctx, m.ID)
 	if err != nil {
 		return err
 	}

@@ -372,10 +372,11 @@ func (s *Store) Extend(ctx context.Context, job app.Job, lease time.Duration) er
 	})
 }
 
-// Ack removes a finished job.
+// Ack removes a finished job. A lease that ran out still settles it until
+// a claim takes it (the token changes then): nobody else holds it.
 func (s *Store) Ack(ctx context.Context, job app.Job) error {
 	return s.batch(ctx, "ack "+job.ID, func(tx *bolt.Tx) error {
-		rec, err := heldJob(tx, s.now(), job)
+		rec, err := heldJob(tx, time.Time{}, job)
 		if err != nil {
 			return err
 		}
@@ -435,7 +436,8 @@ func (s *Store) Bury(ctx context.Context, job app.Job, reason string) error {
 }
 
 // heldJob loads the job a worker settles and checks the worker still holds
-// it: leased, with the same token, and the lease not run out.
+// it: leased, with the same token, and the lease not run out by now (zero:
+// not checked).
 func heldJob(tx *bolt.Tx, now time.Time, job app.Job) (jobRecord, error) {
 	if job.Lease == "" {
 		return jobRecord{}, app.ErrLeaseLost

@@ -39,8 +39,8 @@ func fillBacklog(b *testing.B, s *Store, n, merchants int, name func(int) string
 				b.Fatal(err)
 			}
 			q := s.keys.queue(job.Merchant)
-			s.scripts.enqueue.EvalSha(ctx, pipe, []string{q.jobs, q.due, q.keys, q.lease, q.payload},
-				job.ID, raw, dueMS, "", job.Payload, dueNow, s.offsetMS())
+			s.scripts.enqueue.EvalSha(ctx, pipe, []string{q.jobs, q.due, q.keys, q.lease},
+				job.ID, raw, dueMS, "", dueNow, s.offsetMS())
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			b.Fatalf("fill at %d: %v", start, err)

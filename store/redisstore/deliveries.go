@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,7 +39,6 @@ func (s *Store) CreateDelivery(ctx context.Context, d app.Delivery) error {
 	}
 	keys := []string{
 		s.keys.delivery(d.Merchant, d.ID),
-		s.keys.deliveryIndex(d.Merchant),
 		s.keys.deliveryStatus(d.Merchant, string(d.Status)),
 		s.keys.deliveryEvent(d.Merchant, d.Event),
 		s.keys.deliveryMessageIDs(d.Merchant),
@@ -127,9 +127,6 @@ func (s *Store) UpdateDelivery(ctx context.Context, merchant, id string, change 
 			// Only the entries that changed are written: a send moves the
 			// status alone, and its record is the one write per message.
 			moved := !cur.CreatedAt.Equal(old.CreatedAt)
-			if moved {
-				p.ZAdd(ctx, s.keys.deliveryIndex(merchant), member)
-			}
 			if moved || cur.Status != old.Status {
 				p.ZAdd(ctx, s.keys.deliveryStatus(merchant, string(cur.Status)), member)
 			}
@@ -189,7 +186,7 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 	// does, and its members are checked in the other's index before any
 	// record is read: "failed" and a rare event would otherwise read every
 	// failed delivery.
-	index, also := s.keys.deliveryIndex(merchant), ""
+	var index, also string
 	switch {
 	case f.Status != "" && f.Event != "":
 		index, also = s.keys.deliveryStatus(merchant, string(f.Status)), s.keys.deliveryEvent(merchant, f.Event)
@@ -207,6 +204,8 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 		index = s.keys.deliveryStatus(merchant, string(f.Status))
 	case f.Event != "":
 		index = s.keys.deliveryEvent(merchant, f.Event)
+	default:
+		return s.listAll(ctx, merchant, limit, top, afterScore, afterID)
 	}
 
 	type found struct {
@@ -301,6 +300,122 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 	return deliveries, cursor, nil
 }
 
+// statusIndexes are the merchant's status sets, which together index every
+// delivery by creation time.
+func (s *Store) statusIndexes(merchant string) []string {
+	var out []string
+	for _, st := range app.DeliveryStatuses() {
+		out = append(out, s.keys.deliveryStatus(merchant, string(st)))
+	}
+	return out
+}
+
+// scored is an index member and its score (the creation ms).
+type scored struct {
+	id    string
+	score int64
+}
+
+// newestOf answers up to n members of indexes, newest first (equal scores
+// by id, descending, as one index orders them), below the cursor as
+// ListDeliveries reads it (top, and afterScore and afterID when a cursor
+// was given): each index's newest, in one pipeline per round, merged.
+func (s *Store) newestOf(ctx context.Context, indexes []string, top string, afterScore int64, afterID string, n int) ([]scored, error) {
+	type source struct {
+		key    string
+		offset int64
+		kept   int
+	}
+	active := make([]*source, len(indexes))
+	for i, key := range indexes {
+		active[i] = &source{key: key}
+	}
+	var out []scored
+	seen := map[string]bool{}
+	for len(active) > 0 {
+		cmds := make([]*redis.ZSliceCmd, len(active))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, src := range active {
+				cmds[i] = p.ZRevRangeByScoreWithScores(ctx, src.key, &redis.ZRangeBy{Max: top, Min: "-inf", Offset: src.offset, Count: int64(n)})
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		var again []*source
+		for i, src := range active {
+			members := cmds[i].Val()
+			for _, z := range members {
+				id, score := z.Member.(string), int64(z.Score)
+				// Same millisecond as the cursor: only ids below it are new.
+				if (afterID != "" && score == afterScore && id >= afterID) || seen[id] {
+					continue
+				}
+				seen[id] = true
+				out = append(out, scored{id, score})
+				src.kept++
+			}
+			src.offset += int64(len(members))
+			if len(members) == n && src.kept < n {
+				again = append(again, src) // ties at the cursor took some
+			}
+		}
+		active = again
+	}
+	slices.SortFunc(out, func(a, b scored) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), strings.Compare(b.id, a.id))
+	})
+	return out[:min(len(out), n)], nil
+}
+
+// listAll is ListDeliveries without a filter: the newest of every status
+// set, merged, so only the page's records are read.
+func (s *Store) listAll(ctx context.Context, merchant string, limit int, top string, afterScore int64, afterID string) ([]app.Delivery, string, error) {
+	indexes := s.statusIndexes(merchant)
+	var out []app.Delivery
+	var scores []int64
+	for len(out) <= limit {
+		need := limit + 1 - len(out)
+		members, err := s.newestOf(ctx, indexes, top, afterScore, afterID, need)
+		if err != nil {
+			return nil, "", wrap("list deliveries", err)
+		}
+		if len(members) == 0 {
+			break
+		}
+		recordKeys := make([]string, len(members))
+		for i, m := range members {
+			recordKeys[i] = s.keys.delivery(merchant, m.id)
+		}
+		raws, err := s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+		if err != nil {
+			return nil, "", wrap("list deliveries", err)
+		}
+		for i, raw := range raws {
+			str, ok := raw.(string)
+			if !ok {
+				continue
+			}
+			d, err := decodeDelivery([]byte(str))
+			if err != nil {
+				return nil, "", err
+			}
+			out, scores = append(out, d), append(scores, members[i].score)
+		}
+		last := members[len(members)-1]
+		top, afterScore, afterID = strconv.FormatInt(last.score, 10), last.score, last.id
+		if len(members) < need {
+			break
+		}
+	}
+	cursor := ""
+	if len(out) > limit {
+		out = out[:limit]
+		cursor = strconv.FormatInt(scores[limit-1], 10) + ":" + out[limit-1].ID
+	}
+	return out, cursor, nil
+}
+
 // DeliveryByProviderMessageID finds a delivery by the provider's message id.
 func (s *Store) DeliveryByProviderMessageID(ctx context.Context, merchant, messageID string) (app.Delivery, error) {
 	if err := requireID("merchant", merchant); err != nil {
@@ -355,10 +470,10 @@ func (s *Store) PurgeDeliveries(ctx context.Context, merchant string, before tim
 	if limit <= 0 {
 		return 0, app.Invalid("limit", fmt.Sprintf("must be positive, got %d", limit))
 	}
-	index := s.keys.deliveryIndex(merchant)
+	indexes := s.statusIndexes(merchant)
 	purged := 0
 	for range maxUpdateAttempts {
-		ids, err := s.deliveriesBefore(ctx, index, before, limit-purged)
+		ids, err := s.deliveriesBefore(ctx, indexes, before, limit-purged)
 		if err != nil {
 			return purged, wrap("purge deliveries", err)
 		}
@@ -381,7 +496,12 @@ func (s *Store) PurgeDeliveries(ctx context.Context, merchant string, before tim
 		if len(stale) > 0 {
 			// No write leaves such entries behind; dropping them keeps the
 			// purge from finding them again should one ever appear.
-			if err := s.rdb.ZRem(ctx, index, stale...).Err(); err != nil {
+			if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, index := range append(indexes, s.keys.deliveryIndex(merchant)) {
+					p.ZRem(ctx, index, stale...)
+				}
+				return nil
+			}); err != nil {
 				return purged, wrap("purge deliveries", err)
 			}
 		}
@@ -400,18 +520,47 @@ func (s *Store) PurgeDeliveries(ctx context.Context, merchant string, before tim
 	return 0, fmt.Errorf("redisstore: purge deliveries: too many concurrent updates: %w", app.ErrConflict)
 }
 
-// deliveriesBefore lists, oldest first, up to limit ids of the created-time
-// index scored below before's millisecond, then, when there is room and
-// before is not a whole millisecond, every id scored in that millisecond:
-// those may have been created before or after before, and the caller tells
-// them apart on the records, so none is passed over for a later one.
-func (s *Store) deliveriesBefore(ctx context.Context, index string, before time.Time, limit int) ([]string, error) {
+// deliveriesBefore lists, oldest first, up to limit ids of the status sets
+// scored below before's millisecond, then, when there is room and before
+// is not a whole millisecond, every id scored in that millisecond: those
+// may have been created before or after before, and the caller tells them
+// apart on the records, so none is passed over for a later one.
+func (s *Store) deliveriesBefore(ctx context.Context, indexes []string, before time.Time, limit int) ([]string, error) {
 	ms := msOf(before)
 	top := strconv.FormatInt(ms, 10)
-	ids, err := s.rdb.ZRangeByScore(ctx, index, &redis.ZRangeBy{Min: "-inf", Max: "(" + top, Count: int64(limit)}).Result()
-	if err != nil || len(ids) >= limit || time.UnixMilli(ms).Equal(before) {
-		return ids, err
+	ranges := func(by *redis.ZRangeBy) ([]redis.Z, error) {
+		cmds := make([]*redis.ZSliceCmd, len(indexes))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, index := range indexes {
+				cmds[i] = p.ZRangeByScoreWithScores(ctx, index, by)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		var all []redis.Z
+		for _, cmd := range cmds {
+			all = append(all, cmd.Val()...)
+		}
+		slices.SortFunc(all, func(a, b redis.Z) int {
+			return cmp.Or(cmp.Compare(a.Score, b.Score), strings.Compare(a.Member.(string), b.Member.(string)))
+		})
+		return all, nil
 	}
-	edge, err := s.rdb.ZRangeByScore(ctx, index, &redis.ZRangeBy{Min: top, Max: top}).Result()
-	return append(ids, edge...), err
+	older, err := ranges(&redis.ZRangeBy{Min: "-inf", Max: "(" + top, Count: int64(limit)})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, z := range older[:min(len(older), limit)] {
+		ids = append(ids, z.Member.(string))
+	}
+	if len(ids) >= limit || time.UnixMilli(ms).Equal(before) {
+		return ids, nil
+	}
+	edge, err := ranges(&redis.ZRangeBy{Min: top, Max: top})
+	for _, z := range edge {
+		ids = append(ids, z.Member.(string))
+	}
+	return ids, err
 }

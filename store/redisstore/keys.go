@@ -17,13 +17,17 @@ import (
 //	m:{id}:idem:<key>            idempotency claim: "processing" or "done"
 //	m:{id}:q:due                 ZSET job id → due ms (ready and scheduled)
 //	m:{id}:q:lease               ZSET job id → lease expiry ms
-//	m:{id}:q:jobs                HASH job id → job record (JSON), dead ones included
-//	m:{id}:q:payload             HASH job id → job payload, raw; only non-empty ones
+//	m:{id}:q:jobs                HASH job id → job record (JSON), its payload in it
+//	                             (base64, last); dead ones included
+//	m:{id}:q:payload             HASH job id → job payload, raw, of jobs older code
+//	                             wrote (commit 6ea8ae9 and before); none new
 //	m:{id}:q:dead                ZSET job id → buried ms
 //	m:{id}:q:keys                HASH job key → job id, live jobs only
 //	m:{id}:dlv:rec:<id>          delivery record (JSON)
-//	m:{id}:dlv:idx               ZSET delivery id → created ms
-//	m:{id}:dlv:status:<status>   ZSET delivery id → created ms
+//	m:{id}:dlv:idx               ZSET delivery id → created ms, of deliveries created
+//	                             before the status sets became the index; purged
+//	m:{id}:dlv:status:<status>   ZSET delivery id → created ms; together, the index
+//	                             of every delivery
 //	m:{id}:dlv:event:<event>     ZSET delivery id → created ms
 //	m:{id}:dlv:msgid             HASH provider message id → delivery id
 //	m:{id}:dlv:phone:<phone>     SET delivery ids sent to the phone

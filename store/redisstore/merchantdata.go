@@ -3,7 +3,6 @@ package redisstore
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -115,7 +114,7 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 	args := []any{strconv.FormatInt(version, 10), value, positiveMS(ttl), s.offsetMS()}
 	if len(effects) > 0 {
 		q := s.keys.queue(merchant)
-		keys = append(keys, q.jobs, q.due, q.keys, q.payload)
+		keys = append(keys, q.jobs, q.due, q.keys)
 		for _, job := range effects {
 			if job.Merchant != merchant {
 				return "", false, app.Invalid("effects", "a job of another merchant")
@@ -124,7 +123,7 @@ func (s *Store) AdvanceState(ctx context.Context, merchant, key string, version 
 			if err != nil {
 				return "", false, err
 			}
-			args = append(args, job.ID, raw, due, job.Key, job.Payload, dueNow)
+			args = append(args, job.ID, raw, due, job.Key, dueNow)
 		}
 		if err := s.noteMerchant(ctx, merchant); err != nil {
 			return "", false, wrap("advance state", err)
@@ -478,27 +477,28 @@ func (s *Store) CustomerDeliveries(ctx context.Context, merchant string, match a
 		score float64
 	}
 	var candidates []candidate
-	index := s.keys.deliveryIndex(merchant)
+	indexes := s.statusIndexes(merchant)
 	for chunk := range slices.Chunk(ids, maxListLimit) {
-		scores := make([]*redis.FloatCmd, len(chunk))
+		// A delivery is in one status set, scored by its creation.
+		scores := make([]*redis.FloatSliceCmd, len(indexes))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range chunk {
-				scores[i] = p.ZScore(ctx, index, id)
+			for i, index := range indexes {
+				scores[i] = p.ZMScore(ctx, index, chunk...)
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err != nil {
 			return nil, wrap("customer deliveries", err)
 		}
 		for i, id := range chunk {
-			score, err := scores[i].Result()
-			switch {
-			case errors.Is(err, redis.Nil):
-				continue // not in the index: no record
-			case err != nil:
-				return nil, wrap("customer deliveries", err)
+			for _, cmd := range scores {
+				// ZMSCORE answers nil, read as 0, for a member it lacks; no
+				// delivery is created at the epoch.
+				if score := cmd.Val()[i]; score != 0 {
+					candidates = append(candidates, candidate{id, score})
+					break
+				}
 			}
-			candidates = append(candidates, candidate{id, score})
 		}
 	}
 	slices.SortFunc(candidates, func(a, b candidate) int {

@@ -3,11 +3,13 @@ package redisstore
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,31 +26,41 @@ const (
 	maxListLimit     = 500
 )
 
-// jobRecord is a job as stored, without its payload, which is kept raw in
-// the merchant's q:payload hash. The claim scripts change attempt, lease,
-// last_error and due_at in place, so those names are shared with scripts.go.
+// jobRecord is a job as stored in q:jobs: small fields, then the payload
+// in base64 as the last field, which is the layout main's code (before
+// this one) reads too, so old and new instances share a queue. The
+// scripts change attempt, lease, last_error and due_at in place, so those
+// names are shared with scripts.go, and split the payload off by its
+// place without decoding it (see jobFunc).
 type jobRecord struct {
-	ID       string `json:"id"`
-	Merchant string `json:"merchant"`
-	Kind     string `json:"kind"`
-	Key      string `json:"key"`
-	// Payload is only read: records written before payloads moved to
-	// q:payload carry it here (base64); new records leave it out.
-	Payload     []byte    `json:"payload,omitempty"`
+	ID          string    `json:"id"`
+	Merchant    string    `json:"merchant"`
+	Kind        string    `json:"kind"`
+	Key         string    `json:"key"`
 	Attempt     int       `json:"attempt"`
 	MaxAttempts int       `json:"max_attempts"`
 	DueAt       time.Time `json:"due_at"`
 	CreatedAt   time.Time `json:"created_at"`
 	LastError   string    `json:"last_error"`
 	Lease       string    `json:"lease"`
+	// Payload stays last: jobFunc finds it after the other fields.
+	Payload []byte `json:"payload,omitempty"`
 }
 
-// decodeJob decodes a record and joins its payload, as Redis answered it: a
-// string, or nil when the job has none stored apart.
+// decodeJob decodes a record and joins its payload kept apart (in
+// q:payload, by code before this one), as Redis answered it: a string, or
+// nil when the job has none apart from its record.
 func decodeJob(raw string, payload any) (app.Job, error) {
 	var r jobRecord
-	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+	head, body, cut, err := cutPayload(raw)
+	if err != nil {
 		return app.Job{}, fmt.Errorf("decode job: %w", err)
+	}
+	if err := json.Unmarshal([]byte(head), &r); err != nil {
+		return app.Job{}, fmt.Errorf("decode job: %w", err)
+	}
+	if cut {
+		r.Payload = body
 	}
 	if p, ok := payload.(string); ok {
 		r.Payload = []byte(p)
@@ -60,9 +72,37 @@ func decodeJob(raw string, payload any) (app.Job, error) {
 	}, nil
 }
 
-// newJob validates job and encodes its record as first stored: due now
-// when DueAt is zero, no lease, no payload (stored apart, raw). dueNow is
-// the scripts' flag for a job due now by this instance's clock.
+// payloadField starts a record's payload field (see jobFunc).
+const payloadField = `,"payload":"`
+
+// cutPayload is jobFunc's splitJob in Go, for the same reason: the
+// payload's base64 is decoded apart, as encoding/json's scan of it costs
+// more than the rest of the record. It answers the record without it and
+// the payload; cut is false (head is raw) when no payload field follows
+// another field, or when its text has escapes other than cjson's "\/".
+func cutPayload(raw string) (head string, payload []byte, cut bool, err error) {
+	i := strings.Index(raw, payloadField)
+	if i < 0 {
+		return raw, nil, false, nil
+	}
+	rest := raw[i+len(payloadField):]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return raw, nil, false, nil
+	}
+	b64 := strings.ReplaceAll(rest[:j], `\/`, "/")
+	if strings.IndexByte(b64, '\\') >= 0 {
+		return raw, nil, false, nil
+	}
+	payload, err = base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("payload: %w", err)
+	}
+	return raw[:i] + rest[j+1:], payload, true, nil
+}
+
+// newJob validates job and encodes its record as first stored: due now when DueAt is zero, no lease. dueNow is the scripts' flag for a
+// job due now by this instance's clock.
 func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err error) {
 	if err := requireID("merchant", job.Merchant); err != nil {
 		return nil, 0, "", err
@@ -80,7 +120,7 @@ func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err
 	raw, err = json.Marshal(jobRecord{
 		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
-		LastError: job.LastError,
+		LastError: job.LastError, Payload: job.Payload,
 	})
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("redisstore: encode job: %w", err)
@@ -141,8 +181,8 @@ func (s *Store) Enqueue(ctx context.Context, job app.Job) error {
 		return wrap("enqueue", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	res, score, err := answer(s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease, q.payload},
-		job.ID, raw, due, job.Key, job.Payload, dueNow, s.offsetMS()))
+	res, score, err := answer(s.scripts.enqueue.Run(ctx, s.rdb, []string{q.jobs, q.due, q.keys, q.lease},
+		job.ID, raw, due, job.Key, dueNow, s.offsetMS()))
 	if err != nil {
 		return wrap("enqueue", err)
 	}
@@ -169,9 +209,9 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 		return 0, wrap("claim and enqueue", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	keys := []string{q.jobs, q.due, q.keys, q.lease, q.payload, s.keys.idempotency(job.Merchant, key)}
+	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
 	res, score, err := answer(s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys,
-		job.ID, raw, due, job.Key, job.Payload, positiveMS(doneTTL), dueNow, s.offsetMS()))
+		job.ID, raw, due, job.Key, positiveMS(doneTTL), dueNow, s.offsetMS()))
 	if err != nil {
 		return 0, wrap("claim and enqueue", err)
 	}
@@ -211,7 +251,7 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	raw, err := json.Marshal(jobRecord{
 		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
-		LastError: job.LastError, Lease: job.Lease,
+		LastError: job.LastError, Lease: job.Lease, Payload: job.Payload,
 	})
 	if err != nil {
 		return 0, app.Job{}, fmt.Errorf("redisstore: encode job: %w", err)
@@ -220,9 +260,9 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 		return 0, app.Job{}, wrap("claim and lease", err)
 	}
 	q := s.keys.queue(job.Merchant)
-	keys := []string{q.jobs, q.due, q.keys, q.lease, q.payload, s.keys.idempotency(job.Merchant, key)}
+	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
 	res, score, err := answer(s.scripts.claimAndLease.Run(ctx, s.rdb, keys,
-		job.ID, raw, positiveMS(lease), job.Key, job.Payload, positiveMS(doneTTL), s.offsetMS()))
+		job.ID, raw, positiveMS(lease), job.Key, positiveMS(doneTTL), s.offsetMS()))
 	if err != nil {
 		return 0, app.Job{}, wrap("claim and lease", err)
 	}
@@ -678,7 +718,8 @@ func (s *Store) DeadJobs(ctx context.Context, merchant string, limit int) ([]app
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// One MULTI, so a record and its payload are read together.
+	// One MULTI, so a job whose payload main's code wrote apart is read
+	// with it.
 	var records, payloads *redis.SliceCmd
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		records = p.HMGet(ctx, q.jobs, ids...)

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -282,8 +283,19 @@ func TestLeaseChecks(t *testing.T) {
 		t.Errorf("ClaimJobs during an extended lease = %v; want none", ids)
 	}
 	clock.Advance(3 * time.Second)
-	if err := s.Ack(ctx, held); !errors.Is(err, app.ErrLeaseLost) {
-		t.Errorf("Ack after the lease ran out = %v; want ErrLeaseLost", err)
+	// Run out, with a second job run out beside it. A claim with room for
+	// one moves both back to due and takes one: neither old holder's ack
+	// counts any more, the one taken or the one waiting for a worker.
+	mustEnqueue(t, s, newJob("m-isha", "", time.Time{}))
+	_, more := claimIDs(t, s, 10*time.Second, 1)
+	clock.Advance(11 * time.Second)
+	if ids, _ := claimIDs(t, s, time.Minute, 1); len(ids) != 1 {
+		t.Fatalf("ClaimJobs after the leases ran out = %v; want one", ids)
+	}
+	for _, j := range []app.Job{held, more[0]} {
+		if err := s.Ack(ctx, j); !errors.Is(err, app.ErrLeaseLost) {
+			t.Errorf("Ack(%s) after its lease ran out and a claim came = %v; want ErrLeaseLost", j.ID, err)
+		}
 	}
 }
 
@@ -568,33 +580,46 @@ func TestClaimFairness(t *testing.T) {
 	}
 }
 
-// Payloads are stored raw beside small records, and records written before
-// payloads moved out (base64 in the JSON) still come back whole.
-func TestPayloadStoredRaw(t *testing.T) {
+// A payload is stored in its record, base64, as the record's last field,
+// in the job's one field of q:jobs; jobs main's code wrote (the payload in
+// q:payload, or in the record) still come back whole, and settle.
+func TestPayloadInRecord(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newClock()
 	s, _ := newTestStore(t, clocked(clock))
 	const merchant = "m-raw"
 	j := newJob(merchant, "", time.Time{})
-	j.Payload = append(bytes.Repeat([]byte("x"), 4096), 0, 0xff)
+	j.Payload = append(append(bytes.Repeat([]byte("x"), 4096), '\n', 0, 0xff), `"}{,"payload":"`...)
 	mustEnqueue(t, s, j)
 	q := s.keys.queue(merchant)
-	if got := s.rdb.HGet(ctx, q.payload, j.ID).Val(); got != string(j.Payload) {
-		t.Errorf("HGET q:payload = %d bytes; want the %d raw bytes", len(got), len(j.Payload))
+	field := s.rdb.HGet(ctx, q.jobs, j.ID).Val()
+	record, payload, _ := strings.Cut(field, `,"payload":"`)
+	if want := base64.StdEncoding.EncodeToString(j.Payload) + `"}`; payload != want {
+		t.Errorf("payload field = %d bytes; want the %d of the base64 payload, last", len(payload), len(want))
 	}
-	if rec := s.rdb.HGet(ctx, q.jobs, j.ID).Val(); len(rec) > 512 || strings.Contains(rec, "payload") {
-		t.Errorf("record = %q; want a small record without the payload", rec)
+	if len(record) > 512 || strings.Contains(record, "payload") {
+		t.Errorf("record = %q; want small fields before the payload", record)
 	}
 
+	// Written by main's code: apart in q:payload, and older still, in the
+	// record (TestJobsReadByMainsScripts has records main's scripts moved).
+	apart := newJob(merchant, "", clock.Now().Add(-2*time.Second))
 	old := newJob(merchant, "", clock.Now().Add(-time.Second))
-	rec, err := json.Marshal(jobRecord{ID: old.ID, Merchant: merchant, Kind: old.Kind, Payload: old.Payload,
-		MaxAttempts: 5, DueAt: old.DueAt, CreatedAt: old.DueAt})
-	if err != nil {
-		t.Fatal(err)
+	for _, o := range []app.Job{apart, old} {
+		r := jobRecord{ID: o.ID, Merchant: merchant, Kind: o.Kind, MaxAttempts: 5, DueAt: o.DueAt, CreatedAt: o.DueAt}
+		if o.ID == old.ID {
+			r.Payload = o.Payload
+		} else {
+			s.rdb.HSet(ctx, q.payload, o.ID, o.Payload)
+		}
+		rec, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.rdb.HSet(ctx, q.jobs, o.ID, rec)
+		s.rdb.ZAdd(ctx, q.due, redis.Z{Score: float64(msOf(o.DueAt)), Member: o.ID})
 	}
-	s.rdb.HSet(ctx, q.jobs, old.ID, rec)
-	s.rdb.ZAdd(ctx, q.due, redis.Z{Score: float64(msOf(old.DueAt)), Member: old.ID})
 	empty := newJob(merchant, "", time.Time{})
 	empty.Payload = nil
 	mustEnqueue(t, s, empty)
@@ -604,14 +629,27 @@ func TestPayloadStoredRaw(t *testing.T) {
 	for _, c := range jobs {
 		got[c.ID] = c
 	}
-	if len(jobs) != 3 || !bytes.Equal(got[j.ID].Payload, j.Payload) || !bytes.Equal(got[old.ID].Payload, old.Payload) ||
-		len(got[empty.ID].Payload) != 0 || got[old.ID].Attempt != 1 {
-		t.Fatalf("ClaimJobs = %+v; want the three jobs with their payloads", jobs)
+	if len(jobs) != 4 || !bytes.Equal(got[j.ID].Payload, j.Payload) || !bytes.Equal(got[old.ID].Payload, old.Payload) ||
+		!bytes.Equal(got[apart.ID].Payload, apart.Payload) || got[empty.ID].Payload != nil || got[old.ID].Attempt != 1 {
+		t.Fatalf("ClaimJobs = %+v; want the four jobs with their payloads", jobs)
 	}
+	// A retry and a claim again keep each payload where it was.
 	for _, c := range jobs {
+		if err := s.Retry(ctx, c, clock.Now(), "again"); err != nil {
+			t.Fatalf("Retry = %v", err)
+		}
+	}
+	_, jobs = claimIDs(t, s, time.Minute, 10)
+	for _, c := range jobs {
+		if want := got[c.ID].Payload; !bytes.Equal(c.Payload, want) || c.Attempt != 2 {
+			t.Errorf("claimed again: %s with %d bytes at attempt %d; want %d bytes at attempt 2", c.ID, len(c.Payload), c.Attempt, len(want))
+		}
 		if err := s.Ack(ctx, c); err != nil {
 			t.Fatalf("Ack = %v", err)
 		}
+	}
+	if len(jobs) != 4 {
+		t.Errorf("claimed again %d jobs; want 4", len(jobs))
 	}
 	if n := s.rdb.Exists(ctx, q.payload, q.jobs).Val(); n != 0 {
 		t.Errorf("EXISTS q:payload q:jobs after acking all = %d; want 0", n)

@@ -352,3 +352,38 @@ func TestIdempotencyReleaseKeepsDone(t *testing.T) {
 		t.Errorf("Claim(ttl 0) = %v; want a ValidationError", err)
 	}
 }
+
+// A day's stats hash gets its TTL on the first flush of it, not on every
+// flush: a flush is HINCRBYs alone once the instance set the day's TTL.
+func TestStatsExpireOncePerDay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, prefix := newTestStore(t, Options{})
+	c := app.Counter{Merchant: "m-kiran", Day: "2025-03-01", Subject: app.EventOrderPlaced, Outcome: "sent"}
+	key := s.keys.stats(c.Merchant, c.Day)
+	if err := s.Incr(ctx, 1, c); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := s.rdb.TTL(ctx, key).Val(); ttl < statsTTL-time.Minute {
+		t.Fatalf("TTL after the first flush = %v; want about %v", ttl, statsTTL)
+	}
+	s.rdb.Persist(ctx, key) // so a second EXPIRE would show
+	if err := s.Incr(ctx, 1, c); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := s.rdb.TTL(ctx, key).Val(); ttl != -1 {
+		t.Errorf("TTL after the second flush = %v; want none set again", ttl)
+	}
+	// Another instance sets it on its own first flush of the day.
+	other := New(newClient(sharedAddr), Options{Prefix: prefix})
+	defer other.Close()
+	if err := other.Incr(ctx, 1, c); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := s.rdb.TTL(ctx, key).Val(); ttl < statsTTL-time.Minute {
+		t.Errorf("TTL after another instance's flush = %v; want about %v", ttl, statsTTL)
+	}
+	if n := s.rdb.HGet(ctx, key, c.Subject+statsField+c.Outcome).Val(); n != "3" {
+		t.Errorf("count = %s; want 3", n)
+	}
+}

@@ -12,9 +12,11 @@ import "github.com/redis/go-redis/v9"
 // jobs are the app's (cart reminders, retries) and are stored as given; a
 // job due now by its caller's clock is due no later than the server's now.
 // Job records are small JSON; the scripts change only the fields attempt,
-// lease, last_error and due_at. A job's payload is stored raw, apart from
-// its record (q:payload), and the scripts only copy it out or delete it: no
-// script decodes it, and no base64 makes it grow.
+// lease, last_error and due_at. A job's payload is in its record, base64,
+// as the last field: one field of q:jobs per job to write, claim and
+// settle, in the layout code before this one reads too (a rolling deploy
+// or a rollback runs both on one queue). The scripts split the payload off
+// and put it back without decoding it (see jobFunc).
 
 // nowFunc answers the server's time in ms plus offset (ARGV, 0 but in
 // tests that move a fake clock). Redis replicates script effects, so TIME
@@ -25,6 +27,33 @@ local function serverNow(offset)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offset)
 end
 local function ms(n) return string.format('%d', n) end
+`
+
+// jobFunc decodes a job's record but for its payload, and encodes it
+// back. The payload (base64: no quote, no backslash) is cut off by a plain
+// search for its field, which Go writes last; code before this one may
+// have re-encoded the record with cjson, moving the field and escaping its
+// '/' as '\/', which the cut keeps as is. A record where the search fails
+// (the payload first, or none) is decoded whole: correct, only slower.
+// splitJob answers the decoded rest and the cut text, nil when none was
+// cut; joinJob puts that text back before the closing brace.
+const jobFunc = `
+local function splitJob(v)
+  local i = string.find(v, ',"payload":"', 1, true)
+  local j = i and string.find(v, '"', i + 12, true)
+  if not j then return cjson.decode(v), nil end
+  return cjson.decode(string.sub(v, 1, i - 1) .. string.sub(v, j + 1)), string.sub(v, i, j)
+end
+local function joinJob(job, payload)
+  local v = cjson.encode(job)
+  if not payload then return v end
+  return string.sub(v, 1, -2) .. payload .. '}'
+end
+-- A job without a payload in its record may have one apart in q:payload,
+-- as code before this one wrote them.
+local function payloadApart(job, payload)
+  return payload == nil and job.payload == nil
+end
 `
 
 // dueFunc answers a job's due score: due as given, or, when the caller
@@ -61,12 +90,26 @@ local function earliest(due, lease)
 end
 `
 
+// claimDoneFunc marks the idempotency key done for ttl ms if it is free,
+// in one command (SET NX GET), and answers nil then; else the key's state
+// as the claim scripts answer it (2 in progress, 3 done), nothing written.
+// A script that then finds the job's id or key taken deletes the key again:
+// it was free a moment before, in the same script.
+const claimDoneFunc = `
+local function claimDone(key, ttl)
+  local v = redis.call('SET', key, 'done', 'PX', ttl, 'NX', 'GET')
+  if v == 'processing' then return 2 end
+  if v then return 3 end
+  return nil
+end
+`
+
 // enqueueFunc stores the job due at due (ms, worked out by the caller):
-// KEYS jobs, due, keys, lease, payload; ARGV id, record, (the caller's due
-// ms), job key, payload. It answers 0 when the
-// id or the live key is taken (nothing written), 1 when the job became the
-// merchant's earliest due work (its due time is below every other due time,
-// or none was due) and the caller must lower the index, 2 when a due
+// KEYS jobs, due, keys, lease; ARGV id, record (its payload in it),
+// (the caller's due ms), job key. It answers 0 when
+// the id or the live key is taken (nothing written), 1 when the job became
+// the merchant's earliest due work (its due time is below every other due
+// time, or none was due) and the caller must lower the index, 2 when a due
 // element at or before its due time was already there, which covers it in
 // the index (see lowerIndex).
 const enqueueFunc = nowFunc + dueFunc + `
@@ -81,7 +124,6 @@ local function enqueue(due)
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   local e = ''
   if first[2] then e = first[2] end
-  if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
   redis.call('ZADD', KEYS[2], ms(due), ARGV[1])
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
   if e == '' or due < tonumber(e) then return 1 end
@@ -89,54 +131,54 @@ local function enqueue(due)
 end
 `
 
-// enqueue: KEYS jobs, due, keys, lease, payload; ARGV id, record, due ms,
-// job key, payload, due-now flag, offset ms. Answers {result as
-// enqueueFunc, the due score written}.
+// enqueue: KEYS jobs, due, keys, lease; ARGV id, record, due ms, job key,
+// due-now flag, offset ms. Answers {result as enqueueFunc, the due score
+// written}.
 const enqueueLua = enqueueFunc + `
-local due = dueScore(ARGV[3], ARGV[6], ARGV[7])
+local due = dueScore(ARGV[3], ARGV[5], ARGV[6])
 return {enqueue(due), ms(due)}
 `
 
-// claimAndEnqueue: KEYS jobs, due, keys, lease, payload, idem; ARGV id,
-// record, due ms, job key, payload, done ttl ms, due-now flag, offset ms.
+// claimAndEnqueue: KEYS jobs, due, keys, lease, idem; ARGV id, record,
+// due ms, job key, done ttl ms, due-now flag, offset ms.
 // Answers {state, due score or empty}: 1 (new, enqueued, lower the
 // index), 4 (new, enqueued, index already covers it), 2 (in progress), 3
 // (done), or 0 when the job's id or key is taken (nothing written).
-const claimAndEnqueueLua = enqueueFunc + `
-local v = redis.call('GET', KEYS[6])
-if v == 'processing' then return {2, ''} end
-if v then return {3, ''} end
-local due = dueScore(ARGV[3], ARGV[7], ARGV[8])
+const claimAndEnqueueLua = enqueueFunc + claimDoneFunc + `
+local v = claimDone(KEYS[5], ARGV[5])
+if v then return {v, ''} end
+local due = dueScore(ARGV[3], ARGV[6], ARGV[7])
 local r = enqueue(due)
-if r == 0 then return {0, ''} end
-redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
+if r == 0 then
+  redis.call('DEL', KEYS[5])
+  return {0, ''}
+end
 if r == 1 then return {1, ms(due)} end
 return {4, ms(due)}
 `
 
-// claimAndLease: KEYS jobs, due, keys, lease, payload, idem; ARGV id,
-// record (as leased), lease ms, job key, payload, done ttl ms, offset ms.
+// claimAndLease: KEYS jobs, due, keys, lease, idem; ARGV id, record
+// (as leased), lease ms, job key, done ttl ms, offset ms.
 // Claims the key and stores the job leased until the server's now plus
 // lease. Answers {state, lease expiry or empty} as claimAndEnqueue does:
 // 1 when the lease is the merchant's earliest time (lower the index to
 // it), 4 when an element at or before it covers it.
-const claimAndLeaseLua = nowFunc + `
-local v = redis.call('GET', KEYS[6])
-if v == 'processing' then return {2, ''} end
-if v then return {3, ''} end
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then return {0, ''} end
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {0, ''} end
-local expiry = serverNow(ARGV[7]) + tonumber(ARGV[3])
+const claimAndLeaseLua = nowFunc + claimDoneFunc + `
+local v = claimDone(KEYS[5], ARGV[5])
+if v then return {v, ''} end
+if (ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1) or redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  redis.call('DEL', KEYS[5])
+  return {0, ''}
+end
+local expiry = serverNow(ARGV[6]) + tonumber(ARGV[3])
 local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 local covered = first[2] and tonumber(first[2]) <= expiry
 if not covered then
   first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   covered = first[2] and tonumber(first[2]) <= expiry
 end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[5]) end
 redis.call('ZADD', KEYS[4], ms(expiry), ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
-redis.call('SET', KEYS[6], 'done', 'PX', ARGV[6])
 if covered then return {4, ''} end
 return {1, ms(expiry)}
 `
@@ -166,10 +208,10 @@ return earliest(KEYS[1], KEYS[2])
 // merchant's earliest time after the claim comes from what the steps read
 // (the first lease, and the due set's head one past max) unless expired
 // leases moved. Answers {earliest, now, record, payload, record,
-// payload...} with the records as leased; a payload is nil when the job
-// has none stored apart (an empty payload, or a record written before
-// payloads were split out).
-const claimLua = earliestFunc + nowFunc + `
+// payload...} with the records as leased, their payloads in them; a
+// payload apart is nil unless code before this one wrote it in q:payload,
+// which is read only for jobs without one in their records.
+const claimLua = earliestFunc + nowFunc + jobFunc + `
 local now = tonumber(ARGV[5])
 if not now then now = serverNow(ARGV[1]) end
 local expiry = ms(now + tonumber(ARGV[2]))
@@ -211,21 +253,25 @@ local leased = false
 if #ids > 0 then
   redis.call('ZREM', KEYS[1], unpack(ids))
   local raws = redis.call('HMGET', KEYS[3], unpack(ids))
-  local payloads = redis.call('HMGET', KEYS[4], unpack(ids))
+  local apart
   local records, leases = {}, {}
   for i, id in ipairs(ids) do
-    local raw = raws[i]
-    if raw then
-      local job = cjson.decode(raw)
+    if raws[i] then
+      local job, payload = splitJob(raws[i])
+      local other = false
+      if payloadApart(job, payload) then
+        apart = apart or redis.call('HMGET', KEYS[4], unpack(ids))
+        other = apart[i]
+      end
       job.attempt = (tonumber(job.attempt) or 0) + 1
       job.lease = ARGV[4] .. '.' .. i
-      raw = cjson.encode(job)
+      local raw = joinJob(job, payload)
       records[#records+1] = id
       records[#records+1] = raw
       leases[#leases+1] = expiry
       leases[#leases+1] = id
       out[#out+1] = raw
-      out[#out+1] = payloads[i]
+      out[#out+1] = other
     end
   end
   if #records > 0 then
@@ -246,16 +292,17 @@ return out
 `
 
 // heldFunc decodes the job id if it is leased, unexpired by the server's
-// clock (now), under token.
-const heldFunc = nowFunc + `
+// clock (now), under token, and answers it with its payload as splitJob
+// cut it.
+const heldFunc = nowFunc + jobFunc + `
 local function held(lease, jobs, id, token, now)
   local exp = redis.call('ZSCORE', lease, id)
   if not exp or tonumber(exp) <= now then return nil end
   local raw = redis.call('HGET', jobs, id)
   if not raw then return nil end
-  local job = cjson.decode(raw)
+  local job, payload = splitJob(raw)
   if job.lease ~= token then return nil end
-  return job
+  return job, payload
 end
 ` + dropKeyFunc
 
@@ -272,13 +319,20 @@ end
 // token, offset ms first, and answer {result, due score or empty}: result
 // 0 when the lease is lost, else 1 unless told otherwise.
 
-// ack: KEYS lease, jobs, keys, payload; ARGV id, token, offset ms.
-const ackLua = heldFunc + `
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], serverNow(ARGV[3]))
-if not job then return {0, ''} end
-redis.call('ZREM', KEYS[1], ARGV[1])
+// ack: KEYS lease, jobs, keys, payload; ARGV id, token, offset ms
+// (unused). The job is held when its record carries the token and it is
+// still in the lease set; no clock is read. A lease that ran out and that
+// no claim has moved back to due yet is still the caller's: nobody else can
+// hold the job, and settling it spares the run a claim would start. One
+// that a claim moved back (its record still names the token) or took
+// (another token) is lost.
+const ackLua = dropKeyFunc + jobFunc + `
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {0, ''} end
+local job, payload = splitJob(raw)
+if job.lease ~= ARGV[2] or redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {0, ''} end
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
+if payloadApart(job, payload) then redis.call('HDEL', KEYS[4], ARGV[1]) end
 dropKey(KEYS[3], job, ARGV[1])
 return {1, ''}
 `
@@ -297,12 +351,12 @@ return {1, ''}
 // (RFC 3339), reason, due-now flag. Answers {1, due score} when the job
 // became the merchant's earliest work (lower the index), 2 when not.
 const retryLua = heldFunc + earliestFunc + dueFunc + `
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], serverNow(ARGV[3]))
+local job, payload = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], serverNow(ARGV[3]))
 if not job then return {0, ''} end
 job.lease = ''
 job.last_error = ARGV[6]
 job.due_at = ARGV[5]
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
+redis.call('HSET', KEYS[2], ARGV[1], joinJob(job, payload))
 redis.call('ZREM', KEYS[1], ARGV[1])
 local e = earliest(KEYS[3], KEYS[1])
 local due = dueScore(ARGV[4], ARGV[7], ARGV[3])
@@ -315,11 +369,11 @@ return {2, ''}
 // Dead jobs are ordered by the server's time of burial.
 const buryLua = heldFunc + `
 local now = serverNow(ARGV[3])
-local job = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now)
+local job, payload = held(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now)
 if not job then return {0, ''} end
 job.lease = ''
 job.last_error = ARGV[4]
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
+redis.call('HSET', KEYS[2], ARGV[1], joinJob(job, payload))
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], ms(now), ARGV[1])
 dropKey(KEYS[4], job, ARGV[1])
@@ -361,14 +415,14 @@ return #ids
 // 3339, for the record). Makes the job due at the server's now. Answers
 // {1, due score}; -1 when the job is not dead, 0 when a live job holds its
 // key.
-const requeueDeadLua = nowFunc + `
+const requeueDeadLua = nowFunc + jobFunc + `
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-1, ''} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return {-1, ''}
 end
-local job = cjson.decode(raw)
+local job, payload = splitJob(raw)
 local key = ''
 if type(job.key) == 'string' then key = job.key end
 if key ~= '' and redis.call('HEXISTS', KEYS[4], key) == 1 then return {0, ''} end
@@ -376,7 +430,7 @@ job.attempt = 0
 job.lease = ''
 job.due_at = ARGV[3]
 local due = ms(serverNow(ARGV[2]))
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(job))
+redis.call('HSET', KEYS[2], ARGV[1], joinJob(job, payload))
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], due, ARGV[1])
 if key ~= '' then redis.call('HSET', KEYS[4], key, ARGV[1]) end
@@ -399,12 +453,12 @@ return 1
 // dropJobs: KEYS due, jobs, keys, payload; ARGV max. Removes up to max waiting jobs
 // (due or scheduled; leased and dead ones are in other sets) with their
 // records and keys. Answers how many it removed.
-const dropJobsLua = dropKeyFunc + `
+const dropJobsLua = dropKeyFunc + jobFunc + `
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 for _, id in ipairs(ids) do
   local raw = redis.call('HGET', KEYS[2], id)
   if raw then
-    dropKey(KEYS[3], cjson.decode(raw), id)
+    dropKey(KEYS[3], (splitJob(raw)), id)
     redis.call('HDEL', KEYS[2], id)
   end
   redis.call('HDEL', KEYS[4], id)
@@ -417,13 +471,13 @@ return #ids
 // Removes up to max waiting jobs, up to max dead ones and up to max whose
 // lease ran out by now, with their records, payloads and keys; jobs under
 // a live lease stay. Answers how many it removed.
-const purgeJobsLua = dropKeyFunc + `
+const purgeJobsLua = dropKeyFunc + jobFunc + `
 local max = tonumber(ARGV[2])
 local n = 0
 local function purge(set, ids)
   for _, id in ipairs(ids) do
     local raw = redis.call('HGET', KEYS[3], id)
-    if raw then dropKey(KEYS[6], cjson.decode(raw), id) end
+    if raw then dropKey(KEYS[6], (splitJob(raw)), id) end
     redis.call('HDEL', KEYS[3], id)
     redis.call('HDEL', KEYS[4], id)
     redis.call('ZREM', set, id)
@@ -436,23 +490,24 @@ purge(KEYS[2], redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0,
 return n
 `
 
-// createDelivery: KEYS record, index, status set, event set, message ids,
-// phone set, customer set, subject set; ARGV record, created ms, id,
-// provider message id, phone, customer id, subject. The last three SETs are
-// written only when their value is not empty.
+// createDelivery: KEYS record, status set, event set, message ids, phone
+// set, customer set, subject set; ARGV record, created ms, id, provider
+// message id, phone, customer id, subject. The last three SETs are written
+// only when their value is not empty. The status sets together index every
+// delivery by creation time: no index of all is written.
 const createDeliveryLua = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[4], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], ARGV[3]) end
 for i = 5, 7 do
-  if ARGV[i] ~= '' then redis.call('SADD', KEYS[i+1], ARGV[3]) end
+  if ARGV[i] ~= '' then redis.call('SADD', KEYS[i], ARGV[3]) end
 end
 return 1
 `
 
-// deleteDeliveries: KEYS index, message ids, then per delivery its record,
+// deleteDeliveries: KEYS index (of deliveries created before the status
+// sets became the index), message ids, then per delivery its record,
 // status set, event set, phone set, customer set, subject set (6 keys);
 // ARGV per delivery its id, its record as read, its provider message id
 // (3 values). Deletes each delivery whose record is still the one read, with
@@ -478,10 +533,9 @@ end
 return n
 `
 
-// advanceState: KEYS state, and with effects jobs, due, keys, payload;
-// ARGV version, value, ttl ms, server clock offset ms, then six per effect:
-// id, record, due ms, job key, payload, due-now flag (as enqueue takes
-// them). Versions are decimal int64 strings, compared exactly (Lua
+// advanceState: KEYS state, and with effects jobs, due, keys; ARGV
+// version, value, ttl ms, server clock offset ms, then five per effect: id,
+// record, due ms, job key, due-now flag (as enqueue takes them). Versions are decimal int64 strings, compared exactly (Lua
 // numbers are doubles and would round nanosecond times). When the record
 // advances to another value, each effect whose id and key are free is
 // enqueued as enqueueFunc does (a taken one was queued before). Answers
@@ -502,13 +556,12 @@ redis.call('HSET', KEYS[1], 'v', ARGV[1], 'value', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local lower
 if cur[1] and prev == ARGV[2] then return {1, prev, ''} end
-for i = 5, #ARGV, 6 do
-  local id, rec, key, payload = ARGV[i], ARGV[i+1], ARGV[i+3], ARGV[i+4]
+for i = 5, #ARGV, 5 do
+  local id, raw, key = ARGV[i], ARGV[i+1], ARGV[i+3]
   if redis.call('HEXISTS', KEYS[2], id) == 0 and (key == '' or redis.call('HEXISTS', KEYS[4], key) == 0) then
-    local due = dueScore(ARGV[i+2], ARGV[i+5], ARGV[4])
+    local due = dueScore(ARGV[i+2], ARGV[i+4], ARGV[4])
     local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-    redis.call('HSET', KEYS[2], id, rec)
-    if payload ~= '' then redis.call('HSET', KEYS[5], id, payload) end
+    redis.call('HSET', KEYS[2], id, raw)
     redis.call('ZADD', KEYS[3], ms(due), id)
     if key ~= '' then redis.call('HSET', KEYS[4], key, id) end
     if not first[2] or due < tonumber(first[2]) then

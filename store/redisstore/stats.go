@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -13,6 +14,36 @@ import (
 
 // statsField joins subject and outcome; subjects (event types) hold no '|'.
 const statsField = "|"
+
+// maxExpiring bounds statsExpiring: past it, it starts again empty, which
+// only costs an EXPIRE per day's hash.
+const maxExpiring = 100_000
+
+// statsExpiring holds the keys of the stats days whose TTL this instance
+// set: a day's hash gets it once, on its first write here, rather than on
+// every flush. The TTL then runs from the first count of the day, which
+// keeps a day as long as a read can cover it (statsTTL).
+type statsExpiring struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func (e *statsExpiring) has(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.keys[key]
+}
+
+func (e *statsExpiring) add(keys []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.keys == nil || len(e.keys)+len(keys) > maxExpiring {
+		e.keys = map[string]bool{}
+	}
+	for _, key := range keys {
+		e.keys[key] = true
+	}
+}
 
 // Incr adds n to each counter in one pipeline.
 func (s *Store) Incr(ctx context.Context, n int64, counters ...app.Counter) error {
@@ -24,25 +55,29 @@ func (s *Store) Incr(ctx context.Context, n int64, counters ...app.Counter) erro
 	if len(counters) == 0 {
 		return nil
 	}
+	// One EXPIRE per day's hash new to this instance, after its fields: a
+	// flush carries several counters of each merchant's day.
+	var days []string
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// One EXPIRE per day's hash, after its fields: a flush carries
-		// several counters of each merchant's day.
-		var days []string
 		seen := map[string]bool{}
 		for _, c := range counters {
 			key := s.keys.stats(c.Merchant, c.Day)
 			p.HIncrBy(ctx, key, c.Subject+statsField+c.Outcome, n)
-			if !seen[key] {
-				seen[key] = true
+			if !seen[key] && !s.expiring.has(key) {
 				days = append(days, key)
 			}
+			seen[key] = true
 		}
 		for _, key := range days {
 			p.Expire(ctx, key, statsTTL)
 		}
 		return nil
 	})
-	return wrap("incr", err)
+	if err != nil {
+		return wrap("incr", err)
+	}
+	s.expiring.add(days)
+	return nil
 }
 
 // DailyCounts reads the merchant's days from..to, one hash a day, in one

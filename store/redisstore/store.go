@@ -47,6 +47,9 @@ type Store struct {
 	// known remembers merchants already recorded in the queue's merchant
 	// set, to save a round trip per enqueue; the set never shrinks.
 	known sync.Map
+	// expiring remembers the stats days this instance gave their TTL
+	// (see Incr).
+	expiring statsExpiring
 }
 
 var _ app.Store = (*Store)(nil)

@@ -157,6 +157,26 @@ func queueCases() []testCase {
 				t.Errorf("second Ack() = %v; want ErrLeaseLost", err)
 			}
 		}},
+		{"Queue/AckAfterLeaseRanOutUnclaimed", func(t *testing.T, clock *Clock, s app.Store) {
+			ctx := context.Background()
+			mustEnqueue(t, s, newJob(clock, "m1", "slow"))
+			held := claimAll(t, s, 10)
+			if len(held) != 1 {
+				t.Fatalf("ClaimJobs() = %d; want 1", len(held))
+			}
+			// The handler outran its lease, and no claim came meanwhile:
+			// nobody else holds the job, so its answer still settles it.
+			clock.Advance(lease + time.Second)
+			if err := s.Ack(ctx, held[0]); err != nil {
+				t.Fatalf("Ack() after the lease ran out, unclaimed = %v; want nil", err)
+			}
+			if got := claimAll(t, s, 10); len(got) != 0 {
+				t.Errorf("ClaimJobs() after the ack = %v; want none", ids(got))
+			}
+			if err := s.Ack(ctx, held[0]); !errors.Is(err, app.ErrLeaseLost) {
+				t.Errorf("second Ack() = %v; want ErrLeaseLost", err)
+			}
+		}},
 		{"Queue/ExtendKeepsLease", func(t *testing.T, clock *Clock, s app.Store) {
 			ctx := context.Background()
 			mustEnqueue(t, s, newJob(clock, "m1", "slow"))
