@@ -149,3 +149,24 @@ func TestDeliveriesOfTheOldIndex(t *testing.T) {
 		t.Errorf("dlv:idx after the purge = %v; want d1 alone", ids)
 	}
 }
+
+// A provider slot is one script on the server's clock as the store reckons
+// it: EVALSHA, GET and SET, with no TIME per call (one TIME per resync).
+func TestThrottleCommands(t *testing.T) {
+	s, cmds := newServerCommands(t)
+	ctx := context.Background()
+	if _, err := s.Throttle(ctx, "m1", "provider:meta", 1, 10*time.Millisecond, time.Second); err != nil {
+		t.Fatal(err) // the first call reads the clock and loads the script
+	}
+	cmds.reset(t)
+	const calls = 20
+	for range calls {
+		if _, err := s.Throttle(ctx, "m1", "provider:meta", 1, 10*time.Millisecond, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total, by := cmds.count(t)
+	if total > 3*calls || by["time"] > 1 {
+		t.Errorf("%d Throttle() calls ran %d commands (%v); want at most %d and at most one TIME", calls, total, by, 3*calls)
+	}
+}
