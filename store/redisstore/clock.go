@@ -15,9 +15,10 @@ import (
 const clockResync = 10 * time.Second
 
 // serverClock is Redis's clock as this process reckons it: one TIME now and
-// then, carried forward on the local monotonic clock. The throttle reads it
-// instead of calling TIME in every script, so every instance agrees on the
-// time within half a round trip, whatever its own wall clock says.
+// then, carried forward on the local monotonic clock. The throttle and a
+// webhook's lease read it instead of calling TIME in their scripts, so
+// every instance agrees on the time within half a round trip, whatever its
+// own wall clock says.
 type serverClock struct {
 	rdb     redis.UniversalClient
 	mu      sync.Mutex

@@ -259,10 +259,14 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	if err := s.noteMerchant(ctx, job.Merchant); err != nil {
 		return 0, app.Job{}, wrap("claim and lease", err)
 	}
+	serverNow, err := s.clock.now(ctx)
+	if err != nil {
+		return 0, app.Job{}, wrap("claim and lease", err)
+	}
 	q := s.keys.queue(job.Merchant)
 	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
 	res, score, err := answer(s.scripts.claimAndLease.Run(ctx, s.rdb, keys,
-		job.ID, raw, positiveMS(lease), job.Key, positiveMS(doneTTL), s.offsetMS()))
+		job.ID, raw, positiveMS(lease), job.Key, positiveMS(doneTTL), msOf(serverNow)+s.offsetMS()))
 	if err != nil {
 		return 0, app.Job{}, wrap("claim and lease", err)
 	}

@@ -158,9 +158,10 @@ return {4, ms(due)}
 `
 
 // claimAndLease: KEYS jobs, due, keys, lease, idem; ARGV id, record
-// (as leased), lease ms, job key, done ttl ms, offset ms.
-// Claims the key and stores the job leased until the server's now plus
-// lease. Answers {state, lease expiry or empty} as claimAndEnqueue does:
+// (as leased), lease ms, job key, done ttl ms, the server's now ms (as
+// serverClock reckons it: no TIME on a webhook's path; a lease of seconds
+// does not mind its half a round trip). Claims the key and stores the job
+// leased until that now plus lease. Answers {state, lease expiry or empty} as claimAndEnqueue does:
 // 1 when the lease is the merchant's earliest time (lower the index to
 // it), 4 when an element at or before it covers it.
 const claimAndLeaseLua = nowFunc + claimDoneFunc + `
@@ -170,7 +171,7 @@ if (ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1) or redis.cal
   redis.call('DEL', KEYS[5])
   return {0, ''}
 end
-local expiry = serverNow(ARGV[6]) + tonumber(ARGV[3])
+local expiry = tonumber(ARGV[6]) + tonumber(ARGV[3])
 local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 local covered = first[2] and tonumber(first[2]) <= expiry
 if not covered then
