@@ -259,27 +259,20 @@ func (s *Store) ListDeliveries(ctx context.Context, merchant string, f app.Deliv
 			ids, scores = ids[:need], scores[:need]
 		}
 		if len(ids) > 0 {
-			recordKeys := make([]string, len(ids))
-			for i, id := range ids {
-				recordKeys[i] = s.keys.delivery(merchant, id)
-			}
-			raws, err := s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+			records, _, err := s.readDeliveries(ctx, "list deliveries", merchant, ids)
 			if err != nil {
-				return nil, "", wrap("list deliveries", err)
+				return nil, "", err
 			}
-			for i, raw := range raws {
-				str, ok := raw.(string)
-				if !ok {
-					continue
+			// The records found keep the order of ids.
+			at := 0
+			for _, r := range records {
+				for ids[at] != r.id {
+					at++
 				}
-				d, err := decodeDelivery([]byte(str))
-				if err != nil {
-					return nil, "", err
+				if d := r.d; (f.Status == "" || d.Status == f.Status) && (f.Event == "" || d.Event == f.Event) {
+					out = append(out, found{d, scores[at]})
 				}
-				if (f.Status != "" && d.Status != f.Status) || (f.Event != "" && d.Event != f.Event) {
-					continue
-				}
-				out = append(out, found{d, scores[i]})
+				at++
 			}
 		}
 		if !more {
@@ -383,24 +376,22 @@ func (s *Store) listAll(ctx context.Context, merchant string, limit int, top str
 		if len(members) == 0 {
 			break
 		}
-		recordKeys := make([]string, len(members))
+		ids := make([]string, len(members))
 		for i, m := range members {
-			recordKeys[i] = s.keys.delivery(merchant, m.id)
+			ids[i] = m.id
 		}
-		raws, err := s.rdb.MGet(ctx, recordKeys...).Result() // one slot: one merchant
+		records, _, err := s.readDeliveries(ctx, "list deliveries", merchant, ids)
 		if err != nil {
-			return nil, "", wrap("list deliveries", err)
+			return nil, "", err
 		}
-		for i, raw := range raws {
-			str, ok := raw.(string)
-			if !ok {
-				continue
+		// The records found keep the order of ids.
+		at := 0
+		for _, r := range records {
+			for ids[at] != r.id {
+				at++
 			}
-			d, err := decodeDelivery([]byte(str))
-			if err != nil {
-				return nil, "", err
-			}
-			out, scores = append(out, d), append(scores, members[i].score)
+			out, scores = append(out, r.d), append(scores, members[at].score)
+			at++
 		}
 		last := members[len(members)-1]
 		top, afterScore, afterID = strconv.FormatInt(last.score, 10), last.score, last.id
