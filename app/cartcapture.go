@@ -269,11 +269,11 @@ func (s *Service) checkRecoveryURL(m Merchant, raw string) string {
 	return ""
 }
 
-// HandleCartCaptureJob is the worker's handler of captured carts: an open
+// handleCartCaptureJob is the worker's handler of captured carts: an open
 // cart is the cart flow's cart.abandoned, a converted one its
 // cart.recovered (as a completed Shopify checkout), and an emptied one
 // ends the cart's reminders without an event.
-func (s *Service) HandleCartCaptureJob(ctx context.Context, job Job) error {
+func (s *Service) handleCartCaptureJob(ctx context.Context, job Job) error {
 	var in CartCapture
 	if err := jsonUnmarshal(job.Payload, &in); err != nil {
 		return Permanent(fmt.Errorf("stored cart capture: %w", err))

@@ -58,8 +58,8 @@ func FuzzCartCapture(f *testing.F) {
 			t.Fatalf("accepted a cart id %q", id)
 		}
 		payload, _ := json.Marshal(in)
-		if err := svc.HandleCartCaptureJob(ctx, app.Job{Merchant: m.ID, Kind: app.JobCartCapture, Payload: payload, CreatedAt: time.Now()}); err != nil {
-			t.Fatalf("HandleCartCaptureJob() = %v", err)
+		if err := svc.JobHandlers()[app.JobCartCapture](ctx, app.Job{Merchant: m.ID, Kind: app.JobCartCapture, Payload: payload, CreatedAt: time.Now()}); err != nil {
+			t.Fatalf("handleCartCaptureJob() = %v", err)
 		}
 	})
 }

@@ -581,8 +581,8 @@ func (s *Service) cartStopped(ctx context.Context, m Merchant, d Delivery) (stri
 	return c.Stopped, err
 }
 
-// HandleCartStepJob runs one step of a cart sequence.
-func (s *Service) HandleCartStepJob(ctx context.Context, job Job) error {
+// handleCartStepJob runs one step of a cart sequence.
+func (s *Service) handleCartStepJob(ctx context.Context, job Job) error {
 	var p cartStepPayload
 	if err := jsonUnmarshal(job.Payload, &p); err != nil || p.Token == "" || p.Step < 1 || p.Step > maxCartSteps {
 		return Permanent(fmt.Errorf("cart step payload: %v", err))

@@ -377,13 +377,13 @@ func TestCartStepMakesOneCodeWhenRunTwice(t *testing.T) {
 	job := app.Job{ID: "rerun", Merchant: env.merchant.ID, Kind: app.JobCartStep, Payload: []byte(`{"token":"tok-d","gen":1,"step":1}`)}
 	// The first run's call makes the code and times out: it is retried.
 	var later *app.RetryAtError
-	if err := env.svc.HandleCartStepJob(ctx, job); !errors.As(err, &later) {
+	if err := env.svc.JobHandlers()[app.JobCartStep](ctx, job); !errors.As(err, &later) {
 		t.Fatalf("first run = %v; want a retry after the timeout", err)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
-		wg.Go(func() { errs[i] = env.svc.HandleCartStepJob(ctx, job) })
+		wg.Go(func() { errs[i] = env.svc.JobHandlers()[app.JobCartStep](ctx, job) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -391,7 +391,7 @@ func TestCartStepMakesOneCodeWhenRunTwice(t *testing.T) {
 			t.Fatalf("concurrent run = %v", err)
 		}
 	}
-	if err := env.svc.HandleCartStepJob(ctx, job); err != nil {
+	if err := env.svc.JobHandlers()[app.JobCartStep](ctx, job); err != nil {
 		t.Fatalf("run after the send = %v", err)
 	}
 	// And the scheduled job itself, when its hour comes.

@@ -382,11 +382,11 @@ func (s *Service) loadCOD(ctx context.Context, merchant, orderID string) (codOrd
 	return order, version, nil
 }
 
-// HandleCODDecidedJob carries out a recorded decision: the reminders and
+// handleCODDecidedJob carries out a recorded decision: the reminders and
 // the timeout stop, and the customer hears cod.confirmed or cod.cancelled
 // (an order only marked unconfirmed tells no one). Each step is safe to
 // repeat, so a retry finishes what a failed run began.
-func (s *Service) HandleCODDecidedJob(ctx context.Context, job Job) error {
+func (s *Service) handleCODDecidedJob(ctx context.Context, job Job) error {
 	var p codPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return Permanent(err)
@@ -438,8 +438,8 @@ func codEvent(eventType, subject string, order codOrder) Event {
 	}
 }
 
-// HandleCODReminderJob sends a reminder while the order is still waiting.
-func (s *Service) HandleCODReminderJob(ctx context.Context, job Job) error {
+// handleCODReminderJob sends a reminder while the order is still waiting.
+func (s *Service) handleCODReminderJob(ctx context.Context, job Job) error {
 	var p codPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return Permanent(err)
@@ -475,9 +475,9 @@ func (s *Service) HandleCODReminderJob(ctx context.Context, job Job) error {
 	return err
 }
 
-// HandleCODTimeoutJob decides an order nobody answered for: marked
+// handleCODTimeoutJob decides an order nobody answered for: marked
 // unconfirmed, or cancelled, as the merchant chose.
-func (s *Service) HandleCODTimeoutJob(ctx context.Context, job Job) error {
+func (s *Service) handleCODTimeoutJob(ctx context.Context, job Job) error {
 	var p codPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return Permanent(err)
@@ -497,8 +497,8 @@ func (s *Service) HandleCODTimeoutJob(ctx context.Context, job Job) error {
 	return err
 }
 
-// HandleCODWriteBackJob writes a decision back to the store platform.
-func (s *Service) HandleCODWriteBackJob(ctx context.Context, job Job) error {
+// handleCODWriteBackJob writes a decision back to the store platform.
+func (s *Service) handleCODWriteBackJob(ctx context.Context, job Job) error {
 	var p codPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
 		return Permanent(err)

@@ -76,8 +76,8 @@ type ComplianceRequest struct {
 // inspection and counted.
 type WebhookDecoder func(m Merchant, env WebhookEnvelope) (DecodedWebhook, error)
 
-// HandleWebhookJob is the worker's handler for queued store webhooks.
-func (s *Service) HandleWebhookJob(ctx context.Context, job Job) error {
+// handleWebhookJob is the worker's handler for queued store webhooks.
+func (s *Service) handleWebhookJob(ctx context.Context, job Job) error {
 	env, err := DecodeWebhookEnvelope(job.Payload)
 	if err != nil {
 		return Permanent(err)
@@ -170,8 +170,8 @@ func (s *Service) recordStateChange(ctx context.Context, m Merchant, st StateRep
 	return err
 }
 
-// HandleProcessEventsJob processes the events of a recorded status change.
-func (s *Service) HandleProcessEventsJob(ctx context.Context, job Job) error {
+// handleProcessEventsJob processes the events of a recorded status change.
+func (s *Service) handleProcessEventsJob(ctx context.Context, job Job) error {
 	var events []Event
 	if err := jsonUnmarshal(job.Payload, &events); err != nil {
 		return Permanent(fmt.Errorf("stored events: %w", err))

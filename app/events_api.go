@@ -131,9 +131,9 @@ func validateAPIEvent(in APIEvent) map[string]string {
 	return fields
 }
 
-// HandleAPIEventJob turns a pushed event into a delivery, once per sender
+// handleAPIEventJob turns a pushed event into a delivery, once per sender
 // id and event type.
-func (s *Service) HandleAPIEventJob(ctx context.Context, job Job) error {
+func (s *Service) handleAPIEventJob(ctx context.Context, job Job) error {
 	var in APIEvent
 	if err := jsonUnmarshal(job.Payload, &in); err != nil {
 		return Permanent(fmt.Errorf("stored api event: %w", err))

@@ -27,7 +27,7 @@ func (q *queueOnly) ClaimAndEnqueue(_ context.Context, key string, _ time.Durati
 // FuzzReceiveEvent: a body of POST /api/v1/events, decoded as Echo's JSON
 // binder does, is either refused with field reasons and queues nothing, or
 // queued once under its trimmed id with a job the worker can read back
-// (HandleAPIEventJob's decoding) as the same event: an id of 1 to 200
+// (handleAPIEventJob's decoding) as the same event: an id of 1 to 200
 // characters, a dotted type, a customer to reach, the same time (the
 // receipt's when it gave none) and properties that nest without
 // panicking.

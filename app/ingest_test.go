@@ -50,7 +50,7 @@ func TestUnusableWebhookIsKeptAndCounted(t *testing.T) {
 		}
 	}
 	w := app.NewWorkers(st, app.WorkerOptions{PollInterval: 10 * time.Millisecond})
-	w.Handle(app.JobShopifyWebhook, svc.HandleWebhookJob)
+	w.Handle(app.JobShopifyWebhook, svc.JobHandlers()[app.JobShopifyWebhook])
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = w.Run(runCtx); close(done) }()

@@ -131,11 +131,11 @@ func (s *Service) ReceiveNectorWebhook(ctx context.Context, in NectorWebhook) (W
 	return s.enqueueWebhook(ctx, id, job, day)
 }
 
-// HandleNectorJob decodes a queued Nector event and sends it down the
+// handleNectorJob decodes a queued Nector event and sends it down the
 // events API's path. What cannot be used (an event name with no mapping,
 // a body that is not Nector's, no customer) is buried for inspection and
 // counted.
-func (s *Service) HandleNectorJob(ctx context.Context, job Job) error {
+func (s *Service) handleNectorJob(ctx context.Context, job Job) error {
 	var q nectorJob
 	if err := jsonUnmarshal(job.Payload, &q); err != nil {
 		return Permanent(fmt.Errorf("stored nector event: %w", err))

@@ -551,8 +551,8 @@ func TestShopRedactLeavesNoTrace(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 			env.webhook(t, "customers/redact", arjun.redact())
 			redact := env.claimWebhook(t, "shop/redact")
-			if err := env.svc.HandleWebhookJob(ctx, redact); err != nil {
-				t.Fatalf("HandleWebhookJob(shop/redact) = %v", err)
+			if err := env.svc.JobHandlers()[redact.Kind](ctx, redact); err != nil {
+				t.Fatalf("handleWebhookJob(shop/redact) = %v", err)
 			}
 			if err := st.Ack(ctx, redact); err != nil {
 				t.Fatal(err)

@@ -241,9 +241,9 @@ func (s *Service) queueEarlyStatus(ctx context.Context, m Merchant, st StatusRep
 	return err
 }
 
-// HandleEarlyStatusJob applies a status once its send is recorded, trying
+// handleEarlyStatusJob applies a status once its send is recorded, trying
 // again at doubling waits for as long as an early status is kept.
-func (s *Service) HandleEarlyStatusJob(ctx context.Context, job Job) error {
+func (s *Service) handleEarlyStatusJob(ctx context.Context, job Job) error {
 	var es earlyStatus
 	if err := jsonUnmarshal(job.Payload, &es); err != nil {
 		return Permanent(fmt.Errorf("stored status: %w", err))

@@ -48,8 +48,8 @@ func finished(st DeliveryStatus) bool {
 	return false
 }
 
-// HandleSendJob is the worker's handler for JobSendDelivery.
-func (s *Service) HandleSendJob(ctx context.Context, job Job) error {
+// handleSendJob is the worker's handler for JobSendDelivery.
+func (s *Service) handleSendJob(ctx context.Context, job Job) error {
 	_, err := s.sendDelivery(ctx, job.Merchant, string(job.Payload))
 	return err
 }

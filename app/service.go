@@ -113,19 +113,19 @@ func NewService(opts ServiceOptions) *Service {
 // workers: one list, so no kind the service queues goes unhandled.
 func (s *Service) JobHandlers() map[string]JobHandler {
 	return map[string]JobHandler{
-		JobShopifyWebhook:     s.HandleWebhookJob,
-		JobWooCommerceWebhook: s.HandleWebhookJob,
-		JobProcessEvents:      s.HandleProcessEventsJob,
-		JobSendDelivery:       s.HandleSendJob,
-		JobEarlyStatus:        s.HandleEarlyStatusJob,
-		JobAPIEvent:           s.HandleAPIEventJob,
-		JobNectorEvent:        s.HandleNectorJob,
-		JobCODWriteBack:       s.HandleCODWriteBackJob,
-		JobCODReminder:        s.HandleCODReminderJob,
-		JobCODTimeout:         s.HandleCODTimeoutJob,
-		JobCODDecided:         s.HandleCODDecidedJob,
-		JobCartStep:           s.HandleCartStepJob,
-		JobCartCapture:        s.HandleCartCaptureJob,
+		JobShopifyWebhook:     s.handleWebhookJob,
+		JobWooCommerceWebhook: s.handleWebhookJob,
+		JobProcessEvents:      s.handleProcessEventsJob,
+		JobSendDelivery:       s.handleSendJob,
+		JobEarlyStatus:        s.handleEarlyStatusJob,
+		JobAPIEvent:           s.handleAPIEventJob,
+		JobNectorEvent:        s.handleNectorJob,
+		JobCODWriteBack:       s.handleCODWriteBackJob,
+		JobCODReminder:        s.handleCODReminderJob,
+		JobCODTimeout:         s.handleCODTimeoutJob,
+		JobCODDecided:         s.handleCODDecidedJob,
+		JobCartStep:           s.handleCartStepJob,
+		JobCartCapture:        s.handleCartCaptureJob,
 	}
 }
 

@@ -40,8 +40,8 @@ func TestDataRequestAPI(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("ClaimJobs() = %d jobs, %v; want the data request", len(jobs), err)
 	}
-	if err := svc.HandleWebhookJob(ctx, jobs[0]); err != nil {
-		t.Fatalf("HandleWebhookJob(data request) = %v", err)
+	if err := svc.JobHandlers()[jobs[0].Kind](ctx, jobs[0]); err != nil {
+		t.Fatalf("the webhook job (data request) = %v", err)
 	}
 	other := call(e, "POST", "/api/admin/merchants", operatorToken, `{"platform":"shopify","shop_domain":"chai-house.myshopify.com"}`)
 	otherM, _ := st.MerchantByDomain(ctx, app.PlatformShopify, "chai-house.myshopify.com")
