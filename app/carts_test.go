@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storebridge/storebridge/app"
-	"github.com/storebridge/storebridge/store/embedded"
 	"github.com/storebridge/storebridge/store/redisstore"
 	"github.com/storebridge/storebridge/store/redistest"
 )
@@ -555,34 +553,10 @@ func TestLateCheckoutDoesNotBurst(t *testing.T) {
 }
 
 // cartReads counts the reads of customers' newest carts.
-type cartReads struct {
-	app.Store
-	mu sync.Mutex
-	n  map[string]int // by merchant
-}
-
-func (c *cartReads) State(ctx context.Context, merchant, key string) (string, int64, error) {
-	if strings.HasPrefix(key, "cart-customer:") {
-		c.mu.Lock()
-		c.n[merchant]++
-		c.mu.Unlock()
-	}
-	return c.Store.State(ctx, merchant, key)
-}
-
 // An order looks for the customer's newest cart only where sequences can
 // be: a merchant with no cart.abandoned rule pays no read for it.
 func TestOrderReadsCartsOnlyWithCartRule(t *testing.T) {
-	reads := &cartReads{n: map[string]int{}}
-	env := newDeliveryEnvOn(t, app.ProviderKit{}, func(clk *clock) app.Store {
-		st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		reads.Store = st
-		return reads
-	})
+	env, reads := newDeliveryEnvCountingReads(t, app.ProviderKit{}, "cart-customer:")
 	ctx := context.Background()
 	plain, _, err := env.svc.CreateMerchant(ctx, app.NewMerchant{Platform: app.PlatformShopify, Domain: "kesar-kitchen.myshopify.com", Name: "Kesar Kitchen", Country: "IN", Timezone: "Asia/Kolkata"})
 	if err != nil {
@@ -599,12 +573,10 @@ func TestOrderReadsCartsOnlyWithCartRule(t *testing.T) {
 	order(env.merchant, "1001")
 	order(plain, "2001")
 	order(plain, "2002")
-	reads.mu.Lock()
-	defer reads.mu.Unlock()
-	if got := reads.n[env.merchant.ID]; got != 1 {
+	if got := reads.of(env.merchant.ID); got != 1 {
 		t.Errorf("cart reads of the merchant with a cart rule = %d; want 1", got)
 	}
-	if got := reads.n[plain.ID]; got != 0 {
+	if got := reads.of(plain.ID); got != 0 {
 		t.Errorf("cart reads of the merchant without one = %d; want 0", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -758,24 +757,37 @@ func TestWorkerDyingMidCallIsAmbiguous(t *testing.T) {
 }
 
 // earlyReads counts the sends' looks for a status that outran them.
-type earlyReads struct {
+// stateReads counts, by merchant, the store's State reads of keys under
+// prefix.
+type stateReads struct {
 	app.Store
-	n atomic.Int64
+	prefix string
+	mu     sync.Mutex
+	n      map[string]int
 }
 
-func (e *earlyReads) State(ctx context.Context, merchant, key string) (string, int64, error) {
-	if strings.HasPrefix(key, "early-status:") {
-		e.n.Add(1)
+func (r *stateReads) State(ctx context.Context, merchant, key string) (string, int64, error) {
+	if strings.HasPrefix(key, r.prefix) {
+		r.mu.Lock()
+		r.n[merchant]++
+		r.mu.Unlock()
 	}
-	return e.Store.State(ctx, merchant, key)
+	return r.Store.State(ctx, merchant, key)
 }
 
-// A provider whose statuses name the delivery (Interakt, Meta): a status
-// that outruns the record of its send waits in a job of its own and is
-// applied once the send is recorded; no send looks for early statuses.
-func TestStatusBeforeSendOfEchoingProvider(t *testing.T) {
-	reads := &earlyReads{}
-	env := newDeliveryEnvOn(t, app.ProviderKit{EchoesDeliveryID: true}, func(clk *clock) app.Store {
+// of answers the reads counted for merchant.
+func (r *stateReads) of(merchant string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[merchant]
+}
+
+// newDeliveryEnvCountingReads is a delivery environment on the embedded
+// store whose State reads under prefix are counted.
+func newDeliveryEnvCountingReads(t *testing.T, kit app.ProviderKit, prefix string) (*deliveryEnv, *stateReads) {
+	t.Helper()
+	reads := &stateReads{prefix: prefix, n: map[string]int{}}
+	env := newDeliveryEnvOn(t, kit, func(clk *clock) app.Store {
 		st, err := embedded.Open(filepath.Join(t.TempDir(), "d.db"), embedded.Options{Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
@@ -784,6 +796,14 @@ func TestStatusBeforeSendOfEchoingProvider(t *testing.T) {
 		reads.Store = st
 		return reads
 	})
+	return env, reads
+}
+
+// A provider whose statuses name the delivery (Interakt, Meta): a status
+// that outruns the record of its send waits in a job of its own and is
+// applied once the send is recorded; no send looks for early statuses.
+func TestStatusBeforeSendOfEchoingProvider(t *testing.T) {
+	env, reads := newDeliveryEnvCountingReads(t, app.ProviderKit{EchoesDeliveryID: true}, "early-status:")
 	ctx := context.Background()
 	env.provider.onSend = func(m app.Message) {
 		report := app.ProviderReport{Statuses: []app.StatusReport{
@@ -802,7 +822,7 @@ func TestStatusBeforeSendOfEchoingProvider(t *testing.T) {
 	if d.ProviderMessageID == "" || d.Attempts != 1 {
 		t.Errorf("delivery = %+v; want the message id and one attempt recorded", d)
 	}
-	if n := reads.n.Load(); n != 0 {
+	if n := reads.of(env.merchant.ID); n != 0 {
 		t.Errorf("the send looked for early statuses %d times; want none", n)
 	}
 	waitFor(t, "the status jobs to finish", func() bool {
