@@ -141,22 +141,9 @@ func runEndToEndLoad(b *testing.B, rate, seconds, merchants, senders int, drain 
 	var rejected atomic.Int64
 	var firstReject atomic.Value
 	var maxLag atomic.Int64
-	due := make(chan int, total)
 	var wg sync.WaitGroup
 	start := time.Now()
-	wg.Go(func() {
-		defer close(due)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		released := 0
-		for released < total {
-			<-tick.C
-			until := min(total, int(time.Since(start).Seconds()*float64(rate)))
-			for ; released < until; released++ {
-				due <- released
-			}
-		}
-	})
+	due := loadPace(&wg, start, total, rate)
 	for range senders {
 		wg.Go(func() {
 			for k := range due {
@@ -290,6 +277,27 @@ type loadInterakt struct {
 	sends map[string][]time.Time
 	fails []string
 	n     atomic.Int64
+}
+
+// loadPace releases webhook numbers 0..total-1 at rate per second,
+// reckoned from start so ticker jitter does not drift it, on a goroutine of
+// wg; the senders take them from the channel, which closes after the last.
+func loadPace(wg *sync.WaitGroup, start time.Time, total, rate int) <-chan int {
+	due := make(chan int, total)
+	wg.Go(func() {
+		defer close(due)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		released := 0
+		for released < total {
+			<-tick.C
+			until := min(total, int(time.Since(start).Seconds()*float64(rate)))
+			for ; released < until; released++ {
+				due <- released
+			}
+		}
+	})
+	return due
 }
 
 func newLoadInterakt(b *testing.B, delay time.Duration) *loadInterakt {

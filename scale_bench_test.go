@@ -188,22 +188,9 @@ func runWorkerScaling(b *testing.B, load scaleLoad, workers int) scaleResult {
 	accepted := make([]bool, total)
 	var rejected atomic.Int64
 	var firstReject atomic.Value
-	due := make(chan int, total)
 	var wg sync.WaitGroup
 	start := time.Now()
-	wg.Go(func() {
-		defer close(due)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		released := 0
-		for released < total {
-			<-tick.C
-			until := min(total, int(time.Since(start).Seconds()*float64(rate)))
-			for ; released < until; released++ {
-				due <- released
-			}
-		}
-	})
+	due := loadPace(&wg, start, total, rate)
 	for range senders {
 		wg.Go(func() {
 			for k := range due {
