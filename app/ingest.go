@@ -158,9 +158,10 @@ type JobHandoff interface {
 	Start(job Job)
 	// Release frees the slot when no job was stored.
 	Release()
-	// Ingest counts a webhook received, so the workers give way to a
-	// burst.
+	// Ingest and Ingested bracket a webhook's store step, so the workers
+	// give way while webhooks pile up.
 	Ingest()
+	Ingested()
 }
 
 func (s *Service) enqueueWebhook(ctx context.Context, key string, job Job, day string) (WebhookOutcome, error) {
@@ -183,6 +184,7 @@ func (s *Service) enqueueWebhook(ctx context.Context, key string, job Job, day s
 func (s *Service) claimAndQueue(ctx context.Context, key string, job Job) (ClaimState, error) {
 	if s.handoff != nil {
 		s.handoff.Ingest()
+		defer s.handoff.Ingested()
 		if lease, ok := s.handoff.Take(); ok {
 			state, leased, err := s.store.ClaimAndLease(ctx, key, webhookDoneTTL, job, lease)
 			if err != nil || state != ClaimNew {

@@ -67,60 +67,85 @@ type Workers struct {
 	// failing is set while claims fail: a job handed over then shows the
 	// store answers again, and wakes the claims out of their wait.
 	failing atomic.Bool
-	// ingest is the rate of this process's webhooks (Ingest).
-	ingest ingestRate
+	// ingest is the load of this process's webhooks (Ingest).
+	ingest ingestLoad
 }
 
-// A burst is more than burstPerWindow webhooks in a window (2,000 a
-// second, twice the steady rate the workers keep up with inline), and
-// maxYield how long a claim waits for one to pass: the workers leave the
-// cores to the webhooks Shopify waits on, never stop, and catch up after.
+// The HTTP side is saturated while webhooks pile up in this process:
+// saturatedAt or more of them waiting on the store at once, seen again
+// and again (never pileGap apart) for sustainedFor, whatever the store's
+// speed (Redis's round trips, a file's fsync). Then no job is handed over
+// (Take) and claims wait, at most maxYield each: the workers leave the
+// cores and the store to the webhooks Shopify waits on, never stop, and
+// catch up after. A steady rate the process keeps up with piles webhooks
+// up only for a moment (a GC, a round of claims); giving way then would
+// only hold its messages back while the queue grew.
 const (
-	burstWindow    = 100 * time.Millisecond
-	burstPerWindow = 200
-	maxYield       = time.Second
+	saturatedAt  = 8
+	pileGap      = 20 * time.Millisecond
+	pileSample   = 5 * time.Millisecond
+	sustainedFor = 100 * time.Millisecond
+	maxYield     = time.Second
 )
 
-// ingestRate counts webhooks in the current and the previous window.
-type ingestRate struct {
-	mu          sync.Mutex
-	start       time.Time
-	count, prev int
+// ingestLoad counts the webhooks in the store and when they last piled
+// up, without a lock: every webhook passes here. Two webhooks piling up at
+// once may each move pileSince; either time is as good.
+type ingestLoad struct {
+	inStore   atomic.Int64
+	pileSince atomic.Int64 // unix nanoseconds: when the pile-up began
+	pileLast  atomic.Int64 // and when it was last seen
 }
 
-func (r *ingestRate) roll(now time.Time) {
-	if d := now.Sub(r.start); d >= burstWindow {
-		r.prev = r.count
-		if d >= 2*burstWindow {
-			r.prev = 0
-		}
-		r.count, r.start = 0, now
+func (l *ingestLoad) begin(now time.Time) {
+	if l.inStore.Add(1) >= saturatedAt {
+		l.seen(now.UnixNano())
 	}
 }
 
-func (r *ingestRate) add(now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.roll(now)
-	r.count++
+func (l *ingestLoad) end() { l.inStore.Add(-1) }
+
+// seen notes a pile-up at t (unix nanoseconds).
+func (l *ingestLoad) seen(t int64) {
+	if t-l.pileLast.Load() > int64(pileGap) {
+		l.pileSince.Store(t)
+	}
+	l.pileLast.Store(t)
 }
 
-func (r *ingestRate) burst(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.roll(now)
-	return r.prev >= burstPerWindow || r.count >= burstPerWindow
+func (l *ingestLoad) saturated(now time.Time) bool {
+	t := now.UnixNano()
+	return t-l.pileLast.Load() <= int64(pileGap) && t-l.pileSince.Load() >= int64(sustainedFor)
 }
 
-// Ingest counts a webhook this process received. During a burst no job is
-// handed over (Take) and claims wait, at most maxYield each.
-func (w *Workers) Ingest() { w.ingest.add(time.Now()) }
+// sample looks at the pile every pileSample until ctx ends: webhooks
+// waiting on a slow commit pile up without new ones coming in meanwhile.
+func (l *ingestLoad) sample(ctx context.Context) {
+	tick := time.NewTicker(pileSample)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if l.inStore.Load() >= saturatedAt {
+				l.seen(now.UnixNano())
+			}
+		}
+	}
+}
 
-// yieldToIngest waits while a burst of webhooks comes in, at most
-// maxYield.
+// Ingest counts a webhook this process is storing, until Ingested: while
+// they pile up no job is handed over (Take) and claims wait.
+func (w *Workers) Ingest() { w.ingest.begin(time.Now()) }
+
+// Ingested ends what Ingest began.
+func (w *Workers) Ingested() { w.ingest.end() }
+
+// yieldToIngest waits while webhooks pile up, at most maxYield.
 func (w *Workers) yieldToIngest(ctx context.Context) {
 	deadline := time.Now().Add(maxYield)
-	for now := time.Now(); w.ingest.burst(now) && ctx.Err() == nil && now.Before(deadline); now = time.Now() {
+	for now := time.Now(); w.ingest.saturated(now) && ctx.Err() == nil && now.Before(deadline); now = time.Now() {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
@@ -172,14 +197,14 @@ func (w *Workers) Wake() {
 
 // Take reserves a slot for a job this process stores leased to itself
 // (Queue.ClaimAndLease) and answers the lease to store it with. It answers
-// false when every slot is busy, a burst of webhooks comes in (Ingest)
-// or the pool is not running: the job is
+// false when every slot is busy, webhooks pile up (Ingest) or the pool
+// is not running: the job is
 // then queued for a claim. After true, Start runs the job in the slot, or
 // Release frees it when the job was not stored.
 func (w *Workers) Take() (time.Duration, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.live || w.ingest.burst(time.Now()) {
+	if !w.live || w.ingest.saturated(time.Now()) {
 		return 0, false
 	}
 	select {
@@ -225,6 +250,7 @@ func (w *Workers) Run(ctx context.Context) error {
 	w.mu.Lock()
 	w.live, w.jobCtx = true, jobCtx
 	w.mu.Unlock()
+	go w.ingest.sample(ctx)
 	idle := w.opts.PollInterval / 8
 	failing := 0 // claims failed in a row
 	for ctx.Err() == nil {

@@ -384,9 +384,11 @@ func TestWorkersRunAJobHandedOver(t *testing.T) {
 	}
 }
 
-// During a burst of webhooks (over 2,000 a second) no job is handed over
-// and claims wait, at most a second each, so ingest gets the cores; at a
-// steady rate, and once the burst is past, both go on as before.
+// While webhooks pile up in the store (eight or more at once, for a
+// tenth of a second) no job is handed over and claims wait, at most a
+// second each, so ingest gets the cores. Webhooks answered as they come,
+// however many, and a pile-up that clears at once, are no burst; once the
+// burst is past, both go on as before.
 func TestWorkersGiveWayToABurst(t *testing.T) {
 	q := &claimCountingQueue{Store: newQueue(t)}
 	w := app.NewWorkers(q, app.WorkerOptions{Concurrency: 4, Lease: time.Minute, PollInterval: 20 * time.Millisecond})
@@ -403,30 +405,51 @@ func TestWorkersGiveWayToABurst(t *testing.T) {
 		return ok
 	}
 	waitFor(t, "the pool to run", take)
-	for range 50 { // a steady trickle is no burst
+	for range 5000 {
+		w.Ingest()
+		w.Ingested()
+	}
+	for range 20 { // a moment's pile-up of twenty, cleared
 		w.Ingest()
 	}
+	for range 30 {
+		if !take() {
+			t.Fatal("Take() in a pile-up of 60 ms = false; want a slot")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	for range 20 {
+		w.Ingested()
+	}
+	time.Sleep(120 * time.Millisecond)
 	if !take() {
-		t.Fatal("Take() after 50 webhooks = false; want a slot")
+		t.Fatal("Take() after webhooks one by one and short pile-ups = false; want a slot")
 	}
-	burstEnds := time.Now().Add(600 * time.Millisecond)
-	before := q.claims.Load()
-	for range 200 {
+	for range 7 {
 		w.Ingest()
 	}
-	for time.Now().Before(burstEnds) {
-		for range 30 {
-			w.Ingest()
+	burstEnds := time.Now().Add(700 * time.Millisecond)
+	sustained := time.Now().Add(120 * time.Millisecond)
+	before := int32(-1)
+	for now := time.Now(); now.Before(burstEnds); now = time.Now() {
+		w.Ingest() // the eighth at once, and more as they come
+		if now.After(sustained) && before < 0 {
+			before = q.claims.Load()
 		}
-		if take() {
-			t.Fatal("Take() during a burst = true; want the webhook queued")
+		if now.After(sustained) && take() {
+			t.Fatal("Take() while 8 webhooks have waited on the store for 120 ms = true; want the webhook queued")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
+		w.Ingested()
 	}
-	// A claim waits at most a second: over 600 ms of burst, at most two
-	// (the one in progress when it began, and one after a full wait).
+	// A claim waits at most a second: over the 580 ms after, at most two
+	// (the one in progress when the workers gave way, and one after a full
+	// wait).
 	if n := q.claims.Load() - before; n > 2 {
 		t.Errorf("%d claims during the burst; want the workers to wait", n)
+	}
+	for range 7 {
+		w.Ingested()
 	}
 	waitFor(t, "a slot once the burst is past", take)
 	waitFor(t, "claims once the burst is past", func() bool { return q.claims.Load()-before > 3 })
