@@ -210,7 +210,7 @@ func (s *Store) ClaimAndEnqueue(ctx context.Context, key string, doneTTL time.Du
 	}
 	q := s.keys.queue(job.Merchant)
 	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
-	res, score, err := answer(s.scripts.claimAndEnqueue.Run(ctx, s.rdb, keys,
+	res, score, err := answer(s.group.run(ctx, s.scripts.claimAndEnqueue, keys,
 		job.ID, raw, due, job.Key, positiveMS(doneTTL), dueNow, s.offsetMS()))
 	if err != nil {
 		return 0, wrap("claim and enqueue", err)
@@ -265,7 +265,7 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	}
 	q := s.keys.queue(job.Merchant)
 	keys := []string{q.jobs, q.due, q.keys, q.lease, s.keys.idempotency(job.Merchant, key)}
-	res, score, err := answer(s.scripts.claimAndLease.Run(ctx, s.rdb, keys,
+	res, score, err := answer(s.group.run(ctx, s.scripts.claimAndLease, keys,
 		job.ID, raw, positiveMS(lease), job.Key, positiveMS(doneTTL), msOf(serverNow)+s.offsetMS()))
 	if err != nil {
 		return 0, app.Job{}, wrap("claim and lease", err)

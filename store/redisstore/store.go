@@ -44,6 +44,9 @@ type Store struct {
 	offset  func() time.Duration
 	clock   *serverClock // the throttle's clock
 	scripts scripts
+	// group sends the ingest scripts of concurrent webhooks in one
+	// pipeline.
+	group *scriptGroup
 	// known remembers merchants already recorded in the queue's merchant
 	// set, to save a round trip per enqueue; the set never shrinks.
 	known sync.Map
@@ -68,7 +71,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if offset == nil {
 		offset = func() time.Duration { return 0 }
 	}
-	return &Store{rdb: rdb, keys: keys{prefix: prefix}, now: now, offset: offset, clock: &serverClock{rdb: rdb}, scripts: newScripts()}
+	return &Store{rdb: rdb, keys: keys{prefix: prefix}, now: now, offset: offset, clock: &serverClock{rdb: rdb}, scripts: newScripts(), group: &scriptGroup{rdb: rdb}}
 }
 
 // offsetMS is the test offset of the server's clock, for the scripts.
