@@ -72,6 +72,24 @@ func decodeJob(raw string, payload any) (app.Job, error) {
 	}, nil
 }
 
+// encode writes the record as json.Marshal does, byte for byte, but
+// appends the payload's base64 itself: through encoding/json a 5 KB
+// webhook is encoded into one buffer and copied into another, which cost a
+// tenth of the ingest handler's CPU.
+func (r jobRecord) encode() ([]byte, error) {
+	payload := r.Payload
+	r.Payload = nil
+	head, err := json.Marshal(r)
+	if err != nil || len(payload) == 0 {
+		return head, err
+	}
+	out := make([]byte, 0, len(head)+len(payloadField)+base64.StdEncoding.EncodedLen(len(payload))+2)
+	out = append(out, head[:len(head)-1]...) // without its closing brace
+	out = append(out, payloadField...)
+	out = base64.StdEncoding.AppendEncode(out, payload)
+	return append(out, '"', '}'), nil
+}
+
 // payloadField starts a record's payload field (see jobFunc).
 const payloadField = `,"payload":"`
 
@@ -117,11 +135,11 @@ func (s *Store) newJob(job app.Job) (raw []byte, dueMS int64, dueNow string, err
 	if job.CreatedAt.IsZero() {
 		job.CreatedAt = now
 	}
-	raw, err = json.Marshal(jobRecord{
+	raw, err = jobRecord{
 		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
 		LastError: job.LastError, Payload: job.Payload,
-	})
+	}.encode()
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("redisstore: encode job: %w", err)
 	}
@@ -248,11 +266,11 @@ func (s *Store) ClaimAndLease(ctx context.Context, key string, doneTTL time.Dura
 	}
 	job.Attempt++
 	job.Lease = newToken() + ".h"
-	raw, err := json.Marshal(jobRecord{
+	raw, err := jobRecord{
 		ID: job.ID, Merchant: job.Merchant, Kind: job.Kind, Key: job.Key,
 		Attempt: job.Attempt, MaxAttempts: job.MaxAttempts, DueAt: job.DueAt, CreatedAt: job.CreatedAt,
 		LastError: job.LastError, Lease: job.Lease, Payload: job.Payload,
-	})
+	}.encode()
 	if err != nil {
 		return 0, app.Job{}, fmt.Errorf("redisstore: encode job: %w", err)
 	}

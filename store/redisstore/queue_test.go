@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -826,5 +827,38 @@ func TestLeasesFollowTheServerClock(t *testing.T) {
 	server.Advance(2 * time.Second)
 	if ids, _ := claimIDs(t, exact, time.Minute, 10); len(ids) != 1 {
 		t.Errorf("ClaimJobs a second after the writer's due time = %v; want the scheduled job", ids)
+	}
+}
+
+// A record's own encoding is json.Marshal's, byte for byte, so records of
+// every release read alike (old instances decode them with encoding/json,
+// the scripts split the payload by its place).
+func TestJobRecordEncodeIsJSON(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	payloads := [][]byte{nil, {}, {0}, []byte(`{"a":"</script>\u2028"}` + "\n\xff\x00"), bytes.Repeat([]byte("é"), 5000)}
+	for range 200 {
+		p := make([]byte, rnd.IntN(300))
+		for i := range p {
+			p[i] = byte(rnd.IntN(256))
+		}
+		payloads = append(payloads, p)
+	}
+	for i, p := range payloads {
+		r := jobRecord{
+			ID: fmt.Sprintf("j%d", i), Merchant: "m<1>", Kind: "shopify.webhook", Key: "k\"\\\u2028",
+			Attempt: i, MaxAttempts: 3, DueAt: time.Unix(int64(i)*7919, 13).UTC(), CreatedAt: time.Unix(1, 0).In(time.FixedZone("IST", 19800)),
+			LastError: "é\x01", Lease: "tok.h", Payload: p,
+		}
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("payload %d: encode() =\n%s\nwant json.Marshal's\n%s", i, got, want)
+		}
 	}
 }
