@@ -32,10 +32,9 @@ type scriptGroup struct {
 }
 
 type groupRun struct {
-	ctx    context.Context
-	script *redis.Script
-	call   scriptCall
-	cmd    *redis.Cmd
+	ctx  context.Context
+	call scriptCall
+	cmd  *redis.Cmd
 	// wake is sent true when the run must lead the next group, false once
 	// cmd holds its answer.
 	wake chan bool
@@ -44,7 +43,7 @@ type groupRun struct {
 // run runs script with keys and args in the next group pipeline and
 // answers its command, as script.Run would.
 func (g *scriptGroup) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	r := &groupRun{ctx: ctx, script: script, call: scriptCall{keys: keys, args: args}, wake: make(chan bool, 1)}
+	r := &groupRun{ctx: ctx, call: scriptCall{script: script, keys: keys, args: args}, wake: make(chan bool, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
 	if g.sending {
@@ -72,35 +71,24 @@ func (g *scriptGroup) run(ctx context.Context, script *redis.Script, keys []stri
 	return r.cmd
 }
 
-// send runs group in one pipeline by EVALSHA, and those the server
-// answers NOSCRIPT again by EVAL (see evalAll), then answers every run
-// but the leader's, which is first. The pipeline goes under the leader's
+// send runs group in one pipeline (evalAll), then answers every run but
+// the leader's, which is first. The pipeline goes under the leader's
 // context without its cancellation: the others' runs are on it too, and
-// the client's timeouts bound it.
+// the client's timeouts bound it. A run given up before it was sent gets
+// its context's error.
 func (g *scriptGroup) send(group []*groupRun) {
-	ctx := context.WithoutCancel(group[0].ctx)
-	pipe := g.rdb.Pipeline()
+	var sent []*groupRun
+	var calls []scriptCall
 	for _, r := range group {
-		if err := r.ctx.Err(); err != nil { // given up before it was sent
+		if err := r.ctx.Err(); err != nil {
 			r.cmd = redis.NewCmd(r.ctx)
 			r.cmd.SetErr(err)
 			continue
 		}
-		r.cmd = r.script.EvalSha(ctx, pipe, r.call.keys, r.call.args...)
+		sent, calls = append(sent, r), append(calls, r.call)
 	}
-	_, _ = pipe.Exec(ctx) // read per command
-	var again []*groupRun
-	for _, r := range group {
-		if redis.HasErrorPrefix(r.cmd.Err(), "NOSCRIPT") {
-			again = append(again, r)
-		}
-	}
-	if len(again) > 0 {
-		pipe := g.rdb.Pipeline()
-		for _, r := range again {
-			r.cmd = r.script.Eval(ctx, pipe, r.call.keys, r.call.args...)
-		}
-		_, _ = pipe.Exec(ctx)
+	for i, cmd := range evalAll(context.WithoutCancel(group[0].ctx), g.rdb, calls) {
+		sent[i].cmd = cmd
 	}
 	for _, r := range group[1:] {
 		r.wake <- false

@@ -476,13 +476,14 @@ func (s *Store) runClaims(ctx context.Context, calls []claimCall, lease time.Dur
 	for i, c := range calls {
 		q := s.keys.queue(c.merchant)
 		scriptCalls[i] = scriptCall{
-			keys: []string{q.due, q.lease, q.jobs, q.payload},
+			script: s.scripts.claim,
+			keys:   []string{q.due, q.lease, q.jobs, q.payload},
 			// One token per call; the script appends the job's place, so
 			// the prefix must differ between merchants and rounds.
 			args: []any{offset, leaseMS, c.want, token + "." + strconv.Itoa(i), now},
 		}
 	}
-	return s.evalAll(ctx, s.scripts.claim, scriptCalls)
+	return evalAll(ctx, s.rdb, scriptCalls)
 }
 
 // claimed decodes a claim script's answer: the jobs leased, and the
@@ -568,12 +569,12 @@ func (s *Store) lowerToEarliest(ctx context.Context, merchants, raisedTo []strin
 	calls := make([]scriptCall, len(merchants))
 	for i, merchant := range merchants {
 		q := s.keys.queue(merchant)
-		calls[i] = scriptCall{keys: []string{q.due, q.lease}}
+		calls[i] = scriptCall{script: s.scripts.earliest, keys: []string{q.due, q.lease}}
 	}
 	var first error
 	index := s.keys.queueIndex()
 	pipe := s.rdb.Pipeline()
-	for i, cmd := range s.evalAll(ctx, s.scripts.earliest, calls) {
+	for i, cmd := range evalAll(ctx, s.rdb, calls) {
 		earliest, err := cmd.Text()
 		if err != nil {
 			first = cmp.Or(first, err)
@@ -598,23 +599,24 @@ func (s *Store) lowerToEarliest(ctx context.Context, merchants, raisedTo []strin
 
 // scriptCall is one run of a script in a pipeline.
 type scriptCall struct {
-	keys []string
-	args []any
+	script *redis.Script
+	keys   []string
+	args   []any
 }
 
-// evalAll runs script once for each call, all in one pipeline, by EVALSHA.
+// evalAll runs each call's script, all in one pipeline, by EVALSHA.
 // Calls the server answers NOSCRIPT (its script cache was flushed, or it
 // restarted) did not run; they run again, in a second pipeline, by EVAL,
 // which also caches the script for the next time. Errors are the
 // commands'.
-func (s *Store) evalAll(ctx context.Context, script *redis.Script, calls []scriptCall) []*redis.Cmd {
+func evalAll(ctx context.Context, rdb redis.UniversalClient, calls []scriptCall) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, len(calls))
 	if len(calls) == 0 {
 		return cmds
 	}
-	pipe := s.rdb.Pipeline()
+	pipe := rdb.Pipeline()
 	for i, c := range calls {
-		cmds[i] = script.EvalSha(ctx, pipe, c.keys, c.args...)
+		cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
 	_, _ = pipe.Exec(ctx) // read per command
 	var again []int
@@ -624,9 +626,9 @@ func (s *Store) evalAll(ctx context.Context, script *redis.Script, calls []scrip
 		}
 	}
 	if len(again) > 0 {
-		pipe := s.rdb.Pipeline()
+		pipe := rdb.Pipeline()
 		for _, i := range again {
-			cmds[i] = script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+			cmds[i] = calls[i].script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
