@@ -64,6 +64,8 @@ type Workers struct {
 	mu     sync.Mutex
 	live   bool
 	jobCtx context.Context
+	// sampling is set once Take started the pile's sampler (ingestLoad).
+	sampling bool
 	// failing is set while claims fail: a job handed over then shows the
 	// store answers again, and wakes the claims out of their wait.
 	failing atomic.Bool
@@ -97,9 +99,9 @@ type ingestLoad struct {
 	pileLast  atomic.Int64 // and when it was last seen
 }
 
-func (l *ingestLoad) begin(now time.Time) {
+func (l *ingestLoad) begin() {
 	if l.inStore.Add(1) >= saturatedAt {
-		l.seen(now.UnixNano())
+		l.seen(time.Now().UnixNano())
 	}
 }
 
@@ -120,6 +122,7 @@ func (l *ingestLoad) saturated(now time.Time) bool {
 
 // sample looks at the pile every pileSample until ctx ends: webhooks
 // waiting on a slow commit pile up without new ones coming in meanwhile.
+// Only a process that takes webhooks runs it (Take starts it).
 func (l *ingestLoad) sample(ctx context.Context) {
 	tick := time.NewTicker(pileSample)
 	defer tick.Stop()
@@ -137,7 +140,7 @@ func (l *ingestLoad) sample(ctx context.Context) {
 
 // Ingest counts a webhook this process is storing, until Ingested: while
 // they pile up no job is handed over (Take) and claims wait.
-func (w *Workers) Ingest() { w.ingest.begin(time.Now()) }
+func (w *Workers) Ingest() { w.ingest.begin() }
 
 // Ingested ends what Ingest began.
 func (w *Workers) Ingested() { w.ingest.end() }
@@ -204,7 +207,14 @@ func (w *Workers) Wake() {
 func (w *Workers) Take() (time.Duration, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.live || w.ingest.saturated(time.Now()) {
+	if !w.live {
+		return 0, false
+	}
+	if !w.sampling {
+		w.sampling = true
+		go w.ingest.sample(w.jobCtx) // ends with Run
+	}
+	if w.ingest.saturated(time.Now()) {
 		return 0, false
 	}
 	select {
@@ -250,7 +260,6 @@ func (w *Workers) Run(ctx context.Context) error {
 	w.mu.Lock()
 	w.live, w.jobCtx = true, jobCtx
 	w.mu.Unlock()
-	go w.ingest.sample(ctx)
 	idle := w.opts.PollInterval / 8
 	failing := 0 // claims failed in a row
 	for ctx.Err() == nil {

@@ -409,12 +409,15 @@ func TestWorkersGiveWayToABurst(t *testing.T) {
 		w.Ingest()
 		w.Ingested()
 	}
-	for range 20 { // a moment's pile-up of twenty, cleared
+	pileBegan := time.Now() // a moment's pile-up of twenty, cleared
+	for range 20 {
 		w.Ingest()
 	}
-	for range 30 {
-		if !take() {
-			t.Fatal("Take() in a pile-up of 60 ms = false; want a slot")
+	for time.Since(pileBegan) < 60*time.Millisecond {
+		// Measured after the call: refused within 100 ms of the pile's
+		// start is wrong, however slow the machine.
+		if !take() && time.Since(pileBegan) < 100*time.Millisecond {
+			t.Fatal("Take() in a pile-up younger than 100 ms = false; want a slot")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -431,16 +434,25 @@ func TestWorkersGiveWayToABurst(t *testing.T) {
 	burstEnds := time.Now().Add(700 * time.Millisecond)
 	sustained := time.Now().Add(120 * time.Millisecond)
 	before := int32(-1)
+	tries, taken := 0, 0
 	for now := time.Now(); now.Before(burstEnds); now = time.Now() {
 		w.Ingest() // the eighth at once, and more as they come
-		if now.After(sustained) && before < 0 {
-			before = q.claims.Load()
-		}
-		if now.After(sustained) && take() {
-			t.Fatal("Take() while 8 webhooks have waited on the store for 120 ms = true; want the webhook queued")
+		if now.After(sustained) {
+			if before < 0 {
+				before = q.claims.Load()
+			}
+			tries++
+			if take() {
+				taken++
+			}
 		}
 		time.Sleep(2 * time.Millisecond)
 		w.Ingested()
+	}
+	// A stall of the whole process (a loaded CI machine) can break the
+	// pile for a moment; the workers must give way nearly throughout.
+	if tries == 0 || taken*10 > tries {
+		t.Fatalf("Take() = true %d times of %d while 8 webhooks waited on the store; want the webhooks queued", taken, tries)
 	}
 	// A claim waits at most a second: over the 580 ms after, at most two
 	// (the one in progress when the workers gave way, and one after a full
